@@ -1,0 +1,364 @@
+//! One typed configuration, loaded once: built-in defaults, then an optional
+//! TOML file (`EXECBOX_CONFIG`), then `EXECBOX_*` environment variables.
+//! Every parse error names the variable or key that was wrong. Secrets are
+//! wrapped in [`Secret`] so that `Debug` output and logs never show them.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// A value that must never be printed.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Postgres connection string (direct connection or session pooler: LISTEN
+    /// does not work through a transaction pooler).
+    pub database_url: Secret,
+    /// Docker engine address; empty means the local default (DOCKER_HOST or
+    /// the unix socket).
+    pub docker_host: String,
+    /// A file with the runtime table; empty means the built-in `runtimes.toml`.
+    pub runtimes_file: Option<PathBuf>,
+    pub worker: WorkerConfig,
+    pub limits: Limits,
+}
+
+/// How a worker claims and keeps sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Identifies this worker in `claimed_by` and container labels.
+    /// Default: `<hostname>-<pid>-<random>`.
+    pub id: String,
+    /// Upper bound on sessions this worker runs at once.
+    pub max_concurrent_runs: usize,
+    /// Fallback poll when no NOTIFY arrives (NOTIFY is only a hint).
+    pub poll_interval_ms: u64,
+    /// How long a claim stays valid without a heartbeat.
+    pub lease_ms: u64,
+    /// How often running sessions' leases are renewed.
+    pub heartbeat_interval_ms: u64,
+    /// How often containers whose session is no longer live are removed.
+    pub reap_interval_ms: u64,
+    /// On shutdown, how long running sessions may go on before they are killed.
+    pub shutdown_grace_ms: u64,
+}
+
+/// Sandbox limits: defaults and the maxima a session may ask for. See the
+/// README's "Resource limits" and `sandbox::policy` for how they apply.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub default_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    pub default_memory_mb: u64,
+    pub max_memory_mb: u64,
+    pub min_memory_mb: u64,
+    /// CPU share as a fraction of one core (0.5 = half a core).
+    pub cpus: f64,
+    pub pids_limit: i64,
+    /// stdout + stderr bytes per session before the program is stopped.
+    pub output_limit_bytes: u64,
+    /// Longer lines are split into several rows.
+    pub max_line_bytes: usize,
+    /// Size of the writable /tmp tmpfs.
+    pub tmp_size_mb: u64,
+    /// Size of the writable /work tmpfs holding the submitted files.
+    pub work_size_mb: u64,
+    /// Open files per process.
+    pub nofile: i64,
+    /// Largest file a process may write.
+    pub max_file_size_mb: i64,
+    /// Uid:gid the program runs as.
+    pub user: String,
+    /// OCI runtime (e.g. `runsc` for gVisor); empty means the engine default.
+    pub oci_runtime: String,
+    /// Loosening: give containers the default bridge network. Off by default.
+    pub allow_network: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: Secret::new("postgres://postgres@localhost:5432/postgres"),
+            docker_host: String::new(),
+            runtimes_file: None,
+            worker: WorkerConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            id: String::new(),
+            max_concurrent_runs: 8,
+            poll_interval_ms: 2_000,
+            lease_ms: 30_000,
+            heartbeat_interval_ms: 5_000,
+            reap_interval_ms: 30_000,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            default_timeout_ms: 300_000,
+            max_timeout_ms: 300_000,
+            default_memory_mb: 512,
+            max_memory_mb: 512,
+            min_memory_mb: 16,
+            cpus: 0.5,
+            pids_limit: 64,
+            output_limit_bytes: 1024 * 1024,
+            max_line_bytes: 16 * 1024,
+            tmp_size_mb: 64,
+            work_size_mb: 16,
+            nofile: 256,
+            max_file_size_mb: 64,
+            user: "65534:65534".into(),
+            oci_runtime: String::new(),
+            allow_network: false,
+        }
+    }
+}
+
+impl WorkerConfig {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+    pub fn reap_interval(&self) -> Duration {
+        Duration::from_millis(self.reap_interval_ms)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file named by `EXECBOX_CONFIG` (if any), then
+    /// `EXECBOX_*` and `DATABASE_URL` from the environment.
+    pub fn load() -> anyhow::Result<Config> {
+        Self::load_from(|k| std::env::var(k).ok())
+    }
+
+    /// As [`Config::load`], reading variables through `env` (tests pass a map).
+    pub fn load_from(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let mut cfg = match env("EXECBOX_CONFIG").filter(|p| !p.is_empty()) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("EXECBOX_CONFIG: cannot read {path}"))?;
+                toml::from_str(&text).with_context(|| format!("EXECBOX_CONFIG: {path} is not a valid execbox config"))?
+            }
+            None => Config::default(),
+        };
+        let e = Env(&env);
+        e.set("DATABASE_URL", &mut cfg.database_url)?;
+        e.set("EXECBOX_DOCKER_HOST", &mut cfg.docker_host)?;
+        if let Some(v) = env("EXECBOX_RUNTIMES").filter(|v| !v.is_empty()) {
+            cfg.runtimes_file = Some(PathBuf::from(v));
+        }
+        let w = &mut cfg.worker;
+        e.set("EXECBOX_WORKER_ID", &mut w.id)?;
+        e.set("EXECBOX_MAX_CONCURRENT_RUNS", &mut w.max_concurrent_runs)?;
+        e.set("EXECBOX_POLL_INTERVAL_MS", &mut w.poll_interval_ms)?;
+        e.set("EXECBOX_LEASE_MS", &mut w.lease_ms)?;
+        e.set("EXECBOX_HEARTBEAT_INTERVAL_MS", &mut w.heartbeat_interval_ms)?;
+        e.set("EXECBOX_REAP_INTERVAL_MS", &mut w.reap_interval_ms)?;
+        e.set("EXECBOX_SHUTDOWN_GRACE_MS", &mut w.shutdown_grace_ms)?;
+        let l = &mut cfg.limits;
+        e.set("EXECBOX_DEFAULT_TIMEOUT_MS", &mut l.default_timeout_ms)?;
+        e.set("EXECBOX_MAX_TIMEOUT_MS", &mut l.max_timeout_ms)?;
+        e.set("EXECBOX_DEFAULT_MEMORY_MB", &mut l.default_memory_mb)?;
+        e.set("EXECBOX_MAX_MEMORY_MB", &mut l.max_memory_mb)?;
+        e.set("EXECBOX_CPUS", &mut l.cpus)?;
+        e.set("EXECBOX_PIDS_LIMIT", &mut l.pids_limit)?;
+        e.set("EXECBOX_OUTPUT_LIMIT_BYTES", &mut l.output_limit_bytes)?;
+        e.set("EXECBOX_MAX_LINE_BYTES", &mut l.max_line_bytes)?;
+        e.set("EXECBOX_TMP_SIZE_MB", &mut l.tmp_size_mb)?;
+        e.set("EXECBOX_OCI_RUNTIME", &mut l.oci_runtime)?;
+        e.set("EXECBOX_ALLOW_NETWORK", &mut l.allow_network)?;
+        cfg.finish()
+    }
+
+    /// Fills derived defaults and rejects settings that cannot work.
+    pub fn finish(mut self) -> anyhow::Result<Config> {
+        if self.worker.id.is_empty() {
+            self.worker.id = default_worker_id();
+        }
+        let w = &self.worker;
+        let l = &self.limits;
+        if w.max_concurrent_runs == 0 {
+            bail!("EXECBOX_MAX_CONCURRENT_RUNS must be at least 1");
+        }
+        if w.heartbeat_interval_ms == 0 || w.heartbeat_interval_ms * 2 > w.lease_ms {
+            bail!(
+                "EXECBOX_HEARTBEAT_INTERVAL_MS ({}) must be positive and at most half of EXECBOX_LEASE_MS ({})",
+                w.heartbeat_interval_ms,
+                w.lease_ms
+            );
+        }
+        if w.poll_interval_ms == 0 || w.reap_interval_ms == 0 {
+            bail!("EXECBOX_POLL_INTERVAL_MS and EXECBOX_REAP_INTERVAL_MS must be positive");
+        }
+        if l.default_timeout_ms == 0 || l.default_timeout_ms > l.max_timeout_ms {
+            bail!("EXECBOX_DEFAULT_TIMEOUT_MS must be between 1 and EXECBOX_MAX_TIMEOUT_MS");
+        }
+        if l.default_memory_mb < l.min_memory_mb || l.default_memory_mb > l.max_memory_mb {
+            bail!("EXECBOX_DEFAULT_MEMORY_MB must be between {} and EXECBOX_MAX_MEMORY_MB", l.min_memory_mb);
+        }
+        if !(l.cpus > 0.0 && l.cpus <= 64.0) {
+            bail!("EXECBOX_CPUS must be a positive number of cores");
+        }
+        if l.pids_limit < 8 {
+            bail!("EXECBOX_PIDS_LIMIT must be at least 8");
+        }
+        if l.max_line_bytes < 64 {
+            bail!("EXECBOX_MAX_LINE_BYTES must be at least 64");
+        }
+        if l.tmp_size_mb == 0 || l.work_size_mb == 0 {
+            bail!("EXECBOX_TMP_SIZE_MB and work_size_mb must be positive");
+        }
+        Ok(self)
+    }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn set<T: FromEnv>(&self, name: &str, slot: &mut T) -> anyhow::Result<()> {
+        if let Some(raw) = (self.0)(name) {
+            *slot = T::from_env(raw.trim()).with_context(|| format!("{name}: cannot use the value set in the environment"))?;
+        }
+        Ok(())
+    }
+}
+
+trait FromEnv: Sized {
+    fn from_env(s: &str) -> anyhow::Result<Self>;
+}
+
+macro_rules! from_env_via_parse {
+    ($($t:ty),*) => {$(
+        impl FromEnv for $t {
+            fn from_env(s: &str) -> anyhow::Result<Self> {
+                s.parse::<$t>().map_err(|e| anyhow::anyhow!("{e} (got {s:?})"))
+            }
+        }
+    )*};
+}
+from_env_via_parse!(u64, i64, usize, f64);
+
+impl FromEnv for bool {
+    fn from_env(s: &str) -> anyhow::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" | "" => Ok(false),
+            _ => bail!("expected true or false (got {s:?})"),
+        }
+    }
+}
+
+impl FromEnv for String {
+    fn from_env(s: &str) -> anyhow::Result<Self> {
+        Ok(s.to_string())
+    }
+}
+
+impl FromEnv for Secret {
+    fn from_env(s: &str) -> anyhow::Result<Self> {
+        Ok(Secret::new(s))
+    }
+}
+
+fn default_worker_id() -> String {
+    let host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "worker".into());
+    let rand = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &rand[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load_from(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_seed_limits() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.limits.default_memory_mb, 512);
+        assert_eq!(c.limits.cpus, 0.5);
+        assert_eq!(c.limits.default_timeout_ms, 300_000);
+        assert!(!c.limits.allow_network);
+        assert!(!c.worker.id.is_empty());
+    }
+
+    #[test]
+    fn parse_errors_name_the_variable() {
+        let err = load(&[("EXECBOX_MAX_CONCURRENT_RUNS", "lots")]).unwrap_err();
+        assert!(format!("{err:#}").contains("EXECBOX_MAX_CONCURRENT_RUNS"), "{err:#}");
+        let err = load(&[("EXECBOX_ALLOW_NETWORK", "maybe")]).unwrap_err();
+        assert!(format!("{err:#}").contains("EXECBOX_ALLOW_NETWORK"), "{err:#}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let c = load(&[("DATABASE_URL", "postgres://u:hunter2@h/db")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.database_url.expose(), "postgres://u:hunter2@h/db");
+    }
+
+    #[test]
+    fn toml_file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("execbox.toml");
+        std::fs::write(&path, "[limits]\nmax_timeout_ms = 600000\ndefault_timeout_ms = 1000\n").unwrap();
+        let p = path.to_str().unwrap();
+        let c = load(&[("EXECBOX_CONFIG", p), ("EXECBOX_DEFAULT_TIMEOUT_MS", "2000")]).unwrap();
+        assert_eq!(c.limits.max_timeout_ms, 600_000);
+        assert_eq!(c.limits.default_timeout_ms, 2000);
+        std::fs::write(&path, "[limits]\nmax_timout_ms = 1\n").unwrap();
+        assert!(format!("{:#}", load(&[("EXECBOX_CONFIG", p)]).unwrap_err()).contains("max_timout_ms"));
+    }
+
+    #[test]
+    fn impossible_settings_are_refused() {
+        assert!(load(&[("EXECBOX_DEFAULT_TIMEOUT_MS", "900000")]).is_err());
+        assert!(load(&[("EXECBOX_LEASE_MS", "1000"), ("EXECBOX_HEARTBEAT_INTERVAL_MS", "900")]).is_err());
+    }
+}

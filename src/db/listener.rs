@@ -1,0 +1,107 @@
+//! The wake-up channel: one dedicated connection LISTENing on
+//! `execbox_session` (a pending session was inserted) and `execbox_cancel`
+//! (an owner asked to cancel a running session).
+//!
+//! NOTIFY is a hint: it is lost while disconnected. So after every
+//! (re)connect, once LISTEN is registered, the listener reports
+//! [`Wake::Connected`] and the worker rescans the table; a fallback poll in
+//! the worker covers anything else.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::Secret;
+
+pub const SESSION_CHANNEL: &str = "execbox_session";
+pub const CANCEL_CHANNEL: &str = "execbox_cancel";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// LISTEN is (re)established: anything may have been missed.
+    Connected,
+    Session(Uuid),
+    Cancel(Uuid),
+}
+
+/// How often the idle connection is checked, so a silently dead link is
+/// noticed and replaced.
+const PING_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Runs until `shutdown`, reconnecting with exponential backoff.
+pub fn spawn(url: Secret, tx: mpsc::Sender<Wake>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = listen_once(&url, &tx) => r,
+            };
+            if tx.is_closed() {
+                return;
+            }
+            match result {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => tracing::warn!(error = %crate::error_chain(&*e), retry_in = ?backoff, "LISTEN connection lost"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    })
+}
+
+/// One connection's life: returns when it breaks.
+async fn listen_once(url: &Secret, tx: &mpsc::Sender<Wake>) -> anyhow::Result<()> {
+    let (client, mut conn) = tokio_postgres::connect(url.expose(), NoTls).await?;
+    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(m) = messages.next().await {
+            match m {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if msg_tx.send(n).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    let result = async {
+        client.batch_execute(&format!("LISTEN {SESSION_CHANNEL}; LISTEN {CANCEL_CHANNEL};")).await?;
+        tracing::debug!("listening for sessions and cancel requests");
+        let _ = tx.send(Wake::Connected).await;
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                n = msg_rx.recv() => {
+                    let Some(n) = n else { anyhow::bail!("connection closed") };
+                    let Ok(id) = Uuid::parse_str(n.payload()) else {
+                        tracing::warn!(channel = n.channel(), "ignoring a notification whose payload is not a session id");
+                        continue;
+                    };
+                    let wake = if n.channel() == CANCEL_CHANNEL { Wake::Cancel(id) } else { Wake::Session(id) };
+                    if tx.send(wake).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ = ping.tick() => {
+                    tokio::time::timeout(Duration::from_secs(10), client.simple_query("")).await??;
+                }
+            }
+        }
+    }
+    .await;
+    driver.abort();
+    result
+}

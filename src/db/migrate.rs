@@ -1,0 +1,92 @@
+//! `execbox migrate`: applies the embedded `supabase/migrations` in order, for
+//! deployments without the Supabase CLI.
+//!
+//! Applied versions are recorded where the Supabase CLI records them
+//! (`supabase_migrations.schema_migrations`), so `supabase db push` and
+//! `execbox migrate` agree on what a database already has. Each migration
+//! runs in its own transaction; an advisory lock keeps two migrators apart.
+
+use anyhow::Context;
+use tokio_postgres::Client;
+
+/// The Supabase stand-in for plain PostgreSQL (roles, `auth`, `extensions`,
+/// the Realtime publication). Never needed on a real Supabase project.
+pub const SUPABASE_FIXTURE: &str = include_str!("../../supabase/fixture/supabase_base.sql");
+
+/// (version_name, sql), sorted by version.
+pub fn embedded() -> &'static [(&'static str, &'static str)] {
+    crate::embedded::MIGRATIONS
+}
+
+/// Splits `20261122000000_execution_core` into ("20261122000000", "execution_core").
+fn split_name(stem: &str) -> (&str, &str) {
+    stem.split_once('_').unwrap_or((stem, ""))
+}
+
+/// Applies the fixture (idempotent).
+pub async fn apply_fixture(client: &Client) -> anyhow::Result<()> {
+    client.batch_execute(SUPABASE_FIXTURE).await.context("applying the Supabase base fixture")
+}
+
+/// Applies every migration not applied yet; returns the versions applied.
+pub async fn run(client: &mut Client) -> anyhow::Result<Vec<String>> {
+    client
+        .batch_execute(
+            "select pg_advisory_lock(7406385201);
+             create schema if not exists supabase_migrations;
+             create table if not exists supabase_migrations.schema_migrations (
+               version text primary key, statements text[], name text
+             );",
+        )
+        .await
+        .context("preparing supabase_migrations.schema_migrations")?;
+    let result = apply_pending(client).await;
+    let unlock = client.batch_execute("select pg_advisory_unlock(7406385201)").await;
+    let applied = result?;
+    unlock?;
+    Ok(applied)
+}
+
+async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<String>> {
+    let done: Vec<String> = client
+        .query("select version from supabase_migrations.schema_migrations", &[])
+        .await?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut applied = Vec::new();
+    for (stem, sql) in embedded() {
+        let (version, name) = split_name(stem);
+        if done.iter().any(|v| v == version) {
+            continue;
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql).await.with_context(|| format!("migration {stem} failed"))?;
+        tx.execute(
+            "insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, array[$3])",
+            &[&version, &name, sql],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "applied migration");
+        applied.push(version.to_string());
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn embedded_migrations_are_sorted_and_named() {
+        let m = super::embedded();
+        assert!(!m.is_empty());
+        for w in m.windows(2) {
+            assert!(w[0].0 < w[1].0);
+        }
+        for (stem, _) in m {
+            let (v, n) = super::split_name(stem);
+            assert_eq!(v.len(), 14, "{stem}: versions are YYYYMMDDHHMMSS");
+            assert!(v.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty(), "{stem}");
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Everything execbox says to PostgreSQL.
+//!
+//! * [`listener`]: one dedicated connection that LISTENs for wake-ups;
+//! * [`queue`]: claim, heartbeat, fenced finish, rescue of expired leases;
+//! * [`logs`]: the batching writer, the only writer of `execution_logs`;
+//! * [`containers`]: `container_instances` bookkeeping;
+//! * [`migrate`]: applies `supabase/migrations`.
+
+pub mod containers;
+pub mod listener;
+pub mod logs;
+pub mod migrate;
+pub mod queue;
+
+use anyhow::Context;
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::config::Secret;
+
+/// A connection pool. Nothing connects until first use.
+pub fn pool(url: &Secret, max_size: usize) -> anyhow::Result<Pool> {
+    let pg: tokio_postgres::Config = url.expose().parse().context("DATABASE_URL is not a valid PostgreSQL connection string")?;
+    let mgr = deadpool_postgres::Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(mgr)
+        .max_size(max_size)
+        .runtime(Runtime::Tokio1)
+        .build()
+        .context("cannot build the database pool")
+}
+
+/// One connection outside any pool, driven by a background task.
+pub async fn connect(url: &Secret) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, conn) = tokio_postgres::connect(url.expose(), NoTls).await.context("cannot connect to the database")?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// A label value naming this database, so deployments (and test databases)
+/// that share one Docker engine never touch each other's containers.
+pub async fn scope(client: &tokio_postgres::Client) -> anyhow::Result<String> {
+    let row = client
+        .query_one(
+            "select current_database()::text, coalesce(inet_server_addr()::text, 'local'), coalesce(inet_server_port(), 0)",
+            &[],
+        )
+        .await
+        .context("cannot identify the database")?;
+    let (db, addr, port): (String, String, i32) = (row.get(0), row.get(1), row.get(2));
+    Ok(format!("{db}@{addr}:{port}"))
+}

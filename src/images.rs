@@ -1,0 +1,176 @@
+//! `execbox images build`: builds the runtime images named by the runtime
+//! table from the Dockerfiles embedded from `images/`.
+//!
+//! Each Dockerfile starts `FROM ${BASE}`. BASE is `debian:bookworm-slim` when
+//! the engine has it or can pull it; where no registry is reachable, execbox
+//! makes a local bookworm base with `debootstrap --variant=minbase` and
+//! imports it as [`LOCAL_BASE`] (once; later builds reuse it). Docker's layer
+//! cache makes a second build take seconds.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
+use futures::StreamExt;
+
+use crate::runtimes::Runtimes;
+use crate::sandbox::Engine;
+
+pub const REGISTRY_BASE: &str = "debian:bookworm-slim";
+pub const LOCAL_BASE: &str = "execbox/debian-base:bookworm";
+const DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
+
+/// Builds every runtime image (or those of `only`, by language or alias).
+pub async fn build(engine: &Engine, runtimes: &Runtimes, only: &[String]) -> anyhow::Result<()> {
+    engine.ping().await.context("`execbox images build` needs a Docker engine")?;
+    let mut wanted = Vec::new();
+    for name in only {
+        let rt = runtimes.resolve(name).with_context(|| format!("unknown language {name:?}; known: {}", runtimes.describe()))?;
+        wanted.push(rt.language.clone());
+    }
+    let base = ensure_base(engine).await?;
+    let mut done = BTreeSet::new();
+    for rt in runtimes.all() {
+        if !wanted.is_empty() && !wanted.contains(&rt.language) {
+            continue;
+        }
+        if !done.insert(rt.image.clone()) {
+            continue;
+        }
+        build_one(engine, &rt.build, &rt.image, &base).await?;
+    }
+    Ok(())
+}
+
+/// Tar of the embedded `images/` directory: the build context of every image.
+fn context_tar() -> anyhow::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, data) in crate::embedded::IMAGE_FILES {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(if *path == "execbox-run" { 0o755 } else { 0o644 });
+        h.set_mtime(0);
+        h.set_cksum();
+        tar.append_data(&mut h, path, *data)?;
+    }
+    Ok(tar.into_inner()?)
+}
+
+async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow::Result<()> {
+    let dockerfile = format!("{dir}/Dockerfile");
+    if !crate::embedded::IMAGE_FILES.iter().any(|(p, _)| *p == dockerfile) {
+        bail!("no images/{dockerfile} for image {tag}");
+    }
+    eprintln!("==> building {tag} (images/{dockerfile}, FROM {base})");
+    let started = std::time::Instant::now();
+    let args = std::collections::HashMap::from([("BASE", base)]);
+    let opts = BuildImageOptionsBuilder::default().dockerfile(&dockerfile).t(tag).rm(true).forcerm(true).buildargs(&args).build();
+    let body = bollard::body_full(context_tar()?.into());
+    let mut stream = engine.docker().build_image(opts, None, Some(body));
+    while let Some(item) = stream.next().await {
+        let info = item.with_context(|| format!("building {tag} failed"))?;
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            bail!("building {tag} failed: {err}");
+        }
+        if let Some(line) = info.stream {
+            let line = line.trim_end();
+            if !line.is_empty() {
+                eprintln!("    [{tag}] {line}");
+            }
+        }
+    }
+    eprintln!("==> {tag} ready in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Picks (and if needed makes) the base image.
+async fn ensure_base(engine: &Engine) -> anyhow::Result<String> {
+    if let Ok(b) = std::env::var("EXECBOX_BASE_IMAGE") {
+        if !b.is_empty() {
+            return Ok(b);
+        }
+    }
+    for candidate in [REGISTRY_BASE, LOCAL_BASE] {
+        if engine.image_exists(candidate).await? {
+            return Ok(candidate.to_string());
+        }
+    }
+    eprintln!("==> trying to pull {REGISTRY_BASE}");
+    if pull(engine, REGISTRY_BASE).await.is_ok() {
+        return Ok(REGISTRY_BASE.to_string());
+    }
+    eprintln!("==> no registry reachable: making {LOCAL_BASE} with debootstrap (about a minute, once)");
+    make_local_base(engine).await?;
+    Ok(LOCAL_BASE.to_string())
+}
+
+async fn pull(engine: &Engine, image: &str) -> anyhow::Result<()> {
+    let opts = CreateImageOptionsBuilder::default().from_image(image).build();
+    let work = async {
+        let mut s = engine.docker().create_image(Some(opts), None, None);
+        while let Some(item) = s.next().await {
+            item?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(30), work).await.context("pull timed out")?
+}
+
+async fn make_local_base(engine: &Engine) -> anyhow::Result<()> {
+    if which("debootstrap").is_none() {
+        bail!("no base image and no registry: install debootstrap (`apt-get install -y debootstrap`) and run this again as root");
+    }
+    let dir = tempfile_dir()?;
+    let status = tokio::process::Command::new("debootstrap")
+        .args(["--variant=minbase", "bookworm"])
+        .arg(&dir)
+        .arg(DEBIAN_MIRROR)
+        .status()
+        .await
+        .context("cannot run debootstrap")?;
+    if !status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
+        bail!("debootstrap failed ({status}); it needs root and access to {DEBIAN_MIRROR}");
+    }
+    let result = import_dir(engine, &dir, LOCAL_BASE).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// `docker import` of a directory, streamed through `tar`.
+async fn import_dir(engine: &Engine, dir: &Path, tag: &str) -> anyhow::Result<()> {
+    let mut child = tokio::process::Command::new("tar")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "."])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run tar")?;
+    let stdout = child.stdout.take().unwrap();
+    let bytes = tokio_util::io::ReaderStream::new(stdout);
+    let (repo, tag_part) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+    let opts = CreateImageOptionsBuilder::default().from_src("-").repo(repo).tag(tag_part).build();
+    let mut s = engine.docker().create_image(Some(opts), Some(bollard::body_try_stream(bytes)), None);
+    while let Some(item) = s.next().await {
+        item.context("docker import failed")?;
+    }
+    let status = child.wait().await?;
+    if !status.success() {
+        bail!("tar of the debootstrap directory failed ({status})");
+    }
+    eprintln!("==> imported {tag}");
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("execbox-rootfs-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).map(|d| d.join(cmd)).find(|p| p.is_file())
+}

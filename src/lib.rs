@@ -1,0 +1,42 @@
+//! execbox: runs untrusted code from `backend_execution_sessions` rows in
+//! hardened Docker containers, streaming output into `execution_logs`.
+//!
+//! Layout (see ARCHITECTURE.md for the bird's-eye view):
+//! * [`config`]: the one typed configuration;
+//! * [`runtimes`]: the language table (data, not code);
+//! * [`db`]: queue, listener, log writer, container bookkeeping, migrations;
+//! * [`sandbox`]: the container policy and the Docker engine driver;
+//! * [`output`]: raw bytes to log lines (splitting, UTF-8, output cap);
+//! * [`exec`]: one session from claim to outcome;
+//! * [`worker`]: the event loop that claims and supervises sessions;
+//! * [`images`]: builds the runtime images;
+//! * [`cli`]: the command line (the binary is a thin shell around it).
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod exec;
+pub mod images;
+pub mod output;
+pub mod runtimes;
+pub mod sandbox;
+pub mod worker;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// An error and all its causes on one line, for logs.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let msg = c.to_string();
+        if !s.contains(&msg) {
+            s.push_str(": ");
+            s.push_str(&msg);
+        }
+        cur = c.source();
+    }
+    s
+}

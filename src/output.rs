@@ -1,0 +1,243 @@
+//! From raw container output to log lines: split on `\n`, keep a final line
+//! without newline, replace invalid UTF-8 (and NUL, which PostgreSQL text
+//! cannot hold) instead of dropping it, split very long lines, and stop at the
+//! session's output cap while keeping everything printed before it.
+
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    System,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::System => "system",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One row-to-be of `execution_logs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub stream: Stream,
+    pub level: Level,
+    pub message: String,
+}
+
+impl LogLine {
+    pub fn program(stream: Stream, message: String) -> LogLine {
+        let level = if stream == Stream::Stderr { Level::Error } else { Level::Info };
+        LogLine { stream, level, message }
+    }
+    pub fn system(level: Level, message: impl Into<String>) -> LogLine {
+        LogLine { stream: Stream::System, level, message: message.into() }
+    }
+}
+
+/// Splits one stream's bytes into lines.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    buf: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Appends `data`, returning every line it completes (and pieces of lines
+    /// longer than `max_line`, split at a character boundary).
+    pub fn push(&mut self, data: &[u8], max_line: usize, out: &mut Vec<String>) {
+        let mut rest = data;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            self.buf.extend_from_slice(&rest[..nl]);
+            self.split_long(max_line, out);
+            out.push(decode(&self.buf));
+            self.buf.clear();
+            rest = &rest[nl + 1..];
+        }
+        self.buf.extend_from_slice(rest);
+        self.split_long(max_line, out);
+    }
+
+    /// Emits a final line that had no newline, if any.
+    pub fn flush(&mut self, out: &mut Vec<String>) {
+        if !self.buf.is_empty() {
+            out.push(decode(&self.buf));
+            self.buf.clear();
+        }
+    }
+
+    fn split_long(&mut self, max_line: usize, out: &mut Vec<String>) {
+        while self.buf.len() > max_line {
+            let mut cut = max_line;
+            // Back up over UTF-8 continuation bytes (at most 3) so a character
+            // is not cut in half.
+            while cut > max_line.saturating_sub(3) && cut > 0 && (self.buf[cut] & 0xC0) == 0x80 {
+                cut -= 1;
+            }
+            if (self.buf[cut] & 0xC0) == 0x80 {
+                cut = max_line; // not UTF-8 anyway
+            }
+            out.push(decode(&self.buf[..cut]));
+            self.buf.drain(..cut);
+        }
+    }
+}
+
+/// Lossy UTF-8 with NUL replaced too; a trailing `\r` (CRLF) is dropped.
+pub fn decode(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let s = String::from_utf8_lossy(bytes);
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.into_owned()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The output cap was reached: stop the program (but keep draining).
+    Stop,
+}
+
+/// A session's output on its way to the log writer.
+pub struct OutputPipe {
+    stdout: LineSplitter,
+    stderr: LineSplitter,
+    seen: u64,
+    cap: u64,
+    capped: bool,
+    max_line: usize,
+    tx: mpsc::Sender<LogLine>,
+}
+
+impl OutputPipe {
+    pub fn new(cap: u64, max_line: usize, tx: mpsc::Sender<LogLine>) -> OutputPipe {
+        OutputPipe { stdout: Default::default(), stderr: Default::default(), seen: 0, cap, capped: false, max_line, tx }
+    }
+
+    pub fn capped(&self) -> bool {
+        self.capped
+    }
+
+    /// Feeds program output. After the cap, everything is discarded.
+    pub async fn push(&mut self, stream: Stream, data: &[u8]) -> Flow {
+        if self.capped {
+            return Flow::Stop;
+        }
+        let room = self.cap - self.seen;
+        let take = (data.len() as u64).min(room) as usize;
+        self.seen += take as u64;
+        let mut lines = Vec::new();
+        let splitter = match stream {
+            Stream::Stderr => &mut self.stderr,
+            _ => &mut self.stdout,
+        };
+        splitter.push(&data[..take], self.max_line, &mut lines);
+        self.send_all(stream, lines).await;
+        if take < data.len() {
+            self.capped = true;
+            self.flush().await;
+            let cap = self.cap;
+            self.system(Level::Error, format!("output limit of {cap} bytes reached; the program was stopped and the rest of its output discarded")).await;
+            return Flow::Stop;
+        }
+        Flow::Continue
+    }
+
+    /// Emits partial lines of both streams.
+    pub async fn flush(&mut self) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        self.stdout.flush(&mut out);
+        self.stderr.flush(&mut err);
+        self.send_all(Stream::Stdout, out).await;
+        self.send_all(Stream::Stderr, err).await;
+    }
+
+    pub async fn system(&mut self, level: Level, message: impl Into<String>) {
+        // A closed channel means the writer stopped (fenced out); nothing to do.
+        let _ = self.tx.send(LogLine::system(level, message)).await;
+    }
+
+    async fn send_all(&mut self, stream: Stream, lines: Vec<String>) {
+        for line in lines {
+            let _ = self.tx.send(LogLine::program(stream, line)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]], max: usize) -> Vec<String> {
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.push(c, max, &mut out);
+        }
+        s.flush(&mut out);
+        out
+    }
+
+    #[test]
+    fn lines_across_chunks_and_final_line() {
+        assert_eq!(split(&[b"a\nb", b"c\n", b"tail"], 100), ["a", "bc", "tail"]);
+        assert_eq!(split(&[b"\n\n"], 100), ["", ""]);
+        assert_eq!(split(&[b"crlf\r\n"], 100), ["crlf"]);
+    }
+
+    #[test]
+    fn invalid_utf8_and_nul_are_replaced() {
+        assert_eq!(split(&[b"ok \xff\xfe end\n", b"nul\0x\n"], 100), ["ok \u{FFFD}\u{FFFD} end", "nul\u{FFFD}x"]);
+    }
+
+    #[test]
+    fn long_lines_split_on_char_boundaries() {
+        let line = "é".repeat(100); // 200 bytes
+        let out = split(&[line.as_bytes(), b"\n"], 65);
+        assert!(out.iter().all(|l| l.len() <= 65 && !l.contains('\u{FFFD}')), "{out:?}");
+        assert_eq!(out.concat(), line);
+    }
+
+    #[tokio::test]
+    async fn cap_keeps_what_fits_and_says_so() {
+        let (tx, mut rx) = mpsc::channel(100);
+        let mut pipe = OutputPipe::new(10, 100, tx);
+        assert_eq!(pipe.push(Stream::Stdout, b"12345\n").await, Flow::Continue);
+        assert_eq!(pipe.push(Stream::Stderr, b"abcdefgh\n").await, Flow::Stop);
+        assert_eq!(pipe.push(Stream::Stdout, b"more\n").await, Flow::Stop);
+        drop(pipe);
+        let mut got = Vec::new();
+        while let Some(l) = rx.recv().await {
+            got.push(l);
+        }
+        assert_eq!(got[0], LogLine::program(Stream::Stdout, "12345".into()));
+        assert_eq!(got[1], LogLine::program(Stream::Stderr, "abcd".into()));
+        assert_eq!(got[2].stream, Stream::System);
+        assert!(got[2].message.contains("output limit of 10 bytes"));
+        assert_eq!(got.len(), 3);
+    }
+}

@@ -1,0 +1,128 @@
+//! The runtime table: which languages exist, their image, file and command.
+//! Loaded from TOML (the built-in `runtimes.toml`, or `EXECBOX_RUNTIMES`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The table that ships inside the binary.
+pub const BUILTIN: &str = include_str!("../runtimes.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// Canonical name, stored on sessions as requested by users.
+    pub language: String,
+    pub version: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Image the container runs.
+    pub image: String,
+    /// Directory under `images/` holding the Dockerfile that builds `image`.
+    pub build: String,
+    /// File name the submitted code is written to, inside `/work`.
+    pub file: String,
+    /// Command run in `/work`, as argv.
+    pub run: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct File {
+    runtime: Vec<Runtime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Runtimes {
+    list: Vec<Runtime>,
+}
+
+impl Runtimes {
+    pub fn builtin() -> Runtimes {
+        Runtimes::parse(BUILTIN).expect("the built-in runtimes.toml is valid")
+    }
+
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Runtimes> {
+        match path {
+            None => Ok(Runtimes::builtin()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read runtime table {}", p.display()))?;
+                Runtimes::parse(&text).with_context(|| format!("runtime table {}", p.display()))
+            }
+        }
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Runtimes> {
+        let file: File = toml::from_str(text)?;
+        let mut seen = std::collections::HashSet::new();
+        for rt in &file.runtime {
+            if rt.run.is_empty() {
+                bail!("runtime {}: `run` must name a command", rt.language);
+            }
+            if !crate::sandbox::files::is_safe_name(&rt.file) {
+                bail!("runtime {}: file name {:?} is not a plain relative name", rt.language, rt.file);
+            }
+            for name in std::iter::once(&rt.language).chain(&rt.aliases) {
+                if !seen.insert(name.to_ascii_lowercase()) {
+                    bail!("language name or alias {name:?} is used twice");
+                }
+            }
+        }
+        Ok(Runtimes { list: file.runtime })
+    }
+
+    /// Finds a runtime by name or alias, ignoring case and surrounding space.
+    pub fn resolve(&self, name: &str) -> Option<&Runtime> {
+        let name = name.trim();
+        self.list
+            .iter()
+            .find(|rt| rt.language.eq_ignore_ascii_case(name) || rt.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+    }
+
+    pub fn all(&self) -> &[Runtime] {
+        &self.list
+    }
+
+    /// "python (py, python3), node (javascript, js, nodejs)" for error messages.
+    pub fn describe(&self) -> String {
+        self.list
+            .iter()
+            .map(|rt| {
+                if rt.aliases.is_empty() {
+                    rt.language.clone()
+                } else {
+                    format!("{} ({})", rt.language, rt.aliases.join(", "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_table_resolves_names_and_aliases() {
+        let rts = Runtimes::builtin();
+        for (name, lang) in [("python", "python"), ("PY", "python"), (" python3 ", "python"), ("node", "node"), ("js", "node"), ("javascript", "node"), ("nodejs", "node")] {
+            assert_eq!(rts.resolve(name).map(|r| r.language.as_str()), Some(lang), "{name}");
+        }
+        assert!(rts.resolve("cobol").is_none());
+        assert!(rts.resolve("").is_none());
+        assert!(rts.describe().contains("python (py, python3)"));
+    }
+
+    #[test]
+    fn bad_tables_are_refused() {
+        let dup = "[[runtime]]\nlanguage='a'\nversion='1'\naliases=['b']\nimage='i'\nbuild='x'\nfile='m'\nrun=['x']\n\
+                   [[runtime]]\nlanguage='B'\nversion='1'\nimage='i'\nbuild='x'\nfile='m'\nrun=['x']\n";
+        assert!(Runtimes::parse(dup).is_err());
+        let escape = "[[runtime]]\nlanguage='a'\nversion='1'\nimage='i'\nbuild='x'\nfile='../m'\nrun=['x']\n";
+        assert!(Runtimes::parse(escape).is_err());
+    }
+}

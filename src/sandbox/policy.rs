@@ -1,0 +1,117 @@
+//! THE sandbox policy: the one function that turns a run request into a
+//! hardened container configuration. Every container execbox starts is built
+//! here; the README's "Resource limits" section documents the same list.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
+
+use crate::config::Limits;
+
+/// Label every execbox container carries; the reaper only touches these.
+pub const LABEL_MANAGED: &str = "execbox.managed";
+pub const LABEL_SESSION: &str = "execbox.session_id";
+pub const LABEL_ATTEMPT: &str = "execbox.attempt";
+pub const LABEL_WORKER: &str = "execbox.worker_id";
+/// Which database the session lives in, so that deployments (or test
+/// databases) sharing one Docker engine never reap each other's containers.
+pub const LABEL_SCOPE: &str = "execbox.scope";
+
+/// Where the submitted files are written (a tmpfs).
+pub const WORK_DIR: &str = "/work";
+/// The launcher every runtime image carries (see `images/execbox-run`).
+pub const LAUNCHER: &str = "/usr/local/bin/execbox-run";
+
+/// What one container is for.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub cmd: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub memory_mb: u64,
+    pub labels: HashMap<String, String>,
+}
+
+/// The hardened configuration for `spec` under `limits`.
+pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreateBody {
+    let memory = (spec.memory_mb * 1024 * 1024) as i64;
+    let mut env: Vec<String> = vec!["HOME=/tmp".into(), "TMPDIR=/tmp".into(), "LANG=C.UTF-8".into()];
+    env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
+    let tmpfs = HashMap::from([
+        ("/tmp".to_string(), format!("rw,nosuid,nodev,noexec,size={}m,mode=1777", limits.tmp_size_mb)),
+        (WORK_DIR.to_string(), format!("rw,nosuid,nodev,noexec,size={}m,mode=1777", limits.work_size_mb)),
+    ]);
+    let ulimit = |name: &str, n: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(n), hard: Some(n) };
+    let host = HostConfig {
+        // Resources.
+        memory: Some(memory),
+        memory_swap: Some(memory), // equal to memory: no swap
+        memory_swappiness: None,
+        nano_cpus: Some((limits.cpus * 1e9) as i64),
+        pids_limit: Some(limits.pids_limit),
+        ulimits: Some(vec![
+            ulimit("nofile", limits.nofile),
+            ulimit("fsize", limits.max_file_size_mb * 1024 * 1024),
+            ulimit("core", 0),
+        ]),
+        // Filesystem: read-only image, small bounded scratch space.
+        readonly_rootfs: Some(true),
+        tmpfs: Some(tmpfs),
+        shm_size: Some(16 * 1024 * 1024),
+        ipc_mode: Some("private".into()),
+        // Privileges.
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        privileged: Some(false),
+        // Network.
+        network_mode: Some(if limits.allow_network { "bridge".into() } else { "none".into() }),
+        // Process hygiene: an init reaps zombies and forwards signals.
+        init: Some(true),
+        // Output goes through attach only; a flood never reaches the engine's disk.
+        log_config: Some(bollard::models::HostConfigLogConfig { typ: Some("none".into()), config: None }),
+        auto_remove: Some(false),
+        runtime: (!limits.oci_runtime.is_empty()).then(|| limits.oci_runtime.clone()),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        entrypoint: Some(vec![LAUNCHER.into()]),
+        cmd: Some(spec.cmd.clone()),
+        env: Some(env),
+        working_dir: Some(WORK_DIR.into()),
+        user: Some(limits.user.clone()),
+        labels: Some(spec.labels.clone()),
+        network_disabled: Some(!limits.allow_network),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        tty: Some(false),
+        host_config: Some(host),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_locked_down() {
+        let spec = ContainerSpec { image: "i".into(), cmd: vec!["x".into()], env: vec![], memory_mb: 512, labels: HashMap::new() };
+        let c = container_config(&spec, &Limits::default());
+        let h = c.host_config.unwrap();
+        assert_eq!(h.network_mode.as_deref(), Some("none"));
+        assert_eq!(c.network_disabled, Some(true));
+        assert_eq!(h.memory, h.memory_swap);
+        assert_eq!(h.memory, Some(512 * 1024 * 1024));
+        assert_eq!(h.nano_cpus, Some(500_000_000));
+        assert_eq!(h.pids_limit, Some(64));
+        assert_eq!(h.readonly_rootfs, Some(true));
+        assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(h.init, Some(true));
+        assert_eq!(c.user.as_deref(), Some("65534:65534"));
+        assert!(h.tmpfs.unwrap().values().all(|o| o.contains("size=")));
+    }
+}

@@ -1,0 +1,291 @@
+//! The worker: one loop that `select!`s over a closed set of events — a
+//! wake-up from LISTEN, the fallback poll, the heartbeat, the reaper tick, a
+//! finished run, and shutdown — and claims sessions while it has free slots.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::db::containers;
+use crate::db::listener::{self, Wake};
+use crate::db::queue;
+use crate::exec::{self, Ctx};
+use crate::runtimes::Runtimes;
+use crate::sandbox::policy::{LABEL_ATTEMPT, LABEL_SESSION};
+use crate::sandbox::{Engine, StopReason};
+
+struct Run {
+    attempt: i32,
+    stop: watch::Sender<Option<StopReason>>,
+}
+
+struct Worker {
+    ctx: Ctx,
+    runs: HashMap<Uuid, Run>,
+    tasks: JoinSet<Uuid>,
+    docker_ok: bool,
+    docker_seen: bool,
+}
+
+/// Runs a worker until `shutdown` fires, then drains: no new claims, running
+/// sessions get `shutdown_grace` to finish, the rest are killed and recorded
+/// as `error`. Returns when no container of this worker is left running.
+pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let wc = &cfg.worker;
+    let pool = crate::db::pool(&cfg.database_url, wc.max_concurrent_runs * 2 + 4)?;
+    let scope = {
+        let db = connect_with_retry(&pool, &shutdown).await?;
+        let Some(db) = db else { return Ok(()) };
+        crate::db::scope(&db).await?
+    };
+    let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone()).context("cannot set up the Docker client")?;
+    let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope };
+    let mut w = Worker { ctx, runs: HashMap::new(), tasks: JoinSet::new(), docker_ok: false, docker_seen: false };
+    tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
+
+    w.check_docker().await;
+    w.reap().await;
+
+    let (wake_tx, mut wake_rx) = mpsc::channel(1024);
+    let listener_stop = CancellationToken::new();
+    let listener = listener::spawn(cfg.database_url.clone(), wake_tx, listener_stop.clone());
+
+    let mut poll = interval(wc.poll_interval());
+    let mut heartbeat = interval(wc.heartbeat_interval());
+    let mut reap = interval(wc.reap_interval());
+    for t in [&mut poll, &mut heartbeat, &mut reap] {
+        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    }
+    reap.reset();
+
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(wake) = wake_rx.recv() => match wake {
+                Wake::Connected | Wake::Session(_) => w.claim().await,
+                Wake::Cancel(id) => w.stop(id, StopReason::Cancelled),
+            },
+            _ = poll.tick() => {
+                w.check_docker().await;
+                w.rescue().await;
+                w.claim().await;
+            }
+            _ = heartbeat.tick() => w.heartbeat().await,
+            _ = reap.tick() => w.reap().await,
+            Some(done) = w.tasks.join_next() => {
+                w.finished(done);
+                w.claim().await;
+            }
+        }
+    }
+
+    tracing::info!(running = w.runs.len(), "shutting down: no new claims");
+    listener_stop.cancel();
+    let _ = listener.await;
+    let grace_end = Instant::now() + wc.shutdown_grace();
+    let mut killed = false;
+    while !w.runs.is_empty() {
+        tokio::select! {
+            Some(done) = w.tasks.join_next() => w.finished(done),
+            _ = heartbeat.tick() => w.heartbeat().await,
+            _ = sleep_until(grace_end), if !killed => {
+                tracing::warn!(running = w.runs.len(), "grace period over; killing the remaining runs");
+                killed = true;
+                let ids: Vec<Uuid> = w.runs.keys().copied().collect();
+                for id in ids {
+                    w.stop(id, StopReason::Shutdown);
+                }
+            }
+        }
+    }
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// Waits for the database, retrying with backoff; `None` on shutdown.
+async fn connect_with_retry(pool: &deadpool_postgres::Pool, shutdown: &CancellationToken) -> anyhow::Result<Option<deadpool_postgres::Object>> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match pool.get().await {
+            Ok(c) => return Ok(Some(c)),
+            Err(e) => tracing::warn!(error = %crate::error_chain(&e), retry_in = ?backoff, "database unreachable"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+impl Worker {
+    fn free_slots(&self) -> usize {
+        self.ctx.cfg.worker.max_concurrent_runs.saturating_sub(self.runs.len())
+    }
+
+    /// Claims as many sessions as there are free slots, and starts them.
+    /// Without a working Docker engine nothing is claimed: the sessions stay
+    /// pending for a worker that can run them.
+    async fn claim(&mut self) {
+        let free = self.free_slots();
+        if free == 0 || !self.docker_ok {
+            return;
+        }
+        let wc = &self.ctx.cfg.worker;
+        let claimed = match self.ctx.pool.get().await {
+            Ok(db) => queue::claim(&**db, &wc.id, free, wc.lease()).await.map_err(|e| crate::error_chain(&e)),
+            Err(e) => Err(crate::error_chain(&e)),
+        };
+        let claimed = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "claim failed");
+                return;
+            }
+        };
+        for s in claimed {
+            let (stop_tx, stop_rx) = watch::channel(None);
+            let (id, attempt) = (s.id, s.attempt);
+            self.runs.insert(id, Run { attempt, stop: stop_tx });
+            let span = tracing::info_span!("session", session_id = %id, attempt);
+            let ctx = self.ctx.clone();
+            self.tasks.spawn(
+                async move {
+                    tracing::info!("claimed");
+                    exec::execute(ctx, s, stop_rx).await;
+                    id
+                }
+                .instrument(span),
+            );
+        }
+    }
+
+    fn finished(&mut self, done: Result<Uuid, tokio::task::JoinError>) {
+        match done {
+            Ok(id) => {
+                self.runs.remove(&id);
+            }
+            Err(e) => {
+                // A panicking run leaves its session to the lease rescue.
+                tracing::error!(error = %e, "a session task failed");
+                let finished: Vec<Uuid> = self.runs.iter().filter(|(_, r)| r.stop.is_closed()).map(|(id, _)| *id).collect();
+                for id in finished {
+                    self.runs.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn stop(&self, id: Uuid, reason: StopReason) {
+        if let Some(run) = self.runs.get(&id) {
+            tracing::info!(session_id = %id, ?reason, "stopping run");
+            let _ = run.stop.send(Some(reason));
+        }
+    }
+
+    async fn heartbeat(&mut self) {
+        let runs: Vec<(Uuid, i32)> = self.runs.iter().map(|(id, r)| (*id, r.attempt)).collect();
+        if runs.is_empty() {
+            return;
+        }
+        let renewed = match self.ctx.pool.get().await {
+            Ok(db) => queue::heartbeat(&**db, &runs, self.ctx.cfg.worker.lease()).await.map_err(|e| crate::error_chain(&e)),
+            Err(e) => Err(crate::error_chain(&e)),
+        };
+        let renewed = match renewed {
+            Ok(r) => r,
+            Err(e) => {
+                // Not fatal yet: the lease is several heartbeats long.
+                tracing::warn!(error = %e, "heartbeat failed");
+                return;
+            }
+        };
+        for (id, _) in runs {
+            match renewed.iter().find(|r| r.id == id) {
+                None => self.stop(id, StopReason::LeaseLost),
+                Some(r) if r.cancel_requested => self.stop(id, StopReason::Cancelled),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Pings the engine; logs only when reachability changes.
+    async fn check_docker(&mut self) {
+        let ok = self.ctx.engine.ping().await;
+        match (&ok, self.docker_ok) {
+            (Ok(()), false) => tracing::info!("Docker engine reachable; claiming sessions"),
+            (Err(e), true) => tracing::error!(error = %crate::error_chain(e), "Docker engine unreachable; not claiming sessions"),
+            (Err(e), false) if !self.docker_seen => {
+                tracing::error!(error = %crate::error_chain(e), "Docker engine unreachable; not claiming sessions")
+            }
+            _ => {}
+        }
+        self.docker_seen = true;
+        self.docker_ok = ok.is_ok();
+    }
+
+    async fn rescue(&self) {
+        let rescued = match self.ctx.pool.get().await {
+            Ok(db) => queue::rescue_expired(&**db).await,
+            Err(_) => return,
+        };
+        match rescued {
+            Ok(ids) if !ids.is_empty() => tracing::warn!(?ids, "ended sessions whose worker stopped responding"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %crate::error_chain(&e), "rescue failed"),
+        }
+    }
+
+    /// Removes containers of this database whose session attempt is no longer
+    /// live (its worker died, or it finished and removal failed).
+    async fn reap(&self) {
+        let containers = match self.ctx.engine.list_managed(&self.ctx.scope).await {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        let mut candidates = Vec::new();
+        let mut garbage = Vec::new();
+        for (cid, labels) in containers {
+            let parsed = labels
+                .get(LABEL_SESSION)
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .zip(labels.get(LABEL_ATTEMPT).and_then(|a| a.parse::<i32>().ok()));
+            match parsed {
+                Some((sid, attempt)) if self.runs.get(&sid).is_some_and(|r| r.attempt == attempt) => {}
+                Some(run) => candidates.push((cid, run)),
+                None => garbage.push(cid),
+            }
+        }
+        if !candidates.is_empty() {
+            let runs: Vec<(Uuid, i32)> = candidates.iter().map(|c| c.1).collect();
+            let live = match self.ctx.pool.get().await {
+                Ok(db) => match queue::live(&**db, &runs).await {
+                    Ok(l) => l,
+                    Err(_) => return,
+                },
+                Err(_) => return,
+            };
+            garbage.extend(candidates.into_iter().filter(|(_, run)| !live.contains(run)).map(|(cid, _)| cid));
+        }
+        for cid in garbage {
+            match self.ctx.engine.remove(&cid).await {
+                Ok(()) => {
+                    tracing::info!(container = %cid, "reaped a container whose session is no longer live");
+                    if let Ok(db) = self.ctx.pool.get().await {
+                        let _ = containers::removed(&**db, &cid).await;
+                    }
+                }
+                Err(e) => tracing::warn!(container = %cid, error = %crate::error_chain(&e), "cannot reap container"),
+            }
+        }
+    }
+}
