@@ -44,12 +44,9 @@ pub async fn connect(url: &Secret) -> anyhow::Result<tokio_postgres::Client> {
 /// that share one Docker engine never touch each other's containers.
 pub async fn scope(client: &tokio_postgres::Client) -> anyhow::Result<String> {
     let row = client
-        .query_one(
-            "select current_database()::text, coalesce(inet_server_addr()::text, 'local'), coalesce(inet_server_port(), 0)",
-            &[],
-        )
+        .query_one("select current_database()::text, (select system_identifier::text from pg_control_system())", &[])
         .await
         .context("cannot identify the database")?;
-    let (db, addr, port): (String, String, i32) = (row.get(0), row.get(1), row.get(2));
-    Ok(format!("{db}@{addr}:{port}"))
+    let (db, system): (String, String) = (row.get(0), row.get(1));
+    Ok(format!("{db}@{system}"))
 }

@@ -74,7 +74,7 @@ pub async fn claim(db: &impl GenericClient, worker_id: &str, limit: usize, lease
              )
              update public.backend_execution_sessions s
              set status = 'running', attempt = s.attempt + 1, claimed_by = $1,
-                 started_at = now(), lease_expires_at = now() + $3 * interval '1 millisecond'
+                 started_at = now(), lease_expires_at = now() + $3::bigint * interval '1 millisecond'
              from next where s.id = next.id
              returning s.id, s.attempt, s.user_id, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb",
             &[&worker_id, &(limit as i64), &ms(lease)],
@@ -113,7 +113,7 @@ pub async fn heartbeat(db: &impl GenericClient, runs: &[(Uuid, i32)], lease: Dur
     let rows = db
         .query(
             "update public.backend_execution_sessions s
-             set lease_expires_at = now() + $3 * interval '1 millisecond'
+             set lease_expires_at = now() + $3::bigint * interval '1 millisecond'
              from unnest($1::uuid[], $2::int[]) as r(id, attempt)
              where s.id = r.id and s.attempt = r.attempt and s.status = 'running'
              returning s.id, s.cancel_requested_at is not null",

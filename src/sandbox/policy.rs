@@ -78,7 +78,8 @@ pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreat
         entrypoint: Some(vec![LAUNCHER.into()]),
         cmd: Some(spec.cmd.clone()),
         env: Some(env),
-        working_dir: Some(WORK_DIR.into()),
+        // No working_dir: Docker would chown the tmpfs to root 0755. The
+        // launcher changes into WORK_DIR itself.
         user: Some(limits.user.clone()),
         labels: Some(spec.labels.clone()),
         network_disabled: Some(!limits.allow_network),

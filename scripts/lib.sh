@@ -1,0 +1,103 @@
+# Shared shell helpers for execbox's scripts: make a fresh Debian machine
+# ready (Docker engine, PostgreSQL binaries, debootstrap), without doing
+# anything that is already done. Source it; do not run it.
+
+EXECBOX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+EXECBOX_STATE=${EXECBOX_STATE:-$EXECBOX_ROOT/.execbox}
+mkdir -p "$EXECBOX_STATE"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root for: $* (run as root, or install sudo)"
+  fi
+}
+
+apt_updated=""
+apt_install() {
+  command -v apt-get >/dev/null || die "missing $* and this is not a Debian-like system: install them by hand"
+  if [ -z "$apt_updated" ]; then
+    log "apt-get update"
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_bindir() {
+  local d
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && [ -x "$(dirname "$(command -v initdb)")/postgres" ]; then
+    dirname "$(command -v initdb)"; return
+  fi
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && { echo "$d"; return; }
+  done
+  return 1
+}
+
+# PostgreSQL server binaries (any version >= 15), pgTAP, psql.
+ensure_postgres() {
+  if ! pg_bindir >/dev/null || ! command -v psql >/dev/null; then
+    apt_install postgresql-15 postgresql-client-15
+  fi
+  local bin; bin=$(pg_bindir) || die "no PostgreSQL server binaries found"
+  local ver; ver=$("$bin/postgres" --version | grep -oE '[0-9]+' | head -1)
+  if [ ! -f "/usr/share/postgresql/$ver/extension/pgtap.control" ]; then
+    apt_install "postgresql-$ver-pgtap"
+  fi
+}
+
+ensure_debootstrap() {
+  command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || apt_install debootstrap
+}
+
+# A Docker engine that answers; installs Debian's docker.io and starts
+# dockerd in the background when none does.
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then return; fi
+  if ! command -v dockerd >/dev/null && [ ! -x /usr/sbin/dockerd ]; then
+    apt_install docker.io
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    log "starting dockerd (log: $EXECBOX_STATE/dockerd.log)"
+    as_root sh -c "nohup dockerd >'$EXECBOX_STATE/dockerd.log' 2>&1 &"
+    local i
+    for i in $(seq 1 60); do
+      docker info >/dev/null 2>&1 && return
+      sleep 0.5
+    done
+    tail -20 "$EXECBOX_STATE/dockerd.log" >&2 || true
+    die "dockerd did not come up"
+  fi
+}
+
+# start_cluster DIR PORT: a local PostgreSQL cluster in DIR listening on
+# 127.0.0.1:PORT with wal_level=logical and trust auth (local use only).
+# Reuses a running or existing cluster. Prints nothing.
+start_cluster() {
+  local dir=$1 port=$2 bin; bin=$(pg_bindir) || die "PostgreSQL server binaries not found"
+  local run=()
+  if [ "$(id -u)" = 0 ]; then
+    # PostgreSQL refuses to run as root.
+    mkdir -p "$dir"; chown postgres:postgres "$dir"; chmod 700 "$dir"
+    run=(runuser -u postgres --)
+  fi
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    log "initdb $dir"
+    "${run[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  if "${run[@]}" "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then return; fi
+  log "starting PostgreSQL on 127.0.0.1:$port"
+  "${run[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c wal_level=logical -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null \
+    || { tail -20 "$dir/server.log" >&2; die "PostgreSQL did not start (see $dir/server.log)"; }
+}
+
+stop_cluster() {
+  local dir=$1 bin; bin=$(pg_bindir) || return 0
+  local run=(); [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  "${run[@]}" "$bin/pg_ctl" -D "$dir" -m fast stop >/dev/null 2>&1 || true
+}
