@@ -1,0 +1,11 @@
+//! execbox's integration tests: one binary, real PostgreSQL, real Docker.
+//! Run through `scripts/test.sh`, which prepares both on a fresh machine.
+
+mod support;
+
+mod migrate;
+mod pgtap;
+mod queue;
+mod rls;
+mod run;
+mod sandbox;

@@ -1,0 +1,210 @@
+//! The queue's promises: exactly once across workers, rescue after a crash,
+//! cancel, graceful shutdown.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use crate::support::*;
+
+const T: Duration = Duration::from_secs(120);
+
+#[tokio::test]
+async fn three_workers_run_100_sessions_exactly_once() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let workers: Vec<Worker> = (0..3)
+        .map(|i| {
+            db.worker_with(move |c| {
+                c.worker.id = format!("racer-{i}");
+                c.worker.max_concurrent_runs = 4;
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        ids.push(db.submit(user, "python", &format!("print('run {i}')")).await);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let s = db.wait_done(*id, T).await;
+        assert_eq!(s.status, "completed", "{s:?}");
+        assert_eq!(s.attempt, 1, "claimed more than once");
+        assert_eq!(db.stdout(*id).await, [format!("run {i}")]);
+    }
+    let c = db.client().await;
+    let per_session: Vec<(Uuid, i64)> = c
+        .query("select session_id, count(*) from container_instances group by 1", &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(per_session.len(), 100);
+    assert!(per_session.iter().all(|(_, n)| *n == 1), "a session ran in two containers");
+    let by_worker: HashMap<String, i64> = c
+        .query("select claimed_by, count(*) from backend_execution_sessions group by 1", &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(by_worker.values().sum::<i64>(), 100);
+    assert!(by_worker.len() >= 2, "work was not shared: {by_worker:?}");
+    for w in workers {
+        w.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_run_leaves_nothing_stuck() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_execbox"))
+        .arg("worker")
+        .env("DATABASE_URL", &db.url)
+        .env("EXECBOX_LEASE_MS", "2000")
+        .env("EXECBOX_HEARTBEAT_INTERVAL_MS", "500")
+        .env("EXECBOX_POLL_INTERVAL_MS", "500")
+        .env("EXECBOX_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let id = db.submit(user, "python", "import time\nprint('started', flush=True)\ntime.sleep(120)").await;
+    // Wait until the program really runs in a container.
+    let deadline = Instant::now() + T;
+    while db.stdout(id).await.is_empty() {
+        assert!(Instant::now() < deadline, "session never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(containers_of(id).await.len(), 1);
+    let pid = child.id().unwrap() as i32;
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    child.wait().await.unwrap();
+    assert_eq!(db.session(id).await.status, "running", "nobody has noticed yet");
+
+    // A worker starts (a restart, or any other worker on this host).
+    let w = db.worker_with(|c| c.worker.lease_ms = 2000);
+    let s = db.wait_done(id, Duration::from_secs(30)).await;
+    assert_eq!(s.status, "error");
+    assert!(s.error.unwrap().contains("stopped responding"));
+    let logs = db.logs(id).await;
+    assert_eq!(logs.last().unwrap().stream, "system");
+    assert_eq!(logs.iter().map(|l| l.seq).collect::<Vec<_>>(), (1..=logs.len() as i32).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !containers_of(id).await.is_empty() {
+        assert!(Instant::now() < deadline, "orphan container was not reaped");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Not retried: it stays as it ended.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(db.session(id).await.attempt, 1);
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn cancel_kills_a_running_session_quickly() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    // A slow heartbeat, so only the NOTIFY path can be fast enough.
+    let w = db.worker_with(|c| {
+        c.worker.heartbeat_interval_ms = 5_000;
+        c.worker.lease_ms = 15_000;
+    });
+    let id = db.submit(user, "python", "import time\nprint('waiting', flush=True)\ntime.sleep(600)").await;
+    let deadline = Instant::now() + T;
+    while db.stdout(id).await.is_empty() {
+        assert!(Instant::now() < deadline, "session never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The owner cancels, as a frontend does.
+    let mut c = db.client().await;
+    let tx = as_user(&mut c, Some(user)).await;
+    let n = tx.execute("update backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id]).await.unwrap();
+    assert_eq!(n, 1);
+    tx.commit().await.unwrap();
+    let asked = Instant::now();
+    let s = db.wait_done(id, Duration::from_secs(10)).await;
+    // NOTIFY-driven: well inside one heartbeat interval (5 s).
+    assert!(asked.elapsed() < Duration::from_secs(3), "cancel took {:?}", asked.elapsed());
+    assert_eq!(s.status, "cancelled");
+    assert!(s.error.unwrap().contains("cancelled by the owner"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !containers_of(id).await.is_empty() {
+        assert!(Instant::now() < deadline, "container not removed after cancel");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn cancel_of_a_pending_session_needs_no_worker() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let id = db.submit(user, "python", "print('never')").await;
+    let mut c = db.client().await;
+    let tx = as_user(&mut c, Some(user)).await;
+    tx.execute("update backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id]).await.unwrap();
+    tx.commit().await.unwrap();
+    let s = db.session(id).await;
+    assert_eq!(s.status, "cancelled");
+    assert!(s.finished && s.cancel_requested);
+    // A worker that starts now does not run it.
+    let w = db.worker();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(db.session(id).await.status, "cancelled");
+    assert!(db.logs(id).await.is_empty());
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_or_kills_within_the_grace_period() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker_with(|c| c.worker.shutdown_grace_ms = 3_000);
+    let short = db.submit(user, "python", "import time\nprint('a', flush=True)\ntime.sleep(1)\nprint('b')").await;
+    let long = db.submit(user, "python", "import time\nprint('a', flush=True)\ntime.sleep(600)").await;
+    for id in [short, long] {
+        let deadline = Instant::now() + T;
+        while db.stdout(id).await.is_empty() {
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let late = db.submit(user, "python", "print('late')").await;
+    let stopping = Instant::now();
+    w.stop().await.unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+    assert_eq!(db.session(short).await.status, "completed");
+    assert_eq!(db.stdout(short).await, ["a", "b"]);
+    let s = db.session(long).await;
+    assert_eq!(s.status, "error");
+    assert!(s.error.unwrap().contains("shut down"));
+    assert!(containers_of(long).await.is_empty());
+    // Not claimed by a stopping worker; picked up by the next one.
+    let s = db.session(late).await;
+    assert!(s.status == "pending" || s.status == "completed", "{s:?}");
+    let w = db.worker();
+    assert_eq!(db.wait_done(late, T).await.status, "completed");
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn sessions_inserted_while_no_worker_runs_are_picked_up() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let ids: Vec<Uuid> = futures::future::join_all((0..5).map(|i| {
+        let db = &db;
+        async move { db.submit(user, "python", &format!("print({i})")).await }
+    }))
+    .await;
+    // Long poll interval: only the startup rescan can find them quickly.
+    let w = db.worker_with(|c| c.worker.poll_interval_ms = 60_000);
+    for id in ids {
+        assert_eq!(db.wait_done(id, Duration::from_secs(30)).await.status, "completed");
+    }
+    // And a new insert is heard through LISTEN, not the (60 s) poll.
+    let id = db.submit(user, "python", "print('heard')").await;
+    assert_eq!(db.wait_done(id, Duration::from_secs(20)).await.status, "completed");
+    w.stop().await.unwrap();
+}

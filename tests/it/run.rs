@@ -1,0 +1,222 @@
+//! Sessions from insert to outcome: output, streams, exit codes, stdin,
+//! request checks.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+const T: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn python_and_node_hello() {
+    init_tracing();
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker();
+    let py = db.submit(user, "python", "print('hello from python')").await;
+    let js = db.submit(user, "javascript", "console.log('hello from node')").await;
+    for (id, want) in [(py, "hello from python"), (js, "hello from node")] {
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "completed", "{s:?}");
+        assert_eq!(s.exit_code, Some(0));
+        assert_eq!(s.error, None);
+        assert!(s.started && s.finished);
+        let logs = db.logs(id).await;
+        assert_eq!(logs, vec![Log { seq: 1, stream: "stdout".into(), level: "info".into(), message: want.into() }]);
+        // The container was tracked and removed (removal happens right after
+        // the outcome is recorded, off the user's critical path).
+        let c = db.client().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let row = loop {
+            let row = c
+                .query_one("select status, exit_code, oom_killed, container_id, removed_at is not null, image from container_instances where session_id = $1", &[&id])
+                .await
+                .unwrap();
+            if row.get::<_, String>(0) == "removed" || std::time::Instant::now() > deadline {
+                break row;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(row.get::<_, String>(0), "removed");
+        assert_eq!(row.get::<_, Option<i32>>(1), Some(0));
+        assert_eq!(row.get::<_, Option<bool>>(2), Some(false));
+        assert!(row.get::<_, bool>(4));
+        assert!(row.get::<_, String>(5).starts_with("execbox/"));
+        assert!(containers_of(id).await.is_empty(), "container left behind");
+    }
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_keep_their_order_and_levels() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker();
+    let code = "import sys, time\n\
+                for i in range(3):\n\
+                \x20   print(f'out {i}'); time.sleep(0.05)\n\
+                \x20   print(f'err {i}', file=sys.stderr); time.sleep(0.05)\n";
+    let id = db.submit(user, "py", code).await;
+    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    let logs = db.logs(id).await;
+    let got: Vec<(String, String, String)> = logs.iter().map(|l| (l.stream.clone(), l.level.clone(), l.message.clone())).collect();
+    let mut want = Vec::new();
+    for i in 0..3 {
+        want.push(("stdout".to_string(), "info".to_string(), format!("out {i}")));
+        want.push(("stderr".to_string(), "error".to_string(), format!("err {i}")));
+    }
+    assert_eq!(got, want);
+    assert_eq!(logs.iter().map(|l| l.seq).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn nonzero_exit_fails_with_code_and_message() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker();
+    let py = db.submit(user, "python", "import sys\nprint('bye')\nsys.exit(3)").await;
+    let js = db.submit(user, "node", "throw new Error('boom')").await;
+    let s = db.wait_done(py, T).await;
+    assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(3)));
+    assert!(s.error.unwrap().contains("exited with code 3"));
+    assert_eq!(db.stdout(py).await, ["bye"]);
+    let s = db.wait_done(js, T).await;
+    assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(1)));
+    let logs = db.logs(js).await;
+    assert!(logs.iter().any(|l| l.stream == "stderr" && l.message.contains("Error: boom")), "{logs:?}");
+    // The last row tells the user what happened.
+    assert_eq!(logs.last().unwrap().stream, "system");
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn stdin_is_delivered_then_closed() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker();
+    // read() returns only at EOF: a missing EOF would hang until the timeout.
+    let py = db.submit_with(user, "python", "import sys\ndata = sys.stdin.read()\nprint(repr(data))", Some("line 1\nline 2"), Some(20_000), None).await;
+    let js = db
+        .submit_with(user, "node", "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(s.toUpperCase()))", Some("from stdin"), Some(20_000), None)
+        .await;
+    let none = db.submit(user, "python", "import sys\nprint(len(sys.stdin.read()))").await;
+    assert_eq!(db.wait_done(py, T).await.status, "completed");
+    assert_eq!(db.stdout(py).await, ["'line 1\\nline 2'"]);
+    assert_eq!(db.wait_done(js, T).await.status, "completed");
+    assert_eq!(db.stdout(js).await, ["FROM STDIN"]);
+    assert_eq!(db.wait_done(none, T).await.status, "completed");
+    assert_eq!(db.stdout(none).await, ["0"]);
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unicode_invalid_utf8_nul_and_missing_newline() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker();
+    let code = "import sys\n\
+                print('héllo wörld ✓ 🚀')\n\
+                sys.stdout.flush()\n\
+                sys.stdout.buffer.write(b'bad \\xff\\xfe bytes\\n')\n\
+                sys.stdout.buffer.write(b'nul\\x00byte\\n')\n\
+                sys.stdout.buffer.write(b'crlf\\r\\n')\n\
+                sys.stdout.buffer.write(b'no newline at the end')\n";
+    let id = db.submit(user, "python", code).await;
+    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.stdout(id).await, ["héllo wörld ✓ 🚀", "bad \u{FFFD}\u{FFFD} bytes", "nul\u{FFFD}byte", "crlf", "no newline at the end"]);
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn long_lines_are_split_and_nothing_is_lost() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker_with(|c| c.limits.max_line_bytes = 1000);
+    let id = db.submit(user, "python", "print('x' * 2500)\nprint('after')").await;
+    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    let out = db.stdout(id).await;
+    assert_eq!(out.iter().map(|l| l.len()).collect::<Vec<_>>(), [1000, 1000, 500, 5]);
+    assert_eq!(out[..3].concat(), "x".repeat(2500));
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn many_lines_arrive_complete_and_in_order() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker();
+    let id = db.submit(user, "python", "for i in range(20000): print(i)").await;
+    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    let logs = db.logs(id).await;
+    assert_eq!(logs.len(), 20_000);
+    for (i, l) in logs.iter().enumerate() {
+        assert_eq!(l.seq as usize, i + 1);
+        assert_eq!(l.message, i.to_string());
+    }
+    // Batched: created_at is the inserting transaction's now(), so distinct
+    // values count INSERTs. One INSERT per line would give 20,000.
+    let c = db.client().await;
+    let inserts: i64 = c
+        .query_one("select count(distinct created_at) from execution_logs where session_id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(inserts < 2_000, "{inserts} INSERTs for 20,000 lines");
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_requests_fail_with_a_clear_error() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker_with(|c| {
+        c.limits.max_timeout_ms = 60_000;
+        c.limits.max_memory_mb = 256;
+        c.limits.default_memory_mb = 256;
+    });
+    let cobol = db.submit(user, "cobol", "DISPLAY 'HI'").await;
+    let slow = db.submit_with(user, "python", "print(1)", None, Some(600_000), None).await;
+    let big = db.submit_with(user, "python", "print(1)", None, None, Some(1024)).await;
+    let tiny = db.submit_with(user, "python", "print(1)", None, None, Some(1)).await;
+    for (id, needle) in [
+        (cobol, "unsupported language \"cobol\"; supported languages: python (py, python3), node"),
+        (slow, "timeout_ms 600000 is above this server's maximum of 60000 ms"),
+        (big, "memory_limit_mb 1024 is above this server's maximum of 256 MB"),
+        (tiny, "memory_limit_mb 1 is below this server's minimum"),
+    ] {
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "failed", "{s:?}");
+        assert_eq!(s.exit_code, None);
+        assert!(s.error.as_deref().unwrap_or("").contains(needle), "{:?} lacks {needle:?}", s.error);
+        assert!(containers_of(id).await.is_empty());
+        // The user watching the logs sees the same explanation.
+        assert!(db.logs(id).await.iter().any(|l| l.stream == "system" && l.message.contains(needle)));
+    }
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_image_is_an_infrastructure_error() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("runtimes.toml");
+    std::fs::write(
+        &table,
+        "[[runtime]]\nlanguage='python'\nversion='0'\nimage='execbox/does-not-exist:0'\nbuild='python'\nfile='main.py'\nrun=['python3','main.py']\n",
+    )
+    .unwrap();
+    let mut cfg = db.config();
+    cfg.runtimes_file = Some(table.clone());
+    let runtimes = execbox::runtimes::Runtimes::load(Some(&table)).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let h = tokio::spawn(execbox::worker::run(std::sync::Arc::new(cfg.finish().unwrap()), std::sync::Arc::new(runtimes), shutdown.clone()));
+    let id = db.submit(user, "python", "print(1)").await;
+    let s = db.wait_done(id, T).await;
+    assert_eq!(s.status, "error");
+    let err = s.error.unwrap();
+    assert!(err.contains("execbox/does-not-exist:0") && err.contains("execbox images build"), "{err}");
+    shutdown.cancel();
+    h.await.unwrap().unwrap();
+}

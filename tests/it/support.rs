@@ -1,0 +1,282 @@
+//! Shared helpers: a real PostgreSQL cluster (started by
+//! `scripts/test-postgres.sh` unless EXECBOX_TEST_PG names one), a fresh
+//! database per test cloned from a template that has the Supabase fixture
+//! and the migrations, real in-process workers, and the frontend's way of
+//! writing (SET LOCAL ROLE authenticated + request.jwt.claims).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use execbox::config::{Config, Secret};
+use execbox::runtimes::Runtimes;
+use tokio_postgres::{Client, NoTls};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Admin URL of the test cluster.
+pub fn admin_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(u) = std::env::var("EXECBOX_TEST_PG") {
+            return u;
+        }
+        let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-postgres.sh"))
+            .output()
+            .expect("run scripts/test-postgres.sh");
+        assert!(out.status.success(), "cannot start the test cluster: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+fn url_for(db: &str) -> String {
+    let base = admin_url();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{db}")
+}
+
+/// Name of the template database for the current fixture + migrations.
+fn template_name() -> String {
+    let mut h = DefaultHasher::new();
+    execbox::db::migrate::SUPABASE_FIXTURE.hash(&mut h);
+    execbox::db::migrate::embedded().hash(&mut h);
+    format!("execbox_tmpl_{:016x}", h.finish())
+}
+
+/// A fresh database with the Supabase fixture and all migrations.
+pub struct TestDb {
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let admin = connect(admin_url()).await;
+        let tmpl = template_name();
+        admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
+        let exists = admin.query_opt("select 1 from pg_database where datname = $1", &[&tmpl]).await.unwrap().is_some();
+        if !exists {
+            let building = format!("{tmpl}_building");
+            admin.batch_execute(&format!("drop database if exists {building}")).await.unwrap();
+            admin.batch_execute(&format!("create database {building}")).await.unwrap();
+            {
+                let mut c = connect(&url_for(&building)).await;
+                execbox::db::migrate::apply_fixture(&c).await.unwrap();
+                execbox::db::migrate::run(&mut c).await.unwrap();
+            }
+            admin.batch_execute(&format!("alter database {building} rename to {tmpl}")).await.unwrap();
+        }
+        admin.execute("select pg_advisory_unlock(4242)", &[]).await.unwrap();
+        let name = format!("execbox_test_{}", Uuid::new_v4().simple());
+        admin.batch_execute(&format!("create database {name} template {tmpl}")).await.unwrap();
+        TestDb { url: url_for(&name) }
+    }
+
+    /// An empty database (no fixture, no migrations).
+    pub async fn empty() -> TestDb {
+        let admin = connect(admin_url()).await;
+        let name = format!("execbox_test_{}", Uuid::new_v4().simple());
+        admin.batch_execute(&format!("create database {name}")).await.unwrap();
+        TestDb { url: url_for(&name) }
+    }
+
+    pub async fn client(&self) -> Client {
+        connect(&self.url).await
+    }
+
+    /// A user in auth.users.
+    pub async fn user(&self) -> Uuid {
+        let id = Uuid::new_v4();
+        self.client()
+            .await
+            .execute("insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', $2)", &[&id, &format!("{id}@example.test")])
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Inserts a session the way a frontend does (RLS applies).
+    pub async fn submit(&self, user: Uuid, language: &str, code: &str) -> Uuid {
+        self.submit_with(user, language, code, None, None, None).await
+    }
+
+    pub async fn submit_with(&self, user: Uuid, language: &str, code: &str, stdin: Option<&str>, timeout_ms: Option<i32>, memory_mb: Option<i32>) -> Uuid {
+        let mut c = self.client().await;
+        let tx = as_user(&mut c, Some(user)).await;
+        let row = tx
+            .query_one(
+                "insert into backend_execution_sessions (language, code, stdin, timeout_ms, memory_limit_mb)
+                 values ($1, $2, $3, $4, $5) returning id",
+                &[&language, &code, &stdin, &timeout_ms, &memory_mb],
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        row.get(0)
+    }
+
+    pub async fn session(&self, id: Uuid) -> Session {
+        let r = self
+            .client()
+            .await
+            .query_one(
+                "select status, exit_code, error, attempt, started_at is not null, finished_at is not null,
+                        cancel_requested_at is not null from backend_execution_sessions where id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        Session {
+            status: r.get(0),
+            exit_code: r.get(1),
+            error: r.get(2),
+            attempt: r.get(3),
+            started: r.get(4),
+            finished: r.get(5),
+            cancel_requested: r.get(6),
+        }
+    }
+
+    /// Waits until the session reaches a terminal status.
+    pub async fn wait_done(&self, id: Uuid, within: Duration) -> Session {
+        self.wait_until(id, within, |s| !matches!(s.status.as_str(), "pending" | "running")).await
+    }
+
+    pub async fn wait_until(&self, id: Uuid, within: Duration, pred: impl Fn(&Session) -> bool) -> Session {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.session(id).await;
+            if pred(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "session {id} still {:?} after {within:?}", s);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Log rows in seq order.
+    pub async fn logs(&self, id: Uuid) -> Vec<Log> {
+        self.client()
+            .await
+            .query("select seq, stream, level, message from execution_logs where session_id = $1 order by seq", &[&id])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| Log { seq: r.get(0), stream: r.get(1), level: r.get(2), message: r.get(3) })
+            .collect()
+    }
+
+    /// stdout lines only.
+    pub async fn stdout(&self, id: Uuid) -> Vec<String> {
+        self.logs(id).await.into_iter().filter(|l| l.stream == "stdout").map(|l| l.message).collect()
+    }
+
+    pub fn config(&self) -> Config {
+        let mut cfg = Config::default();
+        cfg.database_url = Secret::new(self.url.clone());
+        cfg.worker.poll_interval_ms = 500;
+        cfg.worker.lease_ms = 3_000;
+        cfg.worker.heartbeat_interval_ms = 500;
+        cfg.worker.reap_interval_ms = 1_000;
+        cfg.worker.shutdown_grace_ms = 10_000;
+        cfg.limits.default_timeout_ms = 30_000;
+        cfg
+    }
+
+    /// Starts an in-process worker with the test configuration.
+    pub fn worker(&self) -> Worker {
+        self.worker_with(|_| {})
+    }
+
+    pub fn worker_with(&self, tweak: impl FnOnce(&mut Config)) -> Worker {
+        let mut cfg = self.config();
+        tweak(&mut cfg);
+        Worker::start(cfg.finish().expect("valid test config"))
+    }
+}
+
+/// Begins a transaction as PostgREST does for a request: `authenticated`
+/// with the user's claims, or `anon` when `user` is None.
+pub async fn as_user(c: &mut Client, user: Option<Uuid>) -> tokio_postgres::Transaction<'_> {
+    let tx = c.transaction().await.unwrap();
+    let (role, claims) = match user {
+        Some(u) => ("authenticated", serde_json::json!({"sub": u.to_string(), "role": "authenticated", "aud": "authenticated"})),
+        None => ("anon", serde_json::json!({"role": "anon"})),
+    };
+    tx.batch_execute(&format!("set local role {role}")).await.unwrap();
+    tx.execute("select set_config('request.jwt.claims', $1, true)", &[&claims.to_string()]).await.unwrap();
+    tx
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub attempt: i32,
+    pub started: bool,
+    pub finished: bool,
+    pub cancel_requested: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Log {
+    pub seq: i32,
+    pub stream: String,
+    pub level: String,
+    pub message: String,
+}
+
+/// A worker running in this process.
+pub struct Worker {
+    pub shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Worker {
+    pub fn start(cfg: Config) -> Worker {
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(execbox::worker::run(Arc::new(cfg), Arc::new(Runtimes::builtin()), shutdown.clone()));
+        Worker { shutdown, handle: Some(handle) }
+    }
+
+    /// Graceful stop; returns the worker's result.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.handle.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Containers (any state) labelled with this session id.
+pub async fn containers_of(session: Uuid) -> Vec<String> {
+    let out = tokio::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=execbox.session_id={session}")])
+        .output()
+        .await
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
+}
+
+/// Enables test logging once (RUST_LOG-style filter in EXECBOX_TEST_LOG).
+pub fn init_tracing() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if let Ok(filter) = std::env::var("EXECBOX_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
+    });
+}
