@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -28,7 +30,12 @@ fn main() {
     code.push_str("pub static MIGRATIONS: &[(&str, &str)] = &[\n");
     for p in &migrations {
         let stem = p.file_stem().unwrap().to_str().unwrap();
-        writeln!(code, "    ({stem:?}, include_str!({:?})),", p.display().to_string()).unwrap();
+        writeln!(
+            code,
+            "    ({stem:?}, include_str!({:?})),",
+            p.display().to_string()
+        )
+        .unwrap();
     }
     code.push_str("];\n");
 
@@ -39,7 +46,12 @@ fn main() {
     code.push_str("pub static IMAGE_FILES: &[(&str, &[u8])] = &[\n");
     for p in &image_files {
         let rel = p.strip_prefix(&images).unwrap().to_str().unwrap();
-        writeln!(code, "    ({rel:?}, include_bytes!({:?})),", p.display().to_string()).unwrap();
+        writeln!(
+            code,
+            "    ({rel:?}, include_bytes!({:?})),",
+            p.display().to_string()
+        )
+        .unwrap();
     }
     code.push_str("];\n");
 

@@ -10,7 +10,11 @@ use crate::config::Config;
 use crate::runtimes::Runtimes;
 
 #[derive(Debug, Parser)]
-#[command(name = "execbox", version, about = "Runs untrusted code from Supabase rows in hardened containers")]
+#[command(
+    name = "execbox",
+    version,
+    about = "Runs untrusted code from Supabase rows in hardened containers"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -58,11 +62,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if applied.is_empty() {
                 println!("database is up to date");
             } else {
-                println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
+                println!(
+                    "applied {} migration(s): {}",
+                    applied.len(),
+                    applied.join(", ")
+                );
             }
             Ok(())
         }
-        Command::Images { command: ImagesCommand::Build { languages } } => {
+        Command::Images {
+            command: ImagesCommand::Build { languages },
+        } => {
             let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
             crate::images::build(&engine, &runtimes, &languages).await
         }
@@ -73,8 +83,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// left behind are reaped by the next worker start).
 async fn signal_shutdown(token: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler").unwrap();
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler").unwrap();
+    let mut term = signal(SignalKind::terminate())
+        .context("SIGTERM handler")
+        .unwrap();
+    let mut int = signal(SignalKind::interrupt())
+        .context("SIGINT handler")
+        .unwrap();
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     tracing::info!("shutdown requested; a second signal exits at once");
     token.cancel();

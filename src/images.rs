@@ -24,10 +24,15 @@ const DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
 
 /// Builds every runtime image (or those of `only`, by language or alias).
 pub async fn build(engine: &Engine, runtimes: &Runtimes, only: &[String]) -> anyhow::Result<()> {
-    engine.ping().await.context("`execbox images build` needs a Docker engine")?;
+    engine
+        .ping()
+        .await
+        .context("`execbox images build` needs a Docker engine")?;
     let mut wanted = Vec::new();
     for name in only {
-        let rt = runtimes.resolve(name).with_context(|| format!("unknown language {name:?}; known: {}", runtimes.describe()))?;
+        let rt = runtimes.resolve(name).with_context(|| {
+            format!("unknown language {name:?}; known: {}", runtimes.describe())
+        })?;
         wanted.push(rt.language.clone());
     }
     let base = ensure_base(engine).await?;
@@ -60,13 +65,22 @@ fn context_tar() -> anyhow::Result<Vec<u8>> {
 
 async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow::Result<()> {
     let dockerfile = format!("{dir}/Dockerfile");
-    if !crate::embedded::IMAGE_FILES.iter().any(|(p, _)| *p == dockerfile) {
+    if !crate::embedded::IMAGE_FILES
+        .iter()
+        .any(|(p, _)| *p == dockerfile)
+    {
         bail!("no images/{dockerfile} for image {tag}");
     }
     eprintln!("==> building {tag} (images/{dockerfile}, FROM {base})");
     let started = std::time::Instant::now();
     let args = std::collections::HashMap::from([("BASE", base)]);
-    let opts = BuildImageOptionsBuilder::default().dockerfile(&dockerfile).t(tag).rm(true).forcerm(true).buildargs(&args).build();
+    let opts = BuildImageOptionsBuilder::default()
+        .dockerfile(&dockerfile)
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&args)
+        .build();
     let body = bollard::body_full(context_tar()?.into());
     let mut stream = engine.docker().build_image(opts, None, Some(body));
     while let Some(item) = stream.next().await {
@@ -101,13 +115,17 @@ async fn ensure_base(engine: &Engine) -> anyhow::Result<String> {
     if pull(engine, REGISTRY_BASE).await.is_ok() {
         return Ok(REGISTRY_BASE.to_string());
     }
-    eprintln!("==> no registry reachable: making {LOCAL_BASE} with debootstrap (about a minute, once)");
+    eprintln!(
+        "==> no registry reachable: making {LOCAL_BASE} with debootstrap (about a minute, once)"
+    );
     make_local_base(engine).await?;
     Ok(LOCAL_BASE.to_string())
 }
 
 async fn pull(engine: &Engine, image: &str) -> anyhow::Result<()> {
-    let opts = CreateImageOptionsBuilder::default().from_image(image).build();
+    let opts = CreateImageOptionsBuilder::default()
+        .from_image(image)
+        .build();
     let work = async {
         let mut s = engine.docker().create_image(Some(opts), None, None);
         while let Some(item) = s.next().await {
@@ -115,7 +133,9 @@ async fn pull(engine: &Engine, image: &str) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     };
-    tokio::time::timeout(Duration::from_secs(30), work).await.context("pull timed out")?
+    tokio::time::timeout(Duration::from_secs(30), work)
+        .await
+        .context("pull timed out")?
 }
 
 async fn make_local_base(engine: &Engine) -> anyhow::Result<()> {
@@ -151,8 +171,15 @@ async fn import_dir(engine: &Engine, dir: &Path, tag: &str) -> anyhow::Result<()
     let stdout = child.stdout.take().unwrap();
     let bytes = tokio_util::io::ReaderStream::new(stdout);
     let (repo, tag_part) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
-    let opts = CreateImageOptionsBuilder::default().from_src("-").repo(repo).tag(tag_part).build();
-    let mut s = engine.docker().create_image(Some(opts), Some(bollard::body_try_stream(bytes)), None);
+    let opts = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(tag_part)
+        .build();
+    let mut s =
+        engine
+            .docker()
+            .create_image(Some(opts), Some(bollard::body_try_stream(bytes)), None);
     while let Some(item) = s.next().await {
         item.context("docker import failed")?;
     }
@@ -165,12 +192,16 @@ async fn import_dir(engine: &Engine, dir: &Path, tag: &str) -> anyhow::Result<()
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("execbox-rootfs-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("execbox-rootfs-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
 
 fn which(cmd: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).map(|d| d.join(cmd)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
 }

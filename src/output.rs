@@ -49,11 +49,23 @@ pub struct LogLine {
 
 impl LogLine {
     pub fn program(stream: Stream, message: String) -> LogLine {
-        let level = if stream == Stream::Stderr { Level::Error } else { Level::Info };
-        LogLine { stream, level, message }
+        let level = if stream == Stream::Stderr {
+            Level::Error
+        } else {
+            Level::Info
+        };
+        LogLine {
+            stream,
+            level,
+            message,
+        }
     }
     pub fn system(level: Level, message: impl Into<String>) -> LogLine {
-        LogLine { stream: Stream::System, level, message: message.into() }
+        LogLine {
+            stream: Stream::System,
+            level,
+            message: message.into(),
+        }
     }
 }
 
@@ -135,7 +147,15 @@ pub struct OutputPipe {
 
 impl OutputPipe {
     pub fn new(cap: u64, max_line: usize, tx: mpsc::Sender<LogLine>) -> OutputPipe {
-        OutputPipe { stdout: Default::default(), stderr: Default::default(), seen: 0, cap, capped: false, max_line, tx }
+        OutputPipe {
+            stdout: Default::default(),
+            stderr: Default::default(),
+            seen: 0,
+            cap,
+            capped: false,
+            max_line,
+            tx,
+        }
     }
 
     pub fn capped(&self) -> bool {
@@ -211,14 +231,20 @@ mod tests {
 
     #[test]
     fn invalid_utf8_and_nul_are_replaced() {
-        assert_eq!(split(&[b"ok \xff\xfe end\n", b"nul\0x\n"], 100), ["ok \u{FFFD}\u{FFFD} end", "nul\u{FFFD}x"]);
+        assert_eq!(
+            split(&[b"ok \xff\xfe end\n", b"nul\0x\n"], 100),
+            ["ok \u{FFFD}\u{FFFD} end", "nul\u{FFFD}x"]
+        );
     }
 
     #[test]
     fn long_lines_split_on_char_boundaries() {
         let line = "é".repeat(100); // 200 bytes
         let out = split(&[line.as_bytes(), b"\n"], 65);
-        assert!(out.iter().all(|l| l.len() <= 65 && !l.contains('\u{FFFD}')), "{out:?}");
+        assert!(
+            out.iter().all(|l| l.len() <= 65 && !l.contains('\u{FFFD}')),
+            "{out:?}"
+        );
         assert_eq!(out.concat(), line);
     }
 

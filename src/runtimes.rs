@@ -49,7 +49,8 @@ impl Runtimes {
         match path {
             None => Ok(Runtimes::builtin()),
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read runtime table {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read runtime table {}", p.display()))?;
                 Runtimes::parse(&text).with_context(|| format!("runtime table {}", p.display()))
             }
         }
@@ -63,7 +64,11 @@ impl Runtimes {
                 bail!("runtime {}: `run` must name a command", rt.language);
             }
             if !crate::sandbox::files::is_safe_name(&rt.file) {
-                bail!("runtime {}: file name {:?} is not a plain relative name", rt.language, rt.file);
+                bail!(
+                    "runtime {}: file name {:?} is not a plain relative name",
+                    rt.language,
+                    rt.file
+                );
             }
             for name in std::iter::once(&rt.language).chain(&rt.aliases) {
                 if !seen.insert(name.to_ascii_lowercase()) {
@@ -77,9 +82,10 @@ impl Runtimes {
     /// Finds a runtime by name or alias, ignoring case and surrounding space.
     pub fn resolve(&self, name: &str) -> Option<&Runtime> {
         let name = name.trim();
-        self.list
-            .iter()
-            .find(|rt| rt.language.eq_ignore_ascii_case(name) || rt.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+        self.list.iter().find(|rt| {
+            rt.language.eq_ignore_ascii_case(name)
+                || rt.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
     }
 
     pub fn all(&self) -> &[Runtime] {
@@ -109,8 +115,20 @@ mod tests {
     #[test]
     fn builtin_table_resolves_names_and_aliases() {
         let rts = Runtimes::builtin();
-        for (name, lang) in [("python", "python"), ("PY", "python"), (" python3 ", "python"), ("node", "node"), ("js", "node"), ("javascript", "node"), ("nodejs", "node")] {
-            assert_eq!(rts.resolve(name).map(|r| r.language.as_str()), Some(lang), "{name}");
+        for (name, lang) in [
+            ("python", "python"),
+            ("PY", "python"),
+            (" python3 ", "python"),
+            ("node", "node"),
+            ("js", "node"),
+            ("javascript", "node"),
+            ("nodejs", "node"),
+        ] {
+            assert_eq!(
+                rts.resolve(name).map(|r| r.language.as_str()),
+                Some(lang),
+                "{name}"
+            );
         }
         assert!(rts.resolve("cobol").is_none());
         assert!(rts.resolve("").is_none());

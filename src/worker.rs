@@ -39,7 +39,11 @@ struct Worker {
 /// Runs a worker until `shutdown` fires, then drains: no new claims, running
 /// sessions get `shutdown_grace` to finish, the rest are killed and recorded
 /// as `error`. Returns when no container of this worker is left running.
-pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: Arc<Config>,
+    runtimes: Arc<Runtimes>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let wc = &cfg.worker;
     let pool = crate::db::pool(&cfg.database_url, wc.max_concurrent_runs * 2 + 4)?;
     let scope = {
@@ -47,9 +51,22 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
         let Some(db) = db else { return Ok(()) };
         crate::db::scope(&db).await?
     };
-    let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone()).context("cannot set up the Docker client")?;
-    let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope };
-    let mut w = Worker { ctx, runs: HashMap::new(), tasks: JoinSet::new(), docker_ok: false, docker_seen: false };
+    let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone())
+        .context("cannot set up the Docker client")?;
+    let ctx = Ctx {
+        pool,
+        engine,
+        runtimes,
+        cfg: cfg.clone(),
+        scope,
+    };
+    let mut w = Worker {
+        ctx,
+        runs: HashMap::new(),
+        tasks: JoinSet::new(),
+        docker_ok: false,
+        docker_seen: false,
+    };
     tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
 
     w.check_docker().await;
@@ -112,12 +129,17 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
 }
 
 /// Waits for the database, retrying with backoff; `None` on shutdown.
-async fn connect_with_retry(pool: &deadpool_postgres::Pool, shutdown: &CancellationToken) -> anyhow::Result<Option<deadpool_postgres::Object>> {
+async fn connect_with_retry(
+    pool: &deadpool_postgres::Pool,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<deadpool_postgres::Object>> {
     let mut backoff = Duration::from_millis(200);
     loop {
         match pool.get().await {
             Ok(c) => return Ok(Some(c)),
-            Err(e) => tracing::warn!(error = %crate::error_chain(&e), retry_in = ?backoff, "database unreachable"),
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), retry_in = ?backoff, "database unreachable")
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(None),
@@ -129,7 +151,11 @@ async fn connect_with_retry(pool: &deadpool_postgres::Pool, shutdown: &Cancellat
 
 impl Worker {
     fn free_slots(&self) -> usize {
-        self.ctx.cfg.worker.max_concurrent_runs.saturating_sub(self.runs.len())
+        self.ctx
+            .cfg
+            .worker
+            .max_concurrent_runs
+            .saturating_sub(self.runs.len())
     }
 
     /// Claims as many sessions as there are free slots, and starts them.
@@ -142,7 +168,9 @@ impl Worker {
         }
         let wc = &self.ctx.cfg.worker;
         let claimed = match self.ctx.pool.get().await {
-            Ok(db) => queue::claim(&**db, &wc.id, free, wc.lease()).await.map_err(|e| crate::error_chain(&e)),
+            Ok(db) => queue::claim(&**db, &wc.id, free, wc.lease())
+                .await
+                .map_err(|e| crate::error_chain(&e)),
             Err(e) => Err(crate::error_chain(&e)),
         };
         let claimed = match claimed {
@@ -155,7 +183,13 @@ impl Worker {
         for s in claimed {
             let (stop_tx, stop_rx) = watch::channel(None);
             let (id, attempt) = (s.id, s.attempt);
-            self.runs.insert(id, Run { attempt, stop: stop_tx });
+            self.runs.insert(
+                id,
+                Run {
+                    attempt,
+                    stop: stop_tx,
+                },
+            );
             let span = tracing::info_span!("session", session_id = %id, attempt);
             let ctx = self.ctx.clone();
             self.tasks.spawn(
@@ -177,7 +211,12 @@ impl Worker {
             Err(e) => {
                 // A panicking run leaves its session to the lease rescue.
                 tracing::error!(error = %e, "a session task failed");
-                let finished: Vec<Uuid> = self.runs.iter().filter(|(_, r)| r.stop.is_closed()).map(|(id, _)| *id).collect();
+                let finished: Vec<Uuid> = self
+                    .runs
+                    .iter()
+                    .filter(|(_, r)| r.stop.is_closed())
+                    .map(|(id, _)| *id)
+                    .collect();
                 for id in finished {
                     self.runs.remove(&id);
                 }
@@ -198,7 +237,9 @@ impl Worker {
             return;
         }
         let renewed = match self.ctx.pool.get().await {
-            Ok(db) => queue::heartbeat(&**db, &runs, self.ctx.cfg.worker.lease()).await.map_err(|e| crate::error_chain(&e)),
+            Ok(db) => queue::heartbeat(&**db, &runs, self.ctx.cfg.worker.lease())
+                .await
+                .map_err(|e| crate::error_chain(&e)),
             Err(e) => Err(crate::error_chain(&e)),
         };
         let renewed = match renewed {
@@ -223,7 +264,9 @@ impl Worker {
         let ok = self.ctx.engine.ping().await;
         match (&ok, self.docker_ok) {
             (Ok(()), false) => tracing::info!("Docker engine reachable; claiming sessions"),
-            (Err(e), true) => tracing::error!(error = %crate::error_chain(e), "Docker engine unreachable; not claiming sessions"),
+            (Err(e), true) => {
+                tracing::error!(error = %crate::error_chain(e), "Docker engine unreachable; not claiming sessions")
+            }
             (Err(e), false) if !self.docker_seen => {
                 tracing::error!(error = %crate::error_chain(e), "Docker engine unreachable; not claiming sessions")
             }
@@ -239,7 +282,9 @@ impl Worker {
             Err(_) => return,
         };
         match rescued {
-            Ok(ids) if !ids.is_empty() => tracing::warn!(?ids, "ended sessions whose worker stopped responding"),
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(?ids, "ended sessions whose worker stopped responding")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %crate::error_chain(&e), "rescue failed"),
         }
@@ -258,9 +303,14 @@ impl Worker {
             let parsed = labels
                 .get(LABEL_SESSION)
                 .and_then(|s| Uuid::parse_str(s).ok())
-                .zip(labels.get(LABEL_ATTEMPT).and_then(|a| a.parse::<i32>().ok()));
+                .zip(
+                    labels
+                        .get(LABEL_ATTEMPT)
+                        .and_then(|a| a.parse::<i32>().ok()),
+                );
             match parsed {
-                Some((sid, attempt)) if self.runs.get(&sid).is_some_and(|r| r.attempt == attempt) => {}
+                Some((sid, attempt))
+                    if self.runs.get(&sid).is_some_and(|r| r.attempt == attempt) => {}
                 Some(run) => candidates.push((cid, run)),
                 None => garbage.push(cid),
             }
@@ -274,7 +324,12 @@ impl Worker {
                 },
                 Err(_) => return,
             };
-            garbage.extend(candidates.into_iter().filter(|(_, run)| !live.contains(run)).map(|(cid, _)| cid));
+            garbage.extend(
+                candidates
+                    .into_iter()
+                    .filter(|(_, run)| !live.contains(run))
+                    .map(|(cid, _)| cid),
+            );
         }
         for cid in garbage {
             match self.ctx.engine.remove(&cid).await {
@@ -284,7 +339,9 @@ impl Worker {
                         let _ = containers::removed(&**db, &cid).await;
                     }
                 }
-                Err(e) => tracing::warn!(container = %cid, error = %crate::error_chain(&e), "cannot reap container"),
+                Err(e) => {
+                    tracing::warn!(container = %cid, error = %crate::error_chain(&e), "cannot reap container")
+                }
             }
         }
     }

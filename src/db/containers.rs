@@ -29,7 +29,12 @@ pub async fn started(db: &impl GenericClient, row: Uuid) -> Result<(), tokio_pos
     Ok(())
 }
 
-pub async fn exited(db: &impl GenericClient, row: Uuid, exit_code: Option<i32>, oom_killed: bool) -> Result<(), tokio_postgres::Error> {
+pub async fn exited(
+    db: &impl GenericClient,
+    row: Uuid,
+    exit_code: Option<i32>,
+    oom_killed: bool,
+) -> Result<(), tokio_postgres::Error> {
     db.execute(
         "update public.container_instances
          set status = 'exited', exit_code = $2, oom_killed = $3, finished_at = coalesce(finished_at, now())
@@ -42,7 +47,10 @@ pub async fn exited(db: &impl GenericClient, row: Uuid, exit_code: Option<i32>, 
 
 /// Marks containers removed, by Docker id (also used by the reaper, which
 /// knows nothing but the id).
-pub async fn removed(db: &impl GenericClient, container_id: &str) -> Result<(), tokio_postgres::Error> {
+pub async fn removed(
+    db: &impl GenericClient,
+    container_id: &str,
+) -> Result<(), tokio_postgres::Error> {
     db.execute(
         "update public.container_instances
          set status = 'removed', removed_at = now(), finished_at = coalesce(finished_at, now())

@@ -33,7 +33,11 @@ pub enum Wake {
 const PING_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Runs until `shutdown`, reconnecting with exponential backoff.
-pub fn spawn(url: Secret, tx: mpsc::Sender<Wake>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    url: Secret,
+    tx: mpsc::Sender<Wake>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -46,7 +50,9 @@ pub fn spawn(url: Secret, tx: mpsc::Sender<Wake>, shutdown: CancellationToken) -
             }
             match result {
                 Ok(()) => backoff = Duration::from_millis(100),
-                Err(e) => tracing::warn!(error = %crate::error_chain(&*e), retry_in = ?backoff, "LISTEN connection lost"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&*e), retry_in = ?backoff, "LISTEN connection lost")
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -38,13 +38,25 @@ pub struct LogStats {
 
 /// Starts a writer for one session attempt. Drop every sender to finish; the
 /// handle returns once all lines are written.
-pub fn spawn(pool: Pool, session_id: Uuid, attempt: i32) -> (mpsc::Sender<LogLine>, JoinHandle<Result<LogStats, LogError>>) {
+pub fn spawn(
+    pool: Pool,
+    session_id: Uuid,
+    attempt: i32,
+) -> (
+    mpsc::Sender<LogLine>,
+    JoinHandle<Result<LogStats, LogError>>,
+) {
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let handle = tokio::spawn(write_all(pool, session_id, attempt, rx));
     (tx, handle)
 }
 
-async fn write_all(pool: Pool, session_id: Uuid, attempt: i32, mut rx: mpsc::Receiver<LogLine>) -> Result<LogStats, LogError> {
+async fn write_all(
+    pool: Pool,
+    session_id: Uuid,
+    attempt: i32,
+    mut rx: mpsc::Receiver<LogLine>,
+) -> Result<LogStats, LogError> {
     let mut stats = LogStats::default();
     let mut next_seq: i32 = 1;
     let mut batch: Vec<LogLine> = Vec::new();
@@ -73,7 +85,13 @@ async fn write_all(pool: Pool, session_id: Uuid, attempt: i32, mut rx: mpsc::Rec
     Ok(stats)
 }
 
-async fn insert(pool: &Pool, session_id: Uuid, attempt: i32, first_seq: i32, batch: &[LogLine]) -> Result<(), LogError> {
+async fn insert(
+    pool: &Pool,
+    session_id: Uuid,
+    attempt: i32,
+    first_seq: i32,
+    batch: &[LogLine],
+) -> Result<(), LogError> {
     let seqs: Vec<i32> = (first_seq..first_seq + batch.len() as i32).collect();
     let streams: Vec<&str> = batch.iter().map(|l| l.stream.as_str()).collect();
     let levels: Vec<&str> = batch.iter().map(|l| l.level.as_str()).collect();

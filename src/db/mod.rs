@@ -20,8 +20,17 @@ use crate::config::Secret;
 
 /// A connection pool. Nothing connects until first use.
 pub fn pool(url: &Secret, max_size: usize) -> anyhow::Result<Pool> {
-    let pg: tokio_postgres::Config = url.expose().parse().context("DATABASE_URL is not a valid PostgreSQL connection string")?;
-    let mgr = deadpool_postgres::Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let pg: tokio_postgres::Config = url
+        .expose()
+        .parse()
+        .context("DATABASE_URL is not a valid PostgreSQL connection string")?;
+    let mgr = deadpool_postgres::Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     Pool::builder(mgr)
         .max_size(max_size)
         .runtime(Runtime::Tokio1)
@@ -31,7 +40,9 @@ pub fn pool(url: &Secret, max_size: usize) -> anyhow::Result<Pool> {
 
 /// One connection outside any pool, driven by a background task.
 pub async fn connect(url: &Secret) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, conn) = tokio_postgres::connect(url.expose(), NoTls).await.context("cannot connect to the database")?;
+    let (client, conn) = tokio_postgres::connect(url.expose(), NoTls)
+        .await
+        .context("cannot connect to the database")?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "database connection closed");

@@ -59,7 +59,12 @@ fn ms(d: Duration) -> i64 {
 }
 
 /// Claims up to `limit` pending sessions, oldest first.
-pub async fn claim(db: &impl GenericClient, worker_id: &str, limit: usize, lease: Duration) -> Result<Vec<Claimed>, tokio_postgres::Error> {
+pub async fn claim(
+    db: &impl GenericClient,
+    worker_id: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<Claimed>, tokio_postgres::Error> {
     if limit == 0 {
         return Ok(Vec::new());
     }
@@ -104,7 +109,11 @@ pub struct Renewed {
 
 /// Extends the leases of `runs` (session, attempt). Runs missing from the
 /// answer are no longer ours and must be stopped.
-pub async fn heartbeat(db: &impl GenericClient, runs: &[(Uuid, i32)], lease: Duration) -> Result<Vec<Renewed>, tokio_postgres::Error> {
+pub async fn heartbeat(
+    db: &impl GenericClient,
+    runs: &[(Uuid, i32)],
+    lease: Duration,
+) -> Result<Vec<Renewed>, tokio_postgres::Error> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }
@@ -120,12 +129,23 @@ pub async fn heartbeat(db: &impl GenericClient, runs: &[(Uuid, i32)], lease: Dur
             &[&ids, &attempts, &ms(lease)],
         )
         .await?;
-    Ok(rows.into_iter().map(|r| Renewed { id: r.get(0), cancel_requested: r.get(1) }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| Renewed {
+            id: r.get(0),
+            cancel_requested: r.get(1),
+        })
+        .collect())
 }
 
 /// Records the outcome, fenced on the attempt. `false`: the session was no
 /// longer ours and nothing was written.
-pub async fn finish(db: &impl GenericClient, id: Uuid, attempt: i32, outcome: &Outcome) -> Result<bool, tokio_postgres::Error> {
+pub async fn finish(
+    db: &impl GenericClient,
+    id: Uuid,
+    attempt: i32,
+    outcome: &Outcome,
+) -> Result<bool, tokio_postgres::Error> {
     let n = db
         .execute(
             "update public.backend_execution_sessions
@@ -166,7 +186,10 @@ pub async fn rescue_expired(db: &impl GenericClient) -> Result<Vec<Uuid>, tokio_
 
 /// Which of `runs` are still live: running under that attempt with a lease
 /// that has not expired. The reaper keeps only their containers.
-pub async fn live(db: &impl GenericClient, runs: &[(Uuid, i32)]) -> Result<Vec<(Uuid, i32)>, tokio_postgres::Error> {
+pub async fn live(
+    db: &impl GenericClient,
+    runs: &[(Uuid, i32)],
+) -> Result<Vec<(Uuid, i32)>, tokio_postgres::Error> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }

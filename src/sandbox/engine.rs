@@ -6,8 +6,9 @@ use std::time::Duration;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptions, InspectContainerOptions, KillContainerOptions,
-    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
+    AttachContainerOptionsBuilder, CreateContainerOptions, InspectContainerOptions,
+    KillContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    WaitContainerOptions,
 };
 use bollard::Docker;
 use futures::StreamExt;
@@ -35,12 +36,13 @@ pub enum SandboxError {
 
 fn classify(e: DockerError, image: &str) -> SandboxError {
     match &e {
-        DockerError::DockerResponseServerError { status_code: 404, message } if message.contains("image") => {
-            SandboxError::ImageMissing(image.to_string())
-        }
-        DockerError::IOError { .. } | DockerError::HyperResponseError { .. } | DockerError::RequestTimeoutError => {
-            SandboxError::Unreachable(e)
-        }
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } if message.contains("image") => SandboxError::ImageMissing(image.to_string()),
+        DockerError::IOError { .. }
+        | DockerError::HyperResponseError { .. }
+        | DockerError::RequestTimeoutError => SandboxError::Unreachable(e),
         _ => SandboxError::Docker(e),
     }
 }
@@ -96,7 +98,11 @@ impl Engine {
     /// Connects to `host` (empty: DOCKER_HOST or the local socket). Nothing
     /// is sent until the first call.
     pub fn connect(host: &str, limits: Limits) -> anyhow::Result<Engine> {
-        let docker = if host.is_empty() { Docker::connect_with_defaults()? } else { Docker::connect_with_host(host)? };
+        let docker = if host.is_empty() {
+            Docker::connect_with_defaults()?
+        } else {
+            Docker::connect_with_host(host)?
+        };
         Ok(Engine { docker, limits })
     }
 
@@ -109,13 +115,19 @@ impl Engine {
     }
 
     pub async fn ping(&self) -> Result<(), SandboxError> {
-        self.docker.ping().await.map(|_| ()).map_err(SandboxError::Unreachable)
+        self.docker
+            .ping()
+            .await
+            .map(|_| ())
+            .map_err(SandboxError::Unreachable)
     }
 
     pub async fn image_exists(&self, image: &str) -> Result<bool, SandboxError> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
-            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
             Err(e) => Err(classify(e, image)),
         }
     }
@@ -143,14 +155,28 @@ impl Engine {
         stop: &mut watch::Receiver<Option<StopReason>>,
         on_started: impl FnOnce(),
     ) -> Result<Finished, SandboxError> {
-        let opts = AttachContainerOptionsBuilder::default().stdin(true).stdout(true).stderr(true).stream(true).logs(false).build();
+        let opts = AttachContainerOptionsBuilder::default()
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .logs(false)
+            .build();
         let attached = self.docker.attach_container(&c.id, Some(opts)).await?;
         let mut output = attached.output;
         let mut input = attached.input;
         // auto_remove is off, so waiting on a container that already exited
         // still returns its status: a fast exit cannot be missed.
-        let mut wait = Box::pin(self.docker.wait_container(&c.id, None::<WaitContainerOptions>));
-        self.docker.start_container(&c.id, None::<bollard::query_parameters::StartContainerOptions>).await?;
+        let mut wait = Box::pin(
+            self.docker
+                .wait_container(&c.id, None::<WaitContainerOptions>),
+        );
+        self.docker
+            .start_container(
+                &c.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await?;
         let started = Instant::now();
         on_started();
 
@@ -243,7 +269,10 @@ impl Engine {
         writer.abort();
         pipe.flush().await;
 
-        let inspect = self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?;
+        let inspect = self
+            .docker
+            .inspect_container(&c.id, None::<InspectContainerOptions>)
+            .await?;
         let state = inspect.state.unwrap_or_default();
         Ok(Finished {
             exit_code: exit.or(state.exit_code),
@@ -256,7 +285,9 @@ impl Engine {
     /// SIGKILL; failures (already dead, already gone) are only logged.
     /// Returns when the kill was sent.
     pub async fn kill(&self, id: &str) -> Instant {
-        let opts = KillContainerOptions { signal: "SIGKILL".into() };
+        let opts = KillContainerOptions {
+            signal: "SIGKILL".into(),
+        };
         if let Err(e) = self.docker.kill_container(id, Some(opts)).await {
             tracing::debug!(container = id, error = %e, "kill failed (container probably already stopped)");
         }
@@ -266,20 +297,47 @@ impl Engine {
     /// Force-removes a container and its anonymous volumes. A container that
     /// is already gone counts as removed.
     pub async fn remove(&self, id: &str) -> Result<(), SandboxError> {
-        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        let opts = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
         match self.docker.remove_container(id, Some(opts)).await {
             Ok(()) => Ok(()),
-            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            Err(DockerError::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => Ok(()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Every container execbox made in `scope`, with its labels.
-    pub async fn list_managed(&self, scope: &str) -> Result<Vec<(String, HashMap<String, String>)>, SandboxError> {
-        let filters = HashMap::from([("label", vec![format!("{}=true", policy::LABEL_MANAGED), format!("{}={scope}", policy::LABEL_SCOPE)])]);
-        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let list = self.docker.list_containers(Some(opts)).await.map_err(SandboxError::Unreachable)?;
-        Ok(list.into_iter().filter_map(|c| Some((c.id?, c.labels.unwrap_or_default()))).collect())
+    pub async fn list_managed(
+        &self,
+        scope: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, SandboxError> {
+        let filters = HashMap::from([(
+            "label",
+            vec![
+                format!("{}=true", policy::LABEL_MANAGED),
+                format!("{}={scope}", policy::LABEL_SCOPE),
+            ],
+        )]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(SandboxError::Unreachable)?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| Some((c.id?, c.labels.unwrap_or_default())))
+            .collect())
     }
 }

@@ -17,17 +17,27 @@ pub fn is_safe_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && !name.starts_with(['-', '.'])
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Frames `files` and `stdin` for the launcher. Names must satisfy
 /// [`is_safe_name`] (checked by the caller; asserted here).
 pub fn encode(files: &[(&str, &[u8])], stdin: &[u8]) -> Vec<u8> {
-    let total: usize = files.iter().map(|(n, c)| n.len() + c.len() + 24).sum::<usize>() + stdin.len() + 16;
+    let total: usize = files
+        .iter()
+        .map(|(n, c)| n.len() + c.len() + 24)
+        .sum::<usize>()
+        + stdin.len()
+        + 16;
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(format!("execbox1 {}\n", files.len()).as_bytes());
     for (name, content) in files {
-        assert!(is_safe_name(name), "unsafe file name reached the sandbox: {name:?}");
+        assert!(
+            is_safe_name(name),
+            "unsafe file name reached the sandbox: {name:?}"
+        );
         out.extend_from_slice(format!("{} {}\n", content.len(), name).as_bytes());
         out.extend_from_slice(content);
     }
@@ -44,7 +54,20 @@ mod tests {
         for ok in ["main.py", "Main.java", "a_b-c.1"] {
             assert!(is_safe_name(ok), "{ok}");
         }
-        for bad in ["", ".", "..", "../x", "a/b", "/etc/passwd", "-rf", ".bashrc", "a b", "a\nb", "é.py", "a\\b"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/etc/passwd",
+            "-rf",
+            ".bashrc",
+            "a b",
+            "a\nb",
+            "é.py",
+            "a\\b",
+        ] {
             assert!(!is_safe_name(bad), "{bad:?}");
         }
     }

@@ -6,27 +6,57 @@ use crate::support::*;
 async fn migrate_twice_is_a_no_op() {
     let db = TestDb::empty().await;
     let bin = env!("CARGO_BIN_EXE_execbox");
-    let run = |args: &[&str]| std::process::Command::new(bin).args(args).env("DATABASE_URL", &db.url).env("EXECBOX_LOG", "warn").output().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("EXECBOX_LOG", "warn")
+            .output()
+            .unwrap()
+    };
     // The fixture's role statements are cluster-wide: keep clear of the
     // template build other tests may be doing (see support::TestDb::new).
     let admin = connect(admin_url()).await;
-    admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
+    admin
+        .execute("select pg_advisory_lock(4242)", &[])
+        .await
+        .unwrap();
     let first = run(&["migrate", "--supabase-fixture"]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(String::from_utf8_lossy(&first.stdout).contains("applied 1 migration"));
     let second = run(&["migrate", "--supabase-fixture"]);
-    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
-    assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "database is up to date");
-    admin.execute("select pg_advisory_unlock(4242)", &[]).await.unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).trim(),
+        "database is up to date"
+    );
+    admin
+        .execute("select pg_advisory_unlock(4242)", &[])
+        .await
+        .unwrap();
     let c = db.client().await;
     let versions: Vec<String> = c
-        .query("select version from supabase_migrations.schema_migrations order by 1", &[])
+        .query(
+            "select version from supabase_migrations.schema_migrations order by 1",
+            &[],
+        )
         .await
         .unwrap()
         .into_iter()
         .map(|r| r.get(0))
         .collect();
-    let expected: Vec<String> = execbox::db::migrate::embedded().iter().map(|(s, _)| s.split('_').next().unwrap().to_string()).collect();
+    let expected: Vec<String> = execbox::db::migrate::embedded()
+        .iter()
+        .map(|(s, _)| s.split('_').next().unwrap().to_string())
+        .collect();
     assert_eq!(versions, expected);
 }
 
@@ -39,5 +69,8 @@ async fn migrate_reports_a_bad_database_url_by_name() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("DATABASE_URL") || err.contains("connect"), "{err}");
+    assert!(
+        err.contains("DATABASE_URL") || err.contains("connect"),
+        "{err}"
+    );
 }

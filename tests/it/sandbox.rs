@@ -38,11 +38,23 @@ except OSError as e:
     let out = db.stdout(id).await;
     assert_eq!(s.status, "completed", "{s:?} {out:?}");
     assert!(out.contains(&"uid 65534 65534".to_string()), "{out:?}");
-    assert!(out.contains(&"0000000000000000 CapEff".to_string()), "{out:?}");
-    assert!(out.contains(&"0000000000000000 CapPrm".to_string()), "{out:?}");
+    assert!(
+        out.contains(&"0000000000000000 CapEff".to_string()),
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&"0000000000000000 CapPrm".to_string()),
+        "{out:?}"
+    );
     assert!(out.contains(&"1 NoNewPrivs".to_string()), "{out:?}");
-    assert!(out.iter().any(|l| l == "refused /usr/evil EROFS"), "{out:?}");
-    assert!(out.iter().any(|l| l.starts_with("refused /etc/passwd")), "{out:?}");
+    assert!(
+        out.iter().any(|l| l == "refused /usr/evil EROFS"),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().any(|l| l.starts_with("refused /etc/passwd")),
+        "{out:?}"
+    );
     assert!(!out.iter().any(|l| l.starts_with("WROTE")), "{out:?}");
     assert!(out.contains(&"scratch is writable".to_string()));
     // /tmp is 64 MiB; RLIMIT_FSIZE would say EFBIG, the tmpfs ENOSPC.
@@ -68,7 +80,15 @@ for host in ("1.1.1.1", "172.17.0.1", "10.0.0.1"):
     let id = db.submit(user, "python", code).await;
     assert_eq!(db.wait_done(id, T).await.status, "completed");
     let out = db.stdout(id).await;
-    assert_eq!(out, ["['lo']", "blocked 1.1.1.1", "blocked 172.17.0.1", "blocked 10.0.0.1"]);
+    assert_eq!(
+        out,
+        [
+            "['lo']",
+            "blocked 1.1.1.1",
+            "blocked 172.17.0.1",
+            "blocked 10.0.0.1"
+        ]
+    );
     w.stop().await.unwrap();
 }
 
@@ -78,7 +98,16 @@ async fn wall_clock_timeout_kills_the_program() {
     let user = db.user().await;
     let w = db.worker();
     let started = Instant::now();
-    let id = db.submit_with(user, "python", "import time\nprint('start', flush=True)\nwhile True: time.sleep(0.1)", None, Some(1_500), None).await;
+    let id = db
+        .submit_with(
+            user,
+            "python",
+            "import time\nprint('start', flush=True)\nwhile True: time.sleep(0.1)",
+            None,
+            Some(1_500),
+            None,
+        )
+        .await;
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "timeout", "{s:?}");
     assert!(s.error.unwrap().contains("time limit of 1500 ms"));
@@ -86,7 +115,9 @@ async fn wall_clock_timeout_kills_the_program() {
     assert_eq!(db.stdout(id).await, ["start"]);
     assert!(containers_of(id).await.is_empty());
     // A busy loop (no sleeping) is killed the same way.
-    let spin = db.submit_with(user, "node", "for(;;){}", None, Some(1_000), None).await;
+    let spin = db
+        .submit_with(user, "node", "for(;;){}", None, Some(1_000), None)
+        .await;
     assert_eq!(db.wait_done(spin, T).await.status, "timeout");
     w.stop().await.unwrap();
 }
@@ -97,13 +128,25 @@ async fn memory_bomb_is_killed() {
     let user = db.user().await;
     let w = db.worker();
     let code = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n";
-    let id = db.submit_with(user, "python", code, None, Some(30_000), Some(64)).await;
+    let id = db
+        .submit_with(user, "python", code, None, Some(30_000), Some(64))
+        .await;
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "failed", "{s:?}");
-    assert!(s.error.as_deref().unwrap().contains("out of memory"), "{s:?}");
+    assert!(
+        s.error.as_deref().unwrap().contains("out of memory"),
+        "{s:?}"
+    );
     assert_eq!(s.exit_code, Some(137));
     let c = db.client().await;
-    let oom: Option<bool> = c.query_one("select oom_killed from container_instances where session_id = $1", &[&id]).await.unwrap().get(0);
+    let oom: Option<bool> = c
+        .query_one(
+            "select oom_killed from container_instances where session_id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(oom, Some(true));
     w.stop().await.unwrap();
 }
@@ -127,11 +170,17 @@ except OSError as e:
     print("fork refused after", n, flush=True)
 "#;
     let started = Instant::now();
-    let id = db.submit_with(user, "python", code, None, Some(20_000), None).await;
+    let id = db
+        .submit_with(user, "python", code, None, Some(20_000), None)
+        .await;
     let s = db.wait_done(id, T).await;
     let out = db.stdout(id).await;
     assert_eq!(s.status, "completed", "{s:?} {out:?}");
-    let n: usize = out[0].strip_prefix("fork refused after ").expect("fork must fail").parse().unwrap();
+    let n: usize = out[0]
+        .strip_prefix("fork refused after ")
+        .expect("fork must fail")
+        .parse()
+        .unwrap();
     assert!(n < 64, "{n} processes forked under a pids limit of 64");
     // The sleeping children died with the container: no waiting for them.
     assert!(started.elapsed() < Duration::from_secs(15));
@@ -144,7 +193,16 @@ async fn output_flood_is_capped_keeping_what_was_printed() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker_with(|c| c.limits.output_limit_bytes = 100_000);
-    let id = db.submit_with(user, "python", "i = 0\nwhile True:\n    print(f'line {i:08d}')\n    i += 1\n", None, Some(30_000), None).await;
+    let id = db
+        .submit_with(
+            user,
+            "python",
+            "i = 0\nwhile True:\n    print(f'line {i:08d}')\n    i += 1\n",
+            None,
+            Some(30_000),
+            None,
+        )
+        .await;
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "failed", "{s:?}");
     assert!(s.error.unwrap().contains("output limit of 100000 bytes"));
@@ -156,7 +214,9 @@ async fn output_flood_is_capped_keeping_what_was_printed() {
     for (i, l) in out.iter().take(out.len() - 1).enumerate() {
         assert_eq!(l.message, format!("line {i:08}"));
     }
-    assert!(logs.iter().any(|l| l.stream == "system" && l.message.contains("output limit of 100000 bytes reached")));
+    assert!(logs.iter().any(
+        |l| l.stream == "system" && l.message.contains("output limit of 100000 bytes reached")
+    ));
     assert!(containers_of(id).await.is_empty());
     w.stop().await.unwrap();
 }

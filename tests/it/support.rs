@@ -22,16 +22,25 @@ pub fn admin_url() -> &'static str {
         if let Ok(u) = std::env::var("EXECBOX_TEST_PG") {
             return u;
         }
-        let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-postgres.sh"))
-            .output()
-            .expect("run scripts/test-postgres.sh");
-        assert!(out.status.success(), "cannot start the test cluster: {}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/test-postgres.sh"
+        ))
+        .output()
+        .expect("run scripts/test-postgres.sh");
+        assert!(
+            out.status.success(),
+            "cannot start the test cluster: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     })
 }
 
 pub async fn connect(url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -61,31 +70,60 @@ impl TestDb {
     pub async fn new() -> TestDb {
         let admin = connect(admin_url()).await;
         let tmpl = template_name();
-        admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
-        let exists = admin.query_opt("select 1 from pg_database where datname = $1", &[&tmpl]).await.unwrap().is_some();
+        admin
+            .execute("select pg_advisory_lock(4242)", &[])
+            .await
+            .unwrap();
+        let exists = admin
+            .query_opt("select 1 from pg_database where datname = $1", &[&tmpl])
+            .await
+            .unwrap()
+            .is_some();
         if !exists {
             let building = format!("{tmpl}_building");
-            admin.batch_execute(&format!("drop database if exists {building}")).await.unwrap();
-            admin.batch_execute(&format!("create database {building}")).await.unwrap();
+            admin
+                .batch_execute(&format!("drop database if exists {building}"))
+                .await
+                .unwrap();
+            admin
+                .batch_execute(&format!("create database {building}"))
+                .await
+                .unwrap();
             {
                 let mut c = connect(&url_for(&building)).await;
                 execbox::db::migrate::apply_fixture(&c).await.unwrap();
                 execbox::db::migrate::run(&mut c).await.unwrap();
             }
-            admin.batch_execute(&format!("alter database {building} rename to {tmpl}")).await.unwrap();
+            admin
+                .batch_execute(&format!("alter database {building} rename to {tmpl}"))
+                .await
+                .unwrap();
         }
-        admin.execute("select pg_advisory_unlock(4242)", &[]).await.unwrap();
+        admin
+            .execute("select pg_advisory_unlock(4242)", &[])
+            .await
+            .unwrap();
         let name = format!("execbox_test_{}", Uuid::new_v4().simple());
-        admin.batch_execute(&format!("create database {name} template {tmpl}")).await.unwrap();
-        TestDb { url: url_for(&name) }
+        admin
+            .batch_execute(&format!("create database {name} template {tmpl}"))
+            .await
+            .unwrap();
+        TestDb {
+            url: url_for(&name),
+        }
     }
 
     /// An empty database (no fixture, no migrations).
     pub async fn empty() -> TestDb {
         let admin = connect(admin_url()).await;
         let name = format!("execbox_test_{}", Uuid::new_v4().simple());
-        admin.batch_execute(&format!("create database {name}")).await.unwrap();
-        TestDb { url: url_for(&name) }
+        admin
+            .batch_execute(&format!("create database {name}"))
+            .await
+            .unwrap();
+        TestDb {
+            url: url_for(&name),
+        }
     }
 
     pub async fn client(&self) -> Client {
@@ -105,10 +143,19 @@ impl TestDb {
 
     /// Inserts a session the way a frontend does (RLS applies).
     pub async fn submit(&self, user: Uuid, language: &str, code: &str) -> Uuid {
-        self.submit_with(user, language, code, None, None, None).await
+        self.submit_with(user, language, code, None, None, None)
+            .await
     }
 
-    pub async fn submit_with(&self, user: Uuid, language: &str, code: &str, stdin: Option<&str>, timeout_ms: Option<i32>, memory_mb: Option<i32>) -> Uuid {
+    pub async fn submit_with(
+        &self,
+        user: Uuid,
+        language: &str,
+        code: &str,
+        stdin: Option<&str>,
+        timeout_ms: Option<i32>,
+        memory_mb: Option<i32>,
+    ) -> Uuid {
         let mut c = self.client().await;
         let tx = as_user(&mut c, Some(user)).await;
         let row = tx
@@ -147,17 +194,29 @@ impl TestDb {
 
     /// Waits until the session reaches a terminal status.
     pub async fn wait_done(&self, id: Uuid, within: Duration) -> Session {
-        self.wait_until(id, within, |s| !matches!(s.status.as_str(), "pending" | "running")).await
+        self.wait_until(id, within, |s| {
+            !matches!(s.status.as_str(), "pending" | "running")
+        })
+        .await
     }
 
-    pub async fn wait_until(&self, id: Uuid, within: Duration, pred: impl Fn(&Session) -> bool) -> Session {
+    pub async fn wait_until(
+        &self,
+        id: Uuid,
+        within: Duration,
+        pred: impl Fn(&Session) -> bool,
+    ) -> Session {
         let deadline = Instant::now() + within;
         loop {
             let s = self.session(id).await;
             if pred(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "session {id} still {:?} after {within:?}", s);
+            assert!(
+                Instant::now() < deadline,
+                "session {id} still {:?} after {within:?}",
+                s
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -176,7 +235,12 @@ impl TestDb {
 
     /// stdout lines only.
     pub async fn stdout(&self, id: Uuid) -> Vec<String> {
-        self.logs(id).await.into_iter().filter(|l| l.stream == "stdout").map(|l| l.message).collect()
+        self.logs(id)
+            .await
+            .into_iter()
+            .filter(|l| l.stream == "stdout")
+            .map(|l| l.message)
+            .collect()
     }
 
     pub fn config(&self) -> Config {
@@ -208,11 +272,21 @@ impl TestDb {
 pub async fn as_user(c: &mut Client, user: Option<Uuid>) -> tokio_postgres::Transaction<'_> {
     let tx = c.transaction().await.unwrap();
     let (role, claims) = match user {
-        Some(u) => ("authenticated", serde_json::json!({"sub": u.to_string(), "role": "authenticated", "aud": "authenticated"})),
+        Some(u) => (
+            "authenticated",
+            serde_json::json!({"sub": u.to_string(), "role": "authenticated", "aud": "authenticated"}),
+        ),
         None => ("anon", serde_json::json!({"role": "anon"})),
     };
-    tx.batch_execute(&format!("set local role {role}")).await.unwrap();
-    tx.execute("select set_config('request.jwt.claims', $1, true)", &[&claims.to_string()]).await.unwrap();
+    tx.batch_execute(&format!("set local role {role}"))
+        .await
+        .unwrap();
+    tx.execute(
+        "select set_config('request.jwt.claims', $1, true)",
+        &[&claims.to_string()],
+    )
+    .await
+    .unwrap();
     tx
 }
 
@@ -244,8 +318,15 @@ pub struct Worker {
 impl Worker {
     pub fn start(cfg: Config) -> Worker {
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(execbox::worker::run(Arc::new(cfg), Arc::new(Runtimes::builtin()), shutdown.clone()));
-        Worker { shutdown, handle: Some(handle) }
+        let handle = tokio::spawn(execbox::worker::run(
+            Arc::new(cfg),
+            Arc::new(Runtimes::builtin()),
+            shutdown.clone(),
+        ));
+        Worker {
+            shutdown,
+            handle: Some(handle),
+        }
     }
 
     /// Graceful stop; returns the worker's result.
@@ -264,11 +345,19 @@ impl Drop for Worker {
 /// Containers (any state) labelled with this session id.
 pub async fn containers_of(session: Uuid) -> Vec<String> {
     let out = tokio::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=execbox.session_id={session}")])
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=execbox.session_id={session}"),
+        ])
         .output()
         .await
         .expect("docker ps");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
 }
 
 /// Enables test logging once (RUST_LOG-style filter in EXECBOX_TEST_LOG).
@@ -276,7 +365,10 @@ pub fn init_tracing() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         if let Ok(filter) = std::env::var("EXECBOX_TEST_LOG") {
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
         }
     });
 }
