@@ -54,6 +54,11 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+/// (session, attempt) pairs as the two arrays SQL's `unnest` takes.
+fn split_runs(runs: &[(Uuid, i32)]) -> (Vec<Uuid>, Vec<i32>) {
+    runs.iter().copied().unzip()
+}
+
 fn ms(d: Duration) -> i64 {
     d.as_millis() as i64
 }
@@ -117,8 +122,7 @@ pub async fn heartbeat(
     if runs.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = runs.iter().map(|r| r.0).collect();
-    let attempts: Vec<i32> = runs.iter().map(|r| r.1).collect();
+    let (ids, attempts) = split_runs(runs);
     let rows = db
         .query(
             "update public.backend_execution_sessions s
@@ -193,8 +197,7 @@ pub async fn live(
     if runs.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = runs.iter().map(|r| r.0).collect();
-    let attempts: Vec<i32> = runs.iter().map(|r| r.1).collect();
+    let (ids, attempts) = split_runs(runs);
     let rows = db
         .query(
             "select s.id, s.attempt from public.backend_execution_sessions s

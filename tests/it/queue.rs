@@ -90,11 +90,7 @@ async fn a_worker_killed_mid_run_leaves_nothing_stuck() {
         )
         .await;
     // Wait until the program really runs in a container.
-    let deadline = Instant::now() + T;
-    while db.stdout(id).await.is_empty() {
-        assert!(Instant::now() < deadline, "session never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    db.wait_output(id, T).await;
     assert_eq!(containers_of(id).await.len(), 1);
     let pid = child.id().unwrap() as i32;
     std::process::Command::new("kill")
@@ -119,11 +115,8 @@ async fn a_worker_killed_mid_run_leaves_nothing_stuck() {
         logs.iter().map(|l| l.seq).collect::<Vec<_>>(),
         (1..=logs.len() as i32).collect::<Vec<_>>()
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !containers_of(id).await.is_empty() {
-        assert!(Instant::now() < deadline, "orphan container was not reaped");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // The orphan container is reaped.
+    wait_no_containers(id, Duration::from_secs(30)).await;
     // Not retried: it stays as it ended.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(db.session(id).await.attempt, 1);
@@ -146,11 +139,7 @@ async fn cancel_kills_a_running_session_quickly() {
             "import time\nprint('waiting', flush=True)\ntime.sleep(600)",
         )
         .await;
-    let deadline = Instant::now() + T;
-    while db.stdout(id).await.is_empty() {
-        assert!(Instant::now() < deadline, "session never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    db.wait_output(id, T).await;
     // The owner cancels, as a frontend does.
     let mut c = db.client().await;
     let tx = as_user(&mut c, Some(user)).await;
@@ -173,14 +162,7 @@ async fn cancel_kills_a_running_session_quickly() {
     );
     assert_eq!(s.status, "cancelled");
     assert!(s.error.unwrap().contains("cancelled by the owner"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !containers_of(id).await.is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "container not removed after cancel"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_no_containers(id, Duration::from_secs(10)).await;
     w.stop().await.unwrap();
 }
 
@@ -229,11 +211,7 @@ async fn graceful_shutdown_finishes_or_kills_within_the_grace_period() {
         )
         .await;
     for id in [short, long] {
-        let deadline = Instant::now() + T;
-        while db.stdout(id).await.is_empty() {
-            assert!(Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        db.wait_output(id, T).await;
     }
     let late = db.submit(user, "python", "print('late')").await;
     let stopping = Instant::now();

@@ -220,3 +220,66 @@ async fn output_flood_is_capped_keeping_what_was_printed() {
     assert!(containers_of(id).await.is_empty());
     w.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_real_container_carries_the_whole_policy() {
+    use execbox::config::Limits;
+    use execbox::sandbox::policy::ContainerSpec;
+    let limits = Limits::default();
+    let engine = execbox::sandbox::Engine::connect("", limits.clone()).unwrap();
+    let spec = ContainerSpec {
+        image: "execbox/python:3.11".into(),
+        cmd: vec!["python3".into(), "main.py".into()],
+        env: vec![],
+        memory_mb: 128,
+        labels: std::collections::HashMap::from([(
+            "execbox.test".to_string(),
+            "policy".to_string(),
+        )]),
+    };
+    let created = engine.create(&spec).await.unwrap();
+    let inspect = engine
+        .docker()
+        .inspect_container(
+            &created.id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .unwrap();
+    engine.remove(&created.id).await.unwrap();
+    let h = inspect.host_config.unwrap();
+    let c = inspect.config.unwrap();
+    assert_eq!(h.memory, Some(128 * 1024 * 1024));
+    assert_eq!(h.memory_swap, Some(128 * 1024 * 1024), "no swap");
+    assert_eq!(h.nano_cpus, Some(500_000_000));
+    assert_eq!(h.pids_limit, Some(64));
+    assert_eq!(h.readonly_rootfs, Some(true));
+    assert_eq!(h.network_mode.as_deref(), Some("none"));
+    assert_eq!(c.network_disabled, Some(true));
+    assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
+    assert!(h.cap_add.unwrap_or_default().is_empty());
+    assert_eq!(h.privileged, Some(false));
+    assert_eq!(
+        h.security_opt,
+        Some(vec!["no-new-privileges:true".to_string()])
+    );
+    assert_eq!(h.init, Some(true));
+    assert_eq!(h.ipc_mode.as_deref(), Some("private"));
+    assert_eq!(h.log_config.unwrap().typ.as_deref(), Some("none"));
+    assert_eq!(h.auto_remove, Some(false));
+    let tmpfs = h.tmpfs.unwrap();
+    assert!(tmpfs["/tmp"].contains("size=64m") && tmpfs["/tmp"].contains("noexec"));
+    assert!(tmpfs["/work"].contains("size=16m"));
+    assert!(h.binds.unwrap_or_default().is_empty(), "no host paths");
+    assert_eq!(c.user.as_deref(), Some("65534:65534"));
+    assert_eq!(c.tty, Some(false));
+    let ulimits: Vec<(String, i64)> = h
+        .ulimits
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.name.unwrap(), u.hard.unwrap()))
+        .collect();
+    assert!(ulimits.contains(&("core".to_string(), 0)));
+    assert!(ulimits.contains(&("nofile".to_string(), 256)));
+    assert!(ulimits.contains(&("fsize".to_string(), 64 * 1024 * 1024)));
+}

@@ -233,6 +233,18 @@ impl TestDb {
             .collect()
     }
 
+    /// Waits until the program has printed (so it really runs in a container).
+    pub async fn wait_output(&self, id: Uuid, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.stdout(id).await.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "session {id} printed nothing within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// stdout lines only.
     pub async fn stdout(&self, id: Uuid) -> Vec<String> {
         self.logs(id)
@@ -358,6 +370,18 @@ pub async fn containers_of(session: Uuid) -> Vec<String> {
         .split_whitespace()
         .map(String::from)
         .collect()
+}
+
+/// Waits until no container of this session is left.
+pub async fn wait_no_containers(session: Uuid, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !containers_of(session).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "container of {session} still there after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Enables test logging once (RUST_LOG-style filter in EXECBOX_TEST_LOG).
