@@ -16,6 +16,11 @@ cargo build --locked --quiet
 log "building runtime images"
 ./target/debug/execbox images build
 
+# Containers of earlier test runs that died mid-test (their test database is
+# never visited again, so no worker would reap them).
+stale=$(docker ps -a --filter label=execbox.managed=true --format '{{.ID}} {{.Label "execbox.scope"}}' | awk '$2 ~ /^execbox_test_/ {print $1}')
+[ -z "$stale" ] || docker rm -f $stale >/dev/null
+
 EXECBOX_TEST_PG=$(scripts/test-postgres.sh)
 export EXECBOX_TEST_PG
 log "running tests (database cluster: $EXECBOX_TEST_PG)"

@@ -222,6 +222,7 @@ async fn graceful_shutdown_finishes_or_kills_within_the_grace_period() {
     let s = db.session(long).await;
     assert_eq!(s.status, "error");
     assert!(s.error.unwrap().contains("shut down"));
+    // The drain removed it before the worker returned.
     assert!(containers_of(long).await.is_empty());
     // Not claimed by a stopping worker; picked up by the next one.
     let s = db.session(late).await;

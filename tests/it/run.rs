@@ -54,7 +54,7 @@ async fn python_and_node_hello() {
         assert_eq!(row.get::<_, Option<bool>>(2), Some(false));
         assert!(row.get::<_, bool>(4));
         assert!(row.get::<_, String>(5).starts_with("execbox/"));
-        assert!(containers_of(id).await.is_empty(), "container left behind");
+        wait_no_containers(id, Duration::from_secs(10)).await;
     }
     w.stop().await.unwrap();
 }
@@ -273,7 +273,7 @@ async fn bad_requests_fail_with_a_clear_error() {
             "{:?} lacks {needle:?}",
             s.error
         );
-        assert!(containers_of(id).await.is_empty());
+        wait_no_containers(id, Duration::from_secs(10)).await;
         // The user watching the logs sees the same explanation.
         assert!(db
             .logs(id)
