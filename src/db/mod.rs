@@ -54,10 +54,26 @@ pub async fn connect(url: &Secret) -> anyhow::Result<tokio_postgres::Client> {
 /// A label value naming this database, so deployments (and test databases)
 /// that share one Docker engine never touch each other's containers.
 pub async fn scope(client: &tokio_postgres::Client) -> anyhow::Result<String> {
-    let row = client
-        .query_one("select current_database()::text, (select system_identifier::text from pg_control_system())", &[])
+    // The cluster's system identifier tells apart clusters whose databases
+    // share a name (every Supabase project's is `postgres`). Where a managed
+    // service denies pg_control_system(), the server address stands in.
+    let row = match client
+        .query_one(
+            "select current_database()::text, (select system_identifier::text from pg_control_system())",
+            &[],
+        )
         .await
-        .context("cannot identify the database")?;
-    let (db, system): (String, String) = (row.get(0), row.get(1));
-    Ok(format!("{db}@{system}"))
+    {
+        Ok(row) => row,
+        Err(_) => client
+            .query_one(
+                "select current_database()::text,
+                        coalesce(host(inet_server_addr()), 'local') || ':' || coalesce(inet_server_port(), 0)",
+                &[],
+            )
+            .await
+            .context("cannot identify the database")?,
+    };
+    let (db, cluster): (String, String) = (row.get(0), row.get(1));
+    Ok(format!("{db}@{cluster}"))
 }

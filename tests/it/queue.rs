@@ -257,3 +257,39 @@ async fn sessions_inserted_while_no_worker_runs_are_picked_up() {
     );
     w.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_worker_survives_losing_its_database_connections() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    // Long poll interval: only LISTEN (re-established) and its rescan are fast.
+    let w = db.worker_with(|c| c.worker.poll_interval_ms = 60_000);
+    let first = db.submit(user, "python", "print('before')").await;
+    assert_eq!(db.wait_done(first, T).await.status, "completed");
+    assert!(
+        db.cut_connections().await >= 2,
+        "the worker's listener and pool were connected"
+    );
+    let second = db.submit(user, "python", "print('after')").await;
+    assert_eq!(
+        db.wait_done(second, Duration::from_secs(20)).await.status,
+        "completed"
+    );
+    assert_eq!(db.stdout(second).await, ["after"]);
+    // Again, while a session runs: its log rows and outcome still arrive.
+    let third = db
+        .submit(
+            user,
+            "python",
+            "import time\nprint('x', flush=True)\ntime.sleep(1)\nprint('y')",
+        )
+        .await;
+    db.wait_output(third, T).await;
+    db.cut_connections().await;
+    assert_eq!(
+        db.wait_done(third, Duration::from_secs(20)).await.status,
+        "completed"
+    );
+    assert_eq!(db.stdout(third).await, ["x", "y"]);
+    w.stop().await.unwrap();
+}

@@ -126,6 +126,25 @@ impl TestDb {
         }
     }
 
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        self.url.rsplit('/').next().unwrap()
+    }
+
+    /// Terminates every connection to this database but the caller's, as a
+    /// database restart or a network cut would.
+    pub async fn cut_connections(&self) -> i64 {
+        let admin = connect(admin_url()).await;
+        let row = admin
+            .query_one(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+                &[&self.name()],
+            )
+            .await
+            .unwrap();
+        row.get(0)
+    }
+
     pub async fn client(&self) -> Client {
         connect(&self.url).await
     }
