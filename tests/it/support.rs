@@ -275,8 +275,10 @@ impl TestDb {
     }
 
     pub fn config(&self) -> Config {
-        let mut cfg = Config::default();
-        cfg.database_url = Secret::new(self.url.clone());
+        let mut cfg = Config {
+            database_url: Secret::new(self.url.clone()),
+            ..Default::default()
+        };
         cfg.worker.poll_interval_ms = 500;
         cfg.worker.lease_ms = 3_000;
         cfg.worker.heartbeat_interval_ms = 500;
