@@ -293,3 +293,39 @@ async fn the_worker_survives_losing_its_database_connections() {
     assert_eq!(db.stdout(third).await, ["x", "y"]);
     w.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn sigterm_drains_the_worker_process() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_execbox"))
+        .arg("worker")
+        .env("DATABASE_URL", &db.url)
+        .env("EXECBOX_SHUTDOWN_GRACE_MS", "20000")
+        .env("EXECBOX_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let id = db
+        .submit(
+            user,
+            "python",
+            "import time\nprint('a', flush=True)\ntime.sleep(1.5)\nprint('b')",
+        )
+        .await;
+    db.wait_output(id, T).await;
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("worker exits")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    // The running session was allowed to finish.
+    assert_eq!(db.session(id).await.status, "completed");
+    assert_eq!(db.stdout(id).await, ["a", "b"]);
+    assert!(containers_of(id).await.is_empty());
+}
