@@ -1,20 +1,18 @@
 //! The command line. `main.rs` only parses it and calls [`run`].
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
+use crate::client::commands::{self, RunArgs};
 use crate::config::Config;
 use crate::runtimes::Runtimes;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "execbox",
-    version,
-    about = "Runs untrusted code from Supabase rows in hardened containers"
-)]
+#[command(name = "execbox", version, about = "Runs untrusted code from Supabase rows in hardened containers")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -22,6 +20,58 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Everything on this machine: PostgreSQL (in .execbox/), Docker check,
+    /// runtime images, a worker, a dev user and token, and a demo run.
+    Dev {
+        /// PostgreSQL port (default: the one used last time, else 54322).
+        #[arg(long, env = "EXECBOX_DEV_PORT")]
+        port: Option<u16>,
+        /// State directory.
+        #[arg(long, env = "EXECBOX_DEV_DIR", default_value = ".execbox")]
+        dir: PathBuf,
+        /// Say yes to offers (installing and starting Docker).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Do not run the demo session.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Run a file through the database as a user, streaming its output.
+    /// Exits with the program's exit code (124: timeout, 125: execbox error,
+    /// 130: cancelled).
+    Run {
+        file: PathBuf,
+        /// Language (default: from the file's extension).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Text for the program's stdin, or - to pass this terminal's stdin.
+        #[arg(long)]
+        stdin: Option<String>,
+        /// Wall-clock limit, e.g. 500ms, 10s, 2m.
+        #[arg(long, value_parser = commands::parse_duration_ms)]
+        timeout: Option<i32>,
+        /// Memory limit in MB.
+        #[arg(long)]
+        memory: Option<i32>,
+        /// Print the final session row and its logs as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Act as this user (default: the dev user).
+        #[arg(long)]
+        user: Option<Uuid>,
+    },
+    /// Recent sessions as a table.
+    Sessions {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// A session's log rows (stdout to stdout, the rest to stderr).
+    Logs {
+        id: String,
+        /// Keep streaming until the session ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
     /// Claim pending sessions from DATABASE_URL and run them.
     Worker,
     /// Apply supabase/migrations (embedded in this binary) to DATABASE_URL.
@@ -44,14 +94,42 @@ pub enum ImagesCommand {
     Build { languages: Vec<String> },
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let cfg = Arc::new(Config::load()?);
+impl Command {
+    /// The log filter when EXECBOX_LOG is not set: servers say what they do,
+    /// interactive commands stay quiet.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Worker | Command::Migrate { .. } | Command::Images { .. } => "info,tokio_postgres=warn",
+            _ => "warn,tokio_postgres=error",
+        }
+    }
+}
+
+/// Runs a command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let cfg = Config::load()?;
     let runtimes = Arc::new(Runtimes::load(cfg.runtimes_file.as_deref())?);
     match cli.command {
+        Command::Dev { port, dir, yes, no_demo } => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(signal_shutdown(shutdown.clone()));
+            let opts = crate::dev::DevOptions { dir, port, yes, no_demo };
+            crate::dev::run(opts, cfg, runtimes, shutdown).await?;
+            Ok(0)
+        }
+        Command::Run { file, lang, stdin, timeout, memory, json, user } => {
+            let interrupted = CancellationToken::new();
+            tokio::spawn(signal_shutdown(interrupted.clone()));
+            let args = RunArgs { file, lang, stdin, timeout_ms: timeout, memory_mb: memory, json, user };
+            commands::run(args, &runtimes, interrupted).await
+        }
+        Command::Sessions { limit } => commands::sessions(limit).await.map(|()| 0),
+        Command::Logs { id, follow } => commands::logs(&id, follow).await,
         Command::Worker => {
             let shutdown = CancellationToken::new();
             tokio::spawn(signal_shutdown(shutdown.clone()));
-            crate::worker::run(cfg, runtimes, shutdown).await
+            crate::worker::run(Arc::new(cfg), runtimes, shutdown).await?;
+            Ok(0)
         }
         Command::Migrate { supabase_fixture } => {
             let mut client = crate::db::connect(&cfg.database_url).await?;
@@ -62,19 +140,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if applied.is_empty() {
                 println!("database is up to date");
             } else {
-                println!(
-                    "applied {} migration(s): {}",
-                    applied.len(),
-                    applied.join(", ")
-                );
+                println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
             }
-            Ok(())
+            Ok(0)
         }
-        Command::Images {
-            command: ImagesCommand::Build { languages },
-        } => {
+        Command::Images { command: ImagesCommand::Build { languages } } => {
             let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
-            crate::images::build(&engine, &runtimes, &languages).await
+            crate::images::build(&engine, &runtimes, &languages).await?;
+            Ok(0)
         }
     }
 }
@@ -83,12 +156,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// left behind are reaped by the next worker start).
 async fn signal_shutdown(token: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())
-        .context("SIGTERM handler")
-        .unwrap();
-    let mut int = signal(SignalKind::interrupt())
-        .context("SIGINT handler")
-        .unwrap();
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     tracing::info!("shutdown requested; a second signal exits at once");
     token.cancel();

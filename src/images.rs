@@ -11,6 +11,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use std::io::IsTerminal;
+
 use anyhow::{bail, Context};
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
 use futures::StreamExt;
@@ -71,7 +73,8 @@ async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow:
     {
         bail!("no images/{dockerfile} for image {tag}");
     }
-    eprintln!("==> building {tag} (images/{dockerfile}, FROM {base})");
+    let progress = Progress::new(tag);
+    progress.say(&format!("building {tag} (images/{dockerfile}, FROM {base})"));
     let started = std::time::Instant::now();
     let args = std::collections::HashMap::from([("BASE", base)]);
     let opts = BuildImageOptionsBuilder::default()
@@ -86,17 +89,97 @@ async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow:
     while let Some(item) = stream.next().await {
         let info = item.with_context(|| format!("building {tag} failed"))?;
         if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            progress.fail();
             bail!("building {tag} failed: {err}");
         }
         if let Some(line) = info.stream {
-            let line = line.trim_end();
-            if !line.is_empty() {
-                eprintln!("    [{tag}] {line}");
-            }
+            progress.line(line.trim_end());
         }
     }
-    eprintln!("==> {tag} ready in {:.1}s", started.elapsed().as_secs_f64());
+    progress.done(&format!("{tag} ready in {:.1}s", started.elapsed().as_secs_f64()));
     Ok(())
+}
+
+/// Build progress: a bar per image on a terminal (steps parsed from the
+/// builder's "Step N/M" lines), plain lines otherwise (CI logs).
+struct Progress {
+    tag: String,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(tag: &str) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(1);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} [{bar:20}] {pos}/{len} {wide_msg}")
+                    .unwrap()
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(tag.to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Progress { tag: tag.to_string(), bar }
+    }
+
+    fn say(&self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.set_message(msg.to_string()),
+            None => eprintln!("==> {msg}"),
+        }
+    }
+
+    fn line(&self, line: &str) {
+        if line.is_empty() {
+            return;
+        }
+        match &self.bar {
+            Some(b) => {
+                if let Some((n, m)) = parse_step(line) {
+                    b.set_length(m);
+                    b.set_position(n.saturating_sub(1));
+                }
+                b.set_message(line.chars().take(100).collect::<String>());
+            }
+            None => eprintln!("    [{}] {line}", self.tag),
+        }
+    }
+
+    fn done(&self, msg: &str) {
+        match &self.bar {
+            Some(b) => {
+                b.set_position(b.length().unwrap_or(1));
+                b.finish_with_message(msg.to_string());
+            }
+            None => eprintln!("==> {msg}"),
+        }
+    }
+
+    fn fail(&self) {
+        if let Some(b) = &self.bar {
+            b.abandon();
+        }
+    }
+}
+
+/// "Step 3/7 : RUN ..." -> (3, 7)
+fn parse_step(line: &str) -> Option<(u64, u64)> {
+    let rest = line.strip_prefix("Step ")?;
+    let (frac, _) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (n, m) = frac.split_once('/')?;
+    Some((n.parse().ok()?, m.parse().ok()?))
+}
+
+/// The runtime images the engine does not have yet.
+pub async fn missing(engine: &Engine, runtimes: &Runtimes) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for rt in runtimes.all() {
+        if !engine.image_exists(&rt.image).await? {
+            out.push(rt.language.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Picks (and if needed makes) the base image.
@@ -140,7 +223,21 @@ async fn pull(engine: &Engine, image: &str) -> anyhow::Result<()> {
 
 async fn make_local_base(engine: &Engine) -> anyhow::Result<()> {
     if which("debootstrap").is_none() {
-        bail!("no base image and no registry: install debootstrap (`apt-get install -y debootstrap`) and run this again as root");
+        if crate::dev::is_root() && Path::new("/etc/debian_version").exists() {
+            eprintln!("==> apt-get install -y debootstrap");
+            let ok = tokio::process::Command::new("apt-get")
+                .args(["install", "-y", "-qq", "debootstrap"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .await
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !ok || which("debootstrap").is_none() {
+                bail!("cannot install debootstrap; fix: `apt-get update && apt-get install -y debootstrap`, then run this again");
+            }
+        } else {
+            bail!("no base image and no registry: install debootstrap (`apt-get install -y debootstrap`) and run this again as root");
+        }
     }
     let dir = tempfile_dir()?;
     let status = tokio::process::Command::new("debootstrap")

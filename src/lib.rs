@@ -10,10 +10,16 @@
 //! * [`exec`]: one session from claim to outcome;
 //! * [`worker`]: the event loop that claims and supervises sessions;
 //! * [`images`]: builds the runtime images;
+//! * [`dev`]: `execbox dev`, the whole stack on one machine;
+//! * [`client`]: submitting and following sessions through the database;
+//! * [`auth`]: access tokens;
 //! * [`cli`]: the command line (the binary is a thin shell around it).
 
+pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod dev;
 pub mod db;
 pub mod exec;
 pub mod images;

@@ -18,6 +18,9 @@ pub struct Runtime {
     pub version: String,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// File extensions (without the dot) that mean this language.
+    #[serde(default)]
+    pub extensions: Vec<String>,
     /// Image the container runs.
     pub image: String,
     /// Directory under `images/` holding the Dockerfile that builds `image`.
@@ -88,6 +91,12 @@ impl Runtimes {
         })
     }
 
+    /// The runtime whose `extensions` include the file's extension.
+    pub fn for_file(&self, path: &Path) -> Option<&Runtime> {
+        let ext = path.extension()?.to_str()?;
+        self.list.iter().find(|rt| rt.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+    }
+
     pub fn all(&self) -> &[Runtime] {
         &self.list
     }
@@ -131,6 +140,9 @@ mod tests {
             );
         }
         assert!(rts.resolve("cobol").is_none());
+        assert_eq!(rts.for_file(Path::new("dir/hello.py")).unwrap().language, "python");
+        assert_eq!(rts.for_file(Path::new("x.MJS")).unwrap().language, "node");
+        assert!(rts.for_file(Path::new("Makefile")).is_none());
         assert!(rts.resolve("").is_none());
         assert!(rts.describe().contains("python (py, python3)"));
     }

@@ -1,0 +1,207 @@
+//! `execbox run`, `execbox sessions`, `execbox logs`: a terminal client that
+//! goes through the database exactly as a frontend does.
+
+use std::io::{IsTerminal, Read, Write};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use uuid::Uuid;
+
+use super::follow::{Follower, LogRow, SessionState};
+use super::target::Target;
+use crate::runtimes::Runtimes;
+
+/// Exit codes of `execbox run` besides the program's own.
+pub mod exit {
+    /// Wall-clock limit reached (as `timeout(1)`).
+    pub const TIMEOUT: i32 = 124;
+    /// execbox could not run it (infrastructure error).
+    pub const INFRA: i32 = 125;
+    /// Cancelled (Ctrl-C).
+    pub const CANCELLED: i32 = 130;
+}
+
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub file: std::path::PathBuf,
+    pub lang: Option<String>,
+    /// Text for stdin, or "-" to read this process's stdin.
+    pub stdin: Option<String>,
+    pub timeout_ms: Option<i32>,
+    pub memory_mb: Option<i32>,
+    pub json: bool,
+    pub user: Option<Uuid>,
+}
+
+/// Parses "1500", "1500ms", "2s", "1m" into milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<i32, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000)
+    } else {
+        (s, 1)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a duration (examples: 500ms, 10s, 2m)"))?;
+    let ms = v * mult as f64;
+    if !(1.0..=i32::MAX as f64).contains(&ms) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(ms as i32)
+}
+
+fn print_row(row: &LogRow) {
+    match row.stream.as_str() {
+        "stdout" => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", row.message);
+            let _ = out.flush();
+        }
+        _ => eprintln!("{}", row.message),
+    }
+}
+
+fn exit_code(state: &SessionState) -> i32 {
+    match state.status.as_str() {
+        "completed" => 0,
+        "timeout" => exit::TIMEOUT,
+        "cancelled" => exit::CANCELLED,
+        "error" => exit::INFRA,
+        _ => match state.exit_code {
+            Some(c) if (1..=255).contains(&c) => c,
+            _ => 1,
+        },
+    }
+}
+
+/// Runs FILE through the database; returns the process exit code.
+pub async fn run(args: RunArgs, runtimes: &Runtimes, interrupted: tokio_util::sync::CancellationToken) -> anyhow::Result<i32> {
+    let code = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let code = String::from_utf8(code).with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
+    let language = match &args.lang {
+        Some(l) => l.clone(),
+        None => match runtimes.for_file(&args.file) {
+            Some(rt) => rt.language.clone(),
+            None => bail!("cannot tell the language of {} from its extension; pass --lang (one of: {})", args.file.display(), runtimes.describe()),
+        },
+    };
+    let stdin = match args.stdin.as_deref() {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
+            Some(s)
+        }
+        other => other.map(String::from),
+    };
+    let target = Target::resolve(args.user)?;
+    let user = target.require_user()?;
+    let mut db = crate::db::connect(&target.url).await?;
+    let name = args.file.file_name().and_then(|n| n.to_str()).map(String::from);
+    let req = super::Request { language, code, stdin, timeout_ms: args.timeout_ms, memory_limit_mb: args.memory_mb, session_name: name };
+    let id = super::submit(&mut db, user, &req).await?;
+    let mut follower = Follower::open(&target.url, id, Some(user)).await?;
+
+    let spinner = (!args.json && std::io::stderr().is_terminal()).then(|| {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.set_message(format!("session {id}: pending"));
+        s.enable_steady_tick(Duration::from_millis(100));
+        s
+    });
+    let mut rows: Vec<LogRow> = Vec::new();
+    let mut cancel_sent = false;
+    let state = loop {
+        if interrupted.is_cancelled() && !cancel_sent {
+            cancel_sent = true;
+            super::cancel(&mut db, user, id).await?;
+        }
+        let state = follower.state().await?;
+        if let Some(s) = &spinner {
+            if state.status != "pending" {
+                s.finish_and_clear();
+            }
+        }
+        for row in follower.fetch().await? {
+            if args.json {
+                rows.push(row);
+            } else {
+                print_row(&row);
+            }
+        }
+        if state.is_done() {
+            break state;
+        }
+        tokio::select! {
+            _ = follower.wait() => {}
+            _ = interrupted.cancelled(), if !cancel_sent => {}
+        }
+    };
+    if let Some(s) = &spinner {
+        s.finish_and_clear();
+    }
+    if args.json {
+        let session: serde_json::Value = db
+            .query_one("select row_to_json(s) from public.backend_execution_sessions s where id = $1", &[&id])
+            .await?
+            .get(0);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"session": session, "logs": rows}))?);
+    }
+    Ok(exit_code(&state))
+}
+
+/// `execbox sessions`: the most recent sessions as a table.
+pub async fn sessions(limit: i64) -> anyhow::Result<()> {
+    let target = Target::resolve(None)?;
+    let db = crate::db::connect(&target.url).await?;
+    let rows = db
+        .query(
+            "select id::text, user_id::text, language, status, exit_code,
+                    (extract(epoch from (finished_at - started_at)) * 1000)::float8,
+                    to_char(created_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+             from public.backend_execution_sessions order by created_at desc limit $1",
+            &[&limit],
+        )
+        .await?;
+    let mut table = vec![["ID", "USER", "LANGUAGE", "STATUS", "EXIT", "DURATION", "CREATED (UTC)"].map(String::from).to_vec()];
+    for r in rows {
+        let exit: Option<i32> = r.get(4);
+        let ms: Option<f64> = r.get(5);
+        table.push(vec![
+            r.get(0),
+            r.get::<_, String>(1)[..8].to_string(),
+            r.get(2),
+            r.get(3),
+            exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            ms.map(|m| format!("{m:.0} ms")).unwrap_or_else(|| "-".into()),
+            r.get(6),
+        ]);
+    }
+    print_table(&table);
+    Ok(())
+}
+
+fn print_table(rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+/// `execbox logs ID [--follow]`: stdout rows to stdout, the rest to stderr.
+pub async fn logs(id: &str, follow: bool) -> anyhow::Result<i32> {
+    let id = Uuid::parse_str(id.trim()).map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))?;
+    let target = Target::resolve(None)?;
+    let mut f = Follower::open(&target.url, id, None).await?;
+    if follow {
+        let state = f.to_end(print_row).await?;
+        return Ok(exit_code(&state));
+    }
+    let state = f.state().await?;
+    for row in f.fetch().await? {
+        print_row(&row);
+    }
+    Ok(if state.is_done() { exit_code(&state) } else { 0 })
+}

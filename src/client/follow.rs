@@ -1,0 +1,141 @@
+//! Following one session: its log rows as they are written and its final
+//! status, whichever worker runs it. A dedicated connection LISTENs on
+//! `execbox_logs` and `execbox_done` (NOTIFY per log batch and at the end);
+//! a short poll covers lost notifications.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
+use uuid::Uuid;
+
+use crate::config::Secret;
+
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogRow {
+    pub seq: i32,
+    pub stream: String,
+    pub level: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The session's state as followers see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionState {
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+}
+
+impl SessionState {
+    pub fn is_done(&self) -> bool {
+        !matches!(self.status.as_str(), "pending" | "running")
+    }
+}
+
+pub struct Follower {
+    client: Client,
+    wake: mpsc::UnboundedReceiver<String>,
+    session: Uuid,
+    user: Option<Uuid>,
+    next_seq: i32,
+}
+
+impl Follower {
+    /// Connects and starts listening (before the first read, so nothing
+    /// written in between is missed). Reads as `user` under RLS when given.
+    pub async fn open(url: &Secret, session: Uuid, user: Option<Uuid>) -> anyhow::Result<Follower> {
+        let (client, mut conn) = tokio_postgres::connect(url.expose(), NoTls).await?;
+        let (tx, wake) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(Ok(m)) = messages.next().await {
+                if let AsyncMessage::Notification(n) = m {
+                    if tx.send(n.payload().to_string()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        client.batch_execute("LISTEN execbox_logs; LISTEN execbox_done;").await?;
+        Ok(Follower { client, wake, session, user, next_seq: 1 })
+    }
+
+    async fn query(&mut self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> anyhow::Result<Vec<Row>> {
+        Ok(match self.user {
+            Some(user) => {
+                let tx = super::as_user(&mut self.client, user).await?;
+                let rows = tx.query(sql, params).await?;
+                tx.commit().await?;
+                rows
+            }
+            None => self.client.query(sql, params).await?,
+        })
+    }
+
+    /// Rows written since the last call.
+    pub async fn fetch(&mut self) -> anyhow::Result<Vec<LogRow>> {
+        let (session, from) = (self.session, self.next_seq);
+        let rows = self
+            .query(
+                "select seq, stream, level, message, created_at from public.execution_logs
+                 where session_id = $1 and seq >= $2 order by seq",
+                &[&session, &from],
+            )
+            .await?;
+        let rows: Vec<LogRow> = rows
+            .into_iter()
+            .map(|r| LogRow { seq: r.get(0), stream: r.get(1), level: r.get(2), message: r.get(3), created_at: r.get(4) })
+            .collect();
+        if let Some(last) = rows.last() {
+            self.next_seq = last.seq + 1;
+        }
+        Ok(rows)
+    }
+
+    /// The session's status; an error if the user cannot see it.
+    pub async fn state(&mut self) -> anyhow::Result<SessionState> {
+        let session = self.session;
+        let rows = self
+            .query("select status, exit_code, error from public.backend_execution_sessions where id = $1", &[&session])
+            .await?;
+        let Some(r) = rows.first() else { anyhow::bail!("session {session} does not exist (or is not yours)") };
+        Ok(SessionState { status: r.get(0), exit_code: r.get(1), error: r.get(2) })
+    }
+
+    /// Waits for a notification about this session, or the poll interval.
+    pub async fn wait(&mut self) {
+        let session = self.session.to_string();
+        let _ = tokio::time::timeout(POLL, async {
+            while let Some(p) = self.wake.recv().await {
+                if p == session {
+                    return;
+                }
+            }
+            // The connection closed: fall back to the poll interval.
+            std::future::pending::<()>().await
+        })
+        .await;
+    }
+
+    /// Streams every row to `on_row` until the session ends; returns how it
+    /// ended. A terminal status means every row is already written.
+    pub async fn to_end(&mut self, mut on_row: impl FnMut(&LogRow)) -> anyhow::Result<SessionState> {
+        loop {
+            let state = self.state().await?;
+            for row in self.fetch().await? {
+                on_row(&row);
+            }
+            if state.is_done() {
+                return Ok(state);
+            }
+            self.wait().await;
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Which database and which user a client command acts on: DATABASE_URL (and
+//! --user / EXECBOX_USER_ID), or else the `execbox dev` state found in
+//! `.execbox/` of this directory or a parent.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use uuid::Uuid;
+
+use crate::config::Secret;
+use crate::dev::state::DevState;
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: Secret,
+    pub user: Option<Uuid>,
+}
+
+/// The nearest `.execbox/dev.json` from `start` upwards.
+pub fn find_dev_state(start: &Path) -> Option<PathBuf> {
+    start.ancestors().map(|d| d.join(".execbox").join("dev.json")).find(|p| p.is_file())
+}
+
+impl Target {
+    pub fn resolve(user: Option<Uuid>) -> anyhow::Result<Target> {
+        let env_user = match std::env::var("EXECBOX_USER_ID") {
+            Ok(u) if !u.is_empty() => Some(Uuid::parse_str(u.trim()).context("EXECBOX_USER_ID is not a uuid")?),
+            _ => None,
+        };
+        let user = user.or(env_user);
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            if !url.is_empty() {
+                return Ok(Target { url: Secret::new(url), user });
+            }
+        }
+        let cwd = std::env::current_dir()?;
+        let Some(path) = find_dev_state(&cwd) else {
+            bail!("no database to talk to: run `execbox dev` in this project first, or set DATABASE_URL");
+        };
+        let state = DevState::read(&path)?;
+        Ok(Target { url: Secret::new(state.database_url()), user: user.or(Some(state.user_id)) })
+    }
+
+    pub fn require_user(&self) -> anyhow::Result<Uuid> {
+        match self.user {
+            Some(u) => Ok(u),
+            None => bail!("which user? pass --user <uuid> or set EXECBOX_USER_ID (the session is inserted as that user, under RLS)"),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `execbox dev`: the whole stack on one machine, from one command.
+//!
+//! Starts (or reuses) a PostgreSQL cluster in `.execbox/pg` with the Supabase
+//! stand-in and the migrations, makes sure a Docker engine answers, builds the
+//! runtime images that are missing, starts a worker, prints what a client
+//! needs (database URL, dev user, a signed dev access token), runs a demo
+//! session, and on Ctrl-C stops it all, keeping the data for next time.
+
+pub mod cluster;
+pub mod docker;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{self, follow::Follower};
+use crate::config::{Config, Secret};
+use crate::runtimes::Runtimes;
+use crate::sandbox::Engine;
+use state::DevState;
+
+/// Is this process root? (Linux: the effective uid from /proc.)
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// The state directory (`.execbox`).
+    pub dir: PathBuf,
+    /// PostgreSQL port; None keeps the one recorded (54322 the first time).
+    pub port: Option<u16>,
+    /// Answer yes to offers (installing Docker).
+    pub yes: bool,
+    /// Skip the demo session.
+    pub no_demo: bool,
+}
+
+pub const DEFAULT_PORT: u16 = 54322;
+
+pub const DEMO_CODE: &str = r#"import platform, time
+print(f"hello from execbox: Python {platform.python_version()}, in a locked-down container")
+for i in range(1, 4):
+    print(f"streaming line {i} of 3", flush=True)
+    time.sleep(0.2)
+"#;
+
+fn step(msg: &str) {
+    println!("==> {msg}");
+}
+
+pub async fn run(opts: DevOptions, base: Config, runtimes: Arc<Runtimes>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&opts.dir).with_context(|| format!("cannot create {}", opts.dir.display()))?;
+    let state_path = opts.dir.join("dev.json");
+    let mut state = if state_path.is_file() {
+        DevState::read(&state_path)?
+    } else {
+        DevState::generate(opts.port.unwrap_or(DEFAULT_PORT))
+    };
+    if let Some(p) = opts.port {
+        state.port = p;
+    }
+    state.write(&state_path)?;
+
+    // PostgreSQL.
+    let cluster = cluster::Cluster::new(&opts.dir.join("pg"), state.port)?;
+    let fresh = !cluster.is_initialized();
+    step(&if fresh {
+        format!("creating a PostgreSQL cluster in {} (first run)", cluster.dir.display())
+    } else {
+        format!("using the PostgreSQL cluster in {}", cluster.dir.display())
+    });
+    let started_pg = tokio::task::spawn_blocking({
+        let c = cluster.clone();
+        move || c.start()
+    })
+    .await??;
+    let url = Secret::new(cluster.url());
+    let result = serve(&opts, &state, &url, base, runtimes, shutdown).await;
+    if started_pg {
+        step("stopping PostgreSQL (data kept for next time)");
+        if let Err(e) = cluster.stop() {
+            eprintln!("warning: {e:#}");
+        }
+    }
+    result
+}
+
+async fn serve(
+    opts: &DevOptions,
+    state: &DevState,
+    url: &Secret,
+    base: Config,
+    runtimes: Arc<Runtimes>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut db = crate::db::connect(url).await?;
+    crate::db::migrate::apply_fixture(&db).await?;
+    let applied = crate::db::migrate::run(&mut db).await?;
+    if !applied.is_empty() {
+        step(&format!("applied migrations {}", applied.join(", ")));
+    }
+    db.execute(
+        "insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', 'dev@execbox.local')
+         on conflict (id) do nothing",
+        &[&state.user_id],
+    )
+    .await?;
+
+    // Docker and images.
+    let cfg = Config { database_url: url.clone(), ..base }.finish()?;
+    let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
+    docker::ensure(&engine, opts.yes, &opts.dir).await?;
+    let missing = crate::images::missing(&engine, &runtimes).await?;
+    if !missing.is_empty() {
+        step(&format!("building runtime images for {} (first run only)", missing.join(", ")));
+        crate::images::build(&engine, &runtimes, &missing).await?;
+    }
+
+    // The worker.
+    let worker_stop = CancellationToken::new();
+    let worker = tokio::spawn(crate::worker::run(Arc::new(cfg), runtimes.clone(), worker_stop.clone()));
+
+    let token = crate::auth::sign_hs256(&state.jwt_secret(), state.user_id, Some("dev@execbox.local".into()), chrono::Duration::days(30))?;
+    println!();
+    println!("execbox is running.");
+    println!("  DATABASE_URL={}", url.expose());
+    println!("  API URL:      (not yet: the HTTP API arrives with `execbox serve`)");
+    println!("  dev user id:  {}", state.user_id);
+    println!("  access token: {token}");
+    println!("  (HS256, signed with the secret in {}; valid 30 days)", opts.dir.join("dev.json").display());
+    println!();
+    println!("  Run a file:   execbox run hello.py");
+    println!("  Sessions:     execbox sessions        Logs: execbox logs <id> --follow");
+    println!("  Stop:         Ctrl-C");
+    println!();
+
+    if !opts.no_demo {
+        if let Err(e) = demo(url, state).await {
+            eprintln!("warning: the demo session did not run: {e:#}");
+        }
+    }
+
+    let mut worker = worker;
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        ended = &mut worker => {
+            // The worker only returns on its own when it cannot go on.
+            return ended.context("worker task")?.context("the worker stopped");
+        }
+    }
+    step("stopping the worker");
+    worker_stop.cancel();
+    worker.await.context("worker task")??;
+    Ok(())
+}
+
+/// Submits a small Python program as the dev user and streams its rows.
+async fn demo(url: &Secret, state: &DevState) -> anyhow::Result<()> {
+    step("demo: a Python session inserted as the dev user, its log rows streamed back:");
+    let mut c = crate::db::connect(url).await?;
+    let req = client::Request { language: "python".into(), code: DEMO_CODE.into(), session_name: Some("execbox dev demo".into()), ..Default::default() };
+    let id = client::submit(&mut c, state.user_id, &req).await?;
+    let mut f = Follower::open(url, id, Some(state.user_id)).await?;
+    let end = f.to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message)).await?;
+    println!("    session {id}: {}", end.status);
+    Ok(())
+}
