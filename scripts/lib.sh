@@ -27,6 +27,7 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# (The PostgreSQL cluster itself is started by execbox: src/dev/cluster.rs.)
 pg_bindir() {
   local d
   if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && [ -x "$(dirname "$(command -v initdb)")/postgres" ]; then
@@ -74,30 +75,3 @@ ensure_docker() {
   fi
 }
 
-# start_cluster DIR PORT: a local PostgreSQL cluster in DIR listening on
-# 127.0.0.1:PORT with wal_level=logical and trust auth (local use only).
-# Reuses a running or existing cluster. Prints nothing.
-start_cluster() {
-  local dir=$1 port=$2 bin; bin=$(pg_bindir) || die "PostgreSQL server binaries not found"
-  local run=()
-  if [ "$(id -u)" = 0 ]; then
-    # PostgreSQL refuses to run as root.
-    mkdir -p "$dir"; chown postgres:postgres "$dir"; chmod 700 "$dir"
-    run=(runuser -u postgres --)
-  fi
-  if [ ! -f "$dir/PG_VERSION" ]; then
-    log "initdb $dir"
-    "${run[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  fi
-  if "${run[@]}" "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then return; fi
-  log "starting PostgreSQL on 127.0.0.1:$port"
-  "${run[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c wal_level=logical -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null \
-    || { tail -20 "$dir/server.log" >&2; die "PostgreSQL did not start (see $dir/server.log)"; }
-}
-
-stop_cluster() {
-  local dir=$1 bin; bin=$(pg_bindir) || return 0
-  local run=(); [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
-  "${run[@]}" "$bin/pg_ctl" -D "$dir" -m fast stop >/dev/null 2>&1 || true
-}

@@ -21,7 +21,7 @@ log "building runtime images"
 stale=$(docker ps -a --filter label=execbox.managed=true --format '{{.ID}} {{.Label "execbox.scope"}}' | awk '$2 ~ /^execbox_test_/ {print $1}')
 [ -z "$stale" ] || docker rm -f $stale >/dev/null
 
-EXECBOX_TEST_PG=$(scripts/test-postgres.sh)
-export EXECBOX_TEST_PG
-log "running tests (database cluster: $EXECBOX_TEST_PG)"
+# The tests start their own PostgreSQL cluster (in target/) unless
+# EXECBOX_TEST_PG names one.
+log "running tests"
 cargo test --locked -- --test-threads "${EXECBOX_TEST_THREADS:-6}"

@@ -24,7 +24,12 @@ pub const DEV_ISSUER: &str = "execbox-dev";
 
 /// A user's access token signed with the shared secret (HS256), valid for
 /// `valid_for`.
-pub fn sign_hs256(secret: &Secret, user: Uuid, email: Option<String>, valid_for: chrono::Duration) -> anyhow::Result<String> {
+pub fn sign_hs256(
+    secret: &Secret,
+    user: Uuid,
+    email: Option<String>,
+    valid_for: chrono::Duration,
+) -> anyhow::Result<String> {
     let now = chrono::Utc::now();
     let claims = Claims {
         sub: user.to_string(),
@@ -36,7 +41,11 @@ pub fn sign_hs256(secret: &Secret, user: Uuid, email: Option<String>, valid_for:
         email,
     };
     let key = jsonwebtoken::EncodingKey::from_secret(secret.expose().as_bytes());
-    Ok(jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key)?)
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &key,
+    )?)
 }
 
 #[cfg(test)]
@@ -50,9 +59,19 @@ mod tests {
         let token = sign_hs256(&secret, user, None, chrono::Duration::hours(1)).unwrap();
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         v.set_audience(&["authenticated"]);
-        let data = jsonwebtoken::decode::<Claims>(&token, &jsonwebtoken::DecodingKey::from_secret(secret.expose().as_bytes()), &v).unwrap();
+        let data = jsonwebtoken::decode::<Claims>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_secret(secret.expose().as_bytes()),
+            &v,
+        )
+        .unwrap();
         assert_eq!(data.claims.sub, user.to_string());
         assert_eq!(data.claims.role, "authenticated");
-        assert!(jsonwebtoken::decode::<Claims>(&token, &jsonwebtoken::DecodingKey::from_secret(b"other"), &v).is_err());
+        assert!(jsonwebtoken::decode::<Claims>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_secret(b"other"),
+            &v
+        )
+        .is_err());
     }
 }

@@ -74,7 +74,9 @@ async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow:
         bail!("no images/{dockerfile} for image {tag}");
     }
     let progress = Progress::new(tag);
-    progress.say(&format!("building {tag} (images/{dockerfile}, FROM {base})"));
+    progress.say(&format!(
+        "building {tag} (images/{dockerfile}, FROM {base})"
+    ));
     let started = std::time::Instant::now();
     let args = std::collections::HashMap::from([("BASE", base)]);
     let opts = BuildImageOptionsBuilder::default()
@@ -96,7 +98,10 @@ async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow:
             progress.line(line.trim_end());
         }
     }
-    progress.done(&format!("{tag} ready in {:.1}s", started.elapsed().as_secs_f64()));
+    progress.done(&format!(
+        "{tag} ready in {:.1}s",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
@@ -112,15 +117,20 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(1);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} [{bar:20}] {pos}/{len} {wide_msg}")
-                    .unwrap()
-                    .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {prefix:.bold} [{bar:20}] {pos}/{len} {wide_msg}",
+                )
+                .unwrap()
+                .progress_chars("=> "),
             );
             bar.set_prefix(tag.to_string());
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         });
-        Progress { tag: tag.to_string(), bar }
+        Progress {
+            tag: tag.to_string(),
+            bar,
+        }
     }
 
     fn say(&self, msg: &str) {
@@ -225,6 +235,10 @@ async fn make_local_base(engine: &Engine) -> anyhow::Result<()> {
     if which("debootstrap").is_none() {
         if crate::dev::is_root() && Path::new("/etc/debian_version").exists() {
             eprintln!("==> apt-get install -y debootstrap");
+            let _ = tokio::process::Command::new("apt-get")
+                .args(["update", "-qq"])
+                .status()
+                .await;
             let ok = tokio::process::Command::new("apt-get")
                 .args(["install", "-y", "-qq", "debootstrap"])
                 .env("DEBIAN_FRONTEND", "noninteractive")

@@ -94,7 +94,9 @@ impl Runtimes {
     /// The runtime whose `extensions` include the file's extension.
     pub fn for_file(&self, path: &Path) -> Option<&Runtime> {
         let ext = path.extension()?.to_str()?;
-        self.list.iter().find(|rt| rt.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+        self.list
+            .iter()
+            .find(|rt| rt.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
     }
 
     pub fn all(&self) -> &[Runtime] {
@@ -140,7 +142,10 @@ mod tests {
             );
         }
         assert!(rts.resolve("cobol").is_none());
-        assert_eq!(rts.for_file(Path::new("dir/hello.py")).unwrap().language, "python");
+        assert_eq!(
+            rts.for_file(Path::new("dir/hello.py")).unwrap().language,
+            "python"
+        );
         assert_eq!(rts.for_file(Path::new("x.MJS")).unwrap().language, "node");
         assert!(rts.for_file(Path::new("Makefile")).is_none());
         assert!(rts.resolve("").is_none());

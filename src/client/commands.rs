@@ -45,7 +45,10 @@ pub fn parse_duration_ms(s: &str) -> Result<i32, String> {
     } else {
         (s, 1)
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a duration (examples: 500ms, 10s, 2m)"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (examples: 500ms, 10s, 2m)"))?;
     let ms = v * mult as f64;
     if !(1.0..=i32::MAX as f64).contains(&ms) {
         return Err(format!("{s:?} is out of range"));
@@ -78,20 +81,32 @@ fn exit_code(state: &SessionState) -> i32 {
 }
 
 /// Runs FILE through the database; returns the process exit code.
-pub async fn run(args: RunArgs, runtimes: &Runtimes, interrupted: tokio_util::sync::CancellationToken) -> anyhow::Result<i32> {
-    let code = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let code = String::from_utf8(code).with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
+pub async fn run(
+    args: RunArgs,
+    runtimes: &Runtimes,
+    interrupted: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<i32> {
+    let code = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let code = String::from_utf8(code)
+        .with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
     let language = match &args.lang {
         Some(l) => l.clone(),
         None => match runtimes.for_file(&args.file) {
             Some(rt) => rt.language.clone(),
-            None => bail!("cannot tell the language of {} from its extension; pass --lang (one of: {})", args.file.display(), runtimes.describe()),
+            None => bail!(
+                "cannot tell the language of {} from its extension; pass --lang (one of: {})",
+                args.file.display(),
+                runtimes.describe()
+            ),
         },
     };
     let stdin = match args.stdin.as_deref() {
         Some("-") => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read stdin")?;
             Some(s)
         }
         other => other.map(String::from),
@@ -99,8 +114,19 @@ pub async fn run(args: RunArgs, runtimes: &Runtimes, interrupted: tokio_util::sy
     let target = Target::resolve(args.user)?;
     let user = target.require_user()?;
     let mut db = crate::db::connect(&target.url).await?;
-    let name = args.file.file_name().and_then(|n| n.to_str()).map(String::from);
-    let req = super::Request { language, code, stdin, timeout_ms: args.timeout_ms, memory_limit_mb: args.memory_mb, session_name: name };
+    let name = args
+        .file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(String::from);
+    let req = super::Request {
+        language,
+        code,
+        stdin,
+        timeout_ms: args.timeout_ms,
+        memory_limit_mb: args.memory_mb,
+        session_name: name,
+    };
     let id = super::submit(&mut db, user, &req).await?;
     let mut follower = Follower::open(&target.url, id, Some(user)).await?;
 
@@ -143,10 +169,16 @@ pub async fn run(args: RunArgs, runtimes: &Runtimes, interrupted: tokio_util::sy
     }
     if args.json {
         let session: serde_json::Value = db
-            .query_one("select row_to_json(s) from public.backend_execution_sessions s where id = $1", &[&id])
+            .query_one(
+                "select row_to_json(s) from public.backend_execution_sessions s where id = $1",
+                &[&id],
+            )
             .await?
             .get(0);
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"session": session, "logs": rows}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"session": session, "logs": rows}))?
+        );
     }
     Ok(exit_code(&state))
 }
@@ -164,7 +196,17 @@ pub async fn sessions(limit: i64) -> anyhow::Result<()> {
             &[&limit],
         )
         .await?;
-    let mut table = vec![["ID", "USER", "LANGUAGE", "STATUS", "EXIT", "DURATION", "CREATED (UTC)"].map(String::from).to_vec()];
+    let mut table = vec![[
+        "ID",
+        "USER",
+        "LANGUAGE",
+        "STATUS",
+        "EXIT",
+        "DURATION",
+        "CREATED (UTC)",
+    ]
+    .map(String::from)
+    .to_vec()];
     for r in rows {
         let exit: Option<i32> = r.get(4);
         let ms: Option<f64> = r.get(5);
@@ -174,7 +216,8 @@ pub async fn sessions(limit: i64) -> anyhow::Result<()> {
             r.get(2),
             r.get(3),
             exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-            ms.map(|m| format!("{m:.0} ms")).unwrap_or_else(|| "-".into()),
+            ms.map(|m| format!("{m:.0} ms"))
+                .unwrap_or_else(|| "-".into()),
             r.get(6),
         ]);
     }
@@ -183,16 +226,23 @@ pub async fn sessions(limit: i64) -> anyhow::Result<()> {
 }
 
 fn print_table(rows: &[Vec<String>]) {
-    let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     for r in rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", line.join("  ").trim_end());
     }
 }
 
 /// `execbox logs ID [--follow]`: stdout rows to stdout, the rest to stderr.
 pub async fn logs(id: &str, follow: bool) -> anyhow::Result<i32> {
-    let id = Uuid::parse_str(id.trim()).map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))?;
+    let id = Uuid::parse_str(id.trim())
+        .map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))?;
     let target = Target::resolve(None)?;
     let mut f = Follower::open(&target.url, id, None).await?;
     if follow {
@@ -203,5 +253,9 @@ pub async fn logs(id: &str, follow: bool) -> anyhow::Result<i32> {
     for row in f.fetch().await? {
         print_row(&row);
     }
-    Ok(if state.is_done() { exit_code(&state) } else { 0 })
+    Ok(if state.is_done() {
+        exit_code(&state)
+    } else {
+        0
+    })
 }

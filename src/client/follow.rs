@@ -63,11 +63,23 @@ impl Follower {
                 }
             }
         });
-        client.batch_execute("LISTEN execbox_logs; LISTEN execbox_done;").await?;
-        Ok(Follower { client, wake, session, user, next_seq: 1 })
+        client
+            .batch_execute("LISTEN execbox_logs; LISTEN execbox_done;")
+            .await?;
+        Ok(Follower {
+            client,
+            wake,
+            session,
+            user,
+            next_seq: 1,
+        })
     }
 
-    async fn query(&mut self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> anyhow::Result<Vec<Row>> {
+    async fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> anyhow::Result<Vec<Row>> {
         Ok(match self.user {
             Some(user) => {
                 let tx = super::as_user(&mut self.client, user).await?;
@@ -91,7 +103,13 @@ impl Follower {
             .await?;
         let rows: Vec<LogRow> = rows
             .into_iter()
-            .map(|r| LogRow { seq: r.get(0), stream: r.get(1), level: r.get(2), message: r.get(3), created_at: r.get(4) })
+            .map(|r| LogRow {
+                seq: r.get(0),
+                stream: r.get(1),
+                level: r.get(2),
+                message: r.get(3),
+                created_at: r.get(4),
+            })
             .collect();
         if let Some(last) = rows.last() {
             self.next_seq = last.seq + 1;
@@ -105,8 +123,14 @@ impl Follower {
         let rows = self
             .query("select status, exit_code, error from public.backend_execution_sessions where id = $1", &[&session])
             .await?;
-        let Some(r) = rows.first() else { anyhow::bail!("session {session} does not exist (or is not yours)") };
-        Ok(SessionState { status: r.get(0), exit_code: r.get(1), error: r.get(2) })
+        let Some(r) = rows.first() else {
+            anyhow::bail!("session {session} does not exist (or is not yours)")
+        };
+        Ok(SessionState {
+            status: r.get(0),
+            exit_code: r.get(1),
+            error: r.get(2),
+        })
     }
 
     /// Waits for a notification about this session, or the poll interval.
@@ -126,7 +150,10 @@ impl Follower {
 
     /// Streams every row to `on_row` until the session ends; returns how it
     /// ended. A terminal status means every row is already written.
-    pub async fn to_end(&mut self, mut on_row: impl FnMut(&LogRow)) -> anyhow::Result<SessionState> {
+    pub async fn to_end(
+        &mut self,
+        mut on_row: impl FnMut(&LogRow),
+    ) -> anyhow::Result<SessionState> {
         loop {
             let state = self.state().await?;
             for row in self.fetch().await? {

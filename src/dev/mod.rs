@@ -26,7 +26,11 @@ use state::DevState;
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -55,8 +59,14 @@ fn step(msg: &str) {
     println!("==> {msg}");
 }
 
-pub async fn run(opts: DevOptions, base: Config, runtimes: Arc<Runtimes>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&opts.dir).with_context(|| format!("cannot create {}", opts.dir.display()))?;
+pub async fn run(
+    opts: DevOptions,
+    base: Config,
+    runtimes: Arc<Runtimes>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&opts.dir)
+        .with_context(|| format!("cannot create {}", opts.dir.display()))?;
     let state_path = opts.dir.join("dev.json");
     let mut state = if state_path.is_file() {
         DevState::read(&state_path)?
@@ -72,7 +82,10 @@ pub async fn run(opts: DevOptions, base: Config, runtimes: Arc<Runtimes>, shutdo
     let cluster = cluster::Cluster::new(&opts.dir.join("pg"), state.port)?;
     let fresh = !cluster.is_initialized();
     step(&if fresh {
-        format!("creating a PostgreSQL cluster in {} (first run)", cluster.dir.display())
+        format!(
+            "creating a PostgreSQL cluster in {} (first run)",
+            cluster.dir.display()
+        )
     } else {
         format!("using the PostgreSQL cluster in {}", cluster.dir.display())
     });
@@ -114,27 +127,46 @@ async fn serve(
     .await?;
 
     // Docker and images.
-    let cfg = Config { database_url: url.clone(), ..base }.finish()?;
+    let cfg = Config {
+        database_url: url.clone(),
+        ..base
+    }
+    .finish()?;
     let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
     docker::ensure(&engine, opts.yes, &opts.dir).await?;
     let missing = crate::images::missing(&engine, &runtimes).await?;
     if !missing.is_empty() {
-        step(&format!("building runtime images for {} (first run only)", missing.join(", ")));
+        step(&format!(
+            "building runtime images for {} (first run only)",
+            missing.join(", ")
+        ));
         crate::images::build(&engine, &runtimes, &missing).await?;
     }
 
     // The worker.
     let worker_stop = CancellationToken::new();
-    let worker = tokio::spawn(crate::worker::run(Arc::new(cfg), runtimes.clone(), worker_stop.clone()));
+    let worker = tokio::spawn(crate::worker::run(
+        Arc::new(cfg),
+        runtimes.clone(),
+        worker_stop.clone(),
+    ));
 
-    let token = crate::auth::sign_hs256(&state.jwt_secret(), state.user_id, Some("dev@execbox.local".into()), chrono::Duration::days(30))?;
+    let token = crate::auth::sign_hs256(
+        &state.jwt_secret(),
+        state.user_id,
+        Some("dev@execbox.local".into()),
+        chrono::Duration::days(30),
+    )?;
     println!();
     println!("execbox is running.");
     println!("  DATABASE_URL={}", url.expose());
     println!("  API URL:      (not yet: the HTTP API arrives with `execbox serve`)");
     println!("  dev user id:  {}", state.user_id);
     println!("  access token: {token}");
-    println!("  (HS256, signed with the secret in {}; valid 30 days)", opts.dir.join("dev.json").display());
+    println!(
+        "  (HS256, signed with the secret in {}; valid 30 days)",
+        opts.dir.join("dev.json").display()
+    );
     println!();
     println!("  Run a file:   execbox run hello.py");
     println!("  Sessions:     execbox sessions        Logs: execbox logs <id> --follow");
@@ -165,10 +197,17 @@ async fn serve(
 async fn demo(url: &Secret, state: &DevState) -> anyhow::Result<()> {
     step("demo: a Python session inserted as the dev user, its log rows streamed back:");
     let mut c = crate::db::connect(url).await?;
-    let req = client::Request { language: "python".into(), code: DEMO_CODE.into(), session_name: Some("execbox dev demo".into()), ..Default::default() };
+    let req = client::Request {
+        language: "python".into(),
+        code: DEMO_CODE.into(),
+        session_name: Some("execbox dev demo".into()),
+        ..Default::default()
+    };
     let id = client::submit(&mut c, state.user_id, &req).await?;
     let mut f = Follower::open(url, id, Some(state.user_id)).await?;
-    let end = f.to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message)).await?;
+    let end = f
+        .to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message))
+        .await?;
     println!("    session {id}: {}", end.status);
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli;
 mod migrate;
 mod pgtap;
 mod queue;

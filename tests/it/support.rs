@@ -15,25 +15,24 @@ use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Admin URL of the test cluster.
+/// Admin URL of the test cluster: EXECBOX_TEST_PG, or a cluster of the
+/// machine's PostgreSQL binaries kept in target/ (started once, reused by
+/// later runs; the same code as `execbox dev` uses).
 pub fn admin_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         if let Ok(u) = std::env::var("EXECBOX_TEST_PG") {
             return u;
         }
-        let out = std::process::Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/test-postgres.sh"
-        ))
-        .output()
-        .expect("run scripts/test-postgres.sh");
-        assert!(
-            out.status.success(),
-            "cannot start the test cluster: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        let port = std::env::var("EXECBOX_TEST_PG_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(54329);
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-pg");
+        let cluster = execbox::dev::cluster::Cluster::new(&dir, port)
+            .expect("PostgreSQL binaries for the tests");
+        cluster.start().expect("start the test cluster");
+        cluster.url()
     })
 }
 

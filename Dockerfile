@@ -1,0 +1,32 @@
+# execbox itself, as a container: `docker build -t execbox .`
+#
+# BASE is any Debian bookworm image: debian:bookworm-slim where a registry is
+# reachable, or the local one `execbox images build` makes where none is:
+#   docker build --build-arg BASE=execbox/debian-base:bookworm -t execbox .
+# The toolchain comes from Debian (rustc-web/cargo-web, bookworm-security),
+# so the build needs only Debian's mirror and crates.io.
+ARG BASE=debian:bookworm-slim
+
+FROM ${BASE} AS build
+RUN if ! grep -rqs bookworm-security /etc/apt/sources.list /etc/apt/sources.list.d/; then \
+      echo 'deb http://deb.debian.org/debian-security bookworm-security main' > /etc/apt/sources.list.d/security.list; \
+    fi \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      cargo-web rustc-web gcc libc6-dev ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked \
+ && install -m 0755 target/release/execbox /usr/local/bin/execbox
+
+FROM ${BASE}
+# tar streams the debootstrap base into the engine (`execbox images build`).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates tar \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /usr/local/bin/execbox /usr/local/bin/execbox
+# Runs as root only to reach the mounted Docker socket; the code it runs is
+# confined by the sandbox policy (uid 65534, no capabilities, no network).
+ENTRYPOINT ["/usr/local/bin/execbox"]
+CMD ["worker"]
