@@ -4,7 +4,8 @@
 # reachable, or the local one `execbox images build` makes where none is:
 #   docker build --build-arg BASE=execbox/debian-base:bookworm -t execbox .
 # The toolchain comes from Debian (rustc-web/cargo-web, bookworm-security),
-# so the build needs only Debian's mirror and crates.io.
+# so the build needs only Debian's mirror and crates.io. Behind a TLS-
+# intercepting proxy, pass its CA certificates (PEM) in CA_CERTS.
 ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS build
@@ -15,6 +16,10 @@ RUN if ! grep -rqs bookworm-security /etc/apt/sources.list /etc/apt/sources.list
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cargo-web rustc-web gcc libc6-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+ARG CA_CERTS=""
+RUN if [ -n "$CA_CERTS" ]; then \
+      printf '%s\n' "$CA_CERTS" > /usr/local/share/ca-certificates/build-extra.crt && update-ca-certificates; \
+    fi
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked \

@@ -153,10 +153,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 json,
                 user,
             };
-            commands::run(args, &runtimes, interrupted).await
+            commands::run(args, &cfg, &runtimes, interrupted).await
         }
-        Command::Sessions { limit } => commands::sessions(limit).await.map(|()| 0),
-        Command::Logs { id, follow } => commands::logs(&id, follow).await,
+        Command::Sessions { limit } => commands::sessions(&cfg, limit).await.map(|()| 0),
+        Command::Logs { id, follow } => commands::logs(&cfg, &id, follow).await,
         Command::Worker => {
             let shutdown = CancellationToken::new();
             tokio::spawn(signal_shutdown(shutdown.clone()));
@@ -164,7 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Migrate { supabase_fixture } => {
-            let mut client = crate::db::connect(&cfg.database_url).await?;
+            let mut client = cfg.database()?.connect().await?;
             if supabase_fixture {
                 crate::db::migrate::apply_fixture(&client).await?;
             }

@@ -36,6 +36,10 @@ pub struct Config {
     /// Postgres connection string (direct connection or session pooler: LISTEN
     /// does not work through a transaction pooler).
     pub database_url: Secret,
+    /// CA certificate(s), PEM, that the database server's certificate must
+    /// chain to. Without one, TLS (per the URL's sslmode) encrypts but does
+    /// not authenticate the server, as libpq's `require`.
+    pub database_ca_file: Option<PathBuf>,
     /// Docker engine address; empty means the local default (DOCKER_HOST or
     /// the unix socket).
     pub docker_host: String,
@@ -103,6 +107,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database_url: Secret::new("postgres://postgres@localhost:5432/postgres"),
+            database_ca_file: None,
             docker_host: String::new(),
             runtimes_file: None,
             worker: WorkerConfig::default(),
@@ -167,6 +172,11 @@ impl WorkerConfig {
 }
 
 impl Config {
+    /// The database this configuration names, with its TLS settings.
+    pub fn database(&self) -> anyhow::Result<crate::db::Database> {
+        crate::db::Database::new(self.database_url.clone(), self.database_ca_file.as_deref())
+    }
+
     /// Defaults, then the TOML file named by `EXECBOX_CONFIG` (if any), then
     /// `EXECBOX_*` and `DATABASE_URL` from the environment.
     pub fn load() -> anyhow::Result<Config> {
@@ -190,6 +200,9 @@ impl Config {
         e.set("EXECBOX_DOCKER_HOST", &mut cfg.docker_host)?;
         if let Some(v) = env("EXECBOX_RUNTIMES").filter(|v| !v.is_empty()) {
             cfg.runtimes_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("EXECBOX_DATABASE_CA_FILE").filter(|v| !v.is_empty()) {
+            cfg.database_ca_file = Some(PathBuf::from(v));
         }
         let w = &mut cfg.worker;
         e.set("EXECBOX_WORKER_ID", &mut w.id)?;

@@ -45,7 +45,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let wc = &cfg.worker;
-    let pool = crate::db::pool(&cfg.database_url, wc.max_concurrent_runs * 2 + 4)?;
+    let database = cfg.database()?;
+    let pool = database.pool(wc.max_concurrent_runs * 2 + 4)?;
     let scope = {
         let db = connect_with_retry(&pool, &shutdown).await?;
         let Some(db) = db else { return Ok(()) };
@@ -74,7 +75,7 @@ pub async fn run(
 
     let (wake_tx, mut wake_rx) = mpsc::channel(1024);
     let listener_stop = CancellationToken::new();
-    let listener = listener::spawn(cfg.database_url.clone(), wake_tx, listener_stop.clone());
+    let listener = listener::spawn(database, wake_tx, listener_stop.clone());
 
     let mut poll = interval(wc.poll_interval());
     let mut heartbeat = interval(wc.heartbeat_interval());

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::follow::{Follower, LogRow, SessionState};
 use super::target::Target;
+use crate::config::Config;
 use crate::runtimes::Runtimes;
 
 /// Exit codes of `execbox run` besides the program's own.
@@ -83,6 +84,7 @@ fn exit_code(state: &SessionState) -> i32 {
 /// Runs FILE through the database; returns the process exit code.
 pub async fn run(
     args: RunArgs,
+    cfg: &Config,
     runtimes: &Runtimes,
     interrupted: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<i32> {
@@ -111,9 +113,9 @@ pub async fn run(
         }
         other => other.map(String::from),
     };
-    let target = Target::resolve(args.user)?;
+    let target = Target::resolve(cfg, args.user)?;
     let user = target.require_user()?;
-    let mut db = crate::db::connect(&target.url).await?;
+    let mut db = target.db.connect().await?;
     let name = args
         .file
         .file_name()
@@ -128,7 +130,7 @@ pub async fn run(
         session_name: name,
     };
     let id = super::submit(&mut db, user, &req).await?;
-    let mut follower = Follower::open(&target.url, id, Some(user)).await?;
+    let mut follower = Follower::open(&target.db, id, Some(user)).await?;
 
     let spinner = (!args.json && std::io::stderr().is_terminal()).then(|| {
         let s = indicatif::ProgressBar::new_spinner();
@@ -184,9 +186,9 @@ pub async fn run(
 }
 
 /// `execbox sessions`: the most recent sessions as a table.
-pub async fn sessions(limit: i64) -> anyhow::Result<()> {
-    let target = Target::resolve(None)?;
-    let db = crate::db::connect(&target.url).await?;
+pub async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
+    let target = Target::resolve(cfg, None)?;
+    let db = target.db.connect().await?;
     let rows = db
         .query(
             "select id::text, user_id::text, language, status, exit_code,
@@ -240,11 +242,11 @@ fn print_table(rows: &[Vec<String>]) {
 }
 
 /// `execbox logs ID [--follow]`: stdout rows to stdout, the rest to stderr.
-pub async fn logs(id: &str, follow: bool) -> anyhow::Result<i32> {
+pub async fn logs(cfg: &Config, id: &str, follow: bool) -> anyhow::Result<i32> {
     let id = Uuid::parse_str(id.trim())
         .map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))?;
-    let target = Target::resolve(None)?;
-    let mut f = Follower::open(&target.url, id, None).await?;
+    let target = Target::resolve(cfg, None)?;
+    let mut f = Follower::open(&target.db, id, None).await?;
     if follow {
         let state = f.to_end(print_row).await?;
         return Ok(exit_code(&state));

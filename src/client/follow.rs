@@ -6,13 +6,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
+use tokio_postgres::{Client, Notification, Row};
 use uuid::Uuid;
 
-use crate::config::Secret;
+use crate::db::Database;
 
 const POLL: Duration = Duration::from_millis(500);
 
@@ -41,7 +40,7 @@ impl SessionState {
 
 pub struct Follower {
     client: Client,
-    wake: mpsc::UnboundedReceiver<String>,
+    wake: mpsc::UnboundedReceiver<Notification>,
     session: Uuid,
     user: Option<Uuid>,
     next_seq: i32,
@@ -50,19 +49,12 @@ pub struct Follower {
 impl Follower {
     /// Connects and starts listening (before the first read, so nothing
     /// written in between is missed). Reads as `user` under RLS when given.
-    pub async fn open(url: &Secret, session: Uuid, user: Option<Uuid>) -> anyhow::Result<Follower> {
-        let (client, mut conn) = tokio_postgres::connect(url.expose(), NoTls).await?;
-        let (tx, wake) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
-            while let Some(Ok(m)) = messages.next().await {
-                if let AsyncMessage::Notification(n) = m {
-                    if tx.send(n.payload().to_string()).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
+    pub async fn open(
+        db: &Database,
+        session: Uuid,
+        user: Option<Uuid>,
+    ) -> anyhow::Result<Follower> {
+        let (client, wake) = db.connect_listening().await?;
         client
             .batch_execute("LISTEN execbox_logs; LISTEN execbox_done;")
             .await?;
@@ -137,8 +129,8 @@ impl Follower {
     pub async fn wait(&mut self) {
         let session = self.session.to_string();
         let _ = tokio::time::timeout(POLL, async {
-            while let Some(p) = self.wake.recv().await {
-                if p == session {
+            while let Some(n) = self.wake.recv().await {
+                if n.payload() == session {
                     return;
                 }
             }

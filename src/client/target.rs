@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use uuid::Uuid;
 
-use crate::config::Secret;
+use crate::config::{Config, Secret};
+use crate::db::Database;
 use crate::dev::state::DevState;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
-    pub url: Secret,
+    pub db: Database,
     pub user: Option<Uuid>,
 }
 
@@ -25,7 +26,9 @@ pub fn find_dev_state(start: &Path) -> Option<PathBuf> {
 }
 
 impl Target {
-    pub fn resolve(user: Option<Uuid>) -> anyhow::Result<Target> {
+    /// `cfg` supplies TLS settings; its URL is used only when DATABASE_URL
+    /// was really set.
+    pub fn resolve(cfg: &Config, user: Option<Uuid>) -> anyhow::Result<Target> {
         let env_user = match std::env::var("EXECBOX_USER_ID") {
             Ok(u) if !u.is_empty() => {
                 Some(Uuid::parse_str(u.trim()).context("EXECBOX_USER_ID is not a uuid")?)
@@ -35,10 +38,8 @@ impl Target {
         let user = user.or(env_user);
         if let Ok(url) = std::env::var("DATABASE_URL") {
             if !url.is_empty() {
-                return Ok(Target {
-                    url: Secret::new(url),
-                    user,
-                });
+                let db = Database::new(Secret::new(url), cfg.database_ca_file.as_deref())?;
+                return Ok(Target { db, user });
             }
         }
         let cwd = std::env::current_dir()?;
@@ -47,7 +48,7 @@ impl Target {
         };
         let state = DevState::read(&path)?;
         Ok(Target {
-            url: Secret::new(state.database_url()),
+            db: Database::new(Secret::new(state.database_url()), None)?,
             user: user.or(Some(state.user_id)),
         })
     }

@@ -9,13 +9,11 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::config::Secret;
+use super::Database;
 
 pub const SESSION_CHANNEL: &str = "execbox_session";
 pub const CANCEL_CHANNEL: &str = "execbox_cancel";
@@ -34,7 +32,7 @@ const PING_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Runs until `shutdown`, reconnecting with exponential backoff.
 pub fn spawn(
-    url: Secret,
+    db: Database,
     tx: mpsc::Sender<Wake>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -43,7 +41,7 @@ pub fn spawn(
         loop {
             let result = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                r = listen_once(&url, &tx) => r,
+                r = listen_once(&db, &tx) => r,
             };
             if tx.is_closed() {
                 return;
@@ -51,7 +49,7 @@ pub fn spawn(
             match result {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
-                    tracing::warn!(error = %crate::error_chain(&*e), retry_in = ?backoff, "LISTEN connection lost")
+                    tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, "LISTEN connection lost")
                 }
             }
             tokio::select! {
@@ -64,50 +62,33 @@ pub fn spawn(
 }
 
 /// One connection's life: returns when it breaks.
-async fn listen_once(url: &Secret, tx: &mpsc::Sender<Wake>) -> anyhow::Result<()> {
-    let (client, mut conn) = tokio_postgres::connect(url.expose(), NoTls).await?;
-    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
-        while let Some(m) = messages.next().await {
-            match m {
-                Ok(AsyncMessage::Notification(n)) => {
-                    if msg_tx.send(n).is_err() {
-                        break;
-                    }
+async fn listen_once(db: &Database, tx: &mpsc::Sender<Wake>) -> anyhow::Result<()> {
+    let (client, mut notifications) = db.connect_listening().await?;
+    client
+        .batch_execute(&format!(
+            "LISTEN {SESSION_CHANNEL}; LISTEN {CANCEL_CHANNEL};"
+        ))
+        .await?;
+    tracing::debug!("listening for sessions and cancel requests");
+    let _ = tx.send(Wake::Connected).await;
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            n = notifications.recv() => {
+                let Some(n) = n else { anyhow::bail!("connection closed") };
+                let Ok(id) = Uuid::parse_str(n.payload()) else {
+                    tracing::warn!(channel = n.channel(), "ignoring a notification whose payload is not a session id");
+                    continue;
+                };
+                let wake = if n.channel() == CANCEL_CHANNEL { Wake::Cancel(id) } else { Wake::Session(id) };
+                if tx.send(wake).await.is_err() {
+                    return Ok(());
                 }
-                Ok(_) => {}
-                Err(e) => return Err(e),
             }
-        }
-        Ok(())
-    });
-    let result = async {
-        client.batch_execute(&format!("LISTEN {SESSION_CHANNEL}; LISTEN {CANCEL_CHANNEL};")).await?;
-        tracing::debug!("listening for sessions and cancel requests");
-        let _ = tx.send(Wake::Connected).await;
-        let mut ping = tokio::time::interval(PING_INTERVAL);
-        ping.tick().await;
-        loop {
-            tokio::select! {
-                n = msg_rx.recv() => {
-                    let Some(n) = n else { anyhow::bail!("connection closed") };
-                    let Ok(id) = Uuid::parse_str(n.payload()) else {
-                        tracing::warn!(channel = n.channel(), "ignoring a notification whose payload is not a session id");
-                        continue;
-                    };
-                    let wake = if n.channel() == CANCEL_CHANNEL { Wake::Cancel(id) } else { Wake::Session(id) };
-                    if tx.send(wake).await.is_err() {
-                        return Ok(());
-                    }
-                }
-                _ = ping.tick() => {
-                    tokio::time::timeout(Duration::from_secs(10), client.simple_query("")).await??;
-                }
+            _ = ping.tick() => {
+                tokio::time::timeout(Duration::from_secs(10), client.simple_query("")).await??;
             }
         }
     }
-    .await;
-    driver.abort();
-    result
 }

@@ -4,51 +4,103 @@
 //! * [`queue`]: claim, heartbeat, fenced finish, rescue of expired leases;
 //! * [`logs`]: the batching writer, the only writer of `execution_logs`;
 //! * [`containers`]: `container_instances` bookkeeping;
-//! * [`migrate`]: applies `supabase/migrations`.
+//! * [`migrate`]: applies `supabase/migrations`;
+//! * [`tls`]: TLS to the database.
 
 pub mod containers;
 pub mod listener;
 pub mod logs;
 pub mod migrate;
 pub mod queue;
+pub mod tls;
+
+use std::path::Path;
 
 use anyhow::Context;
 use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, Notification};
 
 use crate::config::Secret;
 
-/// A connection pool. Nothing connects until first use.
-pub fn pool(url: &Secret, max_size: usize) -> anyhow::Result<Pool> {
-    let pg: tokio_postgres::Config = url
-        .expose()
-        .parse()
-        .context("DATABASE_URL is not a valid PostgreSQL connection string")?;
-    let mgr = deadpool_postgres::Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(mgr)
-        .max_size(max_size)
-        .runtime(Runtime::Tokio1)
-        .build()
-        .context("cannot build the database pool")
+/// Where the database is and how to reach it (TLS per `sslmode`, see
+/// [`tls`]). Cheap to clone; nothing connects until asked.
+#[derive(Clone)]
+pub struct Database {
+    url: Secret,
+    pg: tokio_postgres::Config,
+    tls: tls::Connector,
 }
 
-/// One connection outside any pool, driven by a background task.
-pub async fn connect(url: &Secret) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, conn) = tokio_postgres::connect(url.expose(), NoTls)
-        .await
-        .context("cannot connect to the database")?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "database connection closed");
-        }
-    });
-    Ok(client)
+impl Database {
+    pub fn new(url: Secret, ca_file: Option<&Path>) -> anyhow::Result<Database> {
+        let pg: tokio_postgres::Config = url
+            .expose()
+            .parse()
+            .context("DATABASE_URL is not a valid PostgreSQL connection string")?;
+        Ok(Database {
+            url,
+            pg,
+            tls: tls::connector(ca_file)?,
+        })
+    }
+
+    pub fn url(&self) -> &Secret {
+        &self.url
+    }
+
+    /// A connection pool of at most `max_size` connections.
+    pub fn pool(&self, max_size: usize) -> anyhow::Result<Pool> {
+        let mgr = deadpool_postgres::Manager::from_config(
+            self.pg.clone(),
+            self.tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        Pool::builder(mgr)
+            .max_size(max_size)
+            .runtime(Runtime::Tokio1)
+            .build()
+            .context("cannot build the database pool")
+    }
+
+    /// One connection outside any pool, driven by a background task.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        Ok(self.connect_listening().await?.0)
+    }
+
+    /// One connection whose notifications (LISTEN) arrive on the returned
+    /// channel; the channel closes when the connection does.
+    pub async fn connect_listening(
+        &self,
+    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<Notification>)> {
+        let (client, mut conn) = self
+            .pg
+            .connect(self.tls.clone())
+            .await
+            .context("cannot connect to the database")?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(m) = messages.next().await {
+                match m {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        // Nobody listening any more is fine: keep driving
+                        // the connection for the client's queries.
+                        let _ = tx.send(n);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "database connection closed");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok((client, rx))
+    }
 }
 
 /// A label value naming this database, so deployments (and test databases)

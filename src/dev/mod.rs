@@ -94,8 +94,8 @@ pub async fn run(
         move || c.start()
     })
     .await??;
-    let url = Secret::new(cluster.url());
-    let result = serve(&opts, &state, &url, base, runtimes, shutdown).await;
+    let db = crate::db::Database::new(Secret::new(cluster.url()), None)?;
+    let result = serve(&opts, &state, &db, base, runtimes, shutdown).await;
     if started_pg {
         step("stopping PostgreSQL (data kept for next time)");
         if let Err(e) = cluster.stop() {
@@ -108,12 +108,12 @@ pub async fn run(
 async fn serve(
     opts: &DevOptions,
     state: &DevState,
-    url: &Secret,
+    database: &crate::db::Database,
     base: Config,
     runtimes: Arc<Runtimes>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut db = crate::db::connect(url).await?;
+    let mut db = database.connect().await?;
     crate::db::migrate::apply_fixture(&db).await?;
     let applied = crate::db::migrate::run(&mut db).await?;
     if !applied.is_empty() {
@@ -128,7 +128,8 @@ async fn serve(
 
     // Docker and images.
     let cfg = Config {
-        database_url: url.clone(),
+        database_url: database.url().clone(),
+        database_ca_file: None,
         ..base
     }
     .finish()?;
@@ -159,7 +160,7 @@ async fn serve(
     )?;
     println!();
     println!("execbox is running.");
-    println!("  DATABASE_URL={}", url.expose());
+    println!("  DATABASE_URL={}", database.url().expose());
     println!("  API URL:      (not yet: the HTTP API arrives with `execbox serve`)");
     println!("  dev user id:  {}", state.user_id);
     println!("  access token: {token}");
@@ -174,7 +175,7 @@ async fn serve(
     println!();
 
     if !opts.no_demo {
-        if let Err(e) = demo(url, state).await {
+        if let Err(e) = demo(database, state).await {
             eprintln!("warning: the demo session did not run: {e:#}");
         }
     }
@@ -194,9 +195,9 @@ async fn serve(
 }
 
 /// Submits a small Python program as the dev user and streams its rows.
-async fn demo(url: &Secret, state: &DevState) -> anyhow::Result<()> {
+async fn demo(database: &crate::db::Database, state: &DevState) -> anyhow::Result<()> {
     step("demo: a Python session inserted as the dev user, its log rows streamed back:");
-    let mut c = crate::db::connect(url).await?;
+    let mut c = database.connect().await?;
     let req = client::Request {
         language: "python".into(),
         code: DEMO_CODE.into(),
@@ -204,7 +205,7 @@ async fn demo(url: &Secret, state: &DevState) -> anyhow::Result<()> {
         ..Default::default()
     };
     let id = client::submit(&mut c, state.user_id, &req).await?;
-    let mut f = Follower::open(url, id, Some(state.user_id)).await?;
+    let mut f = Follower::open(database, id, Some(state.user_id)).await?;
     let end = f
         .to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message))
         .await?;

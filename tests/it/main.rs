@@ -10,3 +10,4 @@ mod queue;
 mod rls;
 mod run;
 mod sandbox;
+mod tls;
