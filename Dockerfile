@@ -21,7 +21,11 @@ RUN if [ -n "$CA_CERTS" ]; then \
       printf '%s\n' "$CA_CERTS" > /usr/local/share/ca-certificates/build-extra.crt && update-ca-certificates; \
     fi
 WORKDIR /src
-COPY . .
+# Only what the build reads, so editing docs does not invalidate the cache.
+COPY Cargo.toml Cargo.lock build.rs runtimes.toml ./
+COPY src src
+COPY supabase supabase
+COPY images images
 RUN cargo build --release --locked \
  && install -m 0755 target/release/execbox /usr/local/bin/execbox
 

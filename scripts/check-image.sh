@@ -22,10 +22,10 @@ log "image runs: $version"
 [ "$version" = "execbox $(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)" ] || die "unexpected version output: $version"
 
 # Migrate a scratch database of the tests' cluster from inside the image.
-url=${EXECBOX_TEST_PG:-postgres://postgres@127.0.0.1:54329/postgres}
+url=${EXECBOX_TEST_PG:-postgres://postgres@127.0.0.1:${EXECBOX_TEST_PG_PORT:-54329}/postgres}
 db="execbox_image_check_$$"
 psql -X -q "$url" -c "create database $db"
 trap 'psql -X -q "$url" -c "drop database if exists $db" >/dev/null 2>&1 || true' EXIT
-out=$(docker run --rm --network host -e DATABASE_URL="${url%/*}/$db" execbox:check migrate --supabase-fixture)
+out=$(docker run --rm --network host -e EXECBOX_LOG=warn -e DATABASE_URL="${url%/*}/$db" execbox:check migrate --supabase-fixture)
 echo "$out" | grep -q "applied" || die "migrate from the image failed: $out"
 log "image migrates a database: $out"

@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh machine or a warm one: installs what is
 # missing (Docker engine, PostgreSQL, pgTAP, debootstrap), starts dockerd and
 # a test PostgreSQL cluster when none runs, builds the runtime images (cached
-# after the first time), then runs every test against the real things.
+# after the first time), runs every test against the real things, then
+# builds execbox's own container image and checks it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$EXECBOX_ROOT"
@@ -25,3 +26,6 @@ stale=$(docker ps -a --filter label=execbox.managed=true --format '{{.ID}} {{.La
 # EXECBOX_TEST_PG names one.
 log "running tests"
 cargo test --locked -- --test-threads "${EXECBOX_TEST_THREADS:-6}"
+
+# The deployment artifact: execbox's own image builds and works.
+scripts/check-image.sh
