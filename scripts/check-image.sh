@@ -29,3 +29,15 @@ trap 'psql -X -q "$url" -c "drop database if exists $db" >/dev/null 2>&1 || true
 out=$(docker run --rm --network host -e EXECBOX_LOG=warn -e DATABASE_URL="${url%/*}/$db" execbox:check migrate --supabase-fixture)
 echo "$out" | grep -q "applied" || die "migrate from the image failed: $out"
 log "image migrates a database: $out"
+
+# The compose example: valid, and it runs the image with the Docker socket.
+command -v docker-compose >/dev/null || apt_install docker-compose
+export DATABASE_URL="postgres://user:secret@db.example.invalid:5432/postgres"
+docker-compose -f docker-compose.yml config -q
+docker tag execbox:check execbox:latest
+docker-compose -f docker-compose.yml run --rm --no-deps worker --version | grep -q "^execbox " \
+  || die "docker-compose could not run the worker image"
+docker-compose -f docker-compose.yml run --rm --no-deps --entrypoint sh worker -c 'test -S /var/run/docker.sock' \
+  || die "the compose service does not get the Docker socket"
+docker-compose -f docker-compose.yml down >/dev/null 2>&1 || true
+log "docker-compose.yml is valid and runs the image with the Docker socket"
