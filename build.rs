@@ -30,12 +30,7 @@ fn main() {
     code.push_str("pub static MIGRATIONS: &[(&str, &str)] = &[\n");
     for p in &migrations {
         let stem = p.file_stem().unwrap().to_str().unwrap();
-        writeln!(
-            code,
-            "    ({stem:?}, include_str!({:?})),",
-            p.display().to_string()
-        )
-        .unwrap();
+        writeln!(code, "    ({stem:?}, include_str!({:?})),", p.display().to_string()).unwrap();
     }
     code.push_str("];\n");
 
@@ -46,12 +41,7 @@ fn main() {
     code.push_str("pub static IMAGE_FILES: &[(&str, &[u8])] = &[\n");
     for p in &image_files {
         let rel = p.strip_prefix(&images).unwrap().to_str().unwrap();
-        writeln!(
-            code,
-            "    ({rel:?}, include_bytes!({:?})),",
-            p.display().to_string()
-        )
-        .unwrap();
+        writeln!(code, "    ({rel:?}, include_bytes!({:?})),", p.display().to_string()).unwrap();
     }
     code.push_str("];\n");
 

@@ -41,11 +41,7 @@ pub fn sign_hs256(
         email,
     };
     let key = jsonwebtoken::EncodingKey::from_secret(secret.expose().as_bytes());
-    Ok(jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &key,
-    )?)
+    Ok(jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key)?)
 }
 
 #[cfg(test)]
@@ -67,11 +63,6 @@ mod tests {
         .unwrap();
         assert_eq!(data.claims.sub, user.to_string());
         assert_eq!(data.claims.role, "authenticated");
-        assert!(jsonwebtoken::decode::<Claims>(
-            &token,
-            &jsonwebtoken::DecodingKey::from_secret(b"other"),
-            &v
-        )
-        .is_err());
+        assert!(jsonwebtoken::decode::<Claims>(&token, &jsonwebtoken::DecodingKey::from_secret(b"other"), &v).is_err());
     }
 }

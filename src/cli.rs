@@ -12,11 +12,7 @@ use crate::config::Config;
 use crate::runtimes::Runtimes;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "execbox",
-    version,
-    about = "Runs untrusted code from Supabase rows in hardened containers"
-)]
+#[command(name = "execbox", version, about = "Runs untrusted code from Supabase rows in hardened containers")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -103,9 +99,7 @@ impl Command {
     /// interactive commands stay quiet.
     pub fn default_log_filter(&self) -> &'static str {
         match self {
-            Command::Worker | Command::Migrate { .. } | Command::Images { .. } => {
-                "info,tokio_postgres=warn"
-            }
+            Command::Worker | Command::Migrate { .. } | Command::Images { .. } => "info,tokio_postgres=warn",
             _ => "warn,tokio_postgres=error",
         }
     }
@@ -116,43 +110,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let cfg = Config::load()?;
     let runtimes = Arc::new(Runtimes::load(cfg.runtimes_file.as_deref())?);
     match cli.command {
-        Command::Dev {
-            port,
-            dir,
-            yes,
-            no_demo,
-        } => {
+        Command::Dev { port, dir, yes, no_demo } => {
             let shutdown = CancellationToken::new();
             tokio::spawn(signal_shutdown(shutdown.clone()));
-            let opts = crate::dev::DevOptions {
-                dir,
-                port,
-                yes,
-                no_demo,
-            };
+            let opts = crate::dev::DevOptions { dir, port, yes, no_demo };
             crate::dev::run(opts, cfg, runtimes, shutdown).await?;
             Ok(0)
         }
-        Command::Run {
-            file,
-            lang,
-            stdin,
-            timeout,
-            memory,
-            json,
-            user,
-        } => {
+        Command::Run { file, lang, stdin, timeout, memory, json, user } => {
             let interrupted = CancellationToken::new();
             tokio::spawn(signal_shutdown(interrupted.clone()));
-            let args = RunArgs {
-                file,
-                lang,
-                stdin,
-                timeout_ms: timeout,
-                memory_mb: memory,
-                json,
-                user,
-            };
+            let args = RunArgs { file, lang, stdin, timeout_ms: timeout, memory_mb: memory, json, user };
             commands::run(args, &cfg, &runtimes, interrupted).await
         }
         Command::Sessions { limit } => commands::sessions(&cfg, limit).await.map(|()| 0),
@@ -172,17 +140,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if applied.is_empty() {
                 println!("database is up to date");
             } else {
-                println!(
-                    "applied {} migration(s): {}",
-                    applied.len(),
-                    applied.join(", ")
-                );
+                println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
             }
             Ok(0)
         }
-        Command::Images {
-            command: ImagesCommand::Build { languages },
-        } => {
+        Command::Images { command: ImagesCommand::Build { languages } } => {
             let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
             crate::images::build(&engine, &runtimes, &languages).await?;
             Ok(0)
@@ -194,10 +156,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 /// left behind are reaped by the next worker start).
 async fn signal_shutdown(token: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -187,11 +187,10 @@ impl Config {
     pub fn load_from(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
         let mut cfg = match env("EXECBOX_CONFIG").filter(|p| !p.is_empty()) {
             Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("EXECBOX_CONFIG: cannot read {path}"))?;
-                toml::from_str(&text).with_context(|| {
-                    format!("EXECBOX_CONFIG: {path} is not a valid execbox config")
-                })?
+                let text =
+                    std::fs::read_to_string(&path).with_context(|| format!("EXECBOX_CONFIG: cannot read {path}"))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("EXECBOX_CONFIG: {path} is not a valid execbox config"))?
             }
             None => Config::default(),
         };
@@ -209,10 +208,7 @@ impl Config {
         e.set("EXECBOX_MAX_CONCURRENT_RUNS", &mut w.max_concurrent_runs)?;
         e.set("EXECBOX_POLL_INTERVAL_MS", &mut w.poll_interval_ms)?;
         e.set("EXECBOX_LEASE_MS", &mut w.lease_ms)?;
-        e.set(
-            "EXECBOX_HEARTBEAT_INTERVAL_MS",
-            &mut w.heartbeat_interval_ms,
-        )?;
+        e.set("EXECBOX_HEARTBEAT_INTERVAL_MS", &mut w.heartbeat_interval_ms)?;
         e.set("EXECBOX_REAP_INTERVAL_MS", &mut w.reap_interval_ms)?;
         e.set("EXECBOX_SHUTDOWN_GRACE_MS", &mut w.shutdown_grace_ms)?;
         let l = &mut cfg.limits;
@@ -254,10 +250,7 @@ impl Config {
             bail!("EXECBOX_DEFAULT_TIMEOUT_MS must be between 1 and EXECBOX_MAX_TIMEOUT_MS");
         }
         if l.default_memory_mb < l.min_memory_mb || l.default_memory_mb > l.max_memory_mb {
-            bail!(
-                "EXECBOX_DEFAULT_MEMORY_MB must be between {} and EXECBOX_MAX_MEMORY_MB",
-                l.min_memory_mb
-            );
+            bail!("EXECBOX_DEFAULT_MEMORY_MB must be between {} and EXECBOX_MAX_MEMORY_MB", l.min_memory_mb);
         }
         if !(l.cpus > 0.0 && l.cpus <= 64.0) {
             bail!("EXECBOX_CPUS must be a positive number of cores");
@@ -325,9 +318,7 @@ impl FromEnv for Secret {
 }
 
 fn default_worker_id() -> String {
-    let host = hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "worker".into());
+    let host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "worker".into());
     let rand = uuid::Uuid::new_v4().simple().to_string();
     format!("{host}-{}-{}", std::process::id(), &rand[..8])
 }
@@ -338,10 +329,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::load_from(|k| map.get(k).cloned())
     }
 
@@ -358,15 +346,9 @@ mod tests {
     #[test]
     fn parse_errors_name_the_variable() {
         let err = load(&[("EXECBOX_MAX_CONCURRENT_RUNS", "lots")]).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("EXECBOX_MAX_CONCURRENT_RUNS"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("EXECBOX_MAX_CONCURRENT_RUNS"), "{err:#}");
         let err = load(&[("EXECBOX_ALLOW_NETWORK", "maybe")]).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("EXECBOX_ALLOW_NETWORK"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("EXECBOX_ALLOW_NETWORK"), "{err:#}");
     }
 
     #[test]
@@ -380,32 +362,18 @@ mod tests {
     fn toml_file_then_env() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("execbox.toml");
-        std::fs::write(
-            &path,
-            "[limits]\nmax_timeout_ms = 600000\ndefault_timeout_ms = 1000\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "[limits]\nmax_timeout_ms = 600000\ndefault_timeout_ms = 1000\n").unwrap();
         let p = path.to_str().unwrap();
-        let c = load(&[
-            ("EXECBOX_CONFIG", p),
-            ("EXECBOX_DEFAULT_TIMEOUT_MS", "2000"),
-        ])
-        .unwrap();
+        let c = load(&[("EXECBOX_CONFIG", p), ("EXECBOX_DEFAULT_TIMEOUT_MS", "2000")]).unwrap();
         assert_eq!(c.limits.max_timeout_ms, 600_000);
         assert_eq!(c.limits.default_timeout_ms, 2000);
         std::fs::write(&path, "[limits]\nmax_timout_ms = 1\n").unwrap();
-        assert!(
-            format!("{:#}", load(&[("EXECBOX_CONFIG", p)]).unwrap_err()).contains("max_timout_ms")
-        );
+        assert!(format!("{:#}", load(&[("EXECBOX_CONFIG", p)]).unwrap_err()).contains("max_timout_ms"));
     }
 
     #[test]
     fn impossible_settings_are_refused() {
         assert!(load(&[("EXECBOX_DEFAULT_TIMEOUT_MS", "900000")]).is_err());
-        assert!(load(&[
-            ("EXECBOX_LEASE_MS", "1000"),
-            ("EXECBOX_HEARTBEAT_INTERVAL_MS", "900")
-        ])
-        .is_err());
+        assert!(load(&[("EXECBOX_LEASE_MS", "1000"), ("EXECBOX_HEARTBEAT_INTERVAL_MS", "900")]).is_err());
     }
 }

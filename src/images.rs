@@ -26,15 +26,12 @@ const DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
 
 /// Builds every runtime image (or those of `only`, by language or alias).
 pub async fn build(engine: &Engine, runtimes: &Runtimes, only: &[String]) -> anyhow::Result<()> {
-    engine
-        .ping()
-        .await
-        .context("`execbox images build` needs a Docker engine")?;
+    engine.ping().await.context("`execbox images build` needs a Docker engine")?;
     let mut wanted = Vec::new();
     for name in only {
-        let rt = runtimes.resolve(name).with_context(|| {
-            format!("unknown language {name:?}; known: {}", runtimes.describe())
-        })?;
+        let rt = runtimes
+            .resolve(name)
+            .with_context(|| format!("unknown language {name:?}; known: {}", runtimes.describe()))?;
         wanted.push(rt.language.clone());
     }
     let base = ensure_base(engine).await?;
@@ -67,16 +64,11 @@ fn context_tar() -> anyhow::Result<Vec<u8>> {
 
 async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow::Result<()> {
     let dockerfile = format!("{dir}/Dockerfile");
-    if !crate::embedded::IMAGE_FILES
-        .iter()
-        .any(|(p, _)| *p == dockerfile)
-    {
+    if !crate::embedded::IMAGE_FILES.iter().any(|(p, _)| *p == dockerfile) {
         bail!("no images/{dockerfile} for image {tag}");
     }
     let progress = Progress::new(tag);
-    progress.say(&format!(
-        "building {tag} (images/{dockerfile}, FROM {base})"
-    ));
+    progress.say(&format!("building {tag} (images/{dockerfile}, FROM {base})"));
     let started = std::time::Instant::now();
     let args = std::collections::HashMap::from([("BASE", base)]);
     let opts = BuildImageOptionsBuilder::default()
@@ -98,10 +90,7 @@ async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow:
             progress.line(line.trim_end());
         }
     }
-    progress.done(&format!(
-        "{tag} ready in {:.1}s",
-        started.elapsed().as_secs_f64()
-    ));
+    progress.done(&format!("{tag} ready in {:.1}s", started.elapsed().as_secs_f64()));
     Ok(())
 }
 
@@ -117,20 +106,15 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(1);
             bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {prefix:.bold} [{bar:20}] {pos}/{len} {wide_msg}",
-                )
-                .unwrap()
-                .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} [{bar:20}] {pos}/{len} {wide_msg}")
+                    .unwrap()
+                    .progress_chars("=> "),
             );
             bar.set_prefix(tag.to_string());
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         });
-        Progress {
-            tag: tag.to_string(),
-            bar,
-        }
+        Progress { tag: tag.to_string(), bar }
     }
 
     fn say(&self, msg: &str) {
@@ -208,17 +192,13 @@ async fn ensure_base(engine: &Engine) -> anyhow::Result<String> {
     if pull(engine, REGISTRY_BASE).await.is_ok() {
         return Ok(REGISTRY_BASE.to_string());
     }
-    eprintln!(
-        "==> no registry reachable: making {LOCAL_BASE} with debootstrap (about a minute, once)"
-    );
+    eprintln!("==> no registry reachable: making {LOCAL_BASE} with debootstrap (about a minute, once)");
     make_local_base(engine).await?;
     Ok(LOCAL_BASE.to_string())
 }
 
 async fn pull(engine: &Engine, image: &str) -> anyhow::Result<()> {
-    let opts = CreateImageOptionsBuilder::default()
-        .from_image(image)
-        .build();
+    let opts = CreateImageOptionsBuilder::default().from_image(image).build();
     let work = async {
         let mut s = engine.docker().create_image(Some(opts), None, None);
         while let Some(item) = s.next().await {
@@ -226,19 +206,14 @@ async fn pull(engine: &Engine, image: &str) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     };
-    tokio::time::timeout(Duration::from_secs(30), work)
-        .await
-        .context("pull timed out")?
+    tokio::time::timeout(Duration::from_secs(30), work).await.context("pull timed out")?
 }
 
 async fn make_local_base(engine: &Engine) -> anyhow::Result<()> {
     if which("debootstrap").is_none() {
         if crate::dev::is_root() && Path::new("/etc/debian_version").exists() {
             eprintln!("==> apt-get install -y debootstrap");
-            let _ = tokio::process::Command::new("apt-get")
-                .args(["update", "-qq"])
-                .status()
-                .await;
+            let _ = tokio::process::Command::new("apt-get").args(["update", "-qq"]).status().await;
             let ok = tokio::process::Command::new("apt-get")
                 .args(["install", "-y", "-qq", "debootstrap"])
                 .env("DEBIAN_FRONTEND", "noninteractive")
@@ -282,15 +257,8 @@ async fn import_dir(engine: &Engine, dir: &Path, tag: &str) -> anyhow::Result<()
     let stdout = child.stdout.take().unwrap();
     let bytes = tokio_util::io::ReaderStream::new(stdout);
     let (repo, tag_part) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
-    let opts = CreateImageOptionsBuilder::default()
-        .from_src("-")
-        .repo(repo)
-        .tag(tag_part)
-        .build();
-    let mut s =
-        engine
-            .docker()
-            .create_image(Some(opts), Some(bollard::body_try_stream(bytes)), None);
+    let opts = CreateImageOptionsBuilder::default().from_src("-").repo(repo).tag(tag_part).build();
+    let mut s = engine.docker().create_image(Some(opts), Some(bollard::body_try_stream(bytes)), None);
     while let Some(item) = s.next().await {
         item.context("docker import failed")?;
     }
@@ -303,16 +271,12 @@ async fn import_dir(engine: &Engine, dir: &Path, tag: &str) -> anyhow::Result<()
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir =
-        std::env::temp_dir().join(format!("execbox-rootfs-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!("execbox-rootfs-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
 
 fn which(cmd: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|d| d.join(cmd))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).map(|d| d.join(cmd)).find(|p| p.is_file())
 }

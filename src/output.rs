@@ -45,27 +45,21 @@ pub struct LogLine {
     pub stream: Stream,
     pub level: Level,
     pub message: String,
+    /// The program's line ended with a newline (false for a final line
+    /// without one and for all but the last piece of a split long line).
+    pub newline: bool,
 }
 
+/// A line as the splitter cuts it: its text and whether a newline ended it.
+pub type Piece = (String, bool);
+
 impl LogLine {
-    pub fn program(stream: Stream, message: String) -> LogLine {
-        let level = if stream == Stream::Stderr {
-            Level::Error
-        } else {
-            Level::Info
-        };
-        LogLine {
-            stream,
-            level,
-            message,
-        }
+    pub fn program(stream: Stream, (message, newline): Piece) -> LogLine {
+        let level = if stream == Stream::Stderr { Level::Error } else { Level::Info };
+        LogLine { stream, level, message, newline }
     }
     pub fn system(level: Level, message: impl Into<String>) -> LogLine {
-        LogLine {
-            stream: Stream::System,
-            level,
-            message: message.into(),
-        }
+        LogLine { stream: Stream::System, level, message: message.into(), newline: true }
     }
 }
 
@@ -78,12 +72,12 @@ pub struct LineSplitter {
 impl LineSplitter {
     /// Appends `data`, returning every line it completes (and pieces of lines
     /// longer than `max_line`, split at a character boundary).
-    pub fn push(&mut self, data: &[u8], max_line: usize, out: &mut Vec<String>) {
+    pub fn push(&mut self, data: &[u8], max_line: usize, out: &mut Vec<Piece>) {
         let mut rest = data;
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
             self.buf.extend_from_slice(&rest[..nl]);
             self.split_long(max_line, out);
-            out.push(decode(&self.buf));
+            out.push((decode(&self.buf), true));
             self.buf.clear();
             rest = &rest[nl + 1..];
         }
@@ -92,14 +86,14 @@ impl LineSplitter {
     }
 
     /// Emits a final line that had no newline, if any.
-    pub fn flush(&mut self, out: &mut Vec<String>) {
+    pub fn flush(&mut self, out: &mut Vec<Piece>) {
         if !self.buf.is_empty() {
-            out.push(decode(&self.buf));
+            out.push((decode(&self.buf), false));
             self.buf.clear();
         }
     }
 
-    fn split_long(&mut self, max_line: usize, out: &mut Vec<String>) {
+    fn split_long(&mut self, max_line: usize, out: &mut Vec<Piece>) {
         while self.buf.len() > max_line {
             let mut cut = max_line;
             // Back up over UTF-8 continuation bytes (at most 3) so a character
@@ -110,7 +104,7 @@ impl LineSplitter {
             if (self.buf[cut] & 0xC0) == 0x80 {
                 cut = max_line; // not UTF-8 anyway
             }
-            out.push(decode(&self.buf[..cut]));
+            out.push((decode(&self.buf[..cut]), false));
             self.buf.drain(..cut);
         }
     }
@@ -147,15 +141,7 @@ pub struct OutputPipe {
 
 impl OutputPipe {
     pub fn new(cap: u64, max_line: usize, tx: mpsc::Sender<LogLine>) -> OutputPipe {
-        OutputPipe {
-            stdout: Default::default(),
-            stderr: Default::default(),
-            seen: 0,
-            cap,
-            capped: false,
-            max_line,
-            tx,
-        }
+        OutputPipe { stdout: Default::default(), stderr: Default::default(), seen: 0, cap, capped: false, max_line, tx }
     }
 
     pub fn capped(&self) -> bool {
@@ -181,7 +167,13 @@ impl OutputPipe {
             self.capped = true;
             self.flush().await;
             let cap = self.cap;
-            self.system(Level::Error, format!("output limit of {cap} bytes reached; the program was stopped and the rest of its output discarded")).await;
+            self.system(
+                Level::Error,
+                format!(
+                    "output limit of {cap} bytes reached; the program was stopped and the rest of its output discarded"
+                ),
+            )
+            .await;
             return Flow::Stop;
         }
         Flow::Continue
@@ -201,7 +193,7 @@ impl OutputPipe {
         let _ = self.tx.send(LogLine::system(level, message)).await;
     }
 
-    async fn send_all(&mut self, stream: Stream, lines: Vec<String>) {
+    async fn send_all(&mut self, stream: Stream, lines: Vec<Piece>) {
         for line in lines {
             let _ = self.tx.send(LogLine::program(stream, line)).await;
         }
@@ -212,7 +204,7 @@ impl OutputPipe {
 mod tests {
     use super::*;
 
-    fn split(chunks: &[&[u8]], max: usize) -> Vec<String> {
+    fn pieces(chunks: &[&[u8]], max: usize) -> Vec<Piece> {
         let mut s = LineSplitter::default();
         let mut out = Vec::new();
         for c in chunks {
@@ -220,6 +212,20 @@ mod tests {
         }
         s.flush(&mut out);
         out
+    }
+
+    fn split(chunks: &[&[u8]], max: usize) -> Vec<String> {
+        pieces(chunks, max).into_iter().map(|p| p.0).collect()
+    }
+
+    #[test]
+    fn newline_flags_rebuild_the_exact_text() {
+        let text = "one\ntwo is long\nno newline";
+        let p = pieces(&[text.as_bytes()], 5);
+        let rebuilt: String = p.iter().map(|(m, nl)| if *nl { format!("{m}\n") } else { m.clone() }).collect();
+        assert_eq!(rebuilt, text);
+        assert_eq!(p[0], ("one".to_string(), true));
+        assert_eq!(p.last().unwrap(), &("no newline".to_string(), false));
     }
 
     #[test]
@@ -231,20 +237,14 @@ mod tests {
 
     #[test]
     fn invalid_utf8_and_nul_are_replaced() {
-        assert_eq!(
-            split(&[b"ok \xff\xfe end\n", b"nul\0x\n"], 100),
-            ["ok \u{FFFD}\u{FFFD} end", "nul\u{FFFD}x"]
-        );
+        assert_eq!(split(&[b"ok \xff\xfe end\n", b"nul\0x\n"], 100), ["ok \u{FFFD}\u{FFFD} end", "nul\u{FFFD}x"]);
     }
 
     #[test]
     fn long_lines_split_on_char_boundaries() {
         let line = "é".repeat(100); // 200 bytes
         let out = split(&[line.as_bytes(), b"\n"], 65);
-        assert!(
-            out.iter().all(|l| l.len() <= 65 && !l.contains('\u{FFFD}')),
-            "{out:?}"
-        );
+        assert!(out.iter().all(|l| l.len() <= 65 && !l.contains('\u{FFFD}')), "{out:?}");
         assert_eq!(out.concat(), line);
     }
 
@@ -260,8 +260,8 @@ mod tests {
         while let Some(l) = rx.recv().await {
             got.push(l);
         }
-        assert_eq!(got[0], LogLine::program(Stream::Stdout, "12345".into()));
-        assert_eq!(got[1], LogLine::program(Stream::Stderr, "abcd".into()));
+        assert_eq!(got[0], LogLine::program(Stream::Stdout, ("12345".into(), true)));
+        assert_eq!(got[1], LogLine::program(Stream::Stderr, ("abcd".into(), false)));
         assert_eq!(got[2].stream, Stream::System);
         assert!(got[2].message.contains("output limit of 10 bytes"));
         assert_eq!(got.len(), 3);

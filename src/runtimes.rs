@@ -52,8 +52,8 @@ impl Runtimes {
         match path {
             None => Ok(Runtimes::builtin()),
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read runtime table {}", p.display()))?;
+                let text =
+                    std::fs::read_to_string(p).with_context(|| format!("cannot read runtime table {}", p.display()))?;
                 Runtimes::parse(&text).with_context(|| format!("runtime table {}", p.display()))
             }
         }
@@ -67,11 +67,7 @@ impl Runtimes {
                 bail!("runtime {}: `run` must name a command", rt.language);
             }
             if !crate::sandbox::files::is_safe_name(&rt.file) {
-                bail!(
-                    "runtime {}: file name {:?} is not a plain relative name",
-                    rt.language,
-                    rt.file
-                );
+                bail!("runtime {}: file name {:?} is not a plain relative name", rt.language, rt.file);
             }
             for name in std::iter::once(&rt.language).chain(&rt.aliases) {
                 if !seen.insert(name.to_ascii_lowercase()) {
@@ -86,17 +82,14 @@ impl Runtimes {
     pub fn resolve(&self, name: &str) -> Option<&Runtime> {
         let name = name.trim();
         self.list.iter().find(|rt| {
-            rt.language.eq_ignore_ascii_case(name)
-                || rt.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+            rt.language.eq_ignore_ascii_case(name) || rt.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
         })
     }
 
     /// The runtime whose `extensions` include the file's extension.
     pub fn for_file(&self, path: &Path) -> Option<&Runtime> {
         let ext = path.extension()?.to_str()?;
-        self.list
-            .iter()
-            .find(|rt| rt.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+        self.list.iter().find(|rt| rt.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
     }
 
     pub fn all(&self) -> &[Runtime] {
@@ -135,17 +128,10 @@ mod tests {
             ("javascript", "node"),
             ("nodejs", "node"),
         ] {
-            assert_eq!(
-                rts.resolve(name).map(|r| r.language.as_str()),
-                Some(lang),
-                "{name}"
-            );
+            assert_eq!(rts.resolve(name).map(|r| r.language.as_str()), Some(lang), "{name}");
         }
         assert!(rts.resolve("cobol").is_none());
-        assert_eq!(
-            rts.for_file(Path::new("dir/hello.py")).unwrap().language,
-            "python"
-        );
+        assert_eq!(rts.for_file(Path::new("dir/hello.py")).unwrap().language, "python");
         assert_eq!(rts.for_file(Path::new("x.MJS")).unwrap().language, "node");
         assert!(rts.for_file(Path::new("Makefile")).is_none());
         assert!(rts.resolve("").is_none());

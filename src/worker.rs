@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::db::containers;
 use crate::db::listener::{self, Wake};
 use crate::db::queue;
+use crate::db::workers::{self, Presence};
 use crate::exec::{self, Ctx};
 use crate::runtimes::Runtimes;
 use crate::sandbox::policy::{LABEL_ATTEMPT, LABEL_SESSION};
@@ -26,6 +27,8 @@ use crate::sandbox::{Engine, StopReason};
 struct Run {
     attempt: i32,
     stop: watch::Sender<Option<StopReason>>,
+    /// Notified when input for this (interactive) session arrives.
+    input: Arc<Notify>,
 }
 
 struct Worker {
@@ -39,11 +42,7 @@ struct Worker {
 /// Runs a worker until `shutdown` fires, then drains: no new claims, running
 /// sessions get `shutdown_grace` to finish, the rest are killed and recorded
 /// as `error`. Returns when no container of this worker is left running.
-pub async fn run(
-    cfg: Arc<Config>,
-    runtimes: Arc<Runtimes>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: CancellationToken) -> anyhow::Result<()> {
     let wc = &cfg.worker;
     let database = cfg.database()?;
     let pool = database.pool(wc.max_concurrent_runs * 2 + 4)?;
@@ -52,25 +51,13 @@ pub async fn run(
         let Some(db) = db else { return Ok(()) };
         crate::db::scope(&db).await?
     };
-    let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone())
-        .context("cannot set up the Docker client")?;
-    let ctx = Ctx {
-        pool,
-        engine,
-        runtimes,
-        cfg: cfg.clone(),
-        scope,
-    };
-    let mut w = Worker {
-        ctx,
-        runs: HashMap::new(),
-        tasks: JoinSet::new(),
-        docker_ok: false,
-        docker_seen: false,
-    };
+    let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone()).context("cannot set up the Docker client")?;
+    let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope };
+    let mut w = Worker { ctx, runs: HashMap::new(), tasks: JoinSet::new(), docker_ok: false, docker_seen: false };
     tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
 
     w.check_docker().await;
+    w.announce().await;
     w.reap().await;
 
     let (wake_tx, mut wake_rx) = mpsc::channel(1024);
@@ -91,6 +78,11 @@ pub async fn run(
             Some(wake) = wake_rx.recv() => match wake {
                 Wake::Connected | Wake::Session(_) => w.claim().await,
                 Wake::Cancel(id) => w.stop(id, StopReason::Cancelled),
+                Wake::Input(id) => {
+                    if let Some(run) = w.runs.get(&id) {
+                        run.input.notify_one();
+                    }
+                }
             },
             _ = poll.tick() => {
                 w.check_docker().await;
@@ -125,6 +117,9 @@ pub async fn run(
             }
         }
     }
+    if let Ok(db) = w.ctx.pool.get().await {
+        let _ = workers::leave(&**db, &wc.id).await;
+    }
     tracing::info!("worker stopped");
     Ok(())
 }
@@ -152,11 +147,7 @@ async fn connect_with_retry(
 
 impl Worker {
     fn free_slots(&self) -> usize {
-        self.ctx
-            .cfg
-            .worker
-            .max_concurrent_runs
-            .saturating_sub(self.runs.len())
+        self.ctx.cfg.worker.max_concurrent_runs.saturating_sub(self.runs.len())
     }
 
     /// Claims as many sessions as there are free slots, and starts them.
@@ -169,9 +160,7 @@ impl Worker {
         }
         let wc = &self.ctx.cfg.worker;
         let claimed = match self.ctx.pool.get().await {
-            Ok(db) => queue::claim(&**db, &wc.id, free, wc.lease())
-                .await
-                .map_err(|e| crate::error_chain(&e)),
+            Ok(db) => queue::claim(&**db, &wc.id, free, wc.lease()).await.map_err(|e| crate::error_chain(&e)),
             Err(e) => Err(crate::error_chain(&e)),
         };
         let claimed = match claimed {
@@ -184,19 +173,14 @@ impl Worker {
         for s in claimed {
             let (stop_tx, stop_rx) = watch::channel(None);
             let (id, attempt) = (s.id, s.attempt);
-            self.runs.insert(
-                id,
-                Run {
-                    attempt,
-                    stop: stop_tx,
-                },
-            );
+            let input = Arc::new(Notify::new());
+            self.runs.insert(id, Run { attempt, stop: stop_tx, input: input.clone() });
             let span = tracing::info_span!("session", session_id = %id, attempt);
             let ctx = self.ctx.clone();
             self.tasks.spawn(
                 async move {
                     tracing::info!("claimed");
-                    exec::execute(ctx, s, stop_rx).await;
+                    exec::execute(ctx, s, stop_rx, input).await;
                     id
                 }
                 .instrument(span),
@@ -212,12 +196,8 @@ impl Worker {
             Err(e) => {
                 // A panicking run leaves its session to the lease rescue.
                 tracing::error!(error = %e, "a session task failed");
-                let finished: Vec<Uuid> = self
-                    .runs
-                    .iter()
-                    .filter(|(_, r)| r.stop.is_closed())
-                    .map(|(id, _)| *id)
-                    .collect();
+                let finished: Vec<Uuid> =
+                    self.runs.iter().filter(|(_, r)| r.stop.is_closed()).map(|(id, _)| *id).collect();
                 for id in finished {
                     self.runs.remove(&id);
                 }
@@ -232,15 +212,18 @@ impl Worker {
         }
     }
 
+    /// Renews this worker's presence and its runs' leases; stops runs
+    /// that are no longer ours or whose owner asked to cancel.
     async fn heartbeat(&mut self) {
+        self.announce().await;
         let runs: Vec<(Uuid, i32)> = self.runs.iter().map(|(id, r)| (*id, r.attempt)).collect();
         if runs.is_empty() {
             return;
         }
         let renewed = match self.ctx.pool.get().await {
-            Ok(db) => queue::heartbeat(&**db, &runs, self.ctx.cfg.worker.lease())
-                .await
-                .map_err(|e| crate::error_chain(&e)),
+            Ok(db) => {
+                queue::heartbeat(&**db, &runs, self.ctx.cfg.worker.lease()).await.map_err(|e| crate::error_chain(&e))
+            }
             Err(e) => Err(crate::error_chain(&e)),
         };
         let renewed = match renewed {
@@ -256,6 +239,23 @@ impl Worker {
                 None => self.stop(id, StopReason::LeaseLost),
                 Some(r) if r.cancel_requested => self.stop(id, StopReason::Cancelled),
                 Some(_) => {}
+            }
+        }
+    }
+
+    async fn announce(&self) {
+        let wc = &self.ctx.cfg.worker;
+        let host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+        let presence = Presence {
+            id: &wc.id,
+            hostname: &host,
+            docker_ok: self.docker_ok,
+            running: self.runs.len(),
+            max_runs: wc.max_concurrent_runs,
+        };
+        if let Ok(db) = self.ctx.pool.get().await {
+            if let Err(e) = workers::beat(&**db, &presence).await {
+                tracing::debug!(error = %crate::error_chain(&e), "cannot record presence");
             }
         }
     }
@@ -282,6 +282,9 @@ impl Worker {
             Ok(db) => queue::rescue_expired(&**db).await,
             Err(_) => return,
         };
+        if let Ok(db) = self.ctx.pool.get().await {
+            let _ = workers::prune(&**db).await;
+        }
         match rescued {
             Ok(ids) if !ids.is_empty() => {
                 tracing::warn!(?ids, "ended sessions whose worker stopped responding")
@@ -304,14 +307,9 @@ impl Worker {
             let parsed = labels
                 .get(LABEL_SESSION)
                 .and_then(|s| Uuid::parse_str(s).ok())
-                .zip(
-                    labels
-                        .get(LABEL_ATTEMPT)
-                        .and_then(|a| a.parse::<i32>().ok()),
-                );
+                .zip(labels.get(LABEL_ATTEMPT).and_then(|a| a.parse::<i32>().ok()));
             match parsed {
-                Some((sid, attempt))
-                    if self.runs.get(&sid).is_some_and(|r| r.attempt == attempt) => {}
+                Some((sid, attempt)) if self.runs.get(&sid).is_some_and(|r| r.attempt == attempt) => {}
                 Some(run) => candidates.push((cid, run)),
                 None => garbage.push(cid),
             }
@@ -325,12 +323,7 @@ impl Worker {
                 },
                 Err(_) => return,
             };
-            garbage.extend(
-                candidates
-                    .into_iter()
-                    .filter(|(_, run)| !live.contains(run))
-                    .map(|(cid, _)| cid),
-            );
+            garbage.extend(candidates.into_iter().filter(|(_, run)| !live.contains(run)).map(|(cid, _)| cid));
         }
         for cid in garbage {
             match self.ctx.engine.remove(&cid).await {

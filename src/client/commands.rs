@@ -46,10 +46,7 @@ pub fn parse_duration_ms(s: &str) -> Result<i32, String> {
     } else {
         (s, 1)
     };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (examples: 500ms, 10s, 2m)"))?;
+    let v: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a duration (examples: 500ms, 10s, 2m)"))?;
     let ms = v * mult as f64;
     if !(1.0..=i32::MAX as f64).contains(&ms) {
         return Err(format!("{s:?} is out of range"));
@@ -88,10 +85,8 @@ pub async fn run(
     runtimes: &Runtimes,
     interrupted: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<i32> {
-    let code = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let code = String::from_utf8(code)
-        .with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
+    let code = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let code = String::from_utf8(code).with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
     let language = match &args.lang {
         Some(l) => l.clone(),
         None => match runtimes.for_file(&args.file) {
@@ -106,9 +101,7 @@ pub async fn run(
     let stdin = match args.stdin.as_deref() {
         Some("-") => {
             let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .context("cannot read stdin")?;
+            std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
             Some(s)
         }
         other => other.map(String::from),
@@ -116,11 +109,7 @@ pub async fn run(
     let target = Target::resolve(cfg, args.user)?;
     let user = target.require_user()?;
     let mut db = target.db.connect().await?;
-    let name = args
-        .file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .map(String::from);
+    let name = args.file.file_name().and_then(|n| n.to_str()).map(String::from);
     let req = super::Request {
         language,
         code,
@@ -171,16 +160,10 @@ pub async fn run(
     }
     if args.json {
         let session: serde_json::Value = db
-            .query_one(
-                "select row_to_json(s) from public.backend_execution_sessions s where id = $1",
-                &[&id],
-            )
+            .query_one("select row_to_json(s) from public.backend_execution_sessions s where id = $1", &[&id])
             .await?
             .get(0);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"session": session, "logs": rows}))?
-        );
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"session": session, "logs": rows}))?);
     }
     Ok(exit_code(&state))
 }
@@ -198,17 +181,8 @@ pub async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
             &[&limit],
         )
         .await?;
-    let mut table = vec![[
-        "ID",
-        "USER",
-        "LANGUAGE",
-        "STATUS",
-        "EXIT",
-        "DURATION",
-        "CREATED (UTC)",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut table =
+        vec![["ID", "USER", "LANGUAGE", "STATUS", "EXIT", "DURATION", "CREATED (UTC)"].map(String::from).to_vec()];
     for r in rows {
         let exit: Option<i32> = r.get(4);
         let ms: Option<f64> = r.get(5);
@@ -218,8 +192,7 @@ pub async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
             r.get(2),
             r.get(3),
             exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-            ms.map(|m| format!("{m:.0} ms"))
-                .unwrap_or_else(|| "-".into()),
+            ms.map(|m| format!("{m:.0} ms")).unwrap_or_else(|| "-".into()),
             r.get(6),
         ]);
     }
@@ -228,23 +201,17 @@ pub async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
 }
 
 fn print_table(rows: &[Vec<String>]) {
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", line.join("  ").trim_end());
     }
 }
 
 /// `execbox logs ID [--follow]`: stdout rows to stdout, the rest to stderr.
 pub async fn logs(cfg: &Config, id: &str, follow: bool) -> anyhow::Result<i32> {
-    let id = Uuid::parse_str(id.trim())
-        .map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))?;
+    let id = Uuid::parse_str(id.trim()).map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))?;
     let target = Target::resolve(cfg, None)?;
     let mut f = Follower::open(&target.db, id, None).await?;
     if follow {
@@ -255,9 +222,5 @@ pub async fn logs(cfg: &Config, id: &str, follow: bool) -> anyhow::Result<i32> {
     for row in f.fetch().await? {
         print_row(&row);
     }
-    Ok(if state.is_done() {
-        exit_code(&state)
-    } else {
-        0
-    })
+    Ok(if state.is_done() { exit_code(&state) } else { 0 })
 }

@@ -49,22 +49,10 @@ pub struct Follower {
 impl Follower {
     /// Connects and starts listening (before the first read, so nothing
     /// written in between is missed). Reads as `user` under RLS when given.
-    pub async fn open(
-        db: &Database,
-        session: Uuid,
-        user: Option<Uuid>,
-    ) -> anyhow::Result<Follower> {
+    pub async fn open(db: &Database, session: Uuid, user: Option<Uuid>) -> anyhow::Result<Follower> {
         let (client, wake) = db.connect_listening().await?;
-        client
-            .batch_execute("LISTEN execbox_logs; LISTEN execbox_done;")
-            .await?;
-        Ok(Follower {
-            client,
-            wake,
-            session,
-            user,
-            next_seq: 1,
-        })
+        client.batch_execute("LISTEN execbox_logs; LISTEN execbox_done;").await?;
+        Ok(Follower { client, wake, session, user, next_seq: 1 })
     }
 
     async fn query(
@@ -115,14 +103,8 @@ impl Follower {
         let rows = self
             .query("select status, exit_code, error from public.backend_execution_sessions where id = $1", &[&session])
             .await?;
-        let Some(r) = rows.first() else {
-            anyhow::bail!("session {session} does not exist (or is not yours)")
-        };
-        Ok(SessionState {
-            status: r.get(0),
-            exit_code: r.get(1),
-            error: r.get(2),
-        })
+        let Some(r) = rows.first() else { anyhow::bail!("session {session} does not exist (or is not yours)") };
+        Ok(SessionState { status: r.get(0), exit_code: r.get(1), error: r.get(2) })
     }
 
     /// Waits for a notification about this session, or the poll interval.
@@ -142,10 +124,7 @@ impl Follower {
 
     /// Streams every row to `on_row` until the session ends; returns how it
     /// ended. A terminal status means every row is already written.
-    pub async fn to_end(
-        &mut self,
-        mut on_row: impl FnMut(&LogRow),
-    ) -> anyhow::Result<SessionState> {
+    pub async fn to_end(&mut self, mut on_row: impl FnMut(&LogRow)) -> anyhow::Result<SessionState> {
         loop {
             let state = self.state().await?;
             for row in self.fetch().await? {

@@ -12,18 +12,11 @@ use uuid::Uuid;
 
 /// Begins a transaction as PostgREST runs a request of `user`: role
 /// `authenticated` and the user's JWT claims.
-pub async fn as_user(
-    client: &mut Client,
-    user: Uuid,
-) -> Result<Transaction<'_>, tokio_postgres::Error> {
+pub async fn as_user(client: &mut Client, user: Uuid) -> Result<Transaction<'_>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     tx.batch_execute("set local role authenticated").await?;
     let claims = serde_json::json!({"sub": user.to_string(), "role": "authenticated", "aud": "authenticated"});
-    tx.execute(
-        "select set_config('request.jwt.claims', $1, true)",
-        &[&claims.to_string()],
-    )
-    .await?;
+    tx.execute("select set_config('request.jwt.claims', $1, true)", &[&claims.to_string()]).await?;
     Ok(tx)
 }
 

@@ -19,10 +19,7 @@ pub struct Target {
 
 /// The nearest `.execbox/dev.json` from `start` upwards.
 pub fn find_dev_state(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .map(|d| d.join(".execbox").join("dev.json"))
-        .find(|p| p.is_file())
+    start.ancestors().map(|d| d.join(".execbox").join("dev.json")).find(|p| p.is_file())
 }
 
 impl Target {
@@ -30,9 +27,7 @@ impl Target {
     /// was really set.
     pub fn resolve(cfg: &Config, user: Option<Uuid>) -> anyhow::Result<Target> {
         let env_user = match std::env::var("EXECBOX_USER_ID") {
-            Ok(u) if !u.is_empty() => {
-                Some(Uuid::parse_str(u.trim()).context("EXECBOX_USER_ID is not a uuid")?)
-            }
+            Ok(u) if !u.is_empty() => Some(Uuid::parse_str(u.trim()).context("EXECBOX_USER_ID is not a uuid")?),
             _ => None,
         };
         let user = user.or(env_user);
@@ -47,10 +42,7 @@ impl Target {
             bail!("no database to talk to: run `execbox dev` in this project first, or set DATABASE_URL");
         };
         let state = DevState::read(&path)?;
-        Ok(Target {
-            db: Database::new(Secret::new(state.database_url()), None)?,
-            user: user.or(Some(state.user_id)),
-        })
+        Ok(Target { db: Database::new(Secret::new(state.database_url()), None)?, user: user.or(Some(state.user_id)) })
     }
 
     pub fn require_user(&self) -> anyhow::Result<Uuid> {

@@ -47,10 +47,7 @@ pub async fn exited(
 
 /// Marks containers removed, by Docker id (also used by the reaper, which
 /// knows nothing but the id).
-pub async fn removed(
-    db: &impl GenericClient,
-    container_id: &str,
-) -> Result<(), tokio_postgres::Error> {
+pub async fn removed(db: &impl GenericClient, container_id: &str) -> Result<(), tokio_postgres::Error> {
     db.execute(
         "update public.container_instances
          set status = 'removed', removed_at = now(), finished_at = coalesce(finished_at, now())

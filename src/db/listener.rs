@@ -1,4 +1,5 @@
-//! The wake-up channel: one dedicated connection LISTENing on
+//! The wake-up channel: one dedicated connection LISTENing on `execbox_input`
+//! (input for an interactive session),
 //! `execbox_session` (a pending session was inserted) and `execbox_cancel`
 //! (an owner asked to cancel a running session).
 //!
@@ -17,6 +18,7 @@ use super::Database;
 
 pub const SESSION_CHANNEL: &str = "execbox_session";
 pub const CANCEL_CHANNEL: &str = "execbox_cancel";
+pub const INPUT_CHANNEL: &str = "execbox_input";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wake {
@@ -24,6 +26,8 @@ pub enum Wake {
     Connected,
     Session(Uuid),
     Cancel(Uuid),
+    /// New `session_input` rows for a session.
+    Input(Uuid),
 }
 
 /// How often the idle connection is checked, so a silently dead link is
@@ -31,11 +35,7 @@ pub enum Wake {
 const PING_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Runs until `shutdown`, reconnecting with exponential backoff.
-pub fn spawn(
-    db: Database,
-    tx: mpsc::Sender<Wake>,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
+pub fn spawn(db: Database, tx: mpsc::Sender<Wake>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -65,9 +65,7 @@ pub fn spawn(
 async fn listen_once(db: &Database, tx: &mpsc::Sender<Wake>) -> anyhow::Result<()> {
     let (client, mut notifications) = db.connect_listening().await?;
     client
-        .batch_execute(&format!(
-            "LISTEN {SESSION_CHANNEL}; LISTEN {CANCEL_CHANNEL};"
-        ))
+        .batch_execute(&format!("LISTEN {SESSION_CHANNEL}; LISTEN {CANCEL_CHANNEL}; LISTEN {INPUT_CHANNEL};"))
         .await?;
     tracing::debug!("listening for sessions and cancel requests");
     let _ = tx.send(Wake::Connected).await;
@@ -81,7 +79,11 @@ async fn listen_once(db: &Database, tx: &mpsc::Sender<Wake>) -> anyhow::Result<(
                     tracing::warn!(channel = n.channel(), "ignoring a notification whose payload is not a session id");
                     continue;
                 };
-                let wake = if n.channel() == CANCEL_CHANNEL { Wake::Cancel(id) } else { Wake::Session(id) };
+                let wake = match n.channel() {
+                    CANCEL_CHANNEL => Wake::Cancel(id),
+                    INPUT_CHANNEL => Wake::Input(id),
+                    _ => Wake::Session(id),
+                };
                 if tx.send(wake).await.is_err() {
                     return Ok(());
                 }

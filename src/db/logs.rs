@@ -42,10 +42,7 @@ pub fn spawn(
     pool: Pool,
     session_id: Uuid,
     attempt: i32,
-) -> (
-    mpsc::Sender<LogLine>,
-    JoinHandle<Result<LogStats, LogError>>,
-) {
+) -> (mpsc::Sender<LogLine>, JoinHandle<Result<LogStats, LogError>>) {
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let handle = tokio::spawn(write_all(pool, session_id, attempt, rx));
     (tx, handle)
@@ -96,6 +93,7 @@ async fn insert(
     let streams: Vec<&str> = batch.iter().map(|l| l.stream.as_str()).collect();
     let levels: Vec<&str> = batch.iter().map(|l| l.level.as_str()).collect();
     let messages: Vec<&str> = batch.iter().map(|l| l.message.as_str()).collect();
+    let newlines: Vec<bool> = batch.iter().map(|l| l.newline).collect();
     // A transient failure (connection reset) is retried a few times: the
     // unique (session_id, seq) key makes a retry of a committed batch fail
     // loudly instead of duplicating rows.
@@ -106,12 +104,13 @@ async fn insert(
         let result = async {
             let db = pool.get().await.map_err(|e| LogError::Db(e.to_string()))?;
             db.execute(
-                "insert into public.execution_logs (session_id, user_id, seq, stream, level, message)
-                 select s.id, s.user_id, l.seq, l.stream, l.level, l.message
+                "insert into public.execution_logs (session_id, user_id, seq, stream, level, message, newline)
+                 select s.id, s.user_id, l.seq, l.stream, l.level, l.message, l.newline
                  from public.backend_execution_sessions s,
-                      unnest($3::int[], $4::text[], $5::text[], $6::text[]) as l(seq, stream, level, message)
+                      unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bool[])
+                        as l(seq, stream, level, message, newline)
                  where s.id = $1 and s.attempt = $2 and s.status = 'running'",
-                &[&session_id, &attempt, &seqs, &streams, &levels, &messages],
+                &[&session_id, &attempt, &seqs, &streams, &levels, &messages, &newlines],
             )
             .await
             .map_err(|e| LogError::Db(crate::error_chain(&e)))

@@ -25,10 +25,7 @@ fn split_name(stem: &str) -> (&str, &str) {
 
 /// Applies the fixture (idempotent).
 pub async fn apply_fixture(client: &Client) -> anyhow::Result<()> {
-    client
-        .batch_execute(SUPABASE_FIXTURE)
-        .await
-        .context("applying the Supabase base fixture")
+    client.batch_execute(SUPABASE_FIXTURE).await.context("applying the Supabase base fixture")
 }
 
 /// Applies every migration not applied yet; returns the versions applied.
@@ -44,9 +41,7 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Vec<String>> {
         .await
         .context("preparing supabase_migrations.schema_migrations")?;
     let result = apply_pending(client).await;
-    let unlock = client
-        .batch_execute("select pg_advisory_unlock(7406385201)")
-        .await;
+    let unlock = client.batch_execute("select pg_advisory_unlock(7406385201)").await;
     let applied = result?;
     unlock?;
     Ok(applied)
@@ -54,10 +49,7 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Vec<String>> {
 
 async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<String>> {
     let done: Vec<String> = client
-        .query(
-            "select version from supabase_migrations.schema_migrations",
-            &[],
-        )
+        .query("select version from supabase_migrations.schema_migrations", &[])
         .await?
         .into_iter()
         .map(|r| r.get(0))
@@ -69,9 +61,7 @@ async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<String>> {
             continue;
         }
         let tx = client.transaction().await?;
-        tx.batch_execute(sql)
-            .await
-            .with_context(|| format!("migration {stem} failed"))?;
+        tx.batch_execute(sql).await.with_context(|| format!("migration {stem} failed"))?;
         tx.execute(
             "insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, array[$3])",
             &[&version, &name, sql],
@@ -96,10 +86,7 @@ mod tests {
         for (stem, _) in m {
             let (v, n) = super::split_name(stem);
             assert_eq!(v.len(), 14, "{stem}: versions are YYYYMMDDHHMMSS");
-            assert!(
-                v.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty(),
-                "{stem}"
-            );
+            assert!(v.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty(), "{stem}");
         }
     }
 }

@@ -4,15 +4,19 @@
 //! * [`queue`]: claim, heartbeat, fenced finish, rescue of expired leases;
 //! * [`logs`]: the batching writer, the only writer of `execution_logs`;
 //! * [`containers`]: `container_instances` bookkeeping;
+//! * [`input`]: interactive input (`session_input`) to running programs;
+//! * [`workers`]: workers' presence (`execbox_workers`);
 //! * [`migrate`]: applies `supabase/migrations`;
 //! * [`tls`]: TLS to the database.
 
 pub mod containers;
+pub mod input;
 pub mod listener;
 pub mod logs;
 pub mod migrate;
 pub mod queue;
 pub mod tls;
+pub mod workers;
 
 use std::path::Path;
 
@@ -35,15 +39,9 @@ pub struct Database {
 
 impl Database {
     pub fn new(url: Secret, ca_file: Option<&Path>) -> anyhow::Result<Database> {
-        let pg: tokio_postgres::Config = url
-            .expose()
-            .parse()
-            .context("DATABASE_URL is not a valid PostgreSQL connection string")?;
-        Ok(Database {
-            url,
-            pg,
-            tls: tls::connector(ca_file)?,
-        })
+        let pg: tokio_postgres::Config =
+            url.expose().parse().context("DATABASE_URL is not a valid PostgreSQL connection string")?;
+        Ok(Database { url, pg, tls: tls::connector(ca_file)? })
     }
 
     pub fn url(&self) -> &Secret {
@@ -55,15 +53,9 @@ impl Database {
         let mgr = deadpool_postgres::Manager::from_config(
             self.pg.clone(),
             self.tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
-        Pool::builder(mgr)
-            .max_size(max_size)
-            .runtime(Runtime::Tokio1)
-            .build()
-            .context("cannot build the database pool")
+        Pool::builder(mgr).max_size(max_size).runtime(Runtime::Tokio1).build().context("cannot build the database pool")
     }
 
     /// One connection outside any pool, driven by a background task.
@@ -73,14 +65,8 @@ impl Database {
 
     /// One connection whose notifications (LISTEN) arrive on the returned
     /// channel; the channel closes when the connection does.
-    pub async fn connect_listening(
-        &self,
-    ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<Notification>)> {
-        let (client, mut conn) = self
-            .pg
-            .connect(self.tls.clone())
-            .await
-            .context("cannot connect to the database")?;
+    pub async fn connect_listening(&self) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<Notification>)> {
+        let (client, mut conn) = self.pg.connect(self.tls.clone()).await.context("cannot connect to the database")?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
@@ -110,10 +96,7 @@ pub async fn scope(client: &tokio_postgres::Client) -> anyhow::Result<String> {
     // share a name (every Supabase project's is `postgres`). Where a managed
     // service denies pg_control_system(), the server address stands in.
     let row = match client
-        .query_one(
-            "select current_database()::text, (select system_identifier::text from pg_control_system())",
-            &[],
-        )
+        .query_one("select current_database()::text, (select system_identifier::text from pg_control_system())", &[])
         .await
     {
         Ok(row) => row,

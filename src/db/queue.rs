@@ -44,6 +44,10 @@ pub struct Claimed {
     pub stdin: Option<String>,
     pub timeout_ms: Option<i32>,
     pub memory_limit_mb: Option<i32>,
+    pub args: Vec<String>,
+    /// Extra files, as stored: `[{name, content, encoding?}]`.
+    pub files: Option<serde_json::Value>,
+    pub interactive: bool,
 }
 
 /// The result recorded on the session.
@@ -86,7 +90,8 @@ pub async fn claim(
              set status = 'running', attempt = s.attempt + 1, claimed_by = $1,
                  started_at = now(), lease_expires_at = now() + $3::bigint * interval '1 millisecond'
              from next where s.id = next.id
-             returning s.id, s.attempt, s.user_id, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb",
+             returning s.id, s.attempt, s.user_id, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
+                       s.args, s.files, s.interactive",
             &[&worker_id, &(limit as i64), &ms(lease)],
         )
         .await?;
@@ -101,6 +106,9 @@ pub async fn claim(
             stdin: r.get(5),
             timeout_ms: r.get(6),
             memory_limit_mb: r.get(7),
+            args: r.get(8),
+            files: r.get(9),
+            interactive: r.get(10),
         })
         .collect())
 }
@@ -133,13 +141,7 @@ pub async fn heartbeat(
             &[&ids, &attempts, &ms(lease)],
         )
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Renewed {
-            id: r.get(0),
-            cancel_requested: r.get(1),
-        })
-        .collect())
+    Ok(rows.into_iter().map(|r| Renewed { id: r.get(0), cancel_requested: r.get(1) }).collect())
 }
 
 /// Records the outcome, fenced on the attempt. `false`: the session was no
@@ -190,10 +192,7 @@ pub async fn rescue_expired(db: &impl GenericClient) -> Result<Vec<Uuid>, tokio_
 
 /// Which of `runs` are still live: running under that attempt with a lease
 /// that has not expired. The reaper keeps only their containers.
-pub async fn live(
-    db: &impl GenericClient,
-    runs: &[(Uuid, i32)],
-) -> Result<Vec<(Uuid, i32)>, tokio_postgres::Error> {
+pub async fn live(db: &impl GenericClient, runs: &[(Uuid, i32)]) -> Result<Vec<(Uuid, i32)>, tokio_postgres::Error> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }

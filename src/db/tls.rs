@@ -29,32 +29,22 @@ pub fn connector(ca_file: Option<&Path>) -> anyhow::Result<Connector> {
     let config = match ca_file {
         Some(path) => {
             let mut roots = rustls::RootCertStore::empty();
-            let certs = CertificateDer::pem_file_iter(path).with_context(|| {
-                format!("EXECBOX_DATABASE_CA_FILE: cannot read {}", path.display())
-            })?;
+            let certs = CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("EXECBOX_DATABASE_CA_FILE: cannot read {}", path.display()))?;
             for cert in certs {
-                let cert = cert.with_context(|| {
-                    format!("EXECBOX_DATABASE_CA_FILE: {} is not PEM", path.display())
-                })?;
-                roots.add(cert).with_context(|| {
-                    format!(
-                        "EXECBOX_DATABASE_CA_FILE: bad certificate in {}",
-                        path.display()
-                    )
-                })?;
+                let cert = cert.with_context(|| format!("EXECBOX_DATABASE_CA_FILE: {} is not PEM", path.display()))?;
+                roots
+                    .add(cert)
+                    .with_context(|| format!("EXECBOX_DATABASE_CA_FILE: bad certificate in {}", path.display()))?;
             }
             if roots.is_empty() {
-                anyhow::bail!(
-                    "EXECBOX_DATABASE_CA_FILE: no certificate in {}",
-                    path.display()
-                );
+                anyhow::bail!("EXECBOX_DATABASE_CA_FILE: no certificate in {}", path.display());
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
-        None => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth(),
+        None => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(EncryptOnly(provider))).with_no_client_auth()
+        }
     };
     Ok(MakeRustlsConnect::new(config))
 }
@@ -83,12 +73,7 @@ impl ServerCertVerifier for EncryptOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -97,12 +82,7 @@ impl ServerCertVerifier for EncryptOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

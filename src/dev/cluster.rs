@@ -24,11 +24,7 @@ pub struct Cluster {
 /// `postgres`, else the newest `/usr/lib/postgresql/*/bin` (that parent can
 /// be moved with `EXECBOX_PG_SYSTEM_DIR`, for unusual installs and tests).
 pub fn find_bindir() -> anyhow::Result<PathBuf> {
-    let complete = |d: &Path| {
-        ["initdb", "pg_ctl", "postgres"]
-            .iter()
-            .all(|b| d.join(b).is_file())
-    };
+    let complete = |d: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|b| d.join(b).is_file());
     if let Some(dir) = std::env::var_os("EXECBOX_PG_BINDIR") {
         let dir = PathBuf::from(dir);
         if complete(&dir) {
@@ -44,19 +40,13 @@ pub fn find_bindir() -> anyhow::Result<PathBuf> {
             return Ok(d);
         }
     }
-    let system = std::env::var_os("EXECBOX_PG_SYSTEM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/lib/postgresql".into());
+    let system =
+        std::env::var_os("EXECBOX_PG_SYSTEM_DIR").map(PathBuf::from).unwrap_or_else(|| "/usr/lib/postgresql".into());
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(&system)
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| {
-            Some((
-                e.file_name().to_str()?.parse::<u32>().ok()?,
-                e.path().join("bin"),
-            ))
-        })
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path().join("bin"))))
         .filter(|(_, d)| complete(d))
         .collect();
     found.sort();
@@ -73,21 +63,11 @@ impl Cluster {
     /// A cluster kept in `dir` (created on first start) on 127.0.0.1:`port`.
     pub fn new(dir: &Path, port: u16) -> anyhow::Result<Cluster> {
         let bindir = find_bindir()?;
-        let dir = std::path::absolute(dir)
-            .with_context(|| format!("bad data directory {}", dir.display()))?;
+        let dir = std::path::absolute(dir).with_context(|| format!("bad data directory {}", dir.display()))?;
         let dir = dir.as_path();
         let as_postgres = super::is_root();
-        let dir = if as_postgres {
-            reachable_by_postgres(dir)?
-        } else {
-            dir.to_path_buf()
-        };
-        Ok(Cluster {
-            dir,
-            port,
-            bindir,
-            as_postgres,
-        })
+        let dir = if as_postgres { reachable_by_postgres(dir)? } else { dir.to_path_buf() };
+        Ok(Cluster { dir, port, bindir, as_postgres })
     }
 
     pub fn url(&self) -> String {
@@ -110,13 +90,7 @@ impl Cluster {
     }
 
     pub fn is_running(&self) -> bool {
-        self.cmd("pg_ctl")
-            .arg("-D")
-            .arg(&self.dir)
-            .arg("status")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+        self.cmd("pg_ctl").arg("-D").arg(&self.dir).arg("status").output().map(|o| o.status.success()).unwrap_or(false)
     }
 
     /// Port of the running server, from `postmaster.pid`.
@@ -169,30 +143,17 @@ impl Cluster {
             let tail: Vec<&str> = log.lines().rev().take(5).collect();
             bail!(
                 "{}",
-                explain(
-                    "PostgreSQL did not start",
-                    &out,
-                    &tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
+                explain("PostgreSQL did not start", &out, &tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
             );
         }
         Ok(true)
     }
 
     fn init(&self) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create {}", self.dir.display()))?;
         if self.as_postgres {
-            let ok = Command::new("chown")
-                .arg("postgres:postgres")
-                .arg(&self.dir)
-                .status()?
-                .success()
-                && Command::new("chmod")
-                    .arg("700")
-                    .arg(&self.dir)
-                    .status()?
-                    .success();
+            let ok = Command::new("chown").arg("postgres:postgres").arg(&self.dir).status()?.success()
+                && Command::new("chmod").arg("700").arg(&self.dir).status()?.success();
             if !ok {
                 bail!("cannot hand {} to the postgres user; fix: check that the user exists (apt-get install -y postgresql)", self.dir.display());
             }
@@ -201,14 +162,7 @@ impl Cluster {
             .cmd("initdb")
             .arg("-D")
             .arg(&self.dir)
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ])
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
             .output()
             .context("cannot run initdb")?;
         if !out.status.success() {
@@ -218,12 +172,7 @@ impl Cluster {
     }
 
     pub fn stop(&self) -> anyhow::Result<()> {
-        let out = self
-            .cmd("pg_ctl")
-            .arg("-D")
-            .arg(&self.dir)
-            .args(["-m", "fast", "-w", "stop"])
-            .output()?;
+        let out = self.cmd("pg_ctl").arg("-D").arg(&self.dir).args(["-m", "fast", "-w", "stop"]).output()?;
         if !out.status.success() && self.is_running() {
             bail!("{}", explain("PostgreSQL did not stop", &out, ""));
         }
@@ -233,17 +182,16 @@ impl Cluster {
 
 /// One sentence plus the fix, from a failed server command.
 fn explain(what: &str, out: &Output, log: &str) -> String {
-    let text = format!(
-        "{}\n{}\n{log}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}\n{}\n{log}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if text.contains("No space left on device") {
         format!("{what}: the disk is full; fix: free some space (df -h) and run this again")
     } else if text.contains("Address already in use") {
         format!("{what}: its port is taken by another program; fix: stop that program or set EXECBOX_DEV_PORT")
     } else if text.contains("Permission denied") {
-        format!("{what}: permission denied; fix: make the data directory's parents readable by the postgres user\n{}", text.trim())
+        format!(
+            "{what}: permission denied; fix: make the data directory's parents readable by the postgres user\n{}",
+            text.trim()
+        )
     } else {
         format!("{what}:\n{}", text.trim())
     }
@@ -255,8 +203,7 @@ fn explain(what: &str, out: &Output, log: &str) -> String {
 /// same checkout finds the same cluster again.
 fn reachable_by_postgres(dir: &Path) -> anyhow::Result<PathBuf> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let ok = Command::new("runuser")
         .args(["-u", "postgres", "--", "test", "-x"])
         .arg(parent)
@@ -269,8 +216,5 @@ fn reachable_by_postgres(dir: &Path) -> anyhow::Result<PathBuf> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     dir.hash(&mut h);
-    Ok(PathBuf::from(format!(
-        "/var/tmp/execbox-pg-{:016x}",
-        h.finish()
-    )))
+    Ok(PathBuf::from(format!("/var/tmp/execbox-pg-{:016x}", h.finish())))
 }

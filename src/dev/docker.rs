@@ -16,9 +16,7 @@ fn is_debian_root() -> bool {
 
 fn have(cmd: &str) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/bin".into()])
-        .any(|d| d.join(cmd).is_file())
+    std::env::split_paths(&path).chain(["/usr/sbin".into(), "/usr/bin".into()]).any(|d| d.join(cmd).is_file())
 }
 
 /// Asks a yes/no question on the terminal; `assume_yes` answers for the user.
@@ -35,10 +33,7 @@ fn confirm(question: &str, assume_yes: bool) -> bool {
     if std::io::stdin().lock().read_line(&mut answer).is_err() {
         return false;
     }
-    matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "" | "y" | "yes"
-    )
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "" | "y" | "yes")
 }
 
 /// Returns once the engine answers, or fails with one sentence and the fix.
@@ -67,10 +62,7 @@ pub async fn ensure(engine: &Engine, assume_yes: bool, state_dir: &Path) -> anyh
     }
     if install {
         println!("==> apt-get install -y docker.io");
-        let ok = std::process::Command::new("apt-get")
-            .args(["update", "-qq"])
-            .status()?
-            .success()
+        let ok = std::process::Command::new("apt-get").args(["update", "-qq"]).status()?.success()
             && std::process::Command::new("apt-get")
                 .args(["install", "-y", "-qq", "docker.io"])
                 .env("DEBIAN_FRONTEND", "noninteractive")
@@ -82,8 +74,7 @@ pub async fn ensure(engine: &Engine, assume_yes: bool, state_dir: &Path) -> anyh
     }
     let log = state_dir.join("dockerd.log");
     println!("==> starting dockerd (log: {})", log.display());
-    let out =
-        std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
+    let out = std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
     std::process::Command::new("setsid")
         .arg("dockerd")
         .stdout(out.try_clone()?)
@@ -97,8 +88,5 @@ pub async fn ensure(engine: &Engine, assume_yes: bool, state_dir: &Path) -> anyh
             return Ok(());
         }
     }
-    bail!(
-        "dockerd did not come up within 30 s; fix: read {}",
-        log.display()
-    )
+    bail!("dockerd did not come up within 30 s; fix: read {}", log.display())
 }

@@ -26,11 +26,7 @@ use state::DevState;
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
         .unwrap_or(false)
 }
 
@@ -65,8 +61,7 @@ pub async fn run(
     runtimes: Arc<Runtimes>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&opts.dir)
-        .with_context(|| format!("cannot create {}", opts.dir.display()))?;
+    std::fs::create_dir_all(&opts.dir).with_context(|| format!("cannot create {}", opts.dir.display()))?;
     let state_path = opts.dir.join("dev.json");
     let mut state = if state_path.is_file() {
         DevState::read(&state_path)?
@@ -82,10 +77,7 @@ pub async fn run(
     let cluster = cluster::Cluster::new(&opts.dir.join("pg"), state.port)?;
     let fresh = !cluster.is_initialized();
     step(&if fresh {
-        format!(
-            "creating a PostgreSQL cluster in {} (first run)",
-            cluster.dir.display()
-        )
+        format!("creating a PostgreSQL cluster in {} (first run)", cluster.dir.display())
     } else {
         format!("using the PostgreSQL cluster in {}", cluster.dir.display())
     });
@@ -127,30 +119,18 @@ async fn serve(
     .await?;
 
     // Docker and images.
-    let cfg = Config {
-        database_url: database.url().clone(),
-        database_ca_file: None,
-        ..base
-    }
-    .finish()?;
+    let cfg = Config { database_url: database.url().clone(), database_ca_file: None, ..base }.finish()?;
     let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
     docker::ensure(&engine, opts.yes, &opts.dir).await?;
     let missing = crate::images::missing(&engine, &runtimes).await?;
     if !missing.is_empty() {
-        step(&format!(
-            "building runtime images for {} (first run only)",
-            missing.join(", ")
-        ));
+        step(&format!("building runtime images for {} (first run only)", missing.join(", ")));
         crate::images::build(&engine, &runtimes, &missing).await?;
     }
 
     // The worker.
     let worker_stop = CancellationToken::new();
-    let worker = tokio::spawn(crate::worker::run(
-        Arc::new(cfg),
-        runtimes.clone(),
-        worker_stop.clone(),
-    ));
+    let worker = tokio::spawn(crate::worker::run(Arc::new(cfg), runtimes.clone(), worker_stop.clone()));
 
     let token = crate::auth::sign_hs256(
         &state.jwt_secret(),
@@ -164,10 +144,7 @@ async fn serve(
     println!("  API URL:      (not yet: the HTTP API arrives with `execbox serve`)");
     println!("  dev user id:  {}", state.user_id);
     println!("  access token: {token}");
-    println!(
-        "  (HS256, signed with the secret in {}; valid 30 days)",
-        opts.dir.join("dev.json").display()
-    );
+    println!("  (HS256, signed with the secret in {}; valid 30 days)", opts.dir.join("dev.json").display());
     println!();
     println!("  Run a file:   execbox run hello.py");
     println!("  Sessions:     execbox sessions        Logs: execbox logs <id> --follow");
@@ -206,9 +183,7 @@ async fn demo(database: &crate::db::Database, state: &DevState) -> anyhow::Resul
     };
     let id = client::submit(&mut c, state.user_id, &req).await?;
     let mut f = Follower::open(database, id, Some(state.user_id)).await?;
-    let end = f
-        .to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message))
-        .await?;
+    let end = f.to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message)).await?;
     println!("    session {id}: {}", end.status);
     Ok(())
 }

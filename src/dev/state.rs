@@ -22,14 +22,8 @@ pub struct DevState {
 impl DevState {
     /// A new state with a fresh user id and a random 256-bit secret.
     pub fn generate(port: u16) -> DevState {
-        let secret: String = (0..2)
-            .map(|_| Uuid::new_v4().simple().to_string())
-            .collect();
-        DevState {
-            port,
-            user_id: Uuid::new_v4(),
-            jwt_secret: secret,
-        }
+        let secret: String = (0..2).map(|_| Uuid::new_v4().simple().to_string()).collect();
+        DevState { port, user_id: Uuid::new_v4(), jwt_secret: secret }
     }
 
     pub fn jwt_secret(&self) -> Secret {
@@ -41,10 +35,8 @@ impl DevState {
     }
 
     pub fn read(path: &Path) -> anyhow::Result<DevState> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is damaged; delete it to start over", path.display()))
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is damaged; delete it to start over", path.display()))
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {

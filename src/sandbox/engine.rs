@@ -6,18 +6,18 @@ use std::time::Duration;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptions, InspectContainerOptions,
-    KillContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    WaitContainerOptions,
+    AttachContainerOptionsBuilder, CreateContainerOptions, InspectContainerOptions, KillContainerOptions,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 use super::policy::{self, ContainerSpec};
 use crate::config::Limits;
+use crate::db::input::InputEvent;
 use crate::output::{Flow, OutputPipe, Stream};
 
 /// Why a sandbox could not do its job. Every variant is an infrastructure
@@ -36,13 +36,12 @@ pub enum SandboxError {
 
 fn classify(e: DockerError, image: &str) -> SandboxError {
     match &e {
-        DockerError::DockerResponseServerError {
-            status_code: 404,
-            message,
-        } if message.contains("image") => SandboxError::ImageMissing(image.to_string()),
-        DockerError::IOError { .. }
-        | DockerError::HyperResponseError { .. }
-        | DockerError::RequestTimeoutError => SandboxError::Unreachable(e),
+        DockerError::DockerResponseServerError { status_code: 404, message } if message.contains("image") => {
+            SandboxError::ImageMissing(image.to_string())
+        }
+        DockerError::IOError { .. } | DockerError::HyperResponseError { .. } | DockerError::RequestTimeoutError => {
+            SandboxError::Unreachable(e)
+        }
         _ => SandboxError::Docker(e),
     }
 }
@@ -76,6 +75,52 @@ pub struct Finished {
     pub wall_time: Duration,
 }
 
+/// What the program's stdin gets.
+pub enum Stdin {
+    /// These bytes, then end of input.
+    Fixed(Vec<u8>),
+    /// These bytes, then whatever the events say, until `Eof` (or the run
+    /// ends). `Signal` events are delivered to the container.
+    Interactive { first: Vec<u8>, events: mpsc::Receiver<InputEvent> },
+}
+
+/// Writes stdin; a program that exits without reading it closes the pipe,
+/// which is not an error.
+async fn feed_stdin(
+    engine: Engine,
+    id: String,
+    mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    stdin: Stdin,
+) {
+    match stdin {
+        Stdin::Fixed(bytes) => {
+            if input.write_all(&bytes).await.is_ok() {
+                let _ = input.shutdown().await;
+            }
+        }
+        Stdin::Interactive { first, mut events } => {
+            if input.write_all(&first).await.is_err() {
+                return;
+            }
+            let _ = input.flush().await;
+            while let Some(event) = events.recv().await {
+                match event {
+                    InputEvent::Stdin(bytes) => {
+                        if input.write_all(&bytes).await.is_err() || input.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                    InputEvent::Eof => {
+                        let _ = input.shutdown().await;
+                        return;
+                    }
+                    InputEvent::Signal(sig) => engine.signal(&id, &sig).await,
+                }
+            }
+        }
+    }
+}
+
 /// A created, not yet started container.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -98,11 +143,7 @@ impl Engine {
     /// Connects to `host` (empty: DOCKER_HOST or the local socket). Nothing
     /// is sent until the first call.
     pub fn connect(host: &str, limits: Limits) -> anyhow::Result<Engine> {
-        let docker = if host.is_empty() {
-            Docker::connect_with_defaults()?
-        } else {
-            Docker::connect_with_host(host)?
-        };
+        let docker = if host.is_empty() { Docker::connect_with_defaults()? } else { Docker::connect_with_host(host)? };
         Ok(Engine { docker, limits })
     }
 
@@ -115,19 +156,13 @@ impl Engine {
     }
 
     pub async fn ping(&self) -> Result<(), SandboxError> {
-        self.docker
-            .ping()
-            .await
-            .map(|_| ())
-            .map_err(SandboxError::Unreachable)
+        self.docker.ping().await.map(|_| ()).map_err(SandboxError::Unreachable)
     }
 
     pub async fn image_exists(&self, image: &str) -> Result<bool, SandboxError> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
-            Err(DockerError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
             Err(e) => Err(classify(e, image)),
         }
     }
@@ -149,7 +184,7 @@ impl Engine {
     pub async fn run(
         &self,
         c: &Created,
-        payload: Vec<u8>,
+        stdin: Stdin,
         timeout: Duration,
         pipe: &mut OutputPipe,
         stop: &mut watch::Receiver<Option<StopReason>>,
@@ -164,31 +199,17 @@ impl Engine {
             .build();
         let attached = self.docker.attach_container(&c.id, Some(opts)).await?;
         let mut output = attached.output;
-        let mut input = attached.input;
+        let input = attached.input;
         // auto_remove is off, so waiting on a container that already exited
         // still returns its status: a fast exit cannot be missed.
-        let mut wait = Box::pin(
-            self.docker
-                .wait_container(&c.id, None::<WaitContainerOptions>),
-        );
-        self.docker
-            .start_container(
-                &c.id,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await?;
+        let mut wait = Box::pin(self.docker.wait_container(&c.id, None::<WaitContainerOptions>));
+        self.docker.start_container(&c.id, None::<bollard::query_parameters::StartContainerOptions>).await?;
         let started = Instant::now();
         on_started();
 
         // Stdin is written concurrently with reading output: a program that
         // prints before reading must not deadlock against us.
-        let writer = tokio::spawn(async move {
-            // A program that exits without reading its stdin closes the pipe:
-            // that is not an error.
-            if input.write_all(&payload).await.is_ok() {
-                let _ = input.shutdown().await;
-            }
-        });
+        let writer = tokio::spawn(feed_stdin(self.clone(), c.id.clone(), input, stdin));
 
         let deadline = started + timeout;
         let far = started + Duration::from_secs(86_400 * 365);
@@ -269,10 +290,7 @@ impl Engine {
         writer.abort();
         pipe.flush().await;
 
-        let inspect = self
-            .docker
-            .inspect_container(&c.id, None::<InspectContainerOptions>)
-            .await?;
+        let inspect = self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?;
         let state = inspect.state.unwrap_or_default();
         Ok(Finished {
             exit_code: exit.or(state.exit_code),
@@ -282,12 +300,18 @@ impl Engine {
         })
     }
 
+    /// Sends a signal to the container's processes (through its init).
+    pub async fn signal(&self, id: &str, signal: &str) {
+        let opts = KillContainerOptions { signal: signal.into() };
+        if let Err(e) = self.docker.kill_container(id, Some(opts)).await {
+            tracing::debug!(container = id, signal, error = %e, "signal not delivered (container probably stopped)");
+        }
+    }
+
     /// SIGKILL; failures (already dead, already gone) are only logged.
     /// Returns when the kill was sent.
     pub async fn kill(&self, id: &str) -> Instant {
-        let opts = KillContainerOptions {
-            signal: "SIGKILL".into(),
-        };
+        let opts = KillContainerOptions { signal: "SIGKILL".into() };
         if let Err(e) = self.docker.kill_container(id, Some(opts)).await {
             tracing::debug!(container = id, error = %e, "kill failed (container probably already stopped)");
         }
@@ -297,47 +321,27 @@ impl Engine {
     /// Force-removes a container and its anonymous volumes. A container that
     /// is already gone counts as removed.
     pub async fn remove(&self, id: &str) -> Result<(), SandboxError> {
-        let opts = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match self.docker.remove_container(id, Some(opts)).await {
             Ok(()) => Ok(()),
-            Err(DockerError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(DockerError::DockerResponseServerError {
-                status_code: 409,
-                message,
-            }) if message.contains("already in progress") => Ok(()),
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(DockerError::DockerResponseServerError { status_code: 409, message })
+                if message.contains("already in progress") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     /// Every container execbox made in `scope`, with its labels.
-    pub async fn list_managed(
-        &self,
-        scope: &str,
-    ) -> Result<Vec<(String, HashMap<String, String>)>, SandboxError> {
+    pub async fn list_managed(&self, scope: &str) -> Result<Vec<(String, HashMap<String, String>)>, SandboxError> {
         let filters = HashMap::from([(
             "label",
-            vec![
-                format!("{}=true", policy::LABEL_MANAGED),
-                format!("{}={scope}", policy::LABEL_SCOPE),
-            ],
+            vec![format!("{}=true", policy::LABEL_MANAGED), format!("{}={scope}", policy::LABEL_SCOPE)],
         )]);
-        let opts = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let list = self
-            .docker
-            .list_containers(Some(opts))
-            .await
-            .map_err(SandboxError::Unreachable)?;
-        Ok(list
-            .into_iter()
-            .filter_map(|c| Some((c.id?, c.labels.unwrap_or_default())))
-            .collect())
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(opts)).await.map_err(SandboxError::Unreachable)?;
+        Ok(list.into_iter().filter_map(|c| Some((c.id?, c.labels.unwrap_or_default()))).collect())
     }
 }

@@ -17,27 +17,17 @@ pub fn is_safe_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && !name.starts_with(['-', '.'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Frames `files` and `stdin` for the launcher. Names must satisfy
 /// [`is_safe_name`] (checked by the caller; asserted here).
 pub fn encode(files: &[(&str, &[u8])], stdin: &[u8]) -> Vec<u8> {
-    let total: usize = files
-        .iter()
-        .map(|(n, c)| n.len() + c.len() + 24)
-        .sum::<usize>()
-        + stdin.len()
-        + 16;
+    let total: usize = files.iter().map(|(n, c)| n.len() + c.len() + 24).sum::<usize>() + stdin.len() + 16;
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(format!("execbox1 {}\n", files.len()).as_bytes());
     for (name, content) in files {
-        assert!(
-            is_safe_name(name),
-            "unsafe file name reached the sandbox: {name:?}"
-        );
+        assert!(is_safe_name(name), "unsafe file name reached the sandbox: {name:?}");
         out.extend_from_slice(format!("{} {}\n", content.len(), name).as_bytes());
         out.extend_from_slice(content);
     }
@@ -45,29 +35,97 @@ pub fn encode(files: &[(&str, &[u8])], stdin: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Most files in one submission, and most bytes in all of them.
+pub const MAX_FILES: usize = 64;
+pub const MAX_TOTAL_BYTES: usize = 4 * 1024 * 1024;
+
+/// Decodes a session's extra files (`[{name, content, encoding?}]`, encoding
+/// `utf8` (default), `base64` or `hex`) and checks them: plain names, no
+/// duplicates (the main file's name included), bounded count and size.
+/// `Err` is a message for the user.
+pub fn decode_extra(files: &serde_json::Value, main: &str, main_len: usize) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use base64::Engine as _;
+    let list = files.as_array().ok_or("files must be an array of {name, content, encoding?}")?;
+    if list.len() + 1 > MAX_FILES {
+        return Err(format!("too many files: at most {MAX_FILES}"));
+    }
+    let mut out: Vec<(String, Vec<u8>)> = Vec::with_capacity(list.len());
+    let mut total = main_len;
+    for (i, f) in list.iter().enumerate() {
+        let name = f.get("name").and_then(|n| n.as_str()).ok_or_else(|| format!("files[{i}] has no name"))?;
+        if !is_safe_name(name) {
+            return Err(format!(
+                "files[{i}]: name {name:?} is not allowed (one plain file name of letters, digits, '.', '_' and '-', not starting with '.' or '-')"
+            ));
+        }
+        if name == main || out.iter().any(|(n, _)| n == name) {
+            return Err(format!("files[{i}]: {name:?} appears twice"));
+        }
+        let content = f
+            .get("content")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| format!("files[{i}] ({name}) has no text content"))?;
+        let bytes = match f.get("encoding").and_then(|e| e.as_str()).unwrap_or("utf8") {
+            "utf8" | "utf-8" => content.as_bytes().to_vec(),
+            "base64" => base64::engine::general_purpose::STANDARD
+                .decode(content)
+                .map_err(|e| format!("files[{i}] ({name}): invalid base64: {e}"))?,
+            "hex" => decode_hex(content).ok_or_else(|| format!("files[{i}] ({name}): invalid hex"))?,
+            other => return Err(format!("files[{i}] ({name}): unknown encoding {other:?} (utf8, base64 or hex)")),
+        };
+        total += bytes.len();
+        if total > MAX_TOTAL_BYTES {
+            return Err(format!("files are too large: at most {MAX_TOTAL_BYTES} bytes in all"));
+        }
+        out.push((name.to_string(), bytes));
+    }
+    Ok(out)
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_files() {
+        let ok = serde_json::json!([
+            {"name": "util.py", "content": "x = 1"},
+            {"name": "data.bin", "content": "AAEC", "encoding": "base64"},
+            {"name": "h.txt", "content": "6869", "encoding": "hex"}
+        ]);
+        let got = decode_extra(&ok, "main.py", 0).unwrap();
+        assert_eq!(got[0], ("util.py".to_string(), b"x = 1".to_vec()));
+        assert_eq!(got[1].1, vec![0, 1, 2]);
+        assert_eq!(got[2].1, b"hi".to_vec());
+        for (bad, msg) in [
+            (serde_json::json!([{"name": "../x", "content": ""}]), "not allowed"),
+            (serde_json::json!([{"name": "main.py", "content": ""}]), "twice"),
+            (serde_json::json!([{"name": "a", "content": ""}, {"name": "a", "content": ""}]), "twice"),
+            (serde_json::json!([{"name": "a", "content": "zz", "encoding": "hex"}]), "invalid hex"),
+            (serde_json::json!([{"name": "a", "content": "x", "encoding": "rot13"}]), "unknown encoding"),
+            (serde_json::json!([{"content": "x"}]), "no name"),
+            (serde_json::json!({"name": "a"}), "array"),
+        ] {
+            let err = decode_extra(&bad, "main.py", 0).unwrap_err();
+            assert!(err.contains(msg), "{err}");
+        }
+        let big = serde_json::json!([{"name": "a", "content": "x".repeat(MAX_TOTAL_BYTES)}]);
+        assert!(decode_extra(&big, "main.py", 1).unwrap_err().contains("too large"));
+    }
 
     #[test]
     fn names() {
         for ok in ["main.py", "Main.java", "a_b-c.1"] {
             assert!(is_safe_name(ok), "{ok}");
         }
-        for bad in [
-            "",
-            ".",
-            "..",
-            "../x",
-            "a/b",
-            "/etc/passwd",
-            "-rf",
-            ".bashrc",
-            "a b",
-            "a\nb",
-            "é.py",
-            "a\\b",
-        ] {
+        for bad in ["", ".", "..", "../x", "a/b", "/etc/passwd", "-rf", ".bashrc", "a b", "a\nb", "é.py", "a\\b"] {
             assert!(!is_safe_name(bad), "{bad:?}");
         }
     }

@@ -10,4 +10,4 @@ pub mod engine;
 pub mod files;
 pub mod policy;
 
-pub use engine::{Ending, Engine, Finished, SandboxError, StopReason};
+pub use engine::{Ending, Engine, Finished, SandboxError, Stdin, StopReason};

@@ -35,33 +35,13 @@ pub struct ContainerSpec {
 /// The hardened configuration for `spec` under `limits`.
 pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreateBody {
     let memory = (spec.memory_mb * 1024 * 1024) as i64;
-    let mut env: Vec<String> = vec![
-        "HOME=/tmp".into(),
-        "TMPDIR=/tmp".into(),
-        "LANG=C.UTF-8".into(),
-    ];
+    let mut env: Vec<String> = vec!["HOME=/tmp".into(), "TMPDIR=/tmp".into(), "LANG=C.UTF-8".into()];
     env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
     let tmpfs = HashMap::from([
-        (
-            "/tmp".to_string(),
-            format!(
-                "rw,nosuid,nodev,noexec,size={}m,mode=1777",
-                limits.tmp_size_mb
-            ),
-        ),
-        (
-            WORK_DIR.to_string(),
-            format!(
-                "rw,nosuid,nodev,noexec,size={}m,mode=1777",
-                limits.work_size_mb
-            ),
-        ),
+        ("/tmp".to_string(), format!("rw,nosuid,nodev,noexec,size={}m,mode=1777", limits.tmp_size_mb)),
+        (WORK_DIR.to_string(), format!("rw,nosuid,nodev,noexec,size={}m,mode=1777", limits.work_size_mb)),
     ]);
-    let ulimit = |name: &str, n: i64| ResourcesUlimits {
-        name: Some(name.into()),
-        soft: Some(n),
-        hard: Some(n),
-    };
+    let ulimit = |name: &str, n: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(n), hard: Some(n) };
     let host = HostConfig {
         // Resources.
         memory: Some(memory),
@@ -84,18 +64,11 @@ pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreat
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         privileged: Some(false),
         // Network.
-        network_mode: Some(if limits.allow_network {
-            "bridge".into()
-        } else {
-            "none".into()
-        }),
+        network_mode: Some(if limits.allow_network { "bridge".into() } else { "none".into() }),
         // Process hygiene: an init reaps zombies and forwards signals.
         init: Some(true),
         // Output goes through attach only; a flood never reaches the engine's disk.
-        log_config: Some(bollard::models::HostConfigLogConfig {
-            typ: Some("none".into()),
-            config: None,
-        }),
+        log_config: Some(bollard::models::HostConfigLogConfig { typ: Some("none".into()), config: None }),
         auto_remove: Some(false),
         runtime: (!limits.oci_runtime.is_empty()).then(|| limits.oci_runtime.clone()),
         ..Default::default()

@@ -12,21 +12,13 @@ use crate::support::*;
 const BIN: &str = env!("CARGO_BIN_EXE_execbox");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A directory the postgres user can reach (tempdirs are 0700).
 fn open_tempdir() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    std::process::Command::new("chmod")
-        .arg("755")
-        .arg(d.path())
-        .status()
-        .unwrap();
+    std::process::Command::new("chmod").arg("755").arg(d.path()).status().unwrap();
     d
 }
 
@@ -36,9 +28,7 @@ struct Dev(Option<Child>);
 impl Drop for Dev {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
-            let _ = Command::new("kill")
-                .args(["-INT", &c.id().to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
             std::thread::sleep(Duration::from_secs(3));
             let _ = c.kill();
             let _ = c.wait();
@@ -83,29 +73,20 @@ fn read_until(rx: &mpsc::Receiver<String>, needle: &str, within: Duration) -> Ve
                     return seen;
                 }
             }
-            Err(_) => panic!(
-                "no line with {needle:?} within {within:?}; got:\n{}",
-                seen.join("\n")
-            ),
+            Err(_) => panic!("no line with {needle:?} within {within:?}; got:\n{}", seen.join("\n")),
         }
     }
 }
 
 fn interrupt_and_wait(mut dev: Dev, rx: &mpsc::Receiver<String>) -> Vec<String> {
     let mut child = dev.0.take().unwrap();
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(
-            Instant::now() < deadline,
-            "execbox dev did not stop on Ctrl-C"
-        );
+        assert!(Instant::now() < deadline, "execbox dev did not stop on Ctrl-C");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "execbox dev exited with {status}");
@@ -122,30 +103,16 @@ fn dev_from_an_empty_directory_then_again_reusing_the_cluster() {
     let lines = read_until(&rx, "    session ", Duration::from_secs(300));
     let text = lines.join("\n");
     assert!(text.contains("creating a PostgreSQL cluster"), "{text}");
-    assert!(
-        text.contains(&format!(
-            "DATABASE_URL=postgres://postgres@127.0.0.1:{port}/postgres"
-        )),
-        "{text}"
-    );
-    assert!(
-        text.contains("dev user id:") && text.contains("access token: ey"),
-        "{text}"
-    );
+    assert!(text.contains(&format!("DATABASE_URL=postgres://postgres@127.0.0.1:{port}/postgres")), "{text}");
+    assert!(text.contains("dev user id:") && text.contains("access token: ey"), "{text}");
     assert!(text.contains("hello from execbox: Python 3"), "{text}");
     assert!(text.contains("streaming line 3 of 3"), "{text}");
     assert!(lines.last().unwrap().ends_with(": completed"), "{text}");
     let rest = interrupt_and_wait(child, &rx).join("\n");
-    assert!(
-        rest.contains("stopping PostgreSQL (data kept for next time)"),
-        "{rest}"
-    );
+    assert!(rest.contains("stopping PostgreSQL (data kept for next time)"), "{rest}");
     let pg = dir.path().join(".execbox/pg");
     assert!(pg.join("PG_VERSION").exists());
-    assert!(
-        !pg.join("postmaster.pid").exists(),
-        "PostgreSQL still running after Ctrl-C"
-    );
+    assert!(!pg.join("postmaster.pid").exists(), "PostgreSQL still running after Ctrl-C");
     let state = std::fs::read_to_string(dir.path().join(".execbox/dev.json")).unwrap();
 
     // Second run: same cluster, same user, data kept (two demo sessions now).
@@ -154,22 +121,11 @@ fn dev_from_an_empty_directory_then_again_reusing_the_cluster() {
     assert!(text.contains("using the PostgreSQL cluster"), "{text}");
     assert!(!text.contains("creating a PostgreSQL cluster"), "{text}");
     assert!(!text.contains("applied migrations"), "{text}");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join(".execbox/dev.json")).unwrap(),
-        state
-    );
-    let sessions = Command::new(BIN)
-        .arg("sessions")
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join(".execbox/dev.json")).unwrap(), state);
+    let sessions =
+        Command::new(BIN).arg("sessions").current_dir(dir.path()).env_remove("DATABASE_URL").output().unwrap();
     let table = String::from_utf8_lossy(&sessions.stdout);
-    assert_eq!(
-        table.lines().filter(|l| l.contains("completed")).count(),
-        2,
-        "{table}"
-    );
+    assert_eq!(table.lines().filter(|l| l.contains("completed")).count(), 2, "{table}");
     interrupt_and_wait(child, &rx);
 }
 
@@ -187,10 +143,7 @@ fn dev_without_postgresql_says_what_to_install() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("PostgreSQL server binaries were not found"),
-        "{err}"
-    );
+    assert!(err.contains("PostgreSQL server binaries were not found"), "{err}");
     assert!(err.contains("apt-get install -y postgresql"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one clear sentence: {err}");
 }
@@ -208,20 +161,12 @@ fn dev_refuses_a_port_taken_by_another_program() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("port {port} is taken by another program")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("port {port} is taken by another program")), "{err}");
     assert!(err.contains("EXECBOX_DEV_PORT"), "{err}");
 }
 
 /// `execbox run` against a test database, as `user`.
-fn run_cli(
-    db: &TestDb,
-    user: uuid::Uuid,
-    dir: &std::path::Path,
-    args: &[&str],
-) -> std::process::Output {
+fn run_cli(db: &TestDb, user: uuid::Uuid, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .arg("run")
         .args(args)
@@ -241,7 +186,11 @@ async fn run_separates_streams_and_returns_the_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::write(p.join("hello.py"), "print('hello')\n").unwrap();
-    std::fs::write(p.join("both.py"), "import sys\nprint('out line')\nprint('err line', file=sys.stderr)\nsys.exit(int(sys.stdin.read()))\n").unwrap();
+    std::fs::write(
+        p.join("both.py"),
+        "import sys\nprint('out line')\nprint('err line', file=sys.stderr)\nsys.exit(int(sys.stdin.read()))\n",
+    )
+    .unwrap();
     std::fs::write(p.join("spin.js"), "for(;;){}\n").unwrap();
     std::fs::write(p.join("notes.txt"), "hi\n").unwrap();
     std::fs::write(p.join("script"), "print('as python')\n").unwrap();
@@ -269,22 +218,14 @@ async fn run_separates_streams_and_returns_the_exit_code() {
 
     assert_eq!(both.status.code(), Some(7));
     assert_eq!(s(&both.stdout), "out line\n");
-    assert!(
-        s(&both.stderr).starts_with("err line\n"),
-        "{}",
-        s(&both.stderr)
-    );
+    assert!(s(&both.stderr).starts_with("err line\n"), "{}", s(&both.stderr));
     assert!(s(&both.stderr).contains("exited with code 7"));
 
     assert_eq!(spin.status.code(), Some(124), "{}", s(&spin.stderr));
     assert!(s(&spin.stderr).contains("time limit of 1000 ms"));
 
     assert_ne!(unknown.status.code(), Some(0));
-    assert!(
-        s(&unknown.stderr).contains("cannot tell the language of notes.txt"),
-        "{}",
-        s(&unknown.stderr)
-    );
+    assert!(s(&unknown.stderr).contains("cannot tell the language of notes.txt"), "{}", s(&unknown.stderr));
 
     assert_eq!(forced.status.code(), Some(0));
     assert_eq!(s(&forced.stdout), "as python\n");
@@ -299,10 +240,7 @@ async fn run_separates_streams_and_returns_the_exit_code() {
     // The sessions were inserted as that user, under RLS: they are theirs.
     let c = db.client().await;
     let n: i64 = c
-        .query_one(
-            "select count(*) from backend_execution_sessions where user_id = $1",
-            &[&user],
-        )
+        .query_one("select count(*) from backend_execution_sessions where user_id = $1", &[&user])
         .await
         .unwrap()
         .get(0);
@@ -315,32 +253,18 @@ async fn logs_prints_a_sessions_rows() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker();
-    let id = db
-        .submit(
-            user,
-            "python",
-            "import sys\nprint('one')\nprint('two', file=sys.stderr)",
-        )
-        .await;
+    let id = db.submit(user, "python", "import sys\nprint('one')\nprint('two', file=sys.stderr)").await;
     db.wait_done(id, Duration::from_secs(60)).await;
     let url = db.url.clone();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(["logs", &id.to_string(), "--follow"])
-            .env("DATABASE_URL", url)
-            .output()
-            .unwrap()
+        Command::new(BIN).args(["logs", &id.to_string(), "--follow"]).env("DATABASE_URL", url).output().unwrap()
     })
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "two\n");
-    let bad = Command::new(BIN)
-        .args(["logs", "not-a-uuid"])
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
+    let bad = Command::new(BIN).args(["logs", "not-a-uuid"]).env("DATABASE_URL", &db.url).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a session id"));
     w.stop().await.unwrap();
 }

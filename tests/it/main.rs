@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod interactive;
 mod migrate;
 mod pgtap;
 mod queue;

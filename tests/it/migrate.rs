@@ -17,46 +17,25 @@ async fn migrate_twice_is_a_no_op() {
     // The fixture's role statements are cluster-wide: keep clear of the
     // template build other tests may be doing (see support::TestDb::new).
     let admin = connect(admin_url()).await;
-    admin
-        .execute("select pg_advisory_lock(4242)", &[])
-        .await
-        .unwrap();
+    admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
     let first = run(&["migrate", "--supabase-fixture"]);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 1 migration"));
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stdout)
+        .contains(&format!("applied {} migration(s)", execbox::db::migrate::embedded().len())));
     let second = run(&["migrate", "--supabase-fixture"]);
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&second.stdout).trim(),
-        "database is up to date"
-    );
-    admin
-        .execute("select pg_advisory_unlock(4242)", &[])
-        .await
-        .unwrap();
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "database is up to date");
+    admin.execute("select pg_advisory_unlock(4242)", &[]).await.unwrap();
     let c = db.client().await;
     let versions: Vec<String> = c
-        .query(
-            "select version from supabase_migrations.schema_migrations order by 1",
-            &[],
-        )
+        .query("select version from supabase_migrations.schema_migrations order by 1", &[])
         .await
         .unwrap()
         .into_iter()
         .map(|r| r.get(0))
         .collect();
-    let expected: Vec<String> = execbox::db::migrate::embedded()
-        .iter()
-        .map(|(s, _)| s.split('_').next().unwrap().to_string())
-        .collect();
+    let expected: Vec<String> =
+        execbox::db::migrate::embedded().iter().map(|(s, _)| s.split('_').next().unwrap().to_string()).collect();
     assert_eq!(versions, expected);
 }
 
@@ -69,8 +48,5 @@ async fn migrate_reports_a_bad_database_url_by_name() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("DATABASE_URL") || err.contains("connect"),
-        "{err}"
-    );
+    assert!(err.contains("DATABASE_URL") || err.contains("connect"), "{err}");
 }

@@ -16,11 +16,7 @@ async fn supabase_pgtap_files_pass() {
     assert!(!files.is_empty(), "no pgTAP files in {}", dir.display());
     for file in files {
         let db = TestDb::new().await;
-        db.client()
-            .await
-            .batch_execute("create extension if not exists pgtap with schema extensions")
-            .await
-            .unwrap();
+        db.client().await.batch_execute("create extension if not exists pgtap with schema extensions").await.unwrap();
         let out = std::process::Command::new("psql")
             .args([
                 db.url.as_str(),
@@ -39,27 +35,14 @@ async fn supabase_pgtap_files_pass() {
             .expect("psql");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "{}: psql failed\n{stdout}\n{stderr}",
-            file.display()
-        );
+        assert!(out.status.success(), "{}: psql failed\n{stdout}\n{stderr}", file.display());
         let plan: usize = stdout
             .lines()
             .find_map(|l| l.strip_prefix("1..").and_then(|n| n.trim().parse().ok()))
             .unwrap_or_else(|| panic!("{}: no plan\n{stdout}", file.display()));
         let ok = stdout.lines().filter(|l| l.starts_with("ok ")).count();
         let not_ok: Vec<&str> = stdout.lines().filter(|l| l.starts_with("not ok")).collect();
-        assert!(
-            not_ok.is_empty(),
-            "{}: failing pgTAP tests:\n{stdout}",
-            file.display()
-        );
-        assert_eq!(
-            ok,
-            plan,
-            "{}: {ok} of {plan} planned tests ran\n{stdout}",
-            file.display()
-        );
+        assert!(not_ok.is_empty(), "{}: failing pgTAP tests:\n{stdout}", file.display());
+        assert_eq!(ok, plan, "{}: {ok} of {plan} planned tests ran\n{stdout}", file.display());
     }
 }

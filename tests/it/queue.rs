@@ -24,10 +24,7 @@ async fn three_workers_run_100_sessions_exactly_once() {
         .collect();
     let mut ids = Vec::new();
     for i in 0..100 {
-        ids.push(
-            db.submit(user, "python", &format!("print('run {i}')"))
-                .await,
-        );
+        ids.push(db.submit(user, "python", &format!("print('run {i}')")).await);
     }
     for (i, id) in ids.iter().enumerate() {
         let s = db.wait_done(*id, T).await;
@@ -37,25 +34,16 @@ async fn three_workers_run_100_sessions_exactly_once() {
     }
     let c = db.client().await;
     let per_session: Vec<(Uuid, i64)> = c
-        .query(
-            "select session_id, count(*) from container_instances group by 1",
-            &[],
-        )
+        .query("select session_id, count(*) from container_instances group by 1", &[])
         .await
         .unwrap()
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     assert_eq!(per_session.len(), 100);
-    assert!(
-        per_session.iter().all(|(_, n)| *n == 1),
-        "a session ran in two containers"
-    );
+    assert!(per_session.iter().all(|(_, n)| *n == 1), "a session ran in two containers");
     let by_worker: HashMap<String, i64> = c
-        .query(
-            "select claimed_by, count(*) from backend_execution_sessions group by 1",
-            &[],
-        )
+        .query("select claimed_by, count(*) from backend_execution_sessions group by 1", &[])
         .await
         .unwrap()
         .into_iter()
@@ -82,27 +70,14 @@ async fn a_worker_killed_mid_run_leaves_nothing_stuck() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let id = db
-        .submit(
-            user,
-            "python",
-            "import time\nprint('started', flush=True)\ntime.sleep(120)",
-        )
-        .await;
+    let id = db.submit(user, "python", "import time\nprint('started', flush=True)\ntime.sleep(120)").await;
     // Wait until the program really runs in a container.
     db.wait_output(id, T).await;
     assert_eq!(containers_of(id).await.len(), 1);
     let pid = child.id().unwrap() as i32;
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
     child.wait().await.unwrap();
-    assert_eq!(
-        db.session(id).await.status,
-        "running",
-        "nobody has noticed yet"
-    );
+    assert_eq!(db.session(id).await.status, "running", "nobody has noticed yet");
 
     // A worker starts (a restart, or any other worker on this host).
     let w = db.worker_with(|c| c.worker.lease_ms = 2000);
@@ -111,10 +86,7 @@ async fn a_worker_killed_mid_run_leaves_nothing_stuck() {
     assert!(s.error.unwrap().contains("stopped responding"));
     let logs = db.logs(id).await;
     assert_eq!(logs.last().unwrap().stream, "system");
-    assert_eq!(
-        logs.iter().map(|l| l.seq).collect::<Vec<_>>(),
-        (1..=logs.len() as i32).collect::<Vec<_>>()
-    );
+    assert_eq!(logs.iter().map(|l| l.seq).collect::<Vec<_>>(), (1..=logs.len() as i32).collect::<Vec<_>>());
     // The orphan container is reaped.
     wait_no_containers(id, Duration::from_secs(30)).await;
     // Not retried: it stays as it ended.
@@ -132,22 +104,13 @@ async fn cancel_kills_a_running_session_quickly() {
         c.worker.heartbeat_interval_ms = 5_000;
         c.worker.lease_ms = 15_000;
     });
-    let id = db
-        .submit(
-            user,
-            "python",
-            "import time\nprint('waiting', flush=True)\ntime.sleep(600)",
-        )
-        .await;
+    let id = db.submit(user, "python", "import time\nprint('waiting', flush=True)\ntime.sleep(600)").await;
     db.wait_output(id, T).await;
     // The owner cancels, as a frontend does.
     let mut c = db.client().await;
     let tx = as_user(&mut c, Some(user)).await;
     let n = tx
-        .execute(
-            "update backend_execution_sessions set cancel_requested_at = now() where id = $1",
-            &[&id],
-        )
+        .execute("update backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])
         .await
         .unwrap();
     assert_eq!(n, 1);
@@ -155,11 +118,7 @@ async fn cancel_kills_a_running_session_quickly() {
     let asked = Instant::now();
     let s = db.wait_done(id, Duration::from_secs(10)).await;
     // NOTIFY-driven: well inside one heartbeat interval (5 s).
-    assert!(
-        asked.elapsed() < Duration::from_secs(3),
-        "cancel took {:?}",
-        asked.elapsed()
-    );
+    assert!(asked.elapsed() < Duration::from_secs(3), "cancel took {:?}", asked.elapsed());
     assert_eq!(s.status, "cancelled");
     assert!(s.error.unwrap().contains("cancelled by the owner"));
     wait_no_containers(id, Duration::from_secs(10)).await;
@@ -173,12 +132,9 @@ async fn cancel_of_a_pending_session_needs_no_worker() {
     let id = db.submit(user, "python", "print('never')").await;
     let mut c = db.client().await;
     let tx = as_user(&mut c, Some(user)).await;
-    tx.execute(
-        "update backend_execution_sessions set cancel_requested_at = now() where id = $1",
-        &[&id],
-    )
-    .await
-    .unwrap();
+    tx.execute("update backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let s = db.session(id).await;
     assert_eq!(s.status, "cancelled");
@@ -196,20 +152,8 @@ async fn graceful_shutdown_finishes_or_kills_within_the_grace_period() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker_with(|c| c.worker.shutdown_grace_ms = 3_000);
-    let short = db
-        .submit(
-            user,
-            "python",
-            "import time\nprint('a', flush=True)\ntime.sleep(1)\nprint('b')",
-        )
-        .await;
-    let long = db
-        .submit(
-            user,
-            "python",
-            "import time\nprint('a', flush=True)\ntime.sleep(600)",
-        )
-        .await;
+    let short = db.submit(user, "python", "import time\nprint('a', flush=True)\ntime.sleep(1)\nprint('b')").await;
+    let long = db.submit(user, "python", "import time\nprint('a', flush=True)\ntime.sleep(600)").await;
     for id in [short, long] {
         db.wait_output(id, T).await;
     }
@@ -244,17 +188,11 @@ async fn sessions_inserted_while_no_worker_runs_are_picked_up() {
     // Long poll interval: only the startup rescan can find them quickly.
     let w = db.worker_with(|c| c.worker.poll_interval_ms = 60_000);
     for id in ids {
-        assert_eq!(
-            db.wait_done(id, Duration::from_secs(30)).await.status,
-            "completed"
-        );
+        assert_eq!(db.wait_done(id, Duration::from_secs(30)).await.status, "completed");
     }
     // And a new insert is heard through LISTEN, not the (60 s) poll.
     let id = db.submit(user, "python", "print('heard')").await;
-    assert_eq!(
-        db.wait_done(id, Duration::from_secs(20)).await.status,
-        "completed"
-    );
+    assert_eq!(db.wait_done(id, Duration::from_secs(20)).await.status, "completed");
     w.stop().await.unwrap();
 }
 
@@ -266,30 +204,15 @@ async fn the_worker_survives_losing_its_database_connections() {
     let w = db.worker_with(|c| c.worker.poll_interval_ms = 60_000);
     let first = db.submit(user, "python", "print('before')").await;
     assert_eq!(db.wait_done(first, T).await.status, "completed");
-    assert!(
-        db.cut_connections().await >= 2,
-        "the worker's listener and pool were connected"
-    );
+    assert!(db.cut_connections().await >= 2, "the worker's listener and pool were connected");
     let second = db.submit(user, "python", "print('after')").await;
-    assert_eq!(
-        db.wait_done(second, Duration::from_secs(20)).await.status,
-        "completed"
-    );
+    assert_eq!(db.wait_done(second, Duration::from_secs(20)).await.status, "completed");
     assert_eq!(db.stdout(second).await, ["after"]);
     // Again, while a session runs: its log rows and outcome still arrive.
-    let third = db
-        .submit(
-            user,
-            "python",
-            "import time\nprint('x', flush=True)\ntime.sleep(1)\nprint('y')",
-        )
-        .await;
+    let third = db.submit(user, "python", "import time\nprint('x', flush=True)\ntime.sleep(1)\nprint('y')").await;
     db.wait_output(third, T).await;
     db.cut_connections().await;
-    assert_eq!(
-        db.wait_done(third, Duration::from_secs(20)).await.status,
-        "completed"
-    );
+    assert_eq!(db.wait_done(third, Duration::from_secs(20)).await.status, "completed");
     assert_eq!(db.stdout(third).await, ["x", "y"]);
     w.stop().await.unwrap();
 }
@@ -306,23 +229,11 @@ async fn sigterm_drains_the_worker_process() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let id = db
-        .submit(
-            user,
-            "python",
-            "import time\nprint('a', flush=True)\ntime.sleep(1.5)\nprint('b')",
-        )
-        .await;
+    let id = db.submit(user, "python", "import time\nprint('a', flush=True)\ntime.sleep(1.5)\nprint('b')").await;
     db.wait_output(id, T).await;
     let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("worker exits")
-        .unwrap();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("worker exits").unwrap();
     assert!(status.success(), "{status}");
     // The running session was allowed to finish.
     assert_eq!(db.session(id).await.status, "completed");

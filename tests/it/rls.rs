@@ -8,11 +8,10 @@ use crate::support::*;
 
 async fn try_as(c: &mut Client, user: Option<Uuid>, sql: &str) -> Result<u64, String> {
     let tx = as_user(c, user).await;
-    let r = tx.execute(sql, &[]).await.map_err(|e| {
-        e.as_db_error()
-            .map(|d| d.message().to_string())
-            .unwrap_or(e.to_string())
-    });
+    let r = tx
+        .execute(sql, &[])
+        .await
+        .map_err(|e| e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string()));
     if r.is_ok() {
         tx.commit().await.unwrap();
     }
@@ -21,11 +20,10 @@ async fn try_as(c: &mut Client, user: Option<Uuid>, sql: &str) -> Result<u64, St
 
 async fn count_as(c: &mut Client, user: Option<Uuid>, sql: &str) -> Result<i64, String> {
     let tx = as_user(c, user).await;
-    tx.query_one(sql, &[]).await.map(|r| r.get(0)).map_err(|e| {
-        e.as_db_error()
-            .map(|d| d.message().to_string())
-            .unwrap_or(e.to_string())
-    })
+    tx.query_one(sql, &[])
+        .await
+        .map(|r| r.get(0))
+        .map_err(|e| e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string()))
 }
 
 #[tokio::test]
@@ -37,14 +35,8 @@ async fn rls_matrix() {
 
     // A inserts for themself; user_id defaults to auth.uid().
     let sa = db.submit(a, "python", "print('a')").await;
-    let owner: Uuid = c
-        .query_one(
-            "select user_id from backend_execution_sessions where id = $1",
-            &[&sa],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let owner: Uuid =
+        c.query_one("select user_id from backend_execution_sessions where id = $1", &[&sa]).await.unwrap().get(0);
     assert_eq!(owner, a);
     // Seed output and a container row as the worker would (service side).
     c.batch_execute(&format!(
@@ -56,10 +48,20 @@ async fn rls_matrix() {
 
     // --- insert ---------------------------------------------------------
     // Not for someone else.
-    let e = try_as(&mut c, Some(a), &format!("insert into backend_execution_sessions (user_id, language, code) values ('{b}', 'python', 'x')")).await;
+    let e = try_as(
+        &mut c,
+        Some(a),
+        &format!("insert into backend_execution_sessions (user_id, language, code) values ('{b}', 'python', 'x')"),
+    )
+    .await;
     assert!(e.unwrap_err().contains("row-level security"));
     // Not as anything but pending (status is not even a writable column).
-    let e = try_as(&mut c, Some(a), "insert into backend_execution_sessions (language, code, status) values ('python', 'x', 'completed')").await;
+    let e = try_as(
+        &mut c,
+        Some(a),
+        "insert into backend_execution_sessions (language, code, status) values ('python', 'x', 'completed')",
+    )
+    .await;
     assert!(e.unwrap_err().contains("permission denied"));
     // Not worker columns.
     for col in ["exit_code", "error", "attempt", "claimed_by", "started_at"] {
@@ -70,63 +72,29 @@ async fn rls_matrix() {
         } else {
             "1"
         };
-        let e = try_as(&mut c, Some(a), &format!("insert into backend_execution_sessions (language, code, {col}) values ('python', 'x', {val})")).await;
+        let e = try_as(
+            &mut c,
+            Some(a),
+            &format!("insert into backend_execution_sessions (language, code, {col}) values ('python', 'x', {val})"),
+        )
+        .await;
         assert!(e.unwrap_err().contains("permission denied"), "{col}");
     }
     // anon: nothing.
-    let e = try_as(
-        &mut c,
-        None,
-        "insert into backend_execution_sessions (language, code) values ('python', 'x')",
-    )
-    .await;
+    let e =
+        try_as(&mut c, None, "insert into backend_execution_sessions (language, code) values ('python', 'x')").await;
     assert!(e.unwrap_err().contains("permission denied"));
 
     // --- read -----------------------------------------------------------
-    assert_eq!(
-        count_as(
-            &mut c,
-            Some(a),
-            "select count(*) from backend_execution_sessions"
-        )
-        .await,
-        Ok(1)
-    );
-    assert_eq!(
-        count_as(
-            &mut c,
-            Some(b),
-            "select count(*) from backend_execution_sessions"
-        )
-        .await,
-        Ok(0)
-    );
-    assert_eq!(
-        count_as(&mut c, Some(a), "select count(*) from execution_logs").await,
-        Ok(1)
-    );
-    assert_eq!(
-        count_as(&mut c, Some(b), "select count(*) from execution_logs").await,
-        Ok(0)
-    );
-    assert_eq!(
-        count_as(&mut c, Some(a), "select count(*) from container_instances").await,
-        Ok(1)
-    );
-    assert_eq!(
-        count_as(&mut c, Some(b), "select count(*) from container_instances").await,
-        Ok(0)
-    );
-    for t in [
-        "backend_execution_sessions",
-        "execution_logs",
-        "container_instances",
-    ] {
+    assert_eq!(count_as(&mut c, Some(a), "select count(*) from backend_execution_sessions").await, Ok(1));
+    assert_eq!(count_as(&mut c, Some(b), "select count(*) from backend_execution_sessions").await, Ok(0));
+    assert_eq!(count_as(&mut c, Some(a), "select count(*) from execution_logs").await, Ok(1));
+    assert_eq!(count_as(&mut c, Some(b), "select count(*) from execution_logs").await, Ok(0));
+    assert_eq!(count_as(&mut c, Some(a), "select count(*) from container_instances").await, Ok(1));
+    assert_eq!(count_as(&mut c, Some(b), "select count(*) from container_instances").await, Ok(0));
+    for t in ["backend_execution_sessions", "execution_logs", "container_instances"] {
         let e = count_as(&mut c, None, &format!("select count(*) from {t}")).await;
-        assert!(
-            e.unwrap_err().contains("permission denied"),
-            "anon reads {t}"
-        );
+        assert!(e.unwrap_err().contains("permission denied"), "anon reads {t}");
     }
 
     // --- update ---------------------------------------------------------
@@ -138,58 +106,67 @@ async fn rls_matrix() {
     )
     .await;
     assert!(e.unwrap_err().contains("permission denied"));
-    let e = try_as(
-        &mut c,
-        Some(a),
-        &format!("update backend_execution_sessions set code = 'evil' where id = '{sa}'"),
-    )
-    .await;
+    let e = try_as(&mut c, Some(a), &format!("update backend_execution_sessions set code = 'evil' where id = '{sa}'"))
+        .await;
     assert!(e.unwrap_err().contains("permission denied"));
     // B cannot cancel A's session: the row is invisible, nothing changes.
-    assert_eq!(try_as(&mut c, Some(b), &format!("update backend_execution_sessions set cancel_requested_at = now() where id = '{sa}'")).await, Ok(0));
+    assert_eq!(
+        try_as(
+            &mut c,
+            Some(b),
+            &format!("update backend_execution_sessions set cancel_requested_at = now() where id = '{sa}'")
+        )
+        .await,
+        Ok(0)
+    );
     assert_eq!(db.session(sa).await.status, "pending");
     // Users never write logs or containers.
     let e = try_as(&mut c, Some(a), &format!("insert into execution_logs (session_id, user_id, seq, stream, level, message) values ('{sa}', '{a}', 2, 'stdout', 'info', 'forged')")).await;
     assert!(e.unwrap_err().contains("permission denied"));
     let e = try_as(&mut c, Some(a), "delete from execution_logs").await;
     assert!(e.unwrap_err().contains("permission denied"));
-    let e = try_as(
-        &mut c,
-        Some(a),
-        &format!("delete from backend_execution_sessions where id = '{sa}'"),
-    )
-    .await;
+    let e = try_as(&mut c, Some(a), &format!("delete from backend_execution_sessions where id = '{sa}'")).await;
     assert!(e.unwrap_err().contains("permission denied"));
     // A cancels their own: allowed, stamped by the database, final.
-    assert_eq!(try_as(&mut c, Some(a), &format!("update backend_execution_sessions set cancel_requested_at = '2000-01-01' where id = '{sa}'")).await, Ok(1));
+    assert_eq!(
+        try_as(
+            &mut c,
+            Some(a),
+            &format!("update backend_execution_sessions set cancel_requested_at = '2000-01-01' where id = '{sa}'")
+        )
+        .await,
+        Ok(1)
+    );
     let s = db.session(sa).await;
     assert_eq!(s.status, "cancelled");
     let stamped: bool = c
-        .query_one("select cancel_requested_at > now() - interval '1 minute' from backend_execution_sessions where id = $1", &[&sa])
+        .query_one(
+            "select cancel_requested_at > now() - interval '1 minute' from backend_execution_sessions where id = $1",
+            &[&sa],
+        )
         .await
         .unwrap()
         .get(0);
     assert!(stamped, "the client's timestamp must not be trusted");
     // A finished session cannot be touched any more (withdrawing a cancel included).
-    assert_eq!(try_as(&mut c, Some(a), &format!("update backend_execution_sessions set cancel_requested_at = null where id = '{sa}'")).await, Ok(0));
+    assert_eq!(
+        try_as(
+            &mut c,
+            Some(a),
+            &format!("update backend_execution_sessions set cancel_requested_at = null where id = '{sa}'")
+        )
+        .await,
+        Ok(0)
+    );
 
     // --- service role -----------------------------------------------------
     let tx = c.transaction().await.unwrap();
-    tx.batch_execute("set local role service_role")
+    tx.batch_execute("set local role service_role").await.unwrap();
+    let n: i64 = tx.query_one("select count(*) from backend_execution_sessions", &[]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+    tx.execute("update backend_execution_sessions set error = 'service may write' where id = $1", &[&sa])
         .await
         .unwrap();
-    let n: i64 = tx
-        .query_one("select count(*) from backend_execution_sessions", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 1);
-    tx.execute(
-        "update backend_execution_sessions set error = 'service may write' where id = $1",
-        &[&sa],
-    )
-    .await
-    .unwrap();
     tx.execute(
         "insert into execution_logs (session_id, user_id, seq, stream, level, message) values ($1, $2, 2, 'system', 'info', 'ok')",
         &[&sa, &a],
@@ -213,9 +190,7 @@ async fn realtime_publication_and_notify_triggers() {
     assert_eq!(tables, ["backend_execution_sessions", "execution_logs"]);
 
     // An insert and a cancel request each NOTIFY the session id, nothing more.
-    let (listener, mut conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (listener, mut conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut msgs = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
@@ -225,33 +200,16 @@ async fn realtime_publication_and_notify_triggers() {
             }
         }
     });
-    listener
-        .batch_execute("listen execbox_session; listen execbox_cancel")
-        .await
-        .unwrap();
+    listener.batch_execute("listen execbox_session; listen execbox_cancel").await.unwrap();
     let user = db.user().await;
     let id = db.submit(user, "python", "print(1)").await;
-    let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
     assert_eq!(got, ("execbox_session".to_string(), id.to_string()));
     // Cancel of a running session notifies the workers.
-    c.execute(
-        "update backend_execution_sessions set status = 'running', attempt = 1 where id = $1",
-        &[&id],
-    )
-    .await
-    .unwrap();
-    c.execute(
-        "update backend_execution_sessions set cancel_requested_at = now() where id = $1",
-        &[&id],
-    )
-    .await
-    .unwrap();
-    let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+    c.execute("update backend_execution_sessions set status = 'running', attempt = 1 where id = $1", &[&id])
         .await
-        .unwrap()
         .unwrap();
+    c.execute("update backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id]).await.unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
     assert_eq!(got, ("execbox_cancel".to_string(), id.to_string()));
 }

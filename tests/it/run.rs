@@ -13,12 +13,8 @@ async fn python_and_node_hello() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker();
-    let py = db
-        .submit(user, "python", "print('hello from python')")
-        .await;
-    let js = db
-        .submit(user, "javascript", "console.log('hello from node')")
-        .await;
+    let py = db.submit(user, "python", "print('hello from python')").await;
+    let js = db.submit(user, "javascript", "console.log('hello from node')").await;
     for (id, want) in [(py, "hello from python"), (js, "hello from node")] {
         let s = db.wait_done(id, T).await;
         assert_eq!(s.status, "completed", "{s:?}");
@@ -26,15 +22,7 @@ async fn python_and_node_hello() {
         assert_eq!(s.error, None);
         assert!(s.started && s.finished);
         let logs = db.logs(id).await;
-        assert_eq!(
-            logs,
-            vec![Log {
-                seq: 1,
-                stream: "stdout".into(),
-                level: "info".into(),
-                message: want.into()
-            }]
-        );
+        assert_eq!(logs, vec![Log { seq: 1, stream: "stdout".into(), level: "info".into(), message: want.into() }]);
         // The container was tracked and removed (removal happens right after
         // the outcome is recorded, off the user's critical path).
         let c = db.client().await;
@@ -71,24 +59,15 @@ async fn stdout_and_stderr_keep_their_order_and_levels() {
     let id = db.submit(user, "py", code).await;
     assert_eq!(db.wait_done(id, T).await.status, "completed");
     let logs = db.logs(id).await;
-    let got: Vec<(String, String, String)> = logs
-        .iter()
-        .map(|l| (l.stream.clone(), l.level.clone(), l.message.clone()))
-        .collect();
+    let got: Vec<(String, String, String)> =
+        logs.iter().map(|l| (l.stream.clone(), l.level.clone(), l.message.clone())).collect();
     let mut want = Vec::new();
     for i in 0..3 {
         want.push(("stdout".to_string(), "info".to_string(), format!("out {i}")));
-        want.push((
-            "stderr".to_string(),
-            "error".to_string(),
-            format!("err {i}"),
-        ));
+        want.push(("stderr".to_string(), "error".to_string(), format!("err {i}")));
     }
     assert_eq!(got, want);
-    assert_eq!(
-        logs.iter().map(|l| l.seq).collect::<Vec<_>>(),
-        (1..=6).collect::<Vec<_>>()
-    );
+    assert_eq!(logs.iter().map(|l| l.seq).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
     w.stop().await.unwrap();
 }
 
@@ -97,9 +76,7 @@ async fn nonzero_exit_fails_with_code_and_message() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker();
-    let py = db
-        .submit(user, "python", "import sys\nprint('bye')\nsys.exit(3)")
-        .await;
+    let py = db.submit(user, "python", "import sys\nprint('bye')\nsys.exit(3)").await;
     let js = db.submit(user, "node", "throw new Error('boom')").await;
     let s = db.wait_done(py, T).await;
     assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(3)));
@@ -108,11 +85,7 @@ async fn nonzero_exit_fails_with_code_and_message() {
     let s = db.wait_done(js, T).await;
     assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(1)));
     let logs = db.logs(js).await;
-    assert!(
-        logs.iter()
-            .any(|l| l.stream == "stderr" && l.message.contains("Error: boom")),
-        "{logs:?}"
-    );
+    assert!(logs.iter().any(|l| l.stream == "stderr" && l.message.contains("Error: boom")), "{logs:?}");
     // The last row tells the user what happened.
     assert_eq!(logs.last().unwrap().stream, "system");
     w.stop().await.unwrap();
@@ -144,9 +117,7 @@ async fn stdin_is_delivered_then_closed() {
             None,
         )
         .await;
-    let none = db
-        .submit(user, "python", "import sys\nprint(len(sys.stdin.read()))")
-        .await;
+    let none = db.submit(user, "python", "import sys\nprint(len(sys.stdin.read()))").await;
     assert_eq!(db.wait_done(py, T).await.status, "completed");
     assert_eq!(db.stdout(py).await, ["'line 1\\nline 2'"]);
     assert_eq!(db.wait_done(js, T).await.status, "completed");
@@ -172,13 +143,7 @@ async fn unicode_invalid_utf8_nul_and_missing_newline() {
     assert_eq!(db.wait_done(id, T).await.status, "completed");
     assert_eq!(
         db.stdout(id).await,
-        [
-            "héllo wörld ✓ 🚀",
-            "bad \u{FFFD}\u{FFFD} bytes",
-            "nul\u{FFFD}byte",
-            "crlf",
-            "no newline at the end"
-        ]
+        ["héllo wörld ✓ 🚀", "bad \u{FFFD}\u{FFFD} bytes", "nul\u{FFFD}byte", "crlf", "no newline at the end"]
     );
     w.stop().await.unwrap();
 }
@@ -188,15 +153,10 @@ async fn long_lines_are_split_and_nothing_is_lost() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker_with(|c| c.limits.max_line_bytes = 1000);
-    let id = db
-        .submit(user, "python", "print('x' * 2500)\nprint('after')")
-        .await;
+    let id = db.submit(user, "python", "print('x' * 2500)\nprint('after')").await;
     assert_eq!(db.wait_done(id, T).await.status, "completed");
     let out = db.stdout(id).await;
-    assert_eq!(
-        out.iter().map(|l| l.len()).collect::<Vec<_>>(),
-        [1000, 1000, 500, 5]
-    );
+    assert_eq!(out.iter().map(|l| l.len()).collect::<Vec<_>>(), [1000, 1000, 500, 5]);
     assert_eq!(out[..3].concat(), "x".repeat(2500));
     w.stop().await.unwrap();
 }
@@ -206,9 +166,7 @@ async fn many_lines_arrive_complete_and_in_order() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker();
-    let id = db
-        .submit(user, "python", "for i in range(20000): print(i)")
-        .await;
+    let id = db.submit(user, "python", "for i in range(20000): print(i)").await;
     assert_eq!(db.wait_done(id, T).await.status, "completed");
     let logs = db.logs(id).await;
     assert_eq!(logs.len(), 20_000);
@@ -220,10 +178,7 @@ async fn many_lines_arrive_complete_and_in_order() {
     // values count INSERTs. One INSERT per line would give 20,000.
     let c = db.client().await;
     let inserts: i64 = c
-        .query_one(
-            "select count(distinct created_at) from execution_logs where session_id = $1",
-            &[&id],
-        )
+        .query_one("select count(distinct created_at) from execution_logs where session_id = $1", &[&id])
         .await
         .unwrap()
         .get(0);
@@ -241,45 +196,22 @@ async fn bad_requests_fail_with_a_clear_error() {
         c.limits.default_memory_mb = 256;
     });
     let cobol = db.submit(user, "cobol", "DISPLAY 'HI'").await;
-    let slow = db
-        .submit_with(user, "python", "print(1)", None, Some(600_000), None)
-        .await;
-    let big = db
-        .submit_with(user, "python", "print(1)", None, None, Some(1024))
-        .await;
-    let tiny = db
-        .submit_with(user, "python", "print(1)", None, None, Some(1))
-        .await;
+    let slow = db.submit_with(user, "python", "print(1)", None, Some(600_000), None).await;
+    let big = db.submit_with(user, "python", "print(1)", None, None, Some(1024)).await;
+    let tiny = db.submit_with(user, "python", "print(1)", None, None, Some(1)).await;
     for (id, needle) in [
-        (
-            cobol,
-            "unsupported language \"cobol\"; supported languages: python (py, python3), node",
-        ),
-        (
-            slow,
-            "timeout_ms 600000 is above this server's maximum of 60000 ms",
-        ),
-        (
-            big,
-            "memory_limit_mb 1024 is above this server's maximum of 256 MB",
-        ),
+        (cobol, "unsupported language \"cobol\"; supported languages: python (py, python3), node"),
+        (slow, "timeout_ms 600000 is above this server's maximum of 60000 ms"),
+        (big, "memory_limit_mb 1024 is above this server's maximum of 256 MB"),
         (tiny, "memory_limit_mb 1 is below this server's minimum"),
     ] {
         let s = db.wait_done(id, T).await;
         assert_eq!(s.status, "failed", "{s:?}");
         assert_eq!(s.exit_code, None);
-        assert!(
-            s.error.as_deref().unwrap_or("").contains(needle),
-            "{:?} lacks {needle:?}",
-            s.error
-        );
+        assert!(s.error.as_deref().unwrap_or("").contains(needle), "{:?} lacks {needle:?}", s.error);
         wait_no_containers(id, Duration::from_secs(10)).await;
         // The user watching the logs sees the same explanation.
-        assert!(db
-            .logs(id)
-            .await
-            .iter()
-            .any(|l| l.stream == "system" && l.message.contains(needle)));
+        assert!(db.logs(id).await.iter().any(|l| l.stream == "system" && l.message.contains(needle)));
     }
     w.stop().await.unwrap();
 }
@@ -308,10 +240,7 @@ async fn a_missing_image_is_an_infrastructure_error() {
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "error");
     let err = s.error.unwrap();
-    assert!(
-        err.contains("execbox/does-not-exist:0") && err.contains("execbox images build"),
-        "{err}"
-    );
+    assert!(err.contains("execbox/does-not-exist:0") && err.contains("execbox images build"), "{err}");
     shutdown.cancel();
     h.await.unwrap().unwrap();
 }

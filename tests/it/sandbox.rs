@@ -38,23 +38,11 @@ except OSError as e:
     let out = db.stdout(id).await;
     assert_eq!(s.status, "completed", "{s:?} {out:?}");
     assert!(out.contains(&"uid 65534 65534".to_string()), "{out:?}");
-    assert!(
-        out.contains(&"0000000000000000 CapEff".to_string()),
-        "{out:?}"
-    );
-    assert!(
-        out.contains(&"0000000000000000 CapPrm".to_string()),
-        "{out:?}"
-    );
+    assert!(out.contains(&"0000000000000000 CapEff".to_string()), "{out:?}");
+    assert!(out.contains(&"0000000000000000 CapPrm".to_string()), "{out:?}");
     assert!(out.contains(&"1 NoNewPrivs".to_string()), "{out:?}");
-    assert!(
-        out.iter().any(|l| l == "refused /usr/evil EROFS"),
-        "{out:?}"
-    );
-    assert!(
-        out.iter().any(|l| l.starts_with("refused /etc/passwd")),
-        "{out:?}"
-    );
+    assert!(out.iter().any(|l| l == "refused /usr/evil EROFS"), "{out:?}");
+    assert!(out.iter().any(|l| l.starts_with("refused /etc/passwd")), "{out:?}");
     assert!(!out.iter().any(|l| l.starts_with("WROTE")), "{out:?}");
     assert!(out.contains(&"scratch is writable".to_string()));
     // /tmp is 64 MiB; RLIMIT_FSIZE would say EFBIG, the tmpfs ENOSPC.
@@ -80,15 +68,7 @@ for host in ("1.1.1.1", "172.17.0.1", "10.0.0.1"):
     let id = db.submit(user, "python", code).await;
     assert_eq!(db.wait_done(id, T).await.status, "completed");
     let out = db.stdout(id).await;
-    assert_eq!(
-        out,
-        [
-            "['lo']",
-            "blocked 1.1.1.1",
-            "blocked 172.17.0.1",
-            "blocked 10.0.0.1"
-        ]
-    );
+    assert_eq!(out, ["['lo']", "blocked 1.1.1.1", "blocked 172.17.0.1", "blocked 10.0.0.1"]);
     w.stop().await.unwrap();
 }
 
@@ -115,9 +95,7 @@ async fn wall_clock_timeout_kills_the_program() {
     assert_eq!(db.stdout(id).await, ["start"]);
     wait_no_containers(id, Duration::from_secs(10)).await;
     // A busy loop (no sleeping) is killed the same way.
-    let spin = db
-        .submit_with(user, "node", "for(;;){}", None, Some(1_000), None)
-        .await;
+    let spin = db.submit_with(user, "node", "for(;;){}", None, Some(1_000), None).await;
     assert_eq!(db.wait_done(spin, T).await.status, "timeout");
     w.stop().await.unwrap();
 }
@@ -128,25 +106,14 @@ async fn memory_bomb_is_killed() {
     let user = db.user().await;
     let w = db.worker();
     let code = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n";
-    let id = db
-        .submit_with(user, "python", code, None, Some(30_000), Some(64))
-        .await;
+    let id = db.submit_with(user, "python", code, None, Some(30_000), Some(64)).await;
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "failed", "{s:?}");
-    assert!(
-        s.error.as_deref().unwrap().contains("out of memory"),
-        "{s:?}"
-    );
+    assert!(s.error.as_deref().unwrap().contains("out of memory"), "{s:?}");
     assert_eq!(s.exit_code, Some(137));
     let c = db.client().await;
-    let oom: Option<bool> = c
-        .query_one(
-            "select oom_killed from container_instances where session_id = $1",
-            &[&id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let oom: Option<bool> =
+        c.query_one("select oom_killed from container_instances where session_id = $1", &[&id]).await.unwrap().get(0);
     assert_eq!(oom, Some(true));
     w.stop().await.unwrap();
 }
@@ -170,17 +137,11 @@ except OSError as e:
     print("fork refused after", n, flush=True)
 "#;
     let started = Instant::now();
-    let id = db
-        .submit_with(user, "python", code, None, Some(20_000), None)
-        .await;
+    let id = db.submit_with(user, "python", code, None, Some(20_000), None).await;
     let s = db.wait_done(id, T).await;
     let out = db.stdout(id).await;
     assert_eq!(s.status, "completed", "{s:?} {out:?}");
-    let n: usize = out[0]
-        .strip_prefix("fork refused after ")
-        .expect("fork must fail")
-        .parse()
-        .unwrap();
+    let n: usize = out[0].strip_prefix("fork refused after ").expect("fork must fail").parse().unwrap();
     assert!(n < 64, "{n} processes forked under a pids limit of 64");
     // The sleeping children died with the container: no waiting for them.
     assert!(started.elapsed() < Duration::from_secs(15));
@@ -214,9 +175,7 @@ async fn output_flood_is_capped_keeping_what_was_printed() {
     for (i, l) in out.iter().take(out.len() - 1).enumerate() {
         assert_eq!(l.message, format!("line {i:08}"));
     }
-    assert!(logs.iter().any(
-        |l| l.stream == "system" && l.message.contains("output limit of 100000 bytes reached")
-    ));
+    assert!(logs.iter().any(|l| l.stream == "system" && l.message.contains("output limit of 100000 bytes reached")));
     wait_no_containers(id, Duration::from_secs(10)).await;
     w.stop().await.unwrap();
 }
@@ -232,18 +191,12 @@ async fn a_real_container_carries_the_whole_policy() {
         cmd: vec!["python3".into(), "main.py".into()],
         env: vec![],
         memory_mb: 128,
-        labels: std::collections::HashMap::from([(
-            "execbox.test".to_string(),
-            "policy".to_string(),
-        )]),
+        labels: std::collections::HashMap::from([("execbox.test".to_string(), "policy".to_string())]),
     };
     let created = engine.create(&spec).await.unwrap();
     let inspect = engine
         .docker()
-        .inspect_container(
-            &created.id,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
+        .inspect_container(&created.id, None::<bollard::query_parameters::InspectContainerOptions>)
         .await
         .unwrap();
     engine.remove(&created.id).await.unwrap();
@@ -259,10 +212,7 @@ async fn a_real_container_carries_the_whole_policy() {
     assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
     assert!(h.cap_add.unwrap_or_default().is_empty());
     assert_eq!(h.privileged, Some(false));
-    assert_eq!(
-        h.security_opt,
-        Some(vec!["no-new-privileges:true".to_string()])
-    );
+    assert_eq!(h.security_opt, Some(vec!["no-new-privileges:true".to_string()]));
     assert_eq!(h.init, Some(true));
     assert_eq!(h.ipc_mode.as_deref(), Some("private"));
     assert_eq!(h.log_config.unwrap().typ.as_deref(), Some("none"));
@@ -273,12 +223,8 @@ async fn a_real_container_carries_the_whole_policy() {
     assert!(h.binds.unwrap_or_default().is_empty(), "no host paths");
     assert_eq!(c.user.as_deref(), Some("65534:65534"));
     assert_eq!(c.tty, Some(false));
-    let ulimits: Vec<(String, i64)> = h
-        .ulimits
-        .unwrap()
-        .into_iter()
-        .map(|u| (u.name.unwrap(), u.hard.unwrap()))
-        .collect();
+    let ulimits: Vec<(String, i64)> =
+        h.ulimits.unwrap().into_iter().map(|u| (u.name.unwrap(), u.hard.unwrap())).collect();
     assert!(ulimits.contains(&("core".to_string(), 0)));
     assert!(ulimits.contains(&("nofile".to_string(), 256)));
     assert!(ulimits.contains(&("fsize".to_string(), 64 * 1024 * 1024)));

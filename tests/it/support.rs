@@ -24,22 +24,16 @@ pub fn admin_url() -> &'static str {
         if let Ok(u) = std::env::var("EXECBOX_TEST_PG") {
             return u;
         }
-        let port = std::env::var("EXECBOX_TEST_PG_PORT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(54329);
+        let port = std::env::var("EXECBOX_TEST_PG_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(54329);
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-pg");
-        let cluster = execbox::dev::cluster::Cluster::new(&dir, port)
-            .expect("PostgreSQL binaries for the tests");
+        let cluster = execbox::dev::cluster::Cluster::new(&dir, port).expect("PostgreSQL binaries for the tests");
         cluster.start().expect("start the test cluster");
         cluster.url()
     })
 }
 
 pub async fn connect(url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -69,60 +63,31 @@ impl TestDb {
     pub async fn new() -> TestDb {
         let admin = connect(admin_url()).await;
         let tmpl = template_name();
-        admin
-            .execute("select pg_advisory_lock(4242)", &[])
-            .await
-            .unwrap();
-        let exists = admin
-            .query_opt("select 1 from pg_database where datname = $1", &[&tmpl])
-            .await
-            .unwrap()
-            .is_some();
+        admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
+        let exists = admin.query_opt("select 1 from pg_database where datname = $1", &[&tmpl]).await.unwrap().is_some();
         if !exists {
             let building = format!("{tmpl}_building");
-            admin
-                .batch_execute(&format!("drop database if exists {building}"))
-                .await
-                .unwrap();
-            admin
-                .batch_execute(&format!("create database {building}"))
-                .await
-                .unwrap();
+            admin.batch_execute(&format!("drop database if exists {building}")).await.unwrap();
+            admin.batch_execute(&format!("create database {building}")).await.unwrap();
             {
                 let mut c = connect(&url_for(&building)).await;
                 execbox::db::migrate::apply_fixture(&c).await.unwrap();
                 execbox::db::migrate::run(&mut c).await.unwrap();
             }
-            admin
-                .batch_execute(&format!("alter database {building} rename to {tmpl}"))
-                .await
-                .unwrap();
+            admin.batch_execute(&format!("alter database {building} rename to {tmpl}")).await.unwrap();
         }
-        admin
-            .execute("select pg_advisory_unlock(4242)", &[])
-            .await
-            .unwrap();
+        admin.execute("select pg_advisory_unlock(4242)", &[]).await.unwrap();
         let name = format!("execbox_test_{}", Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("create database {name} template {tmpl}"))
-            .await
-            .unwrap();
-        TestDb {
-            url: url_for(&name),
-        }
+        admin.batch_execute(&format!("create database {name} template {tmpl}")).await.unwrap();
+        TestDb { url: url_for(&name) }
     }
 
     /// An empty database (no fixture, no migrations).
     pub async fn empty() -> TestDb {
         let admin = connect(admin_url()).await;
         let name = format!("execbox_test_{}", Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("create database {name}"))
-            .await
-            .unwrap();
-        TestDb {
-            url: url_for(&name),
-        }
+        admin.batch_execute(&format!("create database {name}")).await.unwrap();
+        TestDb { url: url_for(&name) }
     }
 
     /// The database's name.
@@ -153,7 +118,10 @@ impl TestDb {
         let id = Uuid::new_v4();
         self.client()
             .await
-            .execute("insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', $2)", &[&id, &format!("{id}@example.test")])
+            .execute(
+                "insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', $2)",
+                &[&id, &format!("{id}@example.test")],
+            )
             .await
             .unwrap();
         id
@@ -161,8 +129,7 @@ impl TestDb {
 
     /// Inserts a session the way a frontend does (RLS applies).
     pub async fn submit(&self, user: Uuid, language: &str, code: &str) -> Uuid {
-        self.submit_with(user, language, code, None, None, None)
-            .await
+        self.submit_with(user, language, code, None, None, None).await
     }
 
     pub async fn submit_with(
@@ -212,29 +179,17 @@ impl TestDb {
 
     /// Waits until the session reaches a terminal status.
     pub async fn wait_done(&self, id: Uuid, within: Duration) -> Session {
-        self.wait_until(id, within, |s| {
-            !matches!(s.status.as_str(), "pending" | "running")
-        })
-        .await
+        self.wait_until(id, within, |s| !matches!(s.status.as_str(), "pending" | "running")).await
     }
 
-    pub async fn wait_until(
-        &self,
-        id: Uuid,
-        within: Duration,
-        pred: impl Fn(&Session) -> bool,
-    ) -> Session {
+    pub async fn wait_until(&self, id: Uuid, within: Duration, pred: impl Fn(&Session) -> bool) -> Session {
         let deadline = Instant::now() + within;
         loop {
             let s = self.session(id).await;
             if pred(&s) {
                 return s;
             }
-            assert!(
-                Instant::now() < deadline,
-                "session {id} still {:?} after {within:?}",
-                s
-            );
+            assert!(Instant::now() < deadline, "session {id} still {:?} after {within:?}", s);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -255,29 +210,18 @@ impl TestDb {
     pub async fn wait_output(&self, id: Uuid, within: Duration) {
         let deadline = Instant::now() + within;
         while self.stdout(id).await.is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "session {id} printed nothing within {within:?}"
-            );
+            assert!(Instant::now() < deadline, "session {id} printed nothing within {within:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// stdout lines only.
     pub async fn stdout(&self, id: Uuid) -> Vec<String> {
-        self.logs(id)
-            .await
-            .into_iter()
-            .filter(|l| l.stream == "stdout")
-            .map(|l| l.message)
-            .collect()
+        self.logs(id).await.into_iter().filter(|l| l.stream == "stdout").map(|l| l.message).collect()
     }
 
     pub fn config(&self) -> Config {
-        let mut cfg = Config {
-            database_url: Secret::new(self.url.clone()),
-            ..Default::default()
-        };
+        let mut cfg = Config { database_url: Secret::new(self.url.clone()), ..Default::default() };
         cfg.worker.poll_interval_ms = 500;
         cfg.worker.lease_ms = 3_000;
         cfg.worker.heartbeat_interval_ms = 500;
@@ -310,15 +254,8 @@ pub async fn as_user(c: &mut Client, user: Option<Uuid>) -> tokio_postgres::Tran
         ),
         None => ("anon", serde_json::json!({"role": "anon"})),
     };
-    tx.batch_execute(&format!("set local role {role}"))
-        .await
-        .unwrap();
-    tx.execute(
-        "select set_config('request.jwt.claims', $1, true)",
-        &[&claims.to_string()],
-    )
-    .await
-    .unwrap();
+    tx.batch_execute(&format!("set local role {role}")).await.unwrap();
+    tx.execute("select set_config('request.jwt.claims', $1, true)", &[&claims.to_string()]).await.unwrap();
     tx
 }
 
@@ -350,15 +287,8 @@ pub struct Worker {
 impl Worker {
     pub fn start(cfg: Config) -> Worker {
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(execbox::worker::run(
-            Arc::new(cfg),
-            Arc::new(Runtimes::builtin()),
-            shutdown.clone(),
-        ));
-        Worker {
-            shutdown,
-            handle: Some(handle),
-        }
+        let handle = tokio::spawn(execbox::worker::run(Arc::new(cfg), Arc::new(Runtimes::builtin()), shutdown.clone()));
+        Worker { shutdown, handle: Some(handle) }
     }
 
     /// Graceful stop; returns the worker's result.
@@ -377,29 +307,18 @@ impl Drop for Worker {
 /// Containers (any state) labelled with this session id.
 pub async fn containers_of(session: Uuid) -> Vec<String> {
     let out = tokio::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=execbox.session_id={session}"),
-        ])
+        .args(["ps", "-aq", "--filter", &format!("label=execbox.session_id={session}")])
         .output()
         .await
         .expect("docker ps");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(String::from)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
 }
 
 /// Waits until no container of this session is left.
 pub async fn wait_no_containers(session: Uuid, within: Duration) {
     let deadline = Instant::now() + within;
     while !containers_of(session).await.is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "container of {session} still there after {within:?}"
-        );
+        assert!(Instant::now() < deadline, "container of {session} still there after {within:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -409,10 +328,7 @@ pub fn init_tracing() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         if let Ok(filter) = std::env::var("EXECBOX_TEST_LOG") {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_test_writer()
-                .try_init();
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         }
     });
 }

@@ -10,11 +10,7 @@ use crate::support::*;
 
 fn openssl(args: &[&str]) {
     let ok = Command::new("openssl").args(args).output().unwrap();
-    assert!(
-        ok.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert!(ok.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&ok.stderr));
 }
 
 #[tokio::test]
@@ -78,30 +74,16 @@ async fn tls_require_and_ca_verification() {
         "-out",
         &p("server.crt"),
     ]);
-    let (crt, key, ca, other) = (
-        d.join("server.crt"),
-        d.join("server.key"),
-        d.join("ca.crt"),
-        d.join("other.crt"),
-    );
+    let (crt, key, ca, other) = (d.join("server.crt"), d.join("server.key"), d.join("ca.crt"), d.join("other.crt"));
 
     let admin = connect(admin_url()).await;
-    let data: String = admin
-        .query_one("show data_directory", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let (server_crt, server_key) = (
-        format!("{data}/execbox-test-server.crt"),
-        format!("{data}/execbox-test-server.key"),
-    );
+    let data: String = admin.query_one("show data_directory", &[]).await.unwrap().get(0);
+    let (server_crt, server_key) =
+        (format!("{data}/execbox-test-server.crt"), format!("{data}/execbox-test-server.key"));
     std::fs::copy(&crt, &server_crt).unwrap();
     std::fs::copy(&key, &server_key).unwrap();
     for f in [&server_crt, &server_key] {
-        Command::new("chown")
-            .args(["postgres:postgres", f])
-            .status()
-            .unwrap();
+        Command::new("chown").args(["postgres:postgres", f]).status().unwrap();
         Command::new("chmod").args(["600", f]).status().unwrap();
     }
     for setting in [
@@ -117,37 +99,18 @@ async fn tls_require_and_ca_verification() {
     let url = format!("{}?sslmode=require", admin_url());
     // Encrypted, server not authenticated (no CA given).
     let db = Database::new(Secret::new(url.clone()), None).unwrap();
-    let c = db
-        .connect()
-        .await
-        .expect("sslmode=require without a CA connects");
-    let ssl: bool = c
-        .query_one(
-            "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let c = db.connect().await.expect("sslmode=require without a CA connects");
+    let ssl: bool = c.query_one("select ssl from pg_stat_ssl where pid = pg_backend_pid()", &[]).await.unwrap().get(0);
     assert!(ssl, "the connection is encrypted");
     // With the right CA: verified (the certificate names 127.0.0.1).
     let db = Database::new(Secret::new(url.clone()), Some(&ca)).unwrap();
     db.connect().await.expect("server chains to the given CA");
     // With the wrong CA: refused.
     let db = Database::new(Secret::new(url.clone()), Some(&other)).unwrap();
-    let err = db
-        .connect()
-        .await
-        .err()
-        .expect("a server that does not chain to the CA is refused");
+    let err = db.connect().await.err().expect("a server that does not chain to the CA is refused");
     assert!(format!("{err:#}").contains("certificate"), "{err:#}");
     // A CA file that is not PEM is a configuration error naming the variable.
     std::fs::write(d.join("junk.crt"), "not a certificate").unwrap();
-    let err = Database::new(Secret::new(url), Some(&d.join("junk.crt")))
-        .err()
-        .unwrap();
-    assert!(
-        format!("{err:#}").contains("EXECBOX_DATABASE_CA_FILE"),
-        "{err:#}"
-    );
+    let err = Database::new(Secret::new(url), Some(&d.join("junk.crt"))).err().unwrap();
+    assert!(format!("{err:#}").contains("EXECBOX_DATABASE_CA_FILE"), "{err:#}");
 }

@@ -1,0 +1,52 @@
+//! `execbox_workers`: each worker's presence, renewed with its heartbeat,
+//! so any node (an API without a worker, an operator) can tell whether some
+//! worker with a working Docker engine is alive.
+
+use std::time::Duration;
+
+use tokio_postgres::GenericClient;
+
+/// What a worker says about itself.
+#[derive(Debug, Clone)]
+pub struct Presence<'a> {
+    pub id: &'a str,
+    pub hostname: &'a str,
+    pub docker_ok: bool,
+    pub running: usize,
+    pub max_runs: usize,
+}
+
+pub async fn beat(db: &impl GenericClient, p: &Presence<'_>) -> Result<(), tokio_postgres::Error> {
+    db.execute(
+        "insert into public.execbox_workers (id, hostname, version, docker_ok, running, max_runs)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict (id) do update
+           set last_seen = now(), docker_ok = excluded.docker_ok, running = excluded.running",
+        &[&p.id, &p.hostname, &env!("CARGO_PKG_VERSION"), &p.docker_ok, &(p.running as i32), &(p.max_runs as i32)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A worker that stops cleanly says goodbye; dead ones age out.
+pub async fn leave(db: &impl GenericClient, id: &str) -> Result<(), tokio_postgres::Error> {
+    db.execute("delete from public.execbox_workers where id = $1", &[&id]).await?;
+    Ok(())
+}
+
+/// Forgets workers not seen for an hour.
+pub async fn prune(db: &impl GenericClient) -> Result<u64, tokio_postgres::Error> {
+    db.execute("delete from public.execbox_workers where last_seen < now() - interval '1 hour'", &[]).await
+}
+
+/// Workers seen within `fresh`: (alive, alive with a working Docker engine).
+pub async fn alive(db: &impl GenericClient, fresh: Duration) -> Result<(i64, i64), tokio_postgres::Error> {
+    let row = db
+        .query_one(
+            "select count(*), count(*) filter (where docker_ok) from public.execbox_workers
+             where last_seen > now() - $1::bigint * interval '1 millisecond'",
+            &[&(fresh.as_millis() as i64)],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
