@@ -107,7 +107,7 @@ async fn tls_require_and_ca_verification() {
     db.connect().await.expect("server chains to the given CA");
     // With the wrong CA: refused.
     let db = Database::new(Secret::new(url.clone()), Some(&other)).unwrap();
-    let err = db.connect().await.err().expect("a server that does not chain to the CA is refused");
+    let Err(err) = db.connect().await else { panic!("a server that does not chain to the CA must be refused") };
     assert!(format!("{err:#}").contains("certificate"), "{err:#}");
     // A CA file that is not PEM is a configuration error naming the variable.
     std::fs::write(d.join("junk.crt"), "not a certificate").unwrap();
