@@ -72,6 +72,15 @@ pub enum Command {
         #[arg(long, short = 'f')]
         follow: bool,
     },
+    /// The HTTP/WebSocket API (and, unless --no-worker, a worker).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:3000).
+        #[arg(long, env = "EXECBOX_LISTEN")]
+        listen: Option<String>,
+        /// Serve the API only; sessions run on workers elsewhere.
+        #[arg(long)]
+        no_worker: bool,
+    },
     /// Claim pending sessions from DATABASE_URL and run them.
     Worker,
     /// Apply supabase/migrations (embedded in this binary) to DATABASE_URL.
@@ -99,7 +108,9 @@ impl Command {
     /// interactive commands stay quiet.
     pub fn default_log_filter(&self) -> &'static str {
         match self {
-            Command::Worker | Command::Migrate { .. } | Command::Images { .. } => "info,tokio_postgres=warn",
+            Command::Worker | Command::Serve { .. } | Command::Migrate { .. } | Command::Images { .. } => {
+                "info,tokio_postgres=warn"
+            }
             _ => "warn,tokio_postgres=error",
         }
     }
@@ -125,6 +136,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Sessions { limit } => commands::sessions(&cfg, limit).await.map(|()| 0),
         Command::Logs { id, follow } => commands::logs(&cfg, &id, follow).await,
+        Command::Serve { listen, no_worker } => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(signal_shutdown(shutdown.clone()));
+            let mut cfg = cfg;
+            if let Some(l) = listen {
+                cfg.api.listen = l;
+            }
+            crate::api::run_server(Arc::new(cfg), runtimes, !no_worker, shutdown).await?;
+            Ok(0)
+        }
         Command::Worker => {
             let shutdown = CancellationToken::new();
             tokio::spawn(signal_shutdown(shutdown.clone()));

@@ -47,6 +47,56 @@ pub struct Config {
     pub runtimes_file: Option<PathBuf>,
     pub worker: WorkerConfig,
     pub limits: Limits,
+    pub api: ApiConfig,
+}
+
+/// The HTTP/WebSocket API (`execbox serve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// The Supabase project URL: access tokens' keys come from
+    /// `<supabase_url>/auth/v1/.well-known/jwks.json`.
+    pub supabase_url: Option<String>,
+    /// The project's legacy JWT secret (HS256 tokens). Without it, HS256
+    /// tokens are refused.
+    pub jwt_secret: Option<Secret>,
+    /// Required `iss` claim, when set.
+    pub jwt_issuer: Option<String>,
+    /// Also ask Supabase Auth (`GET /auth/v1/user`) whether a token's session
+    /// is still valid (catches revoked sessions; costs a request per call).
+    pub online_check: bool,
+    /// The project's publishable (anon) key, sent as `apikey` by the online check.
+    pub supabase_anon_key: Option<Secret>,
+    /// Shortest time between two JWKS fetches caused by unknown key ids.
+    pub jwks_refetch_min_interval_ms: u64,
+    /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Sessions a user may have pending or running at once.
+    pub max_active_sessions_per_user: i64,
+    /// Sessions a user may create per minute (token bucket, per API node).
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: "127.0.0.1:3000".into(),
+            supabase_url: None,
+            jwt_secret: None,
+            jwt_issuer: None,
+            online_check: false,
+            supabase_anon_key: None,
+            jwks_refetch_min_interval_ms: 10_000,
+            cors_origins: Vec::new(),
+            max_body_bytes: 2 * 1024 * 1024,
+            max_active_sessions_per_user: 4,
+            rate_limit_per_minute: 60,
+        }
+    }
 }
 
 /// How a worker claims and keeps sessions.
@@ -112,6 +162,7 @@ impl Default for Config {
             runtimes_file: None,
             worker: WorkerConfig::default(),
             limits: Limits::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -223,6 +274,20 @@ impl Config {
         e.set("EXECBOX_TMP_SIZE_MB", &mut l.tmp_size_mb)?;
         e.set("EXECBOX_OCI_RUNTIME", &mut l.oci_runtime)?;
         e.set("EXECBOX_ALLOW_NETWORK", &mut l.allow_network)?;
+        let a = &mut cfg.api;
+        e.set("EXECBOX_LISTEN", &mut a.listen)?;
+        e.set_opt("SUPABASE_URL", &mut a.supabase_url)?;
+        e.set_opt("SUPABASE_JWT_SECRET", &mut a.jwt_secret)?;
+        e.set_opt("EXECBOX_JWT_ISSUER", &mut a.jwt_issuer)?;
+        e.set("EXECBOX_AUTH_ONLINE_CHECK", &mut a.online_check)?;
+        e.set_opt("SUPABASE_ANON_KEY", &mut a.supabase_anon_key)?;
+        e.set("EXECBOX_JWKS_REFETCH_MIN_INTERVAL_MS", &mut a.jwks_refetch_min_interval_ms)?;
+        if let Some(v) = env("EXECBOX_CORS_ORIGINS") {
+            a.cors_origins = v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+        }
+        e.set("EXECBOX_MAX_BODY_BYTES", &mut a.max_body_bytes)?;
+        e.set("EXECBOX_MAX_ACTIVE_SESSIONS_PER_USER", &mut a.max_active_sessions_per_user)?;
+        e.set("EXECBOX_RATE_LIMIT_PER_MINUTE", &mut a.rate_limit_per_minute)?;
         cfg.finish()
     }
 
@@ -261,6 +326,16 @@ impl Config {
         if l.max_line_bytes < 64 {
             bail!("EXECBOX_MAX_LINE_BYTES must be at least 64");
         }
+        let a = &self.api;
+        if a.online_check && (a.supabase_url.is_none() || a.supabase_anon_key.is_none()) {
+            bail!("EXECBOX_AUTH_ONLINE_CHECK needs SUPABASE_URL and SUPABASE_ANON_KEY");
+        }
+        if a.max_body_bytes < 1024 {
+            bail!("EXECBOX_MAX_BODY_BYTES must be at least 1024");
+        }
+        if a.rate_limit_per_minute == 0 || a.max_active_sessions_per_user < 1 {
+            bail!("EXECBOX_RATE_LIMIT_PER_MINUTE and EXECBOX_MAX_ACTIVE_SESSIONS_PER_USER must be at least 1");
+        }
         if l.tmp_size_mb == 0 || l.work_size_mb == 0 {
             bail!("EXECBOX_TMP_SIZE_MB and work_size_mb must be positive");
         }
@@ -271,6 +346,17 @@ impl Config {
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    /// An optional setting: set and non-empty means Some.
+    fn set_opt<T: FromEnv>(&self, name: &str, slot: &mut Option<T>) -> anyhow::Result<()> {
+        if let Some(raw) = (self.0)(name).filter(|v| !v.trim().is_empty()) {
+            *slot = Some(
+                T::from_env(raw.trim())
+                    .with_context(|| format!("{name}: cannot use the value set in the environment"))?,
+            );
+        }
+        Ok(())
+    }
+
     fn set<T: FromEnv>(&self, name: &str, slot: &mut T) -> anyhow::Result<()> {
         if let Some(raw) = (self.0)(name) {
             *slot = T::from_env(raw.trim())
@@ -293,7 +379,7 @@ macro_rules! from_env_via_parse {
         }
     )*};
 }
-from_env_via_parse!(u64, i64, usize, f64);
+from_env_via_parse!(u64, i64, u32, usize, f64);
 
 impl FromEnv for bool {
     fn from_env(s: &str) -> anyhow::Result<Self> {

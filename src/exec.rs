@@ -131,6 +131,7 @@ async fn record(pool: &Pool, s: &Claimed, o: &Outcome) {
         .await;
         match result {
             Ok(true) => {
+                crate::metrics::METRICS.finished(o.status.as_str());
                 tracing::info!(status = o.status.as_str(), exit_code = o.exit_code, "session finished");
                 return;
             }
@@ -160,6 +161,7 @@ async fn run(
     container: &mut Option<(String, Option<uuid::Uuid>)>,
     input: &Arc<Notify>,
 ) -> Option<Outcome> {
+    let claimed = std::time::Instant::now();
     let rt = plan.runtime;
     let worker_id = ctx.cfg.worker.id.as_str();
     let spec = ContainerSpec {
@@ -199,6 +201,7 @@ async fn run(
     };
     let pool = ctx.pool.clone();
     let on_started = move || {
+        crate::metrics::METRICS.container_start.observe(claimed.elapsed());
         if let Some(row) = row {
             tokio::spawn(async move {
                 if let Ok(db) = pool.get().await {
@@ -212,6 +215,7 @@ async fn run(
         Err(e) => return infra(e),
     };
     tracing::debug!(?finished, "container ended");
+    crate::metrics::METRICS.run_duration.observe(finished.wall_time);
     if let (Some(row), Ok(db)) = (row, ctx.pool.get().await) {
         let code = finished.exit_code.map(|c| c as i32);
         let _ = containers::exited(&**db, row, code, finished.oom_killed).await;

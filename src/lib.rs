@@ -13,8 +13,11 @@
 //! * [`dev`]: `execbox dev`, the whole stack on one machine;
 //! * [`client`]: submitting and following sessions through the database;
 //! * [`auth`]: access tokens;
+//! * [`api`]: the HTTP/WebSocket API (`execbox serve`);
+//! * [`metrics`]: process metrics for `/metrics`;
 //! * [`cli`]: the command line (the binary is a thin shell around it).
 
+pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -23,6 +26,7 @@ pub mod db;
 pub mod dev;
 pub mod exec;
 pub mod images;
+pub mod metrics;
 pub mod output;
 pub mod runtimes;
 pub mod sandbox;

@@ -21,6 +21,8 @@ pub struct LogRow {
     pub stream: String,
     pub level: String,
     pub message: String,
+    /// The line ended with a newline in the program's output.
+    pub newline: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -76,7 +78,7 @@ impl Follower {
         let (session, from) = (self.session, self.next_seq);
         let rows = self
             .query(
-                "select seq, stream, level, message, created_at from public.execution_logs
+                "select seq, stream, level, message, created_at, newline from public.execution_logs
                  where session_id = $1 and seq >= $2 order by seq",
                 &[&session, &from],
             )
@@ -89,6 +91,7 @@ impl Follower {
                 level: r.get(2),
                 message: r.get(3),
                 created_at: r.get(4),
+                newline: r.get(5),
             })
             .collect();
         if let Some(last) = rows.last() {

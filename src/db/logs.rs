@@ -75,6 +75,7 @@ async fn write_all(
             return Err(e);
         }
         next_seq += batch.len() as i32;
+        crate::metrics::METRICS.log_rows_written.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
         stats.rows += batch.len() as u64;
         stats.batches += 1;
         batch.clear();

@@ -103,3 +103,6 @@ create table public.execbox_workers (
 alter table public.execbox_workers enable row level security;
 revoke all on public.execbox_workers from anon, authenticated;
 grant all on public.execbox_workers to service_role;
+
+-- Recent sessions by time (metrics, dashboards).
+create index backend_execution_sessions_created_idx on public.backend_execution_sessions (created_at);

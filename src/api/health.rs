@@ -1,0 +1,79 @@
+//! `GET /health` (public) and `GET /metrics` (Prometheus text; service role).
+//! Docker's state comes from the workers' presence rows, not from Docker:
+//! an API node without a worker still answers truthfully.
+
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::{ApiState, Authed};
+use crate::db::workers;
+
+/// How recent a worker's heartbeat must be to count as alive.
+fn fresh(st: &ApiState) -> Duration {
+    st.cfg.worker.heartbeat_interval() * 3
+}
+
+pub async fn health(State(st): State<ApiState>) -> Response {
+    let t0 = Instant::now();
+    let db = async {
+        let c = st.pool.get().await.map_err(|e| e.to_string())?;
+        let probe = workers::alive(&**c, fresh(&st)).await.map_err(|e| crate::error_chain(&e))?;
+        Ok::<_, String>(probe)
+    };
+    let result = tokio::time::timeout(Duration::from_secs(3), db).await.unwrap_or_else(|_| Err("timed out".into()));
+    let latency_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let (database, docker, ok) = match &result {
+        Ok((alive, docker_ok)) => (
+            json!({"ok": true, "latency_ms": latency_ms}),
+            json!({"ok": *docker_ok > 0, "workers": alive, "workers_with_docker": docker_ok}),
+            *docker_ok > 0,
+        ),
+        Err(e) => (json!({"ok": false, "error": e}), json!({"ok": false, "workers": null}), false),
+    };
+    let body = json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "uptime": st.started.elapsed().as_secs_f64(),
+        "database": database,
+        "docker": docker,
+    });
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
+}
+
+pub async fn metrics(State(st): State<ApiState>, Authed(p): Authed) -> Result<Response, ApiError> {
+    if p != Principal::Service {
+        return Err(ApiError::Forbidden("metrics are for the service role".into()));
+    }
+    let db = st.pool.get().await?;
+    let mut out = String::new();
+    let by_status = db
+        .query(
+            "select status, count(*) from public.backend_execution_sessions
+             where created_at > now() - interval '1 hour' group by status",
+            &[],
+        )
+        .await?;
+    let _ = writeln!(out, "# HELP execbox_sessions_last_hour Sessions created in the last hour, by current status.\n# TYPE execbox_sessions_last_hour gauge");
+    for status in ["pending", "running", "completed", "failed", "timeout", "cancelled", "error"] {
+        let n: i64 = by_status.iter().find(|r| r.get::<_, String>(0) == status).map(|r| r.get(1)).unwrap_or(0);
+        let _ = writeln!(out, "execbox_sessions_last_hour{{status=\"{status}\"}} {n}");
+    }
+    let depth: i64 = db
+        .query_one("select count(*) from public.backend_execution_sessions where status = 'pending'", &[])
+        .await?
+        .get(0);
+    let _ = writeln!(out, "# HELP execbox_queue_depth Sessions waiting for a worker.\n# TYPE execbox_queue_depth gauge\nexecbox_queue_depth {depth}");
+    let (alive, docker_ok) = workers::alive(&**db, fresh(&st)).await?;
+    let _ = writeln!(out, "# HELP execbox_workers_alive Workers with a recent heartbeat.\n# TYPE execbox_workers_alive gauge\nexecbox_workers_alive {alive}");
+    let _ = writeln!(out, "# HELP execbox_workers_docker_ok Alive workers whose Docker engine answers.\n# TYPE execbox_workers_docker_ok gauge\nexecbox_workers_docker_ok {docker_ok}");
+    crate::metrics::METRICS.render(&mut out);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}

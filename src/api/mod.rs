@@ -1,0 +1,193 @@
+//! The HTTP/WebSocket API (`execbox serve`): the seed's endpoints, a drop-in
+//! Piston v2 API, health and metrics. It authenticates Supabase access
+//! tokens and turns every request into rows: **the API never talks to
+//! Docker** — a session it creates runs on whichever worker claims it, and
+//! its output is read back from `execution_logs`.
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod openapi;
+pub mod piston;
+pub mod run_backend;
+pub mod sessions;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method};
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use deadpool_postgres::Pool;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::runtimes::Runtimes;
+use auth::{Principal, Verifier};
+use error::ApiError;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState(Arc<Inner>);
+
+pub struct Inner {
+    pub cfg: Arc<Config>,
+    pub runtimes: Arc<Runtimes>,
+    pub database: Database,
+    pub pool: Pool,
+    pub verifier: Verifier,
+    pub limiter: sessions::RateLimiter,
+    pub started: Instant,
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl ApiState {
+    pub fn new(cfg: Arc<Config>, runtimes: Arc<Runtimes>) -> anyhow::Result<ApiState> {
+        let database = cfg.database()?;
+        let pool = database.pool(32)?;
+        Ok(ApiState(Arc::new(Inner {
+            verifier: Verifier::new(&cfg.api)?,
+            limiter: sessions::RateLimiter::new(cfg.api.rate_limit_per_minute),
+            cfg,
+            runtimes,
+            database,
+            pool,
+            started: Instant::now(),
+        })))
+    }
+}
+
+/// A verified caller (extractor): `Authorization: Bearer <token>`, or the
+/// `access_token` query parameter (browsers' WebSockets cannot set headers).
+pub struct Authed(pub Principal);
+
+impl<S> FromRequestParts<S> for Authed
+where
+    ApiState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let st = ApiState::from_ref(state);
+        let token = auth::token_from(&parts.headers, parts.uri.query())?;
+        Ok(Authed(st.verifier.verify(&token).await?))
+    }
+}
+
+/// Every route, in one place: the router is built from this list, and a test
+/// checks that `openapi::document` describes exactly these paths.
+pub fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
+    vec![
+        ("/health", get(health::health)),
+        ("/metrics", get(health::metrics)),
+        ("/api/openapi.json", get(openapi::serve)),
+        ("/api/run-backend", post(run_backend::create)),
+        ("/api/run-backend/ws/{session_id}", get(run_backend::socket)),
+        ("/api/v2/runtimes", get(piston::runtimes)),
+        ("/api/v2/execute", post(piston::execute)),
+        ("/api/v2/connect", get(piston::connect)),
+        ("/api/exec", get(piston::connect)),
+    ]
+}
+
+pub fn router(st: ApiState) -> Router {
+    let cors = cors_layer(&st.cfg.api.cors_origins);
+    let mut r = Router::new();
+    for (path, handler) in routes() {
+        r = r.route(path, handler);
+    }
+    let mut r = r
+        .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/openapi.json".into()) })
+        .method_not_allowed_fallback(|| async {
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(serde_json::json!({"message": "method not allowed", "code": "method_not_allowed"})),
+            )
+        })
+        .layer(DefaultBodyLimit::max(st.cfg.api.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::Internal("the server hit a bug; it was logged".into()).into_response_owned()
+        }))
+        .with_state(st);
+    if let Some(cors) = cors {
+        r = r.layer(cors);
+    }
+    r
+}
+
+impl ApiError {
+    fn into_response_owned(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// A plain HTTP request to a WebSocket endpoint.
+fn not_a_websocket(e: axum::extract::ws::rejection::WebSocketUpgradeRejection) -> ApiError {
+    ApiError::BadRequest(format!("this endpoint speaks WebSocket: {}", e.body_text()))
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+/// Serves the API on `listener` until `shutdown` completes (then finishes
+/// in-flight requests).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    st: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "API listening");
+    axum::serve(listener, router(st)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// `execbox serve`: binds `cfg.api.listen`, serves until `shutdown`, and
+/// runs a worker beside the API when `with_worker`.
+pub async fn run_server(
+    cfg: Arc<Config>,
+    runtimes: Arc<Runtimes>,
+    with_worker: bool,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(&cfg.api.listen).await.with_context(|| {
+        format!("cannot listen on {}; fix: stop whatever uses it, or set EXECBOX_LISTEN", cfg.api.listen)
+    })?;
+    let st = ApiState::new(cfg.clone(), runtimes.clone())?;
+    let worker_stop = tokio_util::sync::CancellationToken::new();
+    let worker = with_worker.then(|| tokio::spawn(crate::worker::run(cfg, runtimes, worker_stop.clone())));
+    let stop = shutdown.clone();
+    let served = serve(listener, st, async move { stop.cancelled().await }).await;
+    worker_stop.cancel();
+    if let Some(w) = worker {
+        w.await.context("worker task")??;
+    }
+    served
+}

@@ -1,0 +1,150 @@
+//! The seed's API: `POST /api/run-backend` and its log WebSocket
+//! `/api/run-backend/ws/{sessionId}` (`connected`, `log`, `execution_complete`).
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket};
+use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::json::JsonBody;
+use super::sessions::{self, NewSession};
+use super::{ApiState, Authed};
+use crate::client::follow::Follower;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunRequest {
+    pub code: String,
+    pub language: String,
+    #[serde(default)]
+    pub user_context: Option<UserContext>,
+    #[serde(default)]
+    pub stdin: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserContext {
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+    #[serde(default)]
+    pub room_id: Option<Uuid>,
+    #[serde(default)]
+    pub session_name: Option<String>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Creates the session and answers once a worker has it (or after a short
+/// wait): `{sessionId, containerId, status}`.
+pub async fn create(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    JsonBody(req): JsonBody<RunRequest>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let ctx = req.user_context.as_ref();
+    let user = sessions::acting_user(p, ctx.and_then(|c| c.user_id))?;
+    if st.runtimes.resolve(&req.language).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "unsupported language {:?}; supported languages: {}",
+            req.language,
+            st.runtimes.describe()
+        )));
+    }
+    let new = NewSession {
+        language: req.language,
+        code: req.code,
+        stdin: req.stdin,
+        room_id: ctx.and_then(|c| c.room_id),
+        session_name: ctx.and_then(|c| c.session_name.clone()),
+        ..Default::default()
+    };
+    let id = sessions::create(&st, user, &new).await?;
+    // A worker usually claims it within milliseconds; the container id is
+    // then known. The WebSocket works either way.
+    let db = st.pool.get().await?;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (status, container) = loop {
+        let row = db
+            .query_one(
+                "select s.status, (select c.container_id from public.container_instances c where c.session_id = s.id
+                                   order by c.created_at desc limit 1)
+                 from public.backend_execution_sessions s where s.id = $1",
+                &[&id],
+            )
+            .await?;
+        let (status, container): (String, Option<String>) = (row.get(0), row.get(1));
+        if container.is_some() || !matches!(status.as_str(), "pending" | "running") || Instant::now() > deadline {
+            break (status, container);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    Ok(axum::Json(json!({ "sessionId": id, "containerId": container, "status": status })))
+}
+
+/// The session's log lines: those already written, then live ones, then
+/// `execution_complete`. Owner only (404 otherwise, so ids do not leak).
+pub async fn socket(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    Path(session_id): Path<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&session_id).map_err(|_| ApiError::NotFound(format!("no session {session_id}")))?;
+    let owner = sessions::owner_of(&st, p, id).await?;
+    let ws = ws.map_err(super::not_a_websocket)?;
+    Ok(ws.on_upgrade(move |socket| async move {
+        if let Err(e) = stream_logs(st, socket, id, owner).await {
+            tracing::debug!(session_id = %id, error = %format!("{e:#}"), "log socket ended");
+        }
+    }))
+}
+
+async fn stream_logs(st: ApiState, mut socket: WebSocket, id: Uuid, owner: Uuid) -> anyhow::Result<()> {
+    let send = |v: serde_json::Value| Message::Text(v.to_string().into());
+    socket.send(send(json!({"type": "connected", "sessionId": id, "timestamp": now()}))).await?;
+    let mut f = Follower::open(&st.database, id, Some(owner)).await?;
+    loop {
+        let state = f.state().await?;
+        for row in f.fetch().await? {
+            socket
+                .send(send(json!({
+                    "type": "log",
+                    "message": row.message,
+                    "level": row.level,
+                    "stream": row.stream,
+                    "seq": row.seq,
+                    "timestamp": row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                })))
+                .await?;
+        }
+        if state.is_done() {
+            socket
+                .send(send(json!({
+                    "type": "execution_complete",
+                    "status": state.status,
+                    "exitCode": state.exit_code,
+                    "error": state.error,
+                    "timestamp": now(),
+                })))
+                .await?;
+            let _ = socket.send(Message::Close(None)).await;
+            return Ok(());
+        }
+        tokio::select! {
+            _ = f.wait() => {}
+            msg = socket.recv() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! What every endpoint does with sessions, through the database only: create
+//! one as the calling user (RLS applies, exactly as a frontend's insert),
+//! enforce per-user limits, wait for the outcome, gather the output.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::ApiState;
+use crate::client::follow::{Follower, LogRow, SessionState};
+
+/// The user a request acts for: the token's subject; a `userId` named in the
+/// request must match it. A service-role token must name the user.
+pub fn acting_user(p: Principal, named: Option<Uuid>) -> Result<Uuid, ApiError> {
+    match (p, named) {
+        (Principal::User(u), Some(n)) if n != u => Err(ApiError::Forbidden(
+            "userId does not match the signed-in user; it is taken from the access token".into(),
+        )),
+        (Principal::User(u), _) => Ok(u),
+        (Principal::Service, Some(n)) => Ok(n),
+        (Principal::Service, None) => Err(ApiError::BadRequest(
+            "a service_role request must name the user it acts for (userContext.userId, or the X-Execbox-User header)"
+                .into(),
+        )),
+    }
+}
+
+/// A session to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    pub language: String,
+    pub code: String,
+    pub stdin: Option<String>,
+    pub args: Vec<String>,
+    pub files: Option<serde_json::Value>,
+    pub timeout_ms: Option<i32>,
+    pub memory_limit_mb: Option<i32>,
+    pub interactive: bool,
+    pub room_id: Option<Uuid>,
+    pub session_name: Option<String>,
+}
+
+/// Largest `code` (the table's own bound).
+pub const MAX_CODE_BYTES: usize = 1024 * 1024;
+
+/// Per-user token buckets (per API node).
+pub struct RateLimiter {
+    per_minute: f64,
+    buckets: Mutex<HashMap<Uuid, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> RateLimiter {
+        RateLimiter { per_minute: per_minute as f64, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes one token, or says how long until one is available.
+    pub fn take(&self, user: Uuid) -> Result<(), Duration> {
+        let rate = self.per_minute / 60.0;
+        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if b.len() > 100_000 {
+            b.retain(|_, (_, t)| t.elapsed() < Duration::from_secs(120));
+        }
+        let (tokens, last) = b.entry(user).or_insert((self.per_minute, Instant::now()));
+        *tokens = (*tokens + last.elapsed().as_secs_f64() * rate).min(self.per_minute);
+        *last = Instant::now();
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / rate))
+        }
+    }
+}
+
+/// Creates a pending session for `user`, after the per-user limits.
+pub async fn create(st: &ApiState, user: Uuid, req: &NewSession) -> Result<Uuid, ApiError> {
+    if req.code.len() > MAX_CODE_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "code is {} bytes; the limit is {MAX_CODE_BYTES}",
+            req.code.len()
+        )));
+    }
+    if let Err(wait) = st.limiter.take(user) {
+        return Err(ApiError::TooManyRequests {
+            message: format!("rate limit: at most {} sessions per minute", st.cfg.api.rate_limit_per_minute),
+            retry_after_secs: wait.as_secs() + 1,
+        });
+    }
+    let mut db = st.pool.get().await?;
+    let active: i64 = db
+        .query_one(
+            "select count(*) from public.backend_execution_sessions where user_id = $1 and status in ('pending', 'running')",
+            &[&user],
+        )
+        .await?
+        .get(0);
+    let max = st.cfg.api.max_active_sessions_per_user;
+    if active >= max {
+        return Err(ApiError::TooManyRequests {
+            message: format!("you already have {active} sessions pending or running; the limit is {max}"),
+            retry_after_secs: 2,
+        });
+    }
+    let tx = crate::client::as_user(&mut db, user).await?;
+    let row = tx
+        .query_one(
+            "insert into public.backend_execution_sessions
+               (language, code, stdin, args, files, timeout_ms, memory_limit_mb, interactive, room_id, session_name)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id",
+            &[
+                &req.language,
+                &req.code,
+                &req.stdin,
+                &req.args,
+                &req.files,
+                &req.timeout_ms,
+                &req.memory_limit_mb,
+                &req.interactive,
+                &req.room_id,
+                &req.session_name,
+            ],
+        )
+        .await
+        .map_err(|e| match e.as_db_error() {
+            Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),
+            _ => ApiError::db(&e),
+        })?;
+    tx.commit().await?;
+    Ok(row.get(0))
+}
+
+/// Checks a request's limits against the server's before anything is
+/// inserted: a request may lower them, never raise them.
+pub fn check_limits(st: &ApiState, timeout_ms: Option<i64>, memory_mb: Option<i64>) -> Result<(), ApiError> {
+    let l = &st.cfg.limits;
+    if let Some(t) = timeout_ms {
+        if t <= 0 || t as u64 > l.max_timeout_ms {
+            return Err(ApiError::BadRequest(format!(
+                "timeout must be between 1 and {} ms (got {t})",
+                l.max_timeout_ms
+            )));
+        }
+    }
+    if let Some(m) = memory_mb {
+        if (m as u64) < l.min_memory_mb || m as u64 > l.max_memory_mb {
+            return Err(ApiError::BadRequest(format!(
+                "memory limit must be between {} and {} MB (got {m} MB)",
+                l.min_memory_mb, l.max_memory_mb
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `user` can see session `id` (RLS decides; a service principal
+/// sees all). Not found and not yours are the same answer, so ids do not leak.
+pub async fn owner_of(st: &ApiState, p: Principal, id: Uuid) -> Result<Uuid, ApiError> {
+    let db = st.pool.get().await?;
+    let row = db.query_opt("select user_id from public.backend_execution_sessions where id = $1", &[&id]).await?;
+    match (row.map(|r| r.get::<_, Uuid>(0)), p) {
+        (Some(owner), Principal::Service) => Ok(owner),
+        (Some(owner), Principal::User(u)) if owner == u => Ok(owner),
+        _ => Err(ApiError::NotFound(format!("no session {id}"))),
+    }
+}
+
+/// How a finished session's output reads.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    /// stdout and stderr interleaved as they were printed.
+    pub output: String,
+    /// execbox's own notes (system rows).
+    pub system: Vec<String>,
+}
+
+impl Output {
+    pub fn push(&mut self, row: &LogRow) {
+        let text = if row.newline { format!("{}\n", row.message) } else { row.message.clone() };
+        match row.stream.as_str() {
+            "stdout" => {
+                self.stdout.push_str(&text);
+                self.output.push_str(&text);
+            }
+            "stderr" => {
+                self.stderr.push_str(&text);
+                self.output.push_str(&text);
+            }
+            _ => self.system.push(row.message.clone()),
+        }
+    }
+}
+
+/// Waits for the session to end, collecting its output. A session nobody
+/// claims within `queue_wait` is cancelled and reported as unavailable.
+pub async fn wait(
+    st: &ApiState,
+    id: Uuid,
+    user: Uuid,
+    run_limit: Duration,
+) -> Result<(SessionState, Output), ApiError> {
+    let mut f =
+        Follower::open(&st.database, id, Some(user)).await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
+    let started = Instant::now();
+    let queue_wait = Duration::from_secs(30);
+    let mut out = Output::default();
+    loop {
+        let state = f.state().await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
+        for row in f.fetch().await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))? {
+            out.push(&row);
+        }
+        if state.is_done() {
+            return Ok((state, out));
+        }
+        let waited = started.elapsed();
+        if (state.status == "pending" && waited > queue_wait)
+            || waited > queue_wait + run_limit + Duration::from_secs(30)
+        {
+            let mut db = st.pool.get().await?;
+            let _ = crate::client::cancel(&mut db, user, id).await;
+            return Err(ApiError::Unavailable("no worker finished the session in time; it was cancelled".into()));
+        }
+        f.wait().await;
+    }
+}

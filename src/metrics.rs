@@ -1,0 +1,118 @@
+//! Process-wide counters and histograms, rendered in the Prometheus text
+//! format by `GET /metrics` (together with gauges read from the database).
+//! Plain atomics: no registry crate, nothing to configure.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds (seconds) of the histogram buckets.
+const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// Sum in microseconds.
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    const fn new() -> Histogram {
+        Histogram {
+            counts: [const { AtomicU64::new(0) }; BUCKETS.len()],
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, d: std::time::Duration) {
+        let secs = d.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, name: &str, help: &str, out: &mut String) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", self.counts[i].load(Ordering::Relaxed));
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+/// Terminal statuses, in the order they are rendered.
+pub const STATUSES: [&str; 5] = ["completed", "failed", "timeout", "cancelled", "error"];
+
+pub struct Metrics {
+    pub log_rows_written: AtomicU64,
+    pub sessions_finished: [AtomicU64; STATUSES.len()],
+    pub run_duration: Histogram,
+    pub container_start: Histogram,
+}
+
+pub static METRICS: Metrics = Metrics {
+    log_rows_written: AtomicU64::new(0),
+    sessions_finished: [const { AtomicU64::new(0) }; STATUSES.len()],
+    run_duration: Histogram::new(),
+    container_start: Histogram::new(),
+};
+
+impl Metrics {
+    pub fn finished(&self, status: &str) {
+        if let Some(i) = STATUSES.iter().position(|s| *s == status) {
+            self.sessions_finished[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// This process's metrics in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP execbox_log_rows_written_total Log rows this process wrote.\n# TYPE execbox_log_rows_written_total counter\nexecbox_log_rows_written_total {}",
+            self.log_rows_written.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP execbox_sessions_finished_total Sessions this process's worker finished, by status.\n# TYPE execbox_sessions_finished_total counter"
+        );
+        for (i, s) in STATUSES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "execbox_sessions_finished_total{{status=\"{s}\"}} {}",
+                self.sessions_finished[i].load(Ordering::Relaxed)
+            );
+        }
+        self.run_duration.render("execbox_run_duration_seconds", "Wall time of programs, start to exit.", out);
+        self.container_start.render(
+            "execbox_container_start_seconds",
+            "From claim to the container running the program.",
+            out,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = Histogram::new();
+        h.observe(std::time::Duration::from_millis(30));
+        h.observe(std::time::Duration::from_secs(3));
+        let mut out = String::new();
+        h.render("x", "help", &mut out);
+        assert!(out.contains("x_bucket{le=\"0.025\"} 0"));
+        assert!(out.contains("x_bucket{le=\"0.05\"} 1"));
+        assert!(out.contains("x_bucket{le=\"5\"} 2"));
+        assert!(out.contains("x_bucket{le=\"+Inf\"} 2"));
+        assert!(out.contains("x_count 2"));
+    }
+}
