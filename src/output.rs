@@ -225,7 +225,9 @@ mod tests {
         let rebuilt: String = p.iter().map(|(m, nl)| if *nl { format!("{m}\n") } else { m.clone() }).collect();
         assert_eq!(rebuilt, text);
         assert_eq!(p[0], ("one".to_string(), true));
-        assert_eq!(p.last().unwrap(), &("no newline".to_string(), false));
+        // "two is long" is cut in pieces of 5: only the last piece ends the line.
+        assert_eq!(&p[1..4], &[("two i".to_string(), false), ("s lon".to_string(), false), ("g".to_string(), true)]);
+        assert_eq!(p.last().unwrap(), &("wline".to_string(), false));
     }
 
     #[test]
