@@ -119,7 +119,14 @@ async fn serve(
     .await?;
 
     // Docker and images.
-    let cfg = Config { database_url: database.url().clone(), database_ca_file: None, ..base }.finish()?;
+    let mut cfg = Config { database_url: database.url().clone(), database_ca_file: None, ..base };
+    // The API accepts the dev token (HS256 with the local secret) and any
+    // browser origin: this is a local development stack.
+    cfg.api.jwt_secret = Some(state.jwt_secret());
+    if cfg.api.cors_origins.is_empty() {
+        cfg.api.cors_origins = vec!["*".into()];
+    }
+    let cfg = Arc::new(cfg.finish()?);
     let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
     docker::ensure(&engine, opts.yes, &opts.dir).await?;
     let missing = crate::images::missing(&engine, &runtimes).await?;
@@ -129,8 +136,19 @@ async fn serve(
     }
 
     // The worker.
+    // The API, on its own listener (bound first: a taken port is reported
+    // before anything starts).
+    let listener = tokio::net::TcpListener::bind(&cfg.api.listen).await.with_context(|| {
+        format!("cannot listen on {} for the API; fix: stop whatever uses it, or set EXECBOX_LISTEN", cfg.api.listen)
+    })?;
+    let api_url = format!("http://{}", listener.local_addr()?);
+    let api_state = crate::api::ApiState::new(cfg.clone(), runtimes.clone())?;
+    let api_stop = CancellationToken::new();
+    let stop = api_stop.clone();
+    let api = tokio::spawn(crate::api::serve(listener, api_state, async move { stop.cancelled().await }));
+
     let worker_stop = CancellationToken::new();
-    let worker = tokio::spawn(crate::worker::run(Arc::new(cfg), runtimes.clone(), worker_stop.clone()));
+    let worker = tokio::spawn(crate::worker::run(cfg.clone(), runtimes.clone(), worker_stop.clone()));
 
     let token = crate::auth::sign_hs256(
         &state.jwt_secret(),
@@ -141,11 +159,14 @@ async fn serve(
     println!();
     println!("execbox is running.");
     println!("  DATABASE_URL={}", database.url().expose());
-    println!("  API URL:      (not yet: the HTTP API arrives with `execbox serve`)");
+    println!("  API URL:      {api_url}   (e.g. POST {api_url}/api/v2/execute, GET {api_url}/health)");
     println!("  dev user id:  {}", state.user_id);
     println!("  access token: {token}");
     println!("  (HS256, signed with the secret in {}; valid 30 days)", opts.dir.join("dev.json").display());
     println!();
+    println!(
+        "  Try the API:  curl -s {api_url}/api/v2/execute -H \"Authorization: Bearer $TOKEN\" \\\n                  -H 'content-type: application/json' -d '{{\"language\":\"python\",\"files\":[{{\"content\":\"print(42)\"}}]}}'"
+    );
     println!("  Run a file:   execbox run hello.py");
     println!("  Sessions:     execbox sessions        Logs: execbox logs <id> --follow");
     println!("  Stop:         Ctrl-C");
@@ -165,8 +186,10 @@ async fn serve(
             return ended.context("worker task")?.context("the worker stopped");
         }
     }
-    step("stopping the worker");
+    step("stopping the API and the worker");
+    api_stop.cancel();
     worker_stop.cancel();
+    api.await.context("API task")??;
     worker.await.context("worker task")??;
     Ok(())
 }

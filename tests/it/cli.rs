@@ -22,6 +22,16 @@ fn open_tempdir() -> tempfile::TempDir {
     d
 }
 
+/// A plain HTTP/1.0 GET, returning the whole response.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 /// Kills the child if the test fails before stopping it.
 struct Dev(Option<Child>);
 
@@ -42,6 +52,7 @@ fn start_dev(dir: &std::path::Path, port: u16) -> (Dev, mpsc::Receiver<String>) 
         .arg("dev")
         .current_dir(dir)
         .env("EXECBOX_DEV_PORT", port.to_string())
+        .env("EXECBOX_LISTEN", format!("127.0.0.1:{}", free_port()))
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -108,6 +119,17 @@ fn dev_from_an_empty_directory_then_again_reusing_the_cluster() {
     assert!(text.contains("hello from execbox: Python 3"), "{text}");
     assert!(text.contains("streaming line 3 of 3"), "{text}");
     assert!(lines.last().unwrap().ends_with(": completed"), "{text}");
+    // The API is up, with the worker's Docker reported healthy.
+    let api = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("API URL:"))
+        .expect("API URL printed")
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let health = http_get(api.strip_prefix("http://").unwrap(), "/health");
+    assert!(health.starts_with("HTTP/1.1 200") || health.starts_with("HTTP/1.0 200"), "{health}");
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
     let rest = interrupt_and_wait(child, &rx).join("\n");
     assert!(rest.contains("stopping PostgreSQL (data kept for next time)"), "{rest}");
     let pg = dir.path().join(".execbox/pg");
