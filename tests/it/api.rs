@@ -723,3 +723,49 @@ async fn metrics_cors_and_the_openapi_document() {
     assert_eq!(documented, routed, "every route is documented and every documented path is routed");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn online_check_refuses_revoked_sessions_and_code_is_capped() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let live = user_token(user);
+    let mut revoked_claims = claims(user);
+    revoked_claims["session_id"] = json!("revoked");
+    let revoked = hs256(&revoked_claims, SECRET);
+    // A stand-in for Supabase Auth's GET /auth/v1/user: knows one session.
+    let known = live.clone();
+    let auth = axum::Router::new().route(
+        "/auth/v1/user",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let known = known.clone();
+            async move {
+                let ok = headers.get("apikey").is_some_and(|k| k == "anon-key")
+                    && headers.get("authorization").is_some_and(|a| a.to_str().unwrap() == format!("Bearer {known}"));
+                if ok {
+                    (axum::http::StatusCode::OK, "{}")
+                } else {
+                    (axum::http::StatusCode::UNAUTHORIZED, "{}")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let supabase = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, auth).await });
+    let mut cfg = api_config(&db);
+    cfg.api.supabase_url = Some(supabase);
+    cfg.api.online_check = true;
+    cfg.api.supabase_anon_key = Some(Secret::new("anon-key"));
+    let api = Api::start(cfg, false).await;
+    let path = format!("/api/run-backend/ws/{}", Uuid::new_v4());
+    assert_eq!(get(&api, &path, Some(&live)).await.0, 404, "a live session passes auth");
+    let (status, v) = get(&api, &path, Some(&revoked)).await;
+    assert_eq!((status, v["check"].as_str()), (401, Some("revoked")), "{v}");
+
+    // The code itself is capped (1 MiB), below the body limit.
+    let big = json!({"code": "#".repeat(1024 * 1024 + 1), "language": "python"});
+    let (status, v) = post(&api, "/api/run-backend", Some(&live), big).await;
+    assert_eq!(status, 413, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("the limit is 1048576"));
+    api.stop().await;
+}
