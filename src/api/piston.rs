@@ -362,8 +362,8 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid) -> anyhow:
 
     let mut f = Follower::open(&st.database, id, Some(user)).await?;
     loop {
-        let state = f.state().await?;
-        for row in f.fetch().await? {
+        let (state, rows) = f.poll().await?;
+        for row in rows {
             if row.stream == "system" {
                 continue;
             }

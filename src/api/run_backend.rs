@@ -113,8 +113,8 @@ async fn stream_logs(st: ApiState, mut socket: WebSocket, id: Uuid, owner: Uuid)
     socket.send(send(json!({"type": "connected", "sessionId": id, "timestamp": now()}))).await?;
     let mut f = Follower::open(&st.database, id, Some(owner)).await?;
     loop {
-        let state = f.state().await?;
-        for row in f.fetch().await? {
+        let (state, rows) = f.poll().await?;
+        for row in rows {
             socket
                 .send(send(json!({
                     "type": "log",

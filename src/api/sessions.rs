@@ -211,8 +211,8 @@ pub async fn wait(
     let queue_wait = Duration::from_secs(30);
     let mut out = Output::default();
     loop {
-        let state = f.state().await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
-        for row in f.fetch().await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))? {
+        let (state, rows) = f.poll().await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
+        for row in rows {
             out.push(&row);
         }
         if state.is_done() {

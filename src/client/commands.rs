@@ -134,13 +134,13 @@ pub async fn run(
             cancel_sent = true;
             super::cancel(&mut db, user, id).await?;
         }
-        let state = follower.state().await?;
+        let (state, new_rows) = follower.poll().await?;
         if let Some(s) = &spinner {
             if state.status != "pending" {
                 s.finish_and_clear();
             }
         }
-        for row in follower.fetch().await? {
+        for row in new_rows {
             if args.json {
                 rows.push(row);
             } else {
@@ -218,8 +218,8 @@ pub async fn logs(cfg: &Config, id: &str, follow: bool) -> anyhow::Result<i32> {
         let state = f.to_end(print_row).await?;
         return Ok(exit_code(&state));
     }
-    let state = f.state().await?;
-    for row in f.fetch().await? {
+    let (state, rows) = f.poll().await?;
+    for row in rows {
         print_row(&row);
     }
     Ok(if state.is_done() { exit_code(&state) } else { 0 })

@@ -110,6 +110,14 @@ impl Follower {
         Ok(SessionState { status: r.get(0), exit_code: r.get(1), error: r.get(2) })
     }
 
+    /// The session's state and the rows written since the last call, read in
+    /// that order: when the state is terminal, the rows are complete.
+    pub async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
+        let state = self.state().await?;
+        let rows = self.fetch().await?;
+        Ok((state, rows))
+    }
+
     /// Waits for a notification about this session, or the poll interval.
     pub async fn wait(&mut self) {
         let session = self.session.to_string();
@@ -129,8 +137,8 @@ impl Follower {
     /// ended. A terminal status means every row is already written.
     pub async fn to_end(&mut self, mut on_row: impl FnMut(&LogRow)) -> anyhow::Result<SessionState> {
         loop {
-            let state = self.state().await?;
-            for row in self.fetch().await? {
+            let (state, rows) = self.poll().await?;
+            for row in rows {
                 on_row(&row);
             }
             if state.is_done() {

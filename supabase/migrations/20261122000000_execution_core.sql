@@ -107,22 +107,23 @@ create index container_instances_session_idx on public.container_instances (sess
 -- Triggers: wake workers, and make cancel requests safe
 -- ---------------------------------------------------------------------------
 
--- A new pending session wakes the workers. The payload is only the id:
--- NOTIFY is a hint, the table is the truth.
-create function public.execbox_notify_session_insert() returns trigger
+-- NOTIFY the row's id on the channel named by the trigger's argument. The
+-- payload is only the id: NOTIFY is a hint, the table is the truth.
+create function public.execbox_notify_id() returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-  perform pg_notify('execbox_session', new.id::text);
+  perform pg_notify(tg_argv[0], new.id::text);
   return null;
 end
 $$;
 
+-- A new pending session wakes the workers.
 create trigger execbox_session_inserted
   after insert on public.backend_execution_sessions
   for each row when (new.status = 'pending')
-  execute function public.execbox_notify_session_insert();
+  execute function public.execbox_notify_id('execbox_session');
 
 -- A cancel request is stamped with the database clock, cannot be withdrawn,
 -- and cancels a still-pending session on the spot (no worker needed).
@@ -151,21 +152,11 @@ create trigger execbox_cancel_requested
   execute function public.execbox_cancel_request();
 
 -- Running sessions: tell the workers to kill the container now.
-create function public.execbox_notify_cancel() returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  perform pg_notify('execbox_cancel', new.id::text);
-  return null;
-end
-$$;
-
 create trigger execbox_cancel_notified
   after update of cancel_requested_at on public.backend_execution_sessions
   for each row
   when (old.cancel_requested_at is null and new.cancel_requested_at is not null and new.status = 'running')
-  execute function public.execbox_notify_cancel();
+  execute function public.execbox_notify_id('execbox_cancel');
 
 -- ---------------------------------------------------------------------------
 -- Row-level security and grants

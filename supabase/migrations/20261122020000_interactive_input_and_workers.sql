@@ -68,22 +68,11 @@ create policy "owners feed their unfinished interactive sessions"
     )
   );
 
-create function public.execbox_notify_input() returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  perform pg_notify('execbox_input', s.session_id::text)
-  from (select distinct session_id from new_rows) s;
-  return null;
-end
-$$;
-
 create trigger execbox_input_inserted
   after insert on public.session_input
   referencing new table as new_rows
   for each statement
-  execute function public.execbox_notify_input();
+  execute function public.execbox_notify_session_rows('execbox_input');
 
 -- ---------------------------------------------------------------------------
 -- Workers: who is alive and whether its Docker engine answers (for /health
