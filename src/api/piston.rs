@@ -125,7 +125,7 @@ fn to_session(st: &ApiState, req: &ExecuteRequest, interactive: bool) -> Result<
             Ok(json!({"name": name, "content": f.content, "encoding": f.encoding.clone().unwrap_or_else(|| "utf8".into())}))
         })
         .collect::<Result<_, ApiError>>()?;
-    let files = (!extra.is_empty()).then(|| Value::Array(extra));
+    let files = (!extra.is_empty()).then_some(Value::Array(extra));
     if let Some(f) = &files {
         crate::sandbox::files::decode_extra(f, &rt.file, code.len()).map_err(ApiError::BadRequest)?;
     }
