@@ -11,7 +11,6 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -80,22 +79,8 @@ fn version_matches(rt: &Runtime, wanted: Option<&str>) -> bool {
 }
 
 fn decode(f: &PistonFile, what: &str) -> Result<Vec<u8>, ApiError> {
-    match f.encoding.as_deref().unwrap_or("utf8") {
-        "utf8" | "utf-8" => Ok(f.content.as_bytes().to_vec()),
-        "base64" => base64::engine::general_purpose::STANDARD
-            .decode(&f.content)
-            .map_err(|e| ApiError::BadRequest(format!("{what}: invalid base64: {e}"))),
-        "hex" => {
-            let s = &f.content;
-            (0..s.len())
-                .step_by(2)
-                .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-                .collect::<Option<Vec<u8>>>()
-                .filter(|_| s.len() % 2 == 0)
-                .ok_or_else(|| ApiError::BadRequest(format!("{what}: invalid hex")))
-        }
-        other => Err(ApiError::BadRequest(format!("{what}: unknown encoding {other:?} (utf8, base64 or hex)"))),
-    }
+    crate::sandbox::files::decode_content(&f.content, f.encoding.as_deref())
+        .map_err(|e| ApiError::BadRequest(format!("{what}: {e}")))
 }
 
 /// Checks a Piston request and turns it into a session request.

@@ -44,7 +44,6 @@ pub const MAX_TOTAL_BYTES: usize = 4 * 1024 * 1024;
 /// duplicates (the main file's name included), bounded count and size.
 /// `Err` is a message for the user.
 pub fn decode_extra(files: &serde_json::Value, main: &str, main_len: usize) -> Result<Vec<(String, Vec<u8>)>, String> {
-    use base64::Engine as _;
     let list = files.as_array().ok_or("files must be an array of {name, content, encoding?}")?;
     if list.len() + 1 > MAX_FILES {
         return Err(format!("too many files: at most {MAX_FILES}"));
@@ -65,14 +64,8 @@ pub fn decode_extra(files: &serde_json::Value, main: &str, main_len: usize) -> R
             .get("content")
             .and_then(|c| c.as_str())
             .ok_or_else(|| format!("files[{i}] ({name}) has no text content"))?;
-        let bytes = match f.get("encoding").and_then(|e| e.as_str()).unwrap_or("utf8") {
-            "utf8" | "utf-8" => content.as_bytes().to_vec(),
-            "base64" => base64::engine::general_purpose::STANDARD
-                .decode(content)
-                .map_err(|e| format!("files[{i}] ({name}): invalid base64: {e}"))?,
-            "hex" => decode_hex(content).ok_or_else(|| format!("files[{i}] ({name}): invalid hex"))?,
-            other => return Err(format!("files[{i}] ({name}): unknown encoding {other:?} (utf8, base64 or hex)")),
-        };
+        let encoding = f.get("encoding").and_then(|e| e.as_str());
+        let bytes = decode_content(content, encoding).map_err(|e| format!("files[{i}] ({name}): {e}"))?;
         total += bytes.len();
         if total > MAX_TOTAL_BYTES {
             return Err(format!("files are too large: at most {MAX_TOTAL_BYTES} bytes in all"));
@@ -82,11 +75,23 @@ pub fn decode_extra(files: &serde_json::Value, main: &str, main_len: usize) -> R
     Ok(out)
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
+/// A file's content in its declared encoding: `utf8` (the default),
+/// `base64` or `hex` (Piston's set).
+pub fn decode_content(content: &str, encoding: Option<&str>) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    match encoding.unwrap_or("utf8") {
+        "utf8" | "utf-8" => Ok(content.as_bytes().to_vec()),
+        "base64" => {
+            base64::engine::general_purpose::STANDARD.decode(content).map_err(|e| format!("invalid base64: {e}"))
+        }
+        "hex" if content.len().is_multiple_of(2) => (0..content.len())
+            .step_by(2)
+            .map(|i| content.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| "invalid hex".to_string()),
+        "hex" => Err("invalid hex".to_string()),
+        other => Err(format!("unknown encoding {other:?} (utf8, base64 or hex)")),
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]
