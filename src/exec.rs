@@ -247,6 +247,13 @@ fn judge(f: &Finished, plan: &Plan<'_>, output_limit: u64) -> Option<Outcome> {
         ),
         Ending::Exited => match code {
             Some(0) => (Status::Completed, None),
+            Some(137) => (
+                Status::Failed,
+                Some(format!(
+                    "the program was killed by SIGKILL (exit code 137); if it used a lot of memory it may have reached its {} MB limit",
+                    plan.memory_mb
+                )),
+            ),
             Some(c) if c > 128 && c < 128 + 65 => (
                 Status::Failed,
                 Some(format!("the program was killed by signal {} (exit code {c})", signal_name(c - 128))),

@@ -290,11 +290,22 @@ impl Engine {
         writer.abort();
         pipe.flush().await;
 
-        let inspect = self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?;
-        let state = inspect.state.unwrap_or_default();
+        let ending = ending.unwrap_or(Ending::Exited);
+        let mut state = self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?.state.unwrap_or_default();
+        // The engine learns of an OOM kill from a separate event, which can
+        // land after the exit: a SIGKILL nobody here sent is re-inspected
+        // briefly before it is called anything but out of memory.
+        let sigkill = exit.or(state.exit_code) == Some(137);
+        for _ in 0..10 {
+            if !(sigkill && ending == Ending::Exited) || state.oom_killed == Some(true) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            state = self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?.state.unwrap_or_default();
+        }
         Ok(Finished {
             exit_code: exit.or(state.exit_code),
-            ending: ending.unwrap_or(Ending::Exited),
+            ending,
             oom_killed: state.oom_killed.unwrap_or(false),
             wall_time,
         })
