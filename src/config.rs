@@ -130,6 +130,11 @@ pub struct Limits {
     pub default_memory_mb: u64,
     pub max_memory_mb: u64,
     pub min_memory_mb: u64,
+    /// The compile stage's own limits (compilers need more than programs).
+    pub default_compile_timeout_ms: u64,
+    pub max_compile_timeout_ms: u64,
+    pub default_compile_memory_mb: u64,
+    pub max_compile_memory_mb: u64,
     /// CPU share as a fraction of one core (0.5 = half a core).
     pub cpus: f64,
     pub pids_limit: i64,
@@ -189,6 +194,10 @@ impl Default for Limits {
             default_memory_mb: 512,
             max_memory_mb: 512,
             min_memory_mb: 16,
+            default_compile_timeout_ms: 30_000,
+            max_compile_timeout_ms: 120_000,
+            default_compile_memory_mb: 1024,
+            max_compile_memory_mb: 2048,
             cpus: 0.5,
             pids_limit: 64,
             output_limit_bytes: 1024 * 1024,
@@ -267,6 +276,10 @@ impl Config {
         e.set("EXECBOX_MAX_TIMEOUT_MS", &mut l.max_timeout_ms)?;
         e.set("EXECBOX_DEFAULT_MEMORY_MB", &mut l.default_memory_mb)?;
         e.set("EXECBOX_MAX_MEMORY_MB", &mut l.max_memory_mb)?;
+        e.set("EXECBOX_DEFAULT_COMPILE_TIMEOUT_MS", &mut l.default_compile_timeout_ms)?;
+        e.set("EXECBOX_MAX_COMPILE_TIMEOUT_MS", &mut l.max_compile_timeout_ms)?;
+        e.set("EXECBOX_DEFAULT_COMPILE_MEMORY_MB", &mut l.default_compile_memory_mb)?;
+        e.set("EXECBOX_MAX_COMPILE_MEMORY_MB", &mut l.max_compile_memory_mb)?;
         e.set("EXECBOX_CPUS", &mut l.cpus)?;
         e.set("EXECBOX_PIDS_LIMIT", &mut l.pids_limit)?;
         e.set("EXECBOX_OUTPUT_LIMIT_BYTES", &mut l.output_limit_bytes)?;
@@ -316,6 +329,15 @@ impl Config {
         }
         if l.default_memory_mb < l.min_memory_mb || l.default_memory_mb > l.max_memory_mb {
             bail!("EXECBOX_DEFAULT_MEMORY_MB must be between {} and EXECBOX_MAX_MEMORY_MB", l.min_memory_mb);
+        }
+        if l.default_compile_timeout_ms == 0 || l.default_compile_timeout_ms > l.max_compile_timeout_ms {
+            bail!("EXECBOX_DEFAULT_COMPILE_TIMEOUT_MS must be between 1 and EXECBOX_MAX_COMPILE_TIMEOUT_MS");
+        }
+        if l.default_compile_memory_mb < l.min_memory_mb || l.default_compile_memory_mb > l.max_compile_memory_mb {
+            bail!(
+                "EXECBOX_DEFAULT_COMPILE_MEMORY_MB must be between {} and EXECBOX_MAX_COMPILE_MEMORY_MB",
+                l.min_memory_mb
+            );
         }
         if !(l.cpus > 0.0 && l.cpus <= 64.0) {
             bail!("EXECBOX_CPUS must be a positive number of cores");

@@ -15,7 +15,7 @@ use crate::db::{containers, logs};
 use crate::output::{Level, OutputPipe};
 use crate::runtimes::{Runtime, Runtimes};
 use crate::sandbox::policy::{self, ContainerSpec};
-use crate::sandbox::{files, Ending, Engine, Finished, SandboxError, Stdin, StopReason};
+use crate::sandbox::{files, Ending, Engine, Finished, Input, SandboxError, StageLimits, Stages, StopReason};
 
 /// What every session run needs; cheap to clone.
 #[derive(Clone)]
@@ -31,10 +31,20 @@ pub struct Ctx {
 /// A request that passed every check.
 struct Plan<'a> {
     runtime: &'a Runtime,
-    timeout: Duration,
-    memory_mb: u64,
+    stages: Stages,
     /// Every file for /work, the main one first.
     files: Vec<(String, Vec<u8>)>,
+}
+
+/// A requested limit (null = the default), checked against the server's
+/// bounds: never silently raised or lowered.
+fn bounded(name: &str, requested: Option<i32>, default: u64, min: u64, max: u64, unit: &str) -> Result<u64, String> {
+    match requested {
+        None => Ok(default),
+        Some(v) if (v as i64) < min as i64 => Err(format!("{name} {v} is below this server's minimum of {min} {unit}")),
+        Some(v) if v as u64 > max => Err(format!("{name} {v} is above this server's maximum of {max} {unit}")),
+        Some(v) => Ok(v as u64),
+    }
 }
 
 /// Checks the user's request against the runtime table and the server's
@@ -44,23 +54,44 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
         format!("unsupported language {:?}; supported languages: {}", s.language, ctx.runtimes.describe())
     })?;
     let l = &ctx.cfg.limits;
-    let timeout_ms = match s.timeout_ms {
-        None => l.default_timeout_ms,
-        Some(t) if t <= 0 => return Err(format!("timeout_ms must be positive (got {t})")),
-        Some(t) if t as u64 > l.max_timeout_ms => {
-            return Err(format!("timeout_ms {t} is above this server's maximum of {} ms", l.max_timeout_ms))
-        }
-        Some(t) => t as u64,
+    let run = StageLimits {
+        timeout: Duration::from_millis(bounded(
+            "timeout_ms",
+            s.timeout_ms,
+            l.default_timeout_ms,
+            1,
+            l.max_timeout_ms,
+            "ms",
+        )?),
+        memory_mb: bounded(
+            "memory_limit_mb",
+            s.memory_limit_mb,
+            l.default_memory_mb,
+            l.min_memory_mb,
+            l.max_memory_mb,
+            "MB",
+        )?,
     };
-    let memory_mb = match s.memory_limit_mb {
-        None => l.default_memory_mb,
-        Some(m) if (m as i64) < l.min_memory_mb as i64 => {
-            return Err(format!("memory_limit_mb {m} is below this server's minimum of {} MB", l.min_memory_mb))
-        }
-        Some(m) if m as u64 > l.max_memory_mb => {
-            return Err(format!("memory_limit_mb {m} is above this server's maximum of {} MB", l.max_memory_mb))
-        }
-        Some(m) => m as u64,
+    let compile = match &runtime.compile {
+        None => None,
+        Some(_) => Some(StageLimits {
+            timeout: Duration::from_millis(bounded(
+                "compile_timeout_ms",
+                s.compile_timeout_ms,
+                l.default_compile_timeout_ms,
+                1,
+                l.max_compile_timeout_ms,
+                "ms",
+            )?),
+            memory_mb: bounded(
+                "compile_memory_limit_mb",
+                s.compile_memory_limit_mb,
+                l.default_compile_memory_mb,
+                l.min_memory_mb,
+                l.max_compile_memory_mb,
+                "MB",
+            )?,
+        }),
     };
     let mut files = vec![(runtime.file.clone(), s.code.as_bytes().to_vec())];
     if let Some(extra) = &s.files {
@@ -69,7 +100,7 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
     if s.args.iter().any(|a| a.contains('\0')) {
         return Err("args may not contain NUL characters".into());
     }
-    Ok(Plan { runtime, timeout: Duration::from_millis(timeout_ms), memory_mb, files })
+    Ok(Plan { runtime, stages: Stages { compile, run }, files })
 }
 
 /// Runs the session to its end. Never panics on bad input; every path ends
@@ -166,9 +197,13 @@ async fn run(
     let worker_id = ctx.cfg.worker.id.as_str();
     let spec = ContainerSpec {
         image: rt.image.clone(),
-        cmd: rt.run.iter().chain(&s.args).cloned().collect(),
+        cmd: command(rt, &s.args),
         env: rt.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        memory_mb: plan.memory_mb,
+        // The container starts with the first stage's memory; the engine
+        // switches to the run stage's after compiling.
+        memory_mb: plan.stages.compile.unwrap_or(plan.stages.run).memory_mb,
+        work_mb: rt.work_mb.unwrap_or(ctx.cfg.limits.work_size_mb),
+        exec_work: rt.compile.is_some(),
         labels: HashMap::from([
             (policy::LABEL_MANAGED.to_string(), "true".to_string()),
             (policy::LABEL_SCOPE.to_string(), ctx.scope.clone()),
@@ -192,12 +227,10 @@ async fn run(
     *container = Some((created.id.clone(), row));
 
     let named: Vec<(&str, &[u8])> = plan.files.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
-    let first = files::encode(&named, s.stdin.as_deref().unwrap_or("").as_bytes());
-    let stdin = if s.interactive {
-        let wake = input.clone();
-        Stdin::Interactive { first, events: crate::db::input::follow(ctx.pool.clone(), s.id, wake) }
-    } else {
-        Stdin::Fixed(first)
+    let input = Input {
+        files: files::encode(&named, b""),
+        stdin: s.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
+        events: s.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, input.clone())),
     };
     let pool = ctx.pool.clone();
     let on_started = move || {
@@ -210,7 +243,7 @@ async fn run(
             });
         }
     };
-    let finished = match ctx.engine.run(&created, stdin, plan.timeout, pipe, stop, on_started).await {
+    let finished = match ctx.engine.run(&created, input, &plan.stages, pipe, stop, on_started).await {
         Ok(f) => f,
         Err(e) => return infra(e),
     };
@@ -223,11 +256,46 @@ async fn run(
     judge(&finished, plan, ctx.cfg.limits.output_limit_bytes)
 }
 
+/// The container's command: the launcher's `--compile ... --` part when the
+/// runtime compiles, then the run command and the session's arguments.
+fn command(rt: &Runtime, args: &[String]) -> Vec<String> {
+    let mut cmd = Vec::new();
+    if let Some(compile) = &rt.compile {
+        cmd.push("--compile".to_string());
+        cmd.extend(compile.iter().cloned());
+        cmd.push("--".to_string());
+    }
+    cmd.extend(rt.run.iter().cloned());
+    cmd.extend(args.iter().cloned());
+    cmd
+}
+
 /// Maps how the container ended to the session's status and message.
 fn judge(f: &Finished, plan: &Plan<'_>, output_limit: u64) -> Option<Outcome> {
     let code = f.exit_code.map(|c| c as i32);
     let (status, error) = match f.ending {
         Ending::Stopped(StopReason::LeaseLost) => return None,
+        Ending::CompileFailed if f.oom_killed => (
+            Status::Failed,
+            Some(format!(
+                "out of memory while compiling: the compiler exceeded its {} MB limit",
+                plan.stages.compile.map(|c| c.memory_mb).unwrap_or_default()
+            )),
+        ),
+        Ending::CompileFailed => (
+            Status::Failed,
+            Some(format!(
+                "compilation failed (exit code {}); the compiler's messages are in the log",
+                code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
+            )),
+        ),
+        Ending::CompileTimedOut => (
+            Status::Timeout,
+            Some(format!(
+                "compile time limit of {} ms reached; the compiler was killed",
+                plan.stages.compile.map(|c| c.timeout.as_millis()).unwrap_or_default()
+            )),
+        ),
         Ending::Stopped(StopReason::Cancelled) => {
             (Status::Cancelled, Some("cancelled by the owner; the program was killed".to_string()))
         }
@@ -236,22 +304,22 @@ fn judge(f: &Finished, plan: &Plan<'_>, output_limit: u64) -> Option<Outcome> {
         }
         Ending::TimedOut => (
             Status::Timeout,
-            Some(format!("time limit of {} ms reached; the program was killed", plan.timeout.as_millis())),
+            Some(format!("time limit of {} ms reached; the program was killed", plan.stages.run.timeout.as_millis())),
         ),
         Ending::OutputLimit => {
             (Status::Failed, Some(format!("output limit of {output_limit} bytes reached; the program was stopped")))
         }
         Ending::Exited if f.oom_killed => (
             Status::Failed,
-            Some(format!("out of memory: the program exceeded its {} MB memory limit and was killed", plan.memory_mb)),
+            Some(format!("out of memory: the program exceeded its {} MB memory limit and was killed", plan.stages.run.memory_mb)),
         ),
         Ending::Exited => match code {
             Some(0) => (Status::Completed, None),
             Some(137) => (
                 Status::Failed,
                 Some(format!(
-                    "the program was killed by SIGKILL (exit code 137); if it used a lot of memory it may have reached its {} MB limit",
-                    plan.memory_mb
+                    "the program was killed by SIGKILL (exit code 137), most likely for reaching its {} MB memory limit",
+                    plan.stages.run.memory_mb
                 )),
             ),
             Some(c) if c > 128 && c < 128 + 65 => (

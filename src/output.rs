@@ -22,6 +22,22 @@ impl Stream {
     }
 }
 
+/// Which stage printed a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Compile,
+    Run,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Compile => "compile",
+            Stage::Run => "run",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Info,
@@ -48,6 +64,7 @@ pub struct LogLine {
     /// The program's line ended with a newline (false for a final line
     /// without one and for all but the last piece of a split long line).
     pub newline: bool,
+    pub stage: Stage,
 }
 
 /// A line as the splitter cuts it: its text and whether a newline ended it.
@@ -56,10 +73,10 @@ pub type Piece = (String, bool);
 impl LogLine {
     pub fn program(stream: Stream, (message, newline): Piece) -> LogLine {
         let level = if stream == Stream::Stderr { Level::Error } else { Level::Info };
-        LogLine { stream, level, message, newline }
+        LogLine { stream, level, message, newline, stage: Stage::Run }
     }
     pub fn system(level: Level, message: impl Into<String>) -> LogLine {
-        LogLine { stream: Stream::System, level, message: message.into(), newline: true }
+        LogLine { stream: Stream::System, level, message: message.into(), newline: true, stage: Stage::Run }
     }
 }
 
@@ -136,12 +153,29 @@ pub struct OutputPipe {
     cap: u64,
     capped: bool,
     max_line: usize,
+    stage: Stage,
     tx: mpsc::Sender<LogLine>,
 }
 
 impl OutputPipe {
     pub fn new(cap: u64, max_line: usize, tx: mpsc::Sender<LogLine>) -> OutputPipe {
-        OutputPipe { stdout: Default::default(), stderr: Default::default(), seen: 0, cap, capped: false, max_line, tx }
+        OutputPipe {
+            stdout: Default::default(),
+            stderr: Default::default(),
+            seen: 0,
+            cap,
+            capped: false,
+            max_line,
+            stage: Stage::Run,
+            tx,
+        }
+    }
+
+    /// Lines from now on belong to `stage` (partial lines are flushed to the
+    /// stage that printed them).
+    pub async fn set_stage(&mut self, stage: Stage) {
+        self.flush().await;
+        self.stage = stage;
     }
 
     pub fn capped(&self) -> bool {
@@ -190,12 +224,14 @@ impl OutputPipe {
 
     pub async fn system(&mut self, level: Level, message: impl Into<String>) {
         // A closed channel means the writer stopped (fenced out); nothing to do.
-        let _ = self.tx.send(LogLine::system(level, message)).await;
+        let line = LogLine { stage: self.stage, ..LogLine::system(level, message) };
+        let _ = self.tx.send(line).await;
     }
 
     async fn send_all(&mut self, stream: Stream, lines: Vec<Piece>) {
-        for line in lines {
-            let _ = self.tx.send(LogLine::program(stream, line)).await;
+        for piece in lines {
+            let line = LogLine { stage: self.stage, ..LogLine::program(stream, piece) };
+            let _ = self.tx.send(line).await;
         }
     }
 }

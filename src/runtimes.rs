@@ -27,8 +27,16 @@ pub struct Runtime {
     pub build: String,
     /// File name the submitted code is written to, inside `/work`.
     pub file: String,
+    /// Compile command (argv, in `/work`), for languages with a compile
+    /// stage; it runs with its own time and memory limits before `run`.
+    #[serde(default)]
+    pub compile: Option<Vec<String>>,
     /// Command run in `/work`, as argv.
     pub run: Vec<String>,
+    /// Size of the `/work` tmpfs in MB when the default is too small
+    /// (compilers' caches and outputs).
+    #[serde(default)]
+    pub work_mb: Option<u64>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
@@ -63,8 +71,11 @@ impl Runtimes {
         let file: File = toml::from_str(text)?;
         let mut seen = std::collections::HashSet::new();
         for rt in &file.runtime {
-            if rt.run.is_empty() {
-                bail!("runtime {}: `run` must name a command", rt.language);
+            if rt.run.is_empty() || rt.compile.as_ref().is_some_and(|c| c.is_empty()) {
+                bail!("runtime {}: `run` (and `compile`, when given) must name a command", rt.language);
+            }
+            if rt.compile.iter().flatten().chain(&rt.run).any(|a| a == "--") {
+                bail!("runtime {}: `--` cannot be a command argument (it separates compile from run)", rt.language);
             }
             if !crate::sandbox::files::is_safe_name(&rt.file) {
                 bail!("runtime {}: file name {:?} is not a plain relative name", rt.language, rt.file);

@@ -95,6 +95,7 @@ async fn insert(
     let levels: Vec<&str> = batch.iter().map(|l| l.level.as_str()).collect();
     let messages: Vec<&str> = batch.iter().map(|l| l.message.as_str()).collect();
     let newlines: Vec<bool> = batch.iter().map(|l| l.newline).collect();
+    let stages: Vec<&str> = batch.iter().map(|l| l.stage.as_str()).collect();
     // A transient failure (connection reset) is retried a few times: the
     // unique (session_id, seq) key makes a retry of a committed batch fail
     // loudly instead of duplicating rows.
@@ -105,13 +106,13 @@ async fn insert(
         let result = async {
             let db = pool.get().await.map_err(|e| LogError::Db(e.to_string()))?;
             db.execute(
-                "insert into public.execution_logs (session_id, user_id, seq, stream, level, message, newline)
-                 select s.id, s.user_id, l.seq, l.stream, l.level, l.message, l.newline
+                "insert into public.execution_logs (session_id, user_id, seq, stream, level, message, newline, stage)
+                 select s.id, s.user_id, l.seq, l.stream, l.level, l.message, l.newline, l.stage
                  from public.backend_execution_sessions s,
-                      unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bool[])
-                        as l(seq, stream, level, message, newline)
+                      unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[])
+                        as l(seq, stream, level, message, newline, stage)
                  where s.id = $1 and s.attempt = $2 and s.status = 'running'",
-                &[&session_id, &attempt, &seqs, &streams, &levels, &messages, &newlines],
+                &[&session_id, &attempt, &seqs, &streams, &levels, &messages, &newlines, &stages],
             )
             .await
             .map_err(|e| LogError::Db(crate::error_chain(&e)))

@@ -48,6 +48,8 @@ pub struct Claimed {
     /// Extra files, as stored: `[{name, content, encoding?}]`.
     pub files: Option<serde_json::Value>,
     pub interactive: bool,
+    pub compile_timeout_ms: Option<i32>,
+    pub compile_memory_limit_mb: Option<i32>,
 }
 
 /// The result recorded on the session.
@@ -91,7 +93,7 @@ pub async fn claim(
                  started_at = now(), lease_expires_at = now() + $3::bigint * interval '1 millisecond'
              from next where s.id = next.id
              returning s.id, s.attempt, s.user_id, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
-                       s.args, s.files, s.interactive",
+                       s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb",
             &[&worker_id, &(limit as i64), &ms(lease)],
         )
         .await?;
@@ -109,6 +111,8 @@ pub async fn claim(
             args: r.get(8),
             files: r.get(9),
             interactive: r.get(10),
+            compile_timeout_ms: r.get(11),
+            compile_memory_limit_mb: r.get(12),
         })
         .collect())
 }

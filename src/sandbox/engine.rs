@@ -12,13 +12,13 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, Instant};
 
 use super::policy::{self, ContainerSpec};
 use crate::config::Limits;
 use crate::db::input::InputEvent;
-use crate::output::{Flow, OutputPipe, Stream};
+use crate::output::{Flow, OutputPipe, Stage, Stream};
 
 /// Why a sandbox could not do its job. Every variant is an infrastructure
 /// fault (the session ends `error`), never the user's program's fault.
@@ -61,6 +61,9 @@ pub enum StopReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     Exited,
+    /// The compiler failed (its exit code is the run's).
+    CompileFailed,
+    CompileTimedOut,
     TimedOut,
     OutputLimit,
     Stopped(StopReason),
@@ -75,48 +78,73 @@ pub struct Finished {
     pub wall_time: Duration,
 }
 
-/// What the program's stdin gets.
-pub enum Stdin {
-    /// These bytes, then end of input.
-    Fixed(Vec<u8>),
-    /// These bytes, then whatever the events say, until `Eof` (or the run
-    /// ends). `Signal` events are delivered to the container.
-    Interactive { first: Vec<u8>, events: mpsc::Receiver<InputEvent> },
+/// What goes into the container's stdin: the framed files, then (after the
+/// compile stage, if any) the program's stdin.
+pub struct Input {
+    /// The framed files for the launcher (`files::encode`).
+    pub files: Vec<u8>,
+    /// The program's stdin.
+    pub stdin: Vec<u8>,
+    /// Interactive sessions: more stdin, end of input and signals, until
+    /// `Eof` or the end of the run. `None`: end of input after `stdin`.
+    pub events: Option<mpsc::Receiver<InputEvent>>,
+}
+
+/// The launcher's line on stderr that ends a successful compile stage.
+const RUN_MARKER: &[u8] = b"\x1eexecbox:run\x1e\n";
+
+/// Limits of one stage.
+#[derive(Debug, Clone, Copy)]
+pub struct StageLimits {
+    pub timeout: Duration,
+    pub memory_mb: u64,
+}
+
+/// The stages of a run: an optional compile stage, then the program.
+#[derive(Debug, Clone, Copy)]
+pub struct Stages {
+    pub compile: Option<StageLimits>,
+    pub run: StageLimits,
 }
 
 /// Writes stdin; a program that exits without reading it closes the pipe,
-/// which is not an error.
+/// which is not an error. With a compile stage, the program's part waits for
+/// `gate` (the run stage's limits are in force) and is preceded by the
+/// launcher's "go" line.
 async fn feed_stdin(
     engine: Engine,
     id: String,
-    mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
-    stdin: Stdin,
+    mut pipe: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    input: Input,
+    gate: Option<oneshot::Receiver<()>>,
 ) {
-    match stdin {
-        Stdin::Fixed(bytes) => {
-            if input.write_all(&bytes).await.is_ok() {
-                let _ = input.shutdown().await;
-            }
+    if pipe.write_all(&input.files).await.is_err() || pipe.flush().await.is_err() {
+        return;
+    }
+    if let Some(gate) = gate {
+        if gate.await.is_err() || pipe.write_all(b"go\n").await.is_err() {
+            return;
         }
-        Stdin::Interactive { first, mut events } => {
-            if input.write_all(&first).await.is_err() {
-                return;
-            }
-            let _ = input.flush().await;
-            while let Some(event) = events.recv().await {
-                match event {
-                    InputEvent::Stdin(bytes) => {
-                        if input.write_all(&bytes).await.is_err() || input.flush().await.is_err() {
-                            return;
-                        }
-                    }
-                    InputEvent::Eof => {
-                        let _ = input.shutdown().await;
-                        return;
-                    }
-                    InputEvent::Signal(sig) => engine.signal(&id, &sig).await,
+    }
+    if pipe.write_all(&input.stdin).await.is_err() || pipe.flush().await.is_err() {
+        return;
+    }
+    let Some(mut events) = input.events else {
+        let _ = pipe.shutdown().await;
+        return;
+    };
+    while let Some(event) = events.recv().await {
+        match event {
+            InputEvent::Stdin(bytes) => {
+                if pipe.write_all(&bytes).await.is_err() || pipe.flush().await.is_err() {
+                    return;
                 }
             }
+            InputEvent::Eof => {
+                let _ = pipe.shutdown().await;
+                return;
+            }
+            InputEvent::Signal(sig) => engine.signal(&id, &sig).await,
         }
     }
 }
@@ -184,8 +212,8 @@ impl Engine {
     pub async fn run(
         &self,
         c: &Created,
-        stdin: Stdin,
-        timeout: Duration,
+        input: Input,
+        stages: &Stages,
         pipe: &mut OutputPipe,
         stop: &mut watch::Receiver<Option<StopReason>>,
         on_started: impl FnOnce(),
@@ -199,7 +227,7 @@ impl Engine {
             .build();
         let attached = self.docker.attach_container(&c.id, Some(opts)).await?;
         let mut output = attached.output;
-        let input = attached.input;
+        let attached_input = attached.input;
         // auto_remove is off, so waiting on a container that already exited
         // still returns its status: a fast exit cannot be missed.
         let mut wait = Box::pin(self.docker.wait_container(&c.id, None::<WaitContainerOptions>));
@@ -209,9 +237,16 @@ impl Engine {
 
         // Stdin is written concurrently with reading output: a program that
         // prints before reading must not deadlock against us.
-        let writer = tokio::spawn(feed_stdin(self.clone(), c.id.clone(), input, stdin));
+        let (gate_tx, gate_rx) = oneshot::channel();
+        let mut gate_tx = stages.compile.map(|_| gate_tx);
+        let gate_rx = stages.compile.map(|_| gate_rx);
+        let writer = tokio::spawn(feed_stdin(self.clone(), c.id.clone(), attached_input, input, gate_rx));
+        let mut compiling = stages.compile.is_some();
+        if compiling {
+            pipe.set_stage(Stage::Compile).await;
+        }
 
-        let deadline = started + timeout;
+        let mut deadline = started + stages.compile.unwrap_or(stages.run).timeout;
         let far = started + Duration::from_secs(86_400 * 365);
         let mut ending: Option<Ending> = None;
         let mut killed_at: Option<Instant> = None;
@@ -233,7 +268,24 @@ impl Engine {
                         }
                     }
                     Some(Ok(LogOutput::StdErr { message })) => {
-                        if pipe.push(Stream::Stderr, &message).await == Flow::Stop && ending.is_none() {
+                        let mut data: &[u8] = &message;
+                        // The launcher writes the marker in one write, after
+                        // the compiler exited: it cannot be forged by the
+                        // program, which has not started yet.
+                        if compiling {
+                            if let Some(at) = data.windows(RUN_MARKER.len()).position(|w| w == RUN_MARKER) {
+                                pipe.push(Stream::Stderr, &data[..at]).await;
+                                pipe.set_stage(Stage::Run).await;
+                                compiling = false;
+                                self.set_memory(&c.id, stages.compile.map(|l| l.memory_mb), stages.run.memory_mb).await?;
+                                if let Some(tx) = gate_tx.take() {
+                                    let _ = tx.send(());
+                                }
+                                deadline = Instant::now() + stages.run.timeout;
+                                data = &data[at + RUN_MARKER.len()..];
+                            }
+                        }
+                        if pipe.push(Stream::Stderr, data).await == Flow::Stop && ending.is_none() {
                             ending = Some(Ending::OutputLimit);
                             killed_at = Some(self.kill(&c.id).await);
                         }
@@ -262,7 +314,7 @@ impl Engine {
                     exited_at = Some(Instant::now());
                 }
                 _ = sleep_until(deadline), if ending.is_none() && exit.is_none() => {
-                    ending = Some(Ending::TimedOut);
+                    ending = Some(if compiling { Ending::CompileTimedOut } else { Ending::TimedOut });
                     killed_at = Some(self.kill(&c.id).await);
                 }
                 changed = stop.changed(), if stop_open && ending.is_none() && exit.is_none() => {
@@ -290,8 +342,9 @@ impl Engine {
         writer.abort();
         pipe.flush().await;
 
-        let ending = ending.unwrap_or(Ending::Exited);
-        let mut state = self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?.state.unwrap_or_default();
+        let ending = ending.unwrap_or(if compiling { Ending::CompileFailed } else { Ending::Exited });
+        let mut state =
+            self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?.state.unwrap_or_default();
         // The engine learns of an OOM kill from a separate event, which can
         // land after the exit: a SIGKILL nobody here sent is re-inspected
         // briefly before it is called anything but out of memory.
@@ -301,13 +354,32 @@ impl Engine {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            state = self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?.state.unwrap_or_default();
+            state =
+                self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?.state.unwrap_or_default();
         }
         Ok(Finished {
             exit_code: exit.or(state.exit_code),
             ending,
             oom_killed: state.oom_killed.unwrap_or(false),
             wall_time,
+        })
+    }
+
+    /// Lowers (or raises) a running container's memory limit between stages.
+    async fn set_memory(&self, id: &str, from_mb: Option<u64>, to_mb: u64) -> Result<(), SandboxError> {
+        if from_mb == Some(to_mb) {
+            return Ok(());
+        }
+        let bytes = (to_mb * 1024 * 1024) as i64;
+        let update = bollard::models::ContainerUpdateBody {
+            memory: Some(bytes),
+            memory_swap: Some(bytes),
+            ..Default::default()
+        };
+        self.docker.update_container(id, update).await.map_err(|e| {
+            SandboxError::Docker(DockerError::DockerStreamError {
+                error: format!("cannot apply the run stage's memory limit: {e}"),
+            })
         })
     }
 

@@ -10,4 +10,4 @@ pub mod engine;
 pub mod files;
 pub mod policy;
 
-pub use engine::{Ending, Engine, Finished, SandboxError, Stdin, StopReason};
+pub use engine::{Ending, Engine, Finished, Input, SandboxError, StageLimits, Stages, StopReason};

@@ -29,6 +29,10 @@ pub struct ContainerSpec {
     pub cmd: Vec<String>,
     pub env: Vec<(String, String)>,
     pub memory_mb: u64,
+    /// Size of the /work tmpfs.
+    pub work_mb: u64,
+    /// /work may hold executables (compiled programs); otherwise `noexec`.
+    pub exec_work: bool,
     pub labels: HashMap<String, String>,
 }
 
@@ -39,7 +43,14 @@ pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreat
     env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
     let tmpfs = HashMap::from([
         ("/tmp".to_string(), format!("rw,nosuid,nodev,noexec,size={}m,mode=1777", limits.tmp_size_mb)),
-        (WORK_DIR.to_string(), format!("rw,nosuid,nodev,noexec,size={}m,mode=1777", limits.work_size_mb)),
+        (
+            WORK_DIR.to_string(),
+            format!(
+                "rw,nosuid,nodev,{},size={}m,mode=1777",
+                if spec.exec_work { "exec" } else { "noexec" },
+                spec.work_mb
+            ),
+        ),
     ]);
     let ulimit = |name: &str, n: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(n), hard: Some(n) };
     let host = HostConfig {
@@ -105,6 +116,8 @@ mod tests {
             cmd: vec!["x".into()],
             env: vec![],
             memory_mb: 512,
+            work_mb: 16,
+            exec_work: false,
             labels: HashMap::new(),
         };
         let c = container_config(&spec, &Limits::default());
@@ -119,6 +132,11 @@ mod tests {
         assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
         assert_eq!(h.init, Some(true));
         assert_eq!(c.user.as_deref(), Some("65534:65534"));
-        assert!(h.tmpfs.unwrap().values().all(|o| o.contains("size=")));
+        let tmpfs = h.tmpfs.unwrap();
+        assert!(tmpfs.values().all(|o| o.contains("size=") && o.contains("noexec")), "{tmpfs:?}");
+        // Compiled languages get an exec-able /work, nothing else.
+        let compiled = ContainerSpec { exec_work: true, ..spec };
+        let t = container_config(&compiled, &Limits::default()).host_config.unwrap().tmpfs.unwrap();
+        assert!(t["/work"].contains(",exec,") && t["/tmp"].contains("noexec"), "{t:?}");
     }
 }

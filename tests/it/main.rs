@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod cli;
 mod interactive;
+mod languages;
 mod migrate;
 mod pgtap;
 mod queue;

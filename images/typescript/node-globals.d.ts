@@ -1,0 +1,13 @@
+// The Node.js globals a single-file program uses, for tsc without @types/node.
+declare var process: any;
+declare var require: any;
+declare var module: any;
+declare var exports: any;
+declare var Buffer: any;
+declare var __dirname: string;
+declare var __filename: string;
+declare function setTimeout(cb: (...args: any[]) => void, ms?: number, ...args: any[]): any;
+declare function setInterval(cb: (...args: any[]) => void, ms?: number, ...args: any[]): any;
+declare function clearTimeout(id: any): void;
+declare function clearInterval(id: any): void;
+declare function setImmediate(cb: (...args: any[]) => void, ...args: any[]): any;
