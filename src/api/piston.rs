@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::JsonBody;
-use super::sessions::{self, NewSession, Output};
+use super::sessions::{self, NewSession, Output, StageOutput};
 use super::{ApiState, Authed};
 use crate::client::follow::{Follower, SessionState};
 use crate::runtimes::Runtime;
@@ -170,16 +170,14 @@ fn named_user(headers: &HeaderMap) -> Result<Option<Uuid>, ApiError> {
     }
 }
 
-/// Piston's stage object for a finished session.
-fn stage(state: &SessionState, out: &Output, wall_time_ms: Option<f64>) -> Value {
+/// Piston's stage object for a finished session's run.
+fn stage(state: &SessionState, out: &StageOutput, system: &[String], wall_time_ms: Option<f64>) -> Value {
     let code = state.exit_code;
     let by_signal = code.filter(|c| *c > 128 && *c < 128 + 32).map(|c| signal_name(c - 128));
     let (status, signal, code) = match state.status.as_str() {
         "completed" => (Value::Null, Value::Null, json!(code)),
         "timeout" => (json!("TO"), json!("SIGKILL"), Value::Null),
-        "failed" if out.system.iter().any(|m| m.contains("output limit")) => {
-            (json!("OL"), json!("SIGKILL"), Value::Null)
-        }
+        "failed" if system.iter().any(|m| m.contains("output limit")) => (json!("OL"), json!("SIGKILL"), Value::Null),
         "failed" if by_signal.is_some() => (json!("SG"), json!(by_signal), Value::Null),
         "failed" => (json!("RE"), Value::Null, json!(code)),
         "cancelled" => (json!("SG"), json!("SIGKILL"), Value::Null),
@@ -197,6 +195,36 @@ fn stage(state: &SessionState, out: &Output, wall_time_ms: Option<f64>) -> Value
         "wall_time": wall_time_ms,
         "memory": null,
     })
+}
+
+/// Piston's `compile` object (compiled languages only). On a compile
+/// failure Piston's `run` mirrors it.
+fn compile_stage(state: &SessionState, out: &Output) -> Option<Value> {
+    let failed =
+        state.error.as_deref().is_some_and(|e| e.starts_with("compilation failed") || e.contains("while compiling"));
+    let timed_out = state.error.as_deref().is_some_and(|e| e.starts_with("compile time limit"));
+    if !(failed || timed_out || out.compile.any || out.run.any || state.status == "completed") {
+        return None;
+    }
+    let (code, status, signal) = if failed {
+        (json!(state.exit_code), json!("RE"), Value::Null)
+    } else if timed_out {
+        (Value::Null, json!("TO"), json!("SIGKILL"))
+    } else {
+        (json!(0), Value::Null, Value::Null)
+    };
+    Some(json!({
+        "stdout": out.compile.stdout,
+        "stderr": out.compile.stderr,
+        "output": out.compile.output,
+        "code": code,
+        "signal": signal,
+        "message": if failed || timed_out { json!(state.error) } else { Value::Null },
+        "status": status,
+        "cpu_time": null,
+        "wall_time": null,
+        "memory": null,
+    }))
 }
 
 fn signal_name(n: i32) -> String {
@@ -238,8 +266,17 @@ pub async fn execute(
     let (new, rt, timeout_ms) = to_session(&st, &req, false)?;
     let id = sessions::create(&st, user, &new).await?;
     let (state, out) = sessions::wait(&st, id, user, Duration::from_millis(timeout_ms as u64)).await?;
-    let run = stage(&state, &out, wall_time(&st, id).await);
-    Ok(axum::Json(json!({ "language": rt.language, "version": rt.version, "run": run })))
+    let compile = rt.compile.is_some().then(|| compile_stage(&state, &out)).flatten();
+    let compile_failed = compile.as_ref().is_some_and(|c| !c["status"].is_null());
+    let run = match &compile {
+        Some(c) if compile_failed => c.clone(),
+        _ => stage(&state, &out.run, &out.system, wall_time(&st, id).await),
+    };
+    let mut body = json!({ "language": rt.language, "version": rt.version, "run": run });
+    if let Some(c) = compile {
+        body["compile"] = c;
+    }
+    Ok(axum::Json(body))
 }
 
 // ---------------------------------------------------------------------------
@@ -343,26 +380,43 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid) -> anyhow:
         }
     };
     socket.send(text(json!({"type": "runtime", "language": rt.language, "version": rt.version}))).await?;
-    socket.send(text(json!({"type": "stage", "stage": "run"}))).await?;
+    // Compiled languages report a compile stage first, as Piston does; it
+    // ends when the first run-stage line arrives or the session ends.
+    let mut stage_now = if rt.compile.is_some() { "compile" } else { "run" };
+    socket.send(text(json!({"type": "stage", "stage": stage_now}))).await?;
 
     let mut f = Follower::open(&st.database, id, Some(user)).await?;
     loop {
         let (state, rows) = f.poll().await?;
+        let compile_failed = state.error.as_deref().is_some_and(|e| {
+            e.starts_with("compilation failed") || e.starts_with("compile time limit") || e.contains("while compiling")
+        });
         for row in rows {
             if row.stream == "system" {
                 continue;
+            }
+            if row.stage == "run" && stage_now == "compile" {
+                socket.send(text(json!({"type": "exit", "stage": "compile", "code": 0, "signal": null}))).await?;
+                socket.send(text(json!({"type": "stage", "stage": "run"}))).await?;
+                stage_now = "run";
             }
             let data = if row.newline { format!("{}\n", row.message) } else { row.message };
             socket.send(text(json!({"type": "data", "stream": row.stream, "data": data}))).await?;
         }
         if state.is_done() {
+            if stage_now == "compile" && !compile_failed {
+                socket.send(text(json!({"type": "exit", "stage": "compile", "code": 0, "signal": null}))).await?;
+                socket.send(text(json!({"type": "stage", "stage": "run"}))).await?;
+                stage_now = "run";
+            }
             let code = state.exit_code;
             let signal = match state.status.as_str() {
                 "timeout" | "cancelled" => Some("SIGKILL".to_string()),
                 _ => code.filter(|c| *c > 128 && *c < 160).map(|c| signal_name(c - 128)),
             };
             let code = if signal.is_some() { None } else { code };
-            socket.send(text(json!({"type": "exit", "stage": "run", "code": code, "signal": signal, "status": state.status, "message": state.error}))).await?;
+            let exit = json!({"type": "exit", "stage": stage_now, "code": code, "signal": signal, "status": state.status, "message": state.error});
+            socket.send(text(exit)).await?;
             close_with(&mut socket, close::JOB_COMPLETED, "Job Completed").await;
             return Ok(());
         }

@@ -169,13 +169,22 @@ pub async fn owner_of(st: &ApiState, p: Principal, id: Uuid) -> Result<Uuid, Api
     }
 }
 
-/// How a finished session's output reads.
+/// One stage's output as text.
 #[derive(Debug, Default)]
-pub struct Output {
+pub struct StageOutput {
     pub stdout: String,
     pub stderr: String,
     /// stdout and stderr interleaved as they were printed.
     pub output: String,
+    /// Lines were printed in this stage.
+    pub any: bool,
+}
+
+/// How a finished session's output reads, per stage.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub compile: StageOutput,
+    pub run: StageOutput,
     /// execbox's own notes (system rows).
     pub system: Vec<String>,
 }
@@ -183,17 +192,17 @@ pub struct Output {
 impl Output {
     pub fn push(&mut self, row: &LogRow) {
         let text = if row.newline { format!("{}\n", row.message) } else { row.message.clone() };
+        let stage = if row.stage == "compile" { &mut self.compile } else { &mut self.run };
         match row.stream.as_str() {
-            "stdout" => {
-                self.stdout.push_str(&text);
-                self.output.push_str(&text);
+            "stdout" => stage.stdout.push_str(&text),
+            "stderr" => stage.stderr.push_str(&text),
+            _ => {
+                self.system.push(row.message.clone());
+                return;
             }
-            "stderr" => {
-                self.stderr.push_str(&text);
-                self.output.push_str(&text);
-            }
-            _ => self.system.push(row.message.clone()),
         }
+        stage.output.push_str(&text);
+        stage.any = true;
     }
 }
 

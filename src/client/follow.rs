@@ -23,6 +23,8 @@ pub struct LogRow {
     pub message: String,
     /// The line ended with a newline in the program's output.
     pub newline: bool,
+    /// `compile` or `run`.
+    pub stage: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -78,7 +80,7 @@ impl Follower {
         let (session, from) = (self.session, self.next_seq);
         let rows = self
             .query(
-                "select seq, stream, level, message, created_at, newline from public.execution_logs
+                "select seq, stream, level, message, created_at, newline, stage from public.execution_logs
                  where session_id = $1 and seq >= $2 order by seq",
                 &[&session, &from],
             )
@@ -92,6 +94,7 @@ impl Follower {
                 message: r.get(3),
                 created_at: r.get(4),
                 newline: r.get(5),
+                stage: r.get(6),
             })
             .collect();
         if let Some(last) = rows.last() {

@@ -434,7 +434,7 @@ async fn piston_execute_runtimes_and_errors() {
 
     // stdin, args, extra files, stderr, exit code.
     let req = json!({"language": "python", "files": [
-            {"name": "main.py", "content": "import sys, helper\nprint(helper.X, sys.argv[1], input())\nprint('oops', file=sys.stderr)\nsys.exit(4)"},
+            {"name": "main.py", "content": "import sys, time, helper\nprint(helper.X, sys.argv[1], input())\ntime.sleep(0.1)\nprint('oops', file=sys.stderr)\nsys.exit(4)"},
             {"name": "helper.py", "content": "WD0x", "encoding": "base64"}],
         "stdin": "typed", "args": ["arg1"]});
     let (status, v) = post(&api, "/api/v2/execute", Some(&token), req).await;
@@ -767,5 +767,53 @@ async fn online_check_refuses_revoked_sessions_and_code_is_capped() {
     let (status, v) = post(&api, "/api/run-backend", Some(&live), big).await;
     assert_eq!(status, 413, "{v}");
     assert!(v["message"].as_str().unwrap().contains("the limit is 1048576"));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn piston_compiled_languages_report_their_compile_stage() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let api = Api::start(api_config(&db), true).await;
+    let token = user_token(user);
+    let req = |lang: &str, code: &str| json!({"language": lang, "version": "*", "files": [{"content": code}]});
+
+    let (status, v) = post(
+        &api,
+        "/api/v2/execute",
+        Some(&token),
+        req("go", "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"OK\") }"),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["compile"]["code"], 0, "{v}");
+    assert_eq!(v["run"]["stdout"], "OK\n");
+    assert_eq!(v["run"]["code"], 0);
+
+    let (status, v) = post(&api, "/api/v2/execute", Some(&token), req("c++", "int main() { return nope; }")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_ne!(v["compile"]["code"], 0, "{v}");
+    assert!(v["compile"]["stderr"].as_str().unwrap().contains("nope"), "{v}");
+    assert_eq!(v["run"], v["compile"], "on a compile failure run mirrors compile, as in Piston");
+
+    // Over the socket: compile stage, its exit, then the run stage.
+    let mut r =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(api.ws("/api/v2/connect"))
+            .unwrap();
+    r.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(r).await.unwrap();
+    ws.send(WsMessage::Text(
+        json!({"type": "init", "language": "rust", "files": [{"content": "fn main() { println!(\"OK\"); }"}]})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let (got, close) = read_until(&mut ws, |_| false).await;
+    let kinds: Vec<String> =
+        got.iter().map(|m| format!("{}:{}", m["type"].as_str().unwrap(), m["stage"].as_str().unwrap_or(""))).collect();
+    assert_eq!(kinds, ["runtime:", "stage:compile", "exit:compile", "stage:run", "data:", "exit:run"], "{got:?}");
+    assert_eq!(got[4]["data"], "OK\n");
+    assert_eq!(close, Some(4999));
     api.stop().await;
 }
