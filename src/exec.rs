@@ -34,6 +34,16 @@ struct Plan<'a> {
     stages: Stages,
     /// Every file for /work, the main one first.
     files: Vec<(String, Vec<u8>)>,
+    /// The container's command: the launcher's options, then argv.
+    command: Vec<String>,
+    /// Set for validation runs: how to read the framework's report.
+    validation: Option<Validation>,
+}
+
+struct Validation {
+    format: String,
+    /// Test names the tests' source declares (for text formats).
+    declared: Vec<String>,
 }
 
 /// A requested limit (null = the default), checked against the server's
@@ -72,7 +82,17 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
             "MB",
         )?,
     };
-    let compile = match &runtime.compile {
+    let validate = match s.mode.as_str() {
+        "validate" => Some(
+            runtime.validate.as_ref().ok_or_else(|| format!("validation is not available for {}", runtime.language))?,
+        ),
+        _ => None,
+    };
+    let compile_cmd = match validate {
+        Some(v) => v.compile.as_ref(),
+        None => runtime.compile.as_ref(),
+    };
+    let compile = match compile_cmd {
         None => None,
         Some(_) => Some(StageLimits {
             timeout: Duration::from_millis(bounded(
@@ -93,14 +113,37 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
             )?,
         }),
     };
-    let mut files = vec![(runtime.file.clone(), s.code.as_bytes().to_vec())];
-    if let Some(extra) = &s.files {
-        files.extend(files::decode_extra(extra, &runtime.file, s.code.len())?);
-    }
     if s.args.iter().any(|a| a.contains('\0')) {
         return Err("args may not contain NUL characters".into());
     }
-    Ok(Plan { runtime, stages: Stages { compile, run }, files })
+    let (mut files, command, validation) = match validate {
+        None => (
+            vec![(runtime.file.clone(), s.code.as_bytes().to_vec())],
+            command(compile_cmd, &runtime.run, &s.args, None),
+            None,
+        ),
+        Some(v) => {
+            let tests = s.tests.as_deref().unwrap_or("");
+            let files = v.files.iter().map(|f| (f.name.clone(), f.render(&s.code, tests).into_bytes())).collect();
+            let report = (v.report.as_str(), v.report_from_stdout);
+            let declared = if v.format == "gotest" { crate::validate::go_test_names(tests) } else { Vec::new() };
+            (
+                files,
+                command(compile_cmd, &v.run, &[], Some(report)),
+                Some(Validation { format: v.format.clone(), declared }),
+            )
+        }
+    };
+    if let Some(extra) = &s.files {
+        let main = files[0].0.clone();
+        let taken: usize = files.iter().map(|f| f.1.len()).sum();
+        let extra = files::decode_extra(extra, &main, taken)?;
+        if let Some((name, _)) = extra.iter().find(|(n, _)| files.iter().any(|f| &f.0 == n)) {
+            return Err(format!("file {name:?} is one execbox writes itself; choose another name"));
+        }
+        files.extend(extra);
+    }
+    Ok(Plan { runtime, stages: Stages { compile, run }, files, command, validation })
 }
 
 /// Runs the session to its end. Never panics on bad input; every path ends
@@ -112,7 +155,7 @@ pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<Stop
 
     let mut container: Option<(String, Option<uuid::Uuid>)> = None;
     let outcome = match plan(&ctx, &s) {
-        Err(msg) => Some(Outcome { status: Status::Failed, exit_code: None, error: Some(msg) }),
+        Err(msg) => Some(Outcome { status: Status::Failed, exit_code: None, error: Some(msg), result: None }),
         Ok(plan) => run(&ctx, &s, &plan, &mut pipe, &mut stop, &mut container, &input).await,
     };
     if let Some(o) = &outcome {
@@ -197,13 +240,13 @@ async fn run(
     let worker_id = ctx.cfg.worker.id.as_str();
     let spec = ContainerSpec {
         image: rt.image.clone(),
-        cmd: command(rt, &s.args),
+        cmd: plan.command.clone(),
         env: rt.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         // The container starts with the first stage's memory; the engine
         // switches to the run stage's after compiling.
         memory_mb: plan.stages.compile.unwrap_or(plan.stages.run).memory_mb,
         work_mb: rt.work_mb.unwrap_or(ctx.cfg.limits.work_size_mb),
-        exec_work: rt.compile.is_some(),
+        exec_work: plan.stages.compile.is_some(),
         labels: HashMap::from([
             (policy::LABEL_MANAGED.to_string(), "true".to_string()),
             (policy::LABEL_SCOPE.to_string(), ctx.scope.clone()),
@@ -214,7 +257,7 @@ async fn run(
     };
     let infra = |e: SandboxError| {
         tracing::error!(error = %crate::error_chain(&e), "sandbox failure");
-        Some(Outcome { status: Status::Error, exit_code: None, error: Some(e.to_string()) })
+        Some(Outcome { status: Status::Error, exit_code: None, error: Some(e.to_string()), result: None })
     };
     let created = match ctx.engine.create(&spec).await {
         Ok(c) => c,
@@ -243,6 +286,9 @@ async fn run(
             });
         }
     };
+    if plan.validation.is_some() {
+        pipe.capture_report();
+    }
     let finished = match ctx.engine.run(&created, input, &plan.stages, pipe, stop, on_started).await {
         Ok(f) => f,
         Err(e) => return infra(e),
@@ -253,19 +299,84 @@ async fn run(
         let code = finished.exit_code.map(|c| c as i32);
         let _ = containers::exited(&**db, row, code, finished.oom_killed).await;
     }
-    judge(&finished, plan, ctx.cfg.limits.output_limit_bytes)
+    let outcome = judge(&finished, plan, ctx.cfg.limits.output_limit_bytes)?;
+    match &plan.validation {
+        None => Some(outcome),
+        Some(v) => {
+            let outcome = judge_validation(outcome, &finished, v, pipe.report());
+            if let Some(r) = &outcome.result {
+                if outcome.status == Status::Completed {
+                    pipe.system(
+                        Level::Info,
+                        format!("execbox: validation: {} of {} tests passed", r["testsPassed"], r["totalTests"]),
+                    )
+                    .await;
+                }
+            }
+            Some(outcome)
+        }
+    }
 }
 
-/// The container's command: the launcher's `--compile ... --` part when the
-/// runtime compiles, then the run command and the session's arguments.
-fn command(rt: &Runtime, args: &[String]) -> Vec<String> {
+/// A validation's outcome: `completed` with the per-test results when the
+/// framework's report arrived (whatever the tests said), the compile error
+/// when the code did not compile, and otherwise the run's failure.
+fn judge_validation(run: Outcome, f: &Finished, v: &Validation, report: Option<&str>) -> Outcome {
+    use base64::Engine as _;
+    if f.ending == Ending::CompileFailed {
+        let msg = run.error.clone().unwrap_or_default();
+        return Outcome { result: Some(crate::validate::compile_error_result(&msg)), ..run };
+    }
+    let parsed = report
+        .filter(|b| !b.is_empty())
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .map(|bytes| crate::validate::parse(&v.format, &bytes, &v.declared));
+    match parsed {
+        Some(Ok(tests)) if !tests.is_empty() && f.ending == Ending::Exited => Outcome {
+            status: Status::Completed,
+            exit_code: run.exit_code,
+            error: None,
+            result: Some(crate::validate::result(&tests)),
+        },
+        Some(Err(e)) => {
+            Outcome { status: Status::Failed, error: Some(format!("the test report could not be read: {e}")), ..run }
+        }
+        _ if run.status == Status::Completed
+            || run.status == Status::Failed && !f.oom_killed && f.ending == Ending::Exited =>
+        {
+            Outcome {
+                status: Status::Failed,
+                error: Some(format!(
+                    "the test framework ran no test or wrote no report (exit code {}); see its output in the log",
+                    run.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
+                )),
+                ..run
+            }
+        }
+        _ => run,
+    }
+}
+
+/// The container's command: the launcher's `--report` option for
+/// validation, its `--compile ... --` part when the stage exists, then the
+/// command and the session's arguments.
+fn command(
+    compile: Option<&Vec<String>>,
+    run: &[String],
+    args: &[String],
+    report: Option<(&str, bool)>,
+) -> Vec<String> {
     let mut cmd = Vec::new();
-    if let Some(compile) = &rt.compile {
+    if let Some((path, from_stdout)) = report {
+        cmd.push(if from_stdout { "--report-stdout" } else { "--report" }.to_string());
+        cmd.push(path.to_string());
+    }
+    if let Some(compile) = compile {
         cmd.push("--compile".to_string());
         cmd.extend(compile.iter().cloned());
         cmd.push("--".to_string());
     }
-    cmd.extend(rt.run.iter().cloned());
+    cmd.extend(run.iter().cloned());
     cmd.extend(args.iter().cloned());
     cmd
 }
@@ -330,7 +441,7 @@ fn judge(f: &Finished, plan: &Plan<'_>, output_limit: u64) -> Option<Outcome> {
             None => (Status::Error, Some("the container ended without an exit code".to_string())),
         },
     };
-    Some(Outcome { status, exit_code: code, error })
+    Some(Outcome { status, exit_code: code, error, result: None })
 }
 
 fn signal_name(n: i32) -> String {

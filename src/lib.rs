@@ -8,6 +8,7 @@
 //! * [`sandbox`]: the container policy and the Docker engine driver;
 //! * [`output`]: raw bytes to log lines (splitting, UTF-8, output cap);
 //! * [`exec`]: one session from claim to outcome;
+//! * [`validate`]: test reports to validation results;
 //! * [`worker`]: the event loop that claims and supervises sessions;
 //! * [`images`]: builds the runtime images;
 //! * [`dev`]: `execbox dev`, the whole stack on one machine;
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod output;
 pub mod runtimes;
 pub mod sandbox;
+pub mod validate;
 pub mod worker;
 
 mod embedded {

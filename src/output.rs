@@ -154,7 +154,23 @@ pub struct OutputPipe {
     capped: bool,
     max_line: usize,
     stage: Stage,
+    /// Validation: the launcher's report block is taken out of stdout.
+    report: Option<ReportCapture>,
     tx: mpsc::Sender<LogLine>,
+}
+
+/// The launcher prints the test report between these lines on stdout.
+pub const REPORT_START: &str = "\u{1e}execbox:report\u{1e}";
+pub const REPORT_END: &str = "\u{1e}execbox:report-end\u{1e}";
+
+#[derive(Default)]
+struct ReportCapture {
+    /// A block being read.
+    open: Option<String>,
+    /// The last complete block (base64 text).
+    last: Option<String>,
+    /// An empty line held back: it may be the launcher's, before a marker.
+    pending_empty: bool,
 }
 
 impl OutputPipe {
@@ -167,8 +183,20 @@ impl OutputPipe {
             capped: false,
             max_line,
             stage: Stage::Run,
+            report: None,
             tx,
         }
+    }
+
+    /// Takes the launcher's report blocks out of stdout (validation runs).
+    pub fn capture_report(&mut self) {
+        self.report = Some(ReportCapture::default());
+    }
+
+    /// The last complete report block, base64 as printed; None when there
+    /// was none (or capture is off).
+    pub fn report(&self) -> Option<&str> {
+        self.report.as_ref().and_then(|r| r.last.as_deref())
     }
 
     /// Lines from now on belong to `stage` (partial lines are flushed to the
@@ -230,15 +258,75 @@ impl OutputPipe {
 
     async fn send_all(&mut self, stream: Stream, lines: Vec<Piece>) {
         for piece in lines {
-            let line = LogLine { stage: self.stage, ..LogLine::program(stream, piece) };
-            let _ = self.tx.send(line).await;
+            let pieces = match (&mut self.report, stream) {
+                (Some(r), Stream::Stdout) => r.take(piece),
+                _ => vec![piece],
+            };
+            for piece in pieces {
+                let line = LogLine { stage: self.stage, ..LogLine::program(stream, piece) };
+                let _ = self.tx.send(line).await;
+            }
         }
+    }
+}
+
+impl ReportCapture {
+    /// Keeps report lines; returns what is program output (zero, one or two
+    /// pieces). The launcher prints "\n" and the start marker on a line of
+    /// its own, so the empty line just before a start marker is its, not the
+    /// program's. A new start discards an open block: the last block — the
+    /// launcher's, printed after every process of the tested code was
+    /// killed — is the one kept.
+    fn take(&mut self, (text, newline): Piece) -> Vec<Piece> {
+        if text == REPORT_START {
+            self.pending_empty = false;
+            self.open = Some(String::new());
+            return Vec::new();
+        }
+        if let Some(block) = &mut self.open {
+            if text == REPORT_END {
+                self.last = self.open.take();
+            } else {
+                block.push_str(&text);
+            }
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if std::mem::take(&mut self.pending_empty) {
+            out.push((String::new(), true));
+        }
+        if text.is_empty() && newline {
+            self.pending_empty = true;
+        } else {
+            out.push((text, newline));
+        }
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_last_report_block_is_kept_and_not_logged() {
+        let (tx, mut rx) = mpsc::channel(100);
+        let mut pipe = OutputPipe::new(1 << 20, 64, tx);
+        pipe.capture_report();
+        let forged = format!("hello\n\n{REPORT_START}\nZm9yZ2Vk\n{REPORT_END}\n");
+        let real = format!("\n{REPORT_START}\n{}\n\n{REPORT_END}\n", "QUJD".repeat(40));
+        pipe.push(Stream::Stdout, forged.as_bytes()).await;
+        pipe.push(Stream::Stdout, b"after\n").await;
+        pipe.push(Stream::Stdout, real.as_bytes()).await;
+        pipe.flush().await;
+        assert_eq!(pipe.report(), Some("QUJD".repeat(40).as_str()), "long lines are joined back, the last block wins");
+        drop(pipe);
+        let mut lines = Vec::new();
+        while let Some(l) = rx.recv().await {
+            lines.push((l.message, l.newline));
+        }
+        assert_eq!(lines, [("hello".to_string(), true), ("after".to_string(), true)]);
+    }
 
     fn pieces(chunks: &[&[u8]], max: usize) -> Vec<Piece> {
         let mut s = LineSplitter::default();

@@ -39,6 +39,59 @@ pub struct Runtime {
     pub work_mb: Option<u64>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// How to validate a solution against a test suite in this language.
+    #[serde(default)]
+    pub validate: Option<Validate>,
+}
+
+/// Validation: which files to write (templates over `{solution}` and
+/// `{tests}`), how to compile and run the language's test framework, and
+/// where its machine-readable report is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validate {
+    pub files: Vec<TemplateFile>,
+    #[serde(default)]
+    pub compile: Option<Vec<String>>,
+    pub run: Vec<String>,
+    /// The report file the framework writes, inside `/work`.
+    pub report: String,
+    /// The runner writes its report on stdout (taken into `report`).
+    #[serde(default)]
+    pub report_from_stdout: bool,
+    /// `junit` (XML), `tap`, `libtest` (Rust's --logfile) or `gotest` (`go test -v`).
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFile {
+    pub name: String,
+    pub content: String,
+}
+
+impl TemplateFile {
+    pub fn render(&self, solution: &str, tests: &str) -> String {
+        // One pass, so a solution containing "{tests}" is not expanded.
+        let mut out = String::with_capacity(self.content.len() + solution.len() + tests.len());
+        let mut rest = self.content.as_str();
+        while let Some(i) = rest.find('{') {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if let Some(t) = tail.strip_prefix("{solution}") {
+                out.push_str(solution);
+                rest = t;
+            } else if let Some(t) = tail.strip_prefix("{tests}") {
+                out.push_str(tests);
+                rest = t;
+            } else {
+                out.push('{');
+                rest = &tail[1..];
+            }
+        }
+        out.push_str(rest);
+        out
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +132,17 @@ impl Runtimes {
             }
             if !crate::sandbox::files::is_safe_name(&rt.file) {
                 bail!("runtime {}: file name {:?} is not a plain relative name", rt.language, rt.file);
+            }
+            if let Some(v) = &rt.validate {
+                if v.run.is_empty() || v.files.is_empty() {
+                    bail!("runtime {}: validate needs `files` and `run`", rt.language);
+                }
+                if !matches!(v.format.as_str(), "junit" | "tap" | "libtest" | "gotest") {
+                    bail!("runtime {}: unknown validate format {:?}", rt.language, v.format);
+                }
+                if let Some(f) = v.files.iter().find(|f| !crate::sandbox::files::is_safe_name(&f.name)) {
+                    bail!("runtime {}: validate file name {:?} is not a plain relative name", rt.language, f.name);
+                }
             }
             for name in std::iter::once(&rt.language).chain(&rt.aliases) {
                 if !seen.insert(name.to_ascii_lowercase()) {
@@ -147,6 +211,12 @@ mod tests {
         assert!(rts.for_file(Path::new("Makefile")).is_none());
         assert!(rts.resolve("").is_none());
         assert!(rts.describe().contains("python (py, python3)"));
+    }
+
+    #[test]
+    fn templates_expand_once() {
+        let t = TemplateFile { name: "x".into(), content: "{solution}\n--\n{tests}{x}".into() };
+        assert_eq!(t.render("a {tests} b", "T"), "a {tests} b\n--\nT{x}");
     }
 
     #[test]

@@ -11,3 +11,20 @@ declare function setInterval(cb: (...args: any[]) => void, ms?: number, ...args:
 declare function clearTimeout(id: any): void;
 declare function clearInterval(id: any): void;
 declare function setImmediate(cb: (...args: any[]) => void, ...args: any[]): any;
+// node:test and node:assert, loosely typed, for tests written in TypeScript.
+declare module "node:test" {
+  const test: any;
+  export default test;
+  export const describe: any, it: any, before: any, after: any, beforeEach: any, afterEach: any;
+  export { test };
+}
+declare module "node:assert" {
+  const assert: any;
+  export default assert;
+  export const strictEqual: any, deepStrictEqual: any, equal: any, deepEqual: any, ok: any, throws: any, notStrictEqual: any;
+}
+declare module "node:assert/strict" {
+  const assert: any;
+  export default assert;
+  export const strictEqual: any, deepStrictEqual: any, equal: any, deepEqual: any, ok: any, throws: any, notStrictEqual: any;
+}

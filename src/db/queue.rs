@@ -50,6 +50,9 @@ pub struct Claimed {
     pub interactive: bool,
     pub compile_timeout_ms: Option<i32>,
     pub compile_memory_limit_mb: Option<i32>,
+    /// `run` or `validate`.
+    pub mode: String,
+    pub tests: Option<String>,
 }
 
 /// The result recorded on the session.
@@ -58,6 +61,8 @@ pub struct Outcome {
     pub status: Status,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
+    /// Validation results (`result` column).
+    pub result: Option<serde_json::Value>,
 }
 
 /// (session, attempt) pairs as the two arrays SQL's `unnest` takes.
@@ -93,7 +98,8 @@ pub async fn claim(
                  started_at = now(), lease_expires_at = now() + $3::bigint * interval '1 millisecond'
              from next where s.id = next.id
              returning s.id, s.attempt, s.user_id, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
-                       s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb",
+                       s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb,
+                       s.mode, s.tests",
             &[&worker_id, &(limit as i64), &ms(lease)],
         )
         .await?;
@@ -113,6 +119,8 @@ pub async fn claim(
             interactive: r.get(10),
             compile_timeout_ms: r.get(11),
             compile_memory_limit_mb: r.get(12),
+            mode: r.get(13),
+            tests: r.get(14),
         })
         .collect())
 }
@@ -159,9 +167,9 @@ pub async fn finish(
     let n = db
         .execute(
             "update public.backend_execution_sessions
-             set status = $3, exit_code = $4, error = $5, finished_at = now(), lease_expires_at = null
+             set status = $3, exit_code = $4, error = $5, result = $6, finished_at = now(), lease_expires_at = null
              where id = $1 and attempt = $2 and status = 'running'",
-            &[&id, &attempt, &outcome.status.as_str(), &outcome.exit_code, &outcome.error],
+            &[&id, &attempt, &outcome.status.as_str(), &outcome.exit_code, &outcome.error, &outcome.result],
         )
         .await?;
     Ok(n == 1)

@@ -14,3 +14,4 @@ mod rls;
 mod run;
 mod sandbox;
 mod tls;
+mod validation;

@@ -1,0 +1,281 @@
+//! Validation results: the test framework's report (never its console
+//! output, which the tested code can print into) parsed into per-test
+//! results and the counts the seed's API returns.
+
+use std::collections::BTreeMap;
+
+use quick_xml::events::{BytesStart, Event};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCase {
+    pub name: String,
+    /// `passed`, `failed`, `error` or `skipped`.
+    pub status: String,
+    pub message: Option<String>,
+    pub duration_ms: Option<f64>,
+}
+
+/// The session's `result` for a validation run.
+pub fn result(tests: &[TestCase]) -> Value {
+    let passed = tests.iter().filter(|t| t.status == "passed").count();
+    let bad = tests.iter().filter(|t| t.status == "failed" || t.status == "error").count();
+    json!({
+        "passed": passed > 0 && bad == 0,
+        "testsPassed": passed,
+        "totalTests": tests.len(),
+        "tests": tests,
+    })
+}
+
+/// The result of a validation whose code did not compile: no test ran.
+pub fn compile_error_result(message: &str) -> Value {
+    json!({"passed": false, "testsPassed": 0, "totalTests": 0, "tests": [], "compileError": message})
+}
+
+/// Parses a report in `format` (see `runtimes::Validate::format`).
+/// `declared` lists the test names the tests' source declares (used where
+/// the format is text the tested code could imitate).
+pub fn parse(format: &str, report: &[u8], declared: &[String]) -> Result<Vec<TestCase>, String> {
+    let text = String::from_utf8_lossy(report);
+    match format {
+        "junit" => junit(&text),
+        "tap" => Ok(tap(&text)),
+        "libtest" => Ok(libtest(&text)),
+        "gotest" => Ok(gotest(&text, declared)),
+        other => Err(format!("unknown report format {other}")),
+    }
+}
+
+fn attr(e: &BytesStart, name: &str) -> Option<String> {
+    e.try_get_attribute(name).ok().flatten().and_then(|a| a.unescape_value().ok()).map(|v| v.into_owned())
+}
+
+/// JUnit XML (pytest, JUnit 5, GoogleTest): `<testcase>` elements with
+/// optional `<failure>`, `<error>` or `<skipped>` children.
+fn junit(xml: &str) -> Result<Vec<TestCase>, String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out: Vec<TestCase> = Vec::new();
+    loop {
+        match reader.read_event().map_err(|e| format!("the test report is not valid XML: {e}"))? {
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"testcase" => {
+                let name = attr(&e, "name").unwrap_or_default();
+                let class = attr(&e, "classname").unwrap_or_default();
+                let full = if class.is_empty() { name } else { format!("{class}.{name}") };
+                // GoogleTest marks tests it did not run.
+                let status = match attr(&e, "status").as_deref() {
+                    Some("notrun") => "skipped",
+                    _ => "passed",
+                };
+                let duration_ms = attr(&e, "time").and_then(|t| t.parse::<f64>().ok()).map(|s| s * 1000.0);
+                out.push(TestCase { name: full, status: status.into(), message: None, duration_ms });
+            }
+            Event::Start(e) | Event::Empty(e) if matches!(e.name().as_ref(), b"failure" | b"error" | b"skipped") => {
+                if let Some(t) = out.last_mut() {
+                    let kind = match e.name().as_ref() {
+                        b"failure" => "failed",
+                        b"error" => "error",
+                        _ => "skipped",
+                    };
+                    // A test with both a failure and an error stays failed.
+                    if t.status == "passed" || (t.status == "skipped" && kind != "skipped") {
+                        t.status = kind.into();
+                    }
+                    if t.message.is_none() {
+                        t.message = attr(&e, "message");
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// TAP (Node's test runner): `ok N - name` / `not ok N - name` with an
+/// optional YAML block (`duration_ms`, `error`, `type: 'suite'`).
+fn tap(text: &str) -> Vec<TestCase> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let l = line.trim_start();
+        let (ok, rest) = if let Some(r) = l.strip_prefix("not ok ") {
+            (false, r)
+        } else if let Some(r) = l.strip_prefix("ok ") {
+            (true, r)
+        } else {
+            continue;
+        };
+        let Some((_, name)) = rest.split_once(" - ") else { continue };
+        let (name, directive) = match name.split_once(" # ") {
+            Some((n, d)) => (n, d.to_ascii_uppercase()),
+            None => (name, String::new()),
+        };
+        // The YAML block that follows, indented deeper than the line.
+        let indent = line.len() - l.len();
+        let mut yaml = BTreeMap::new();
+        if lines.get(i + 1).is_some_and(|n| n.trim() == "---") {
+            for y in &lines[i + 2..] {
+                let t = y.trim();
+                if t == "..." || y.len() - y.trim_start().len() <= indent {
+                    break;
+                }
+                if let Some((k, v)) = t.split_once(": ") {
+                    yaml.entry(k.to_string()).or_insert_with(|| v.trim_matches('\'').to_string());
+                }
+            }
+        }
+        if yaml.get("type").is_some_and(|t| t == "suite") {
+            continue;
+        }
+        let status = if directive.starts_with("SKIP") || directive.starts_with("TODO") {
+            "skipped"
+        } else if ok {
+            "passed"
+        } else {
+            "failed"
+        };
+        out.push(TestCase {
+            name: name.trim().to_string(),
+            status: status.into(),
+            message: if ok { None } else { yaml.get("error").cloned() },
+            duration_ms: yaml.get("duration_ms").and_then(|d| d.parse().ok()),
+        });
+    }
+    out
+}
+
+/// Rust's libtest `--logfile`: `ok NAME`, `failed NAME`, `ignored NAME`.
+fn libtest(text: &str) -> Vec<TestCase> {
+    text.lines()
+        .filter_map(|l| {
+            let (status, name) = l.split_once(' ')?;
+            let status = match status {
+                "ok" => "passed",
+                "failed" => "failed",
+                "ignored" => "skipped",
+                _ => return None,
+            };
+            Some(TestCase { name: name.trim().to_string(), status: status.into(), message: None, duration_ms: None })
+        })
+        .collect()
+}
+
+/// `go test -v` output. Go writes no report file, and the tested code
+/// shares stdout with the runner, so only the test functions the tests'
+/// source declares are counted, a declared test with any FAIL line failed,
+/// and one that never reported is an error.
+fn gotest(text: &str, declared: &[String]) -> Vec<TestCase> {
+    let mut seen: BTreeMap<&str, (&str, Option<f64>)> = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("--- ") else { continue };
+        let Some((verdict, rest)) = rest.split_once(": ") else { continue };
+        let (name, time) = match rest.split_once(" (") {
+            Some((n, t)) => (n, t.trim_end_matches(')').trim_end_matches('s').parse::<f64>().ok().map(|s| s * 1000.0)),
+            None => (rest, None),
+        };
+        let status = match verdict {
+            "PASS" => "passed",
+            "FAIL" => "failed",
+            "SKIP" => "skipped",
+            _ => continue,
+        };
+        let entry = seen.entry(name).or_insert((status, time));
+        if status == "failed" {
+            *entry = (status, time);
+        }
+    }
+    declared
+        .iter()
+        .map(|name| match seen.get(name.as_str()) {
+            Some((status, time)) => {
+                TestCase { name: name.clone(), status: (*status).into(), message: None, duration_ms: *time }
+            }
+            None => TestCase {
+                name: name.clone(),
+                status: "error".into(),
+                message: Some("the test did not report a result (the test binary stopped early?)".into()),
+                duration_ms: None,
+            },
+        })
+        .collect()
+}
+
+/// `func TestXxx(t *testing.T)` names in Go test source.
+pub fn go_test_names(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in source.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("func Test") else { continue };
+        let Some((name, sig)) = rest.split_once('(') else { continue };
+        if sig.contains("*testing.T") && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            let full = format!("Test{name}");
+            if !names.contains(&full) {
+                names.push(full);
+            }
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junit_reports() {
+        let xml = r#"<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="3">
+            <testcase classname="test_solution" name="test_a" time="0.001"/>
+            <testcase classname="test_solution" name="test_b" time="0.002"><failure message="assert 1 == 2">trace</failure></testcase>
+            <testcase classname="test_solution" name="test_c" time="0"><error message="boom"/></testcase>
+            <testcase classname="test_solution" name="test_d"><skipped message="later"/></testcase>
+        </testsuite></testsuites>"#;
+        let t = junit(xml).unwrap();
+        let st: Vec<&str> = t.iter().map(|c| c.status.as_str()).collect();
+        assert_eq!(st, ["passed", "failed", "error", "skipped"]);
+        assert_eq!(t[1].message.as_deref(), Some("assert 1 == 2"));
+        assert_eq!(t[0].name, "test_solution.test_a");
+        assert_eq!(t[0].duration_ms, Some(1.0));
+        let r = result(&t);
+        assert_eq!(
+            (r["passed"].clone(), r["testsPassed"].clone(), r["totalTests"].clone()),
+            (json!(false), json!(1), json!(4))
+        );
+    }
+
+    #[test]
+    fn tap_reports() {
+        let tap_text = "TAP version 13\n# Subtest: adds\nok 1 - adds\n  ---\n  duration_ms: 1.5\n  ...\nnot ok 2 - subtracts\n  ---\n  duration_ms: 0.5\n  error: 'Expected values to be strictly equal'\n  ...\nok 3 - later # SKIP\n1..3\n";
+        let t = tap(tap_text);
+        assert_eq!(t.len(), 3);
+        assert_eq!((t[0].status.as_str(), t[0].duration_ms), ("passed", Some(1.5)));
+        assert_eq!(t[1].message.as_deref(), Some("Expected values to be strictly equal"));
+        assert_eq!(t[2].status, "skipped");
+        let suite = "ok 1 - group\n  ---\n  duration_ms: 3\n  type: 'suite'\n  ...\n";
+        assert!(tap(suite).is_empty());
+    }
+
+    #[test]
+    fn go_reports_count_only_declared_tests() {
+        let src = "package main\nimport \"testing\"\nfunc TestAdd(t *testing.T) {}\nfunc TestSub(t *testing.T) {}\nfunc helper() {}";
+        let declared = go_test_names(src);
+        assert_eq!(declared, ["TestAdd", "TestSub"]);
+        // The tested code printed a fake pass for TestSub and a fake test.
+        let out = "=== RUN   TestAdd\n--- PASS: TestAdd (0.00s)\n--- PASS: TestSub (0.00s)\n--- PASS: TestFake (0.00s)\n=== RUN   TestSub\n--- FAIL: TestSub (0.01s)\nFAIL\n";
+        let t = gotest(out, &declared);
+        assert_eq!(
+            t.iter().map(|c| (c.name.as_str(), c.status.as_str())).collect::<Vec<_>>(),
+            [("TestAdd", "passed"), ("TestSub", "failed")]
+        );
+        let t = gotest("--- PASS: TestAdd (0.00s)\n", &declared);
+        assert_eq!(t[1].status, "error");
+    }
+
+    #[test]
+    fn libtest_logfile() {
+        let t = libtest("ok tests::adds\nfailed tests::subs\nignored tests::later\n");
+        assert_eq!(t.iter().map(|c| c.status.as_str()).collect::<Vec<_>>(), ["passed", "failed", "skipped"]);
+    }
+}
