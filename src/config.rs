@@ -135,6 +135,9 @@ pub struct Limits {
     pub max_compile_timeout_ms: u64,
     pub default_compile_memory_mb: u64,
     pub max_compile_memory_mb: u64,
+    /// Benchmark mode: timed repetitions when a session names none, and the most it may ask for.
+    pub default_benchmark_runs: u64,
+    pub max_benchmark_runs: u64,
     /// CPU share as a fraction of one core (0.5 = half a core).
     pub cpus: f64,
     pub pids_limit: i64,
@@ -198,6 +201,8 @@ impl Default for Limits {
             max_compile_timeout_ms: 120_000,
             default_compile_memory_mb: 1024,
             max_compile_memory_mb: 2048,
+            default_benchmark_runs: 100,
+            max_benchmark_runs: 1000,
             cpus: 0.5,
             pids_limit: 64,
             output_limit_bytes: 1024 * 1024,
@@ -280,6 +285,7 @@ impl Config {
         e.set("EXECBOX_MAX_COMPILE_TIMEOUT_MS", &mut l.max_compile_timeout_ms)?;
         e.set("EXECBOX_DEFAULT_COMPILE_MEMORY_MB", &mut l.default_compile_memory_mb)?;
         e.set("EXECBOX_MAX_COMPILE_MEMORY_MB", &mut l.max_compile_memory_mb)?;
+        e.set("EXECBOX_MAX_BENCHMARK_RUNS", &mut l.max_benchmark_runs)?;
         e.set("EXECBOX_CPUS", &mut l.cpus)?;
         e.set("EXECBOX_PIDS_LIMIT", &mut l.pids_limit)?;
         e.set("EXECBOX_OUTPUT_LIMIT_BYTES", &mut l.output_limit_bytes)?;
@@ -338,6 +344,9 @@ impl Config {
                 "EXECBOX_DEFAULT_COMPILE_MEMORY_MB must be between {} and EXECBOX_MAX_COMPILE_MEMORY_MB",
                 l.min_memory_mb
             );
+        }
+        if l.default_benchmark_runs == 0 || l.default_benchmark_runs > l.max_benchmark_runs {
+            bail!("EXECBOX_MAX_BENCHMARK_RUNS must be at least the default of {} runs", l.default_benchmark_runs);
         }
         if !(l.cpus > 0.0 && l.cpus <= 64.0) {
             bail!("EXECBOX_CPUS must be a positive number of cores");

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::db::queue::{self, Claimed, Outcome, Status};
 use crate::db::{containers, logs};
 use crate::output::{Level, OutputPipe};
-use crate::runtimes::{Runtime, Runtimes};
+use crate::runtimes::{Runtime, Runtimes, Vars};
 use crate::sandbox::policy::{self, ContainerSpec};
 use crate::sandbox::{files, Ending, Engine, Finished, Input, SandboxError, StageLimits, Stages, StopReason};
 
@@ -44,6 +44,16 @@ struct Validation {
     format: String,
     /// Test names the tests' source declares (for text formats).
     declared: Vec<String>,
+    /// Benchmark mode: the number of timed runs expected.
+    bench: Option<u64>,
+}
+
+/// The launcher's report options.
+struct Report<'a> {
+    path: &'a str,
+    from_stdout: bool,
+    /// The benchmark harness's output file.
+    bench: Option<&'a str>,
 }
 
 /// A requested limit (null = the default), checked against the server's
@@ -83,14 +93,24 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
         )?,
     };
     let validate = match s.mode.as_str() {
-        "validate" => Some(
+        "validate" | "benchmark" => Some(
             runtime.validate.as_ref().ok_or_else(|| format!("validation is not available for {}", runtime.language))?,
         ),
         _ => None,
     };
-    let compile_cmd = match validate {
-        Some(v) => v.compile.as_ref(),
-        None => runtime.compile.as_ref(),
+    let benchmark = match s.mode.as_str() {
+        "benchmark" => Some(runtime.benchmark.as_ref().ok_or_else(|| {
+            format!("benchmark mode is not available for {}; validation is (mode 'validate')", runtime.language)
+        })?),
+        _ => None,
+    };
+    let runs = bounded("runs", s.runs, l.default_benchmark_runs, 1, l.max_benchmark_runs, "runs")?;
+    // Warm-up runs are discarded: a tenth of the timed runs, 1 to 20.
+    let warmup = (runs / 10).clamp(1, 20);
+    let compile_cmd = match (benchmark, validate) {
+        (Some(b), Some(v)) => b.compile.as_ref().or(v.compile.as_ref()),
+        (_, Some(v)) => v.compile.as_ref(),
+        _ => runtime.compile.as_ref(),
     };
     let compile = match compile_cmd {
         None => None,
@@ -124,13 +144,26 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
         ),
         Some(v) => {
             let tests = s.tests.as_deref().unwrap_or("");
-            let files = v.files.iter().map(|f| (f.name.clone(), f.render(&s.code, tests).into_bytes())).collect();
-            let report = (v.report.as_str(), v.report_from_stdout);
             let declared = if v.format == "gotest" { crate::validate::go_test_names(tests) } else { Vec::new() };
+            let names = declared.join(", ");
+            let vars = Vars { solution: &s.code, tests, runs, warmup, test_names: &names };
+            let templates = v.files.iter().chain(benchmark.iter().flat_map(|b| &b.files));
+            let files = templates.map(|f| (f.name.clone(), f.render(&vars).into_bytes())).collect();
+            let mut run: Vec<String> = v.run.clone();
+            if let Some(b) = benchmark {
+                run.push("--then".into());
+                run.extend(b.run.iter().map(|a| crate::runtimes::render(a, &vars)));
+            }
+            let report = Report {
+                path: &v.report,
+                from_stdout: v.report_from_stdout,
+                bench: benchmark.map(|b| b.output.as_str()),
+            };
+            let bench = benchmark.map(|_| runs);
             (
                 files,
-                command(compile_cmd, &v.run, &[], Some(report)),
-                Some(Validation { format: v.format.clone(), declared }),
+                command(compile_cmd, &run, &[], Some(report)),
+                Some(Validation { format: v.format.clone(), declared, bench }),
             )
         }
     };
@@ -303,7 +336,7 @@ async fn run(
     match &plan.validation {
         None => Some(outcome),
         Some(v) => {
-            let outcome = judge_validation(outcome, &finished, v, pipe.report());
+            let outcome = judge_validation(outcome, &finished, v, pipe.block("report"), pipe.block("bench"));
             if let Some(r) = &outcome.result {
                 if outcome.status == Status::Completed {
                     pipe.system(
@@ -321,23 +354,56 @@ async fn run(
 /// A validation's outcome: `completed` with the per-test results when the
 /// framework's report arrived (whatever the tests said), the compile error
 /// when the code did not compile, and otherwise the run's failure.
-fn judge_validation(run: Outcome, f: &Finished, v: &Validation, report: Option<&str>) -> Outcome {
+fn judge_validation(run: Outcome, f: &Finished, v: &Validation, report: Option<&str>, bench: Option<&str>) -> Outcome {
     use base64::Engine as _;
+    let decode = |b: &str| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok();
     if f.ending == Ending::CompileFailed {
         let msg = run.error.clone().unwrap_or_default();
         return Outcome { result: Some(crate::validate::compile_error_result(&msg)), ..run };
     }
     let parsed = report
         .filter(|b| !b.is_empty())
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(decode)
         .map(|bytes| crate::validate::parse(&v.format, &bytes, &v.declared));
     match parsed {
-        Some(Ok(tests)) if !tests.is_empty() && f.ending == Ending::Exited => Outcome {
-            status: Status::Completed,
-            exit_code: run.exit_code,
-            error: None,
-            result: Some(crate::validate::result(&tests)),
-        },
+        Some(Ok(tests)) if !tests.is_empty() && (f.ending == Ending::Exited || v.bench.is_some()) => {
+            let mut result = crate::validate::result(&tests);
+            let Some(runs) = v.bench else {
+                return Outcome {
+                    status: Status::Completed,
+                    exit_code: run.exit_code,
+                    error: None,
+                    result: Some(result),
+                };
+            };
+            if result["passed"] != serde_json::Value::Bool(true) {
+                // Wrong code is not timed.
+                return Outcome {
+                    status: Status::Completed,
+                    exit_code: run.exit_code,
+                    error: None,
+                    result: Some(result),
+                };
+            }
+            let timings = bench.and_then(decode).map(|b| crate::validate::timings(&b));
+            match timings {
+                Some(t) if t.len() as u64 == runs && f.ending == Ending::Exited => {
+                    crate::validate::add_statistics(&mut result, &t);
+                    Outcome { status: Status::Completed, exit_code: run.exit_code, error: None, result: Some(result) }
+                }
+                _ if f.ending != Ending::Exited => Outcome { result: Some(result), ..run },
+                other => Outcome {
+                    status: Status::Failed,
+                    error: Some(format!(
+                        "the benchmark did not finish: {} of {runs} timed runs recorded (exit code {})",
+                        other.map(|t| t.len()).unwrap_or(0),
+                        run.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
+                    )),
+                    result: Some(result),
+                    ..run
+                },
+            }
+        }
         Some(Err(e)) => {
             Outcome { status: Status::Failed, error: Some(format!("the test report could not be read: {e}")), ..run }
         }
@@ -357,19 +423,18 @@ fn judge_validation(run: Outcome, f: &Finished, v: &Validation, report: Option<&
     }
 }
 
-/// The container's command: the launcher's `--report` option for
+/// The container's command: the launcher's `--report` options for
 /// validation, its `--compile ... --` part when the stage exists, then the
 /// command and the session's arguments.
-fn command(
-    compile: Option<&Vec<String>>,
-    run: &[String],
-    args: &[String],
-    report: Option<(&str, bool)>,
-) -> Vec<String> {
+fn command(compile: Option<&Vec<String>>, run: &[String], args: &[String], report: Option<Report>) -> Vec<String> {
     let mut cmd = Vec::new();
-    if let Some((path, from_stdout)) = report {
-        cmd.push(if from_stdout { "--report-stdout" } else { "--report" }.to_string());
-        cmd.push(path.to_string());
+    if let Some(r) = report {
+        cmd.push(if r.from_stdout { "--report-stdout" } else { "--report" }.to_string());
+        cmd.push(r.path.to_string());
+        if let Some(b) = r.bench {
+            cmd.push("--bench".to_string());
+            cmd.push(b.to_string());
+        }
     }
     if let Some(compile) = compile {
         cmd.push("--compile".to_string());

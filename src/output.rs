@@ -159,16 +159,17 @@ pub struct OutputPipe {
     tx: mpsc::Sender<LogLine>,
 }
 
-/// The launcher prints the test report between these lines on stdout.
-pub const REPORT_START: &str = "\u{1e}execbox:report\u{1e}";
-pub const REPORT_END: &str = "\u{1e}execbox:report-end\u{1e}";
+/// The launcher prints each block (the test report, benchmark timings)
+/// between `\x1eexecbox:block:NAME\x1e` and this line on stdout.
+pub const BLOCK_START: &str = "\u{1e}execbox:block:";
+pub const BLOCK_END: &str = "\u{1e}execbox:end\u{1e}";
 
 #[derive(Default)]
 struct ReportCapture {
-    /// A block being read.
-    open: Option<String>,
-    /// The last complete block (base64 text).
-    last: Option<String>,
+    /// A block being read: its name and text so far.
+    open: Option<(String, String)>,
+    /// The last complete block of each name (base64 text).
+    last: std::collections::HashMap<String, String>,
     /// An empty line held back: it may be the launcher's, before a marker.
     pending_empty: bool,
 }
@@ -193,10 +194,10 @@ impl OutputPipe {
         self.report = Some(ReportCapture::default());
     }
 
-    /// The last complete report block, base64 as printed; None when there
-    /// was none (or capture is off).
-    pub fn report(&self) -> Option<&str> {
-        self.report.as_ref().and_then(|r| r.last.as_deref())
+    /// The last complete block called `name`, base64 as printed; None when
+    /// there was none (or capture is off).
+    pub fn block(&self, name: &str) -> Option<&str> {
+        self.report.as_ref().and_then(|r| r.last.get(name)).map(String::as_str)
     }
 
     /// Lines from now on belong to `stage` (partial lines are flushed to the
@@ -278,14 +279,16 @@ impl ReportCapture {
     /// launcher's, printed after every process of the tested code was
     /// killed — is the one kept.
     fn take(&mut self, (text, newline): Piece) -> Vec<Piece> {
-        if text == REPORT_START {
+        if let Some(name) = text.strip_prefix(BLOCK_START).and_then(|r| r.strip_suffix('\u{1e}')) {
             self.pending_empty = false;
-            self.open = Some(String::new());
+            self.open = Some((name.to_string(), String::new()));
             return Vec::new();
         }
-        if let Some(block) = &mut self.open {
-            if text == REPORT_END {
-                self.last = self.open.take();
+        if let Some((_, block)) = &mut self.open {
+            if text == BLOCK_END {
+                if let Some((name, block)) = self.open.take() {
+                    self.last.insert(name, block);
+                }
             } else {
                 block.push_str(&text);
             }
@@ -313,13 +316,21 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(100);
         let mut pipe = OutputPipe::new(1 << 20, 64, tx);
         pipe.capture_report();
-        let forged = format!("hello\n\n{REPORT_START}\nZm9yZ2Vk\n{REPORT_END}\n");
-        let real = format!("\n{REPORT_START}\n{}\n\n{REPORT_END}\n", "QUJD".repeat(40));
+        let forged = format!("hello\n\n{BLOCK_START}report\u{1e}\nZm9yZ2Vk\n{BLOCK_END}\n");
+        let real = format!(
+            "\n{BLOCK_START}report\u{1e}\n{}\n\n{BLOCK_END}\n{BLOCK_START}bench\u{1e}\nMQ==\n{BLOCK_END}\n",
+            "QUJD".repeat(40)
+        );
         pipe.push(Stream::Stdout, forged.as_bytes()).await;
         pipe.push(Stream::Stdout, b"after\n").await;
         pipe.push(Stream::Stdout, real.as_bytes()).await;
         pipe.flush().await;
-        assert_eq!(pipe.report(), Some("QUJD".repeat(40).as_str()), "long lines are joined back, the last block wins");
+        assert_eq!(
+            pipe.block("report"),
+            Some("QUJD".repeat(40).as_str()),
+            "long lines are joined back, the last block wins"
+        );
+        assert_eq!(pipe.block("bench"), Some("MQ=="));
         drop(pipe);
         let mut lines = Vec::new();
         while let Some(l) = rx.recv().await {

@@ -42,6 +42,67 @@ pub struct Runtime {
     /// How to validate a solution against a test suite in this language.
     #[serde(default)]
     pub validate: Option<Validate>,
+    /// How to time a validated solution's test suite in one process.
+    #[serde(default)]
+    pub benchmark: Option<Benchmark>,
+}
+
+/// Benchmark mode: harness files added to the validation's, an optional
+/// compile command replacing the validation's (to build the harness too),
+/// and the harness command. Templates and commands may use `{runs}`,
+/// `{warmup}` and `{test_names}`; the harness writes one duration in
+/// nanoseconds per timed run, a line each, to `output`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Benchmark {
+    #[serde(default)]
+    pub files: Vec<TemplateFile>,
+    #[serde(default)]
+    pub compile: Option<Vec<String>>,
+    pub run: Vec<String>,
+    pub output: String,
+}
+
+/// The values a template may name.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Vars<'a> {
+    pub solution: &'a str,
+    pub tests: &'a str,
+    pub runs: u64,
+    pub warmup: u64,
+    /// Test functions the tests declare, comma-separated (where the
+    /// language needs them listed).
+    pub test_names: &'a str,
+}
+
+/// Expands `{solution}`, `{tests}`, `{runs}`, `{warmup}` and `{test_names}`
+/// in one pass, so a solution that contains "{tests}" is not expanded.
+pub fn render(template: &str, v: &Vars) -> String {
+    let (runs, warmup) = (v.runs.to_string(), v.warmup.to_string());
+    let table: [(&str, &str); 5] = [
+        ("{solution}", v.solution),
+        ("{tests}", v.tests),
+        ("{runs}", &runs),
+        ("{warmup}", &warmup),
+        ("{test_names}", v.test_names),
+    ];
+    let mut out = String::with_capacity(template.len() + v.solution.len() + v.tests.len());
+    let mut rest = template;
+    'scan: while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        for (key, value) in table {
+            if let Some(t) = tail.strip_prefix(key) {
+                out.push_str(value);
+                rest = t;
+                continue 'scan;
+            }
+        }
+        out.push('{');
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Validation: which files to write (templates over `{solution}` and
@@ -71,26 +132,8 @@ pub struct TemplateFile {
 }
 
 impl TemplateFile {
-    pub fn render(&self, solution: &str, tests: &str) -> String {
-        // One pass, so a solution containing "{tests}" is not expanded.
-        let mut out = String::with_capacity(self.content.len() + solution.len() + tests.len());
-        let mut rest = self.content.as_str();
-        while let Some(i) = rest.find('{') {
-            out.push_str(&rest[..i]);
-            let tail = &rest[i..];
-            if let Some(t) = tail.strip_prefix("{solution}") {
-                out.push_str(solution);
-                rest = t;
-            } else if let Some(t) = tail.strip_prefix("{tests}") {
-                out.push_str(tests);
-                rest = t;
-            } else {
-                out.push('{');
-                rest = &tail[1..];
-            }
-        }
-        out.push_str(rest);
-        out
+    pub fn render(&self, v: &Vars) -> String {
+        render(&self.content, v)
     }
 }
 
@@ -143,6 +186,14 @@ impl Runtimes {
                 if let Some(f) = v.files.iter().find(|f| !crate::sandbox::files::is_safe_name(&f.name)) {
                     bail!("runtime {}: validate file name {:?} is not a plain relative name", rt.language, f.name);
                 }
+            }
+            if rt.benchmark.is_some() && rt.validate.is_none() {
+                bail!("runtime {}: benchmark needs validate (solutions are validated first)", rt.language);
+            }
+            if let Some(f) =
+                rt.benchmark.iter().flat_map(|b| &b.files).find(|f| !crate::sandbox::files::is_safe_name(&f.name))
+            {
+                bail!("runtime {}: benchmark file name {:?} is not a plain relative name", rt.language, f.name);
             }
             for name in std::iter::once(&rt.language).chain(&rt.aliases) {
                 if !seen.insert(name.to_ascii_lowercase()) {
@@ -215,8 +266,11 @@ mod tests {
 
     #[test]
     fn templates_expand_once() {
-        let t = TemplateFile { name: "x".into(), content: "{solution}\n--\n{tests}{x}".into() };
-        assert_eq!(t.render("a {tests} b", "T"), "a {tests} b\n--\nT{x}");
+        let v = Vars { solution: "a {tests} b", tests: "T", runs: 100, warmup: 10, test_names: "A, B" };
+        assert_eq!(
+            render("{solution}\n--\n{tests}{x}{runs}/{warmup} [{test_names}]", &v),
+            "a {tests} b\n--\nT{x}100/10 [A, B]"
+        );
     }
 
     #[test]

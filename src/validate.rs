@@ -35,6 +35,46 @@ pub fn compile_error_result(message: &str) -> Value {
     json!({"passed": false, "testsPassed": 0, "totalTests": 0, "tests": [], "compileError": message})
 }
 
+/// Benchmark timings: one duration in nanoseconds per line.
+pub fn timings(text: &[u8]) -> Vec<f64> {
+    String::from_utf8_lossy(text).lines().filter_map(|l| l.trim().parse::<f64>().ok()).filter(|v| *v >= 0.0).collect()
+}
+
+/// Adds the benchmark statistics (milliseconds) to a validation result:
+/// the seed's `meanExecutionTime` and `standardDeviation` (sample), plus
+/// `median`, `p95`, `min`, `max`, `n` and `outliers` (outside Tukey's fences,
+/// 1.5 IQR beyond the quartiles).
+pub fn add_statistics(result: &mut Value, nanos: &[f64]) {
+    let mut ms: Vec<f64> = nanos.iter().map(|n| n / 1e6).collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let n = ms.len();
+    if n == 0 {
+        return;
+    }
+    let mean = ms.iter().sum::<f64>() / n as f64;
+    let var = if n > 1 { ms.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
+    let (q1, q3) = (quantile(&ms, 0.25), quantile(&ms, 0.75));
+    let iqr = q3 - q1;
+    let outliers = ms.iter().filter(|x| **x < q1 - 1.5 * iqr || **x > q3 + 1.5 * iqr).count();
+    let round = |x: f64| (x * 1e6).round() / 1e6;
+    result["meanExecutionTime"] = json!(round(mean));
+    result["standardDeviation"] = json!(round(var.sqrt()));
+    result["median"] = json!(round(quantile(&ms, 0.5)));
+    result["p95"] = json!(round(quantile(&ms, 0.95)));
+    result["min"] = json!(round(ms[0]));
+    result["max"] = json!(round(ms[n - 1]));
+    result["n"] = json!(n);
+    result["outliers"] = json!(outliers);
+    result["unit"] = json!("ms");
+}
+
+/// Linear interpolation between closest ranks of sorted data.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
 /// Parses a report in `format` (see `runtimes::Validate::format`).
 /// `declared` lists the test names the tests' source declares (used where
 /// the format is text the tested code could imitate).
@@ -271,6 +311,25 @@ mod tests {
         );
         let t = gotest("--- PASS: TestAdd (0.00s)\n", &declared);
         assert_eq!(t[1].status, "error");
+    }
+
+    #[test]
+    fn statistics() {
+        let mut r = json!({});
+        // 1..=10 ms and one outlier of 100 ms.
+        let mut ns: Vec<f64> = (1..=10).map(|i| i as f64 * 1e6).collect();
+        ns.push(100e6);
+        add_statistics(&mut r, &ns);
+        assert_eq!(r["n"], 11);
+        assert_eq!(r["min"], 1.0);
+        assert_eq!(r["max"], 100.0);
+        assert_eq!(r["median"], 6.0);
+        assert_eq!(r["outliers"], 1);
+        let mean = 155.0 / 11.0;
+        assert!((r["meanExecutionTime"].as_f64().unwrap() - mean).abs() < 1e-6);
+        let sd = (ns.iter().map(|x| (x / 1e6 - mean).powi(2)).sum::<f64>() / 10.0).sqrt();
+        assert!((r["standardDeviation"].as_f64().unwrap() - sd).abs() < 1e-6);
+        assert_eq!(timings(b"1000\n2000\nnot a number\n"), [1000.0, 2000.0]);
     }
 
     #[test]

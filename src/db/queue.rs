@@ -53,6 +53,7 @@ pub struct Claimed {
     /// `run` or `validate`.
     pub mode: String,
     pub tests: Option<String>,
+    pub runs: Option<i32>,
 }
 
 /// The result recorded on the session.
@@ -99,7 +100,7 @@ pub async fn claim(
              from next where s.id = next.id
              returning s.id, s.attempt, s.user_id, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
                        s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb,
-                       s.mode, s.tests",
+                       s.mode, s.tests, s.runs",
             &[&worker_id, &(limit as i64), &ms(lease)],
         )
         .await?;
@@ -121,6 +122,7 @@ pub async fn claim(
             compile_memory_limit_mb: r.get(12),
             mode: r.get(13),
             tests: r.get(14),
+            runs: r.get(15),
         })
         .collect())
 }

@@ -180,3 +180,87 @@ async fn printed_summaries_and_forged_report_blocks_change_nothing() {
     assert_eq!(names, ["test_solution.test_a", "test_solution.test_b"], "only the real tests count");
     w.stop().await.unwrap();
 }
+
+async fn benchmark(db: &TestDb, user: Uuid, lang: &str, solution: &str, tests: &str, runs: i32) -> Uuid {
+    let mut c = db.client().await;
+    let tx = as_user(&mut c, Some(user)).await;
+    let id = tx
+        .query_one(
+            "insert into backend_execution_sessions (language, code, mode, tests, runs) values ($1, $2, 'benchmark', $3, $4) returning id",
+            &[&lang, &solution, &tests, &runs],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    tx.commit().await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn benchmarks_time_validated_solutions_in_every_language_but_rust() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker_with(|c| c.worker.max_concurrent_runs = 4);
+    let mut ids = Vec::new();
+    for c in CASES.iter().filter(|c| c.lang != "rust") {
+        let good = benchmark(&db, user, c.lang, c.solution, c.passing, 25).await;
+        // Wrong code is validated, reported, and not timed.
+        let wrong = benchmark(&db, user, c.lang, c.solution, c.mixed, 25).await;
+        ids.push((c.lang, good, wrong));
+    }
+    let rust = benchmark(&db, user, "rust", CASES[4].solution, CASES[4].passing, 10).await;
+    for (lang, good, wrong) in ids {
+        let s = db.wait_done(good, T).await;
+        let r = result(&db, good).await;
+        assert_eq!(s.status, "completed", "{lang}: {s:?} {r} {:?}", db.logs(good).await);
+        assert_eq!(r["passed"], true, "{lang}: {r}");
+        assert_eq!(r["n"], 25, "{lang}: {r}");
+        let (mean, sd, min, max, median, p95) = (
+            r["meanExecutionTime"].as_f64().unwrap(),
+            r["standardDeviation"].as_f64().unwrap(),
+            r["min"].as_f64().unwrap(),
+            r["max"].as_f64().unwrap(),
+            r["median"].as_f64().unwrap(),
+            r["p95"].as_f64().unwrap(),
+        );
+        assert!(min >= 0.0 && min <= median && median <= p95 && p95 <= max, "{lang}: {r}");
+        assert!(min <= mean && mean <= max && sd >= 0.0 && sd <= max - min, "{lang}: {r}");
+        assert!(max < 10_000.0, "{lang}: two additions take less than 10 s: {r}");
+        assert!(r["outliers"].as_u64().unwrap() <= 25);
+
+        let s = db.wait_done(wrong, T).await;
+        let r = result(&db, wrong).await;
+        assert_eq!(s.status, "completed", "{lang}: {s:?} {r}");
+        assert_eq!(r["passed"], false, "{lang}: {r}");
+        assert!(r.get("meanExecutionTime").is_none(), "{lang}: wrong code is not timed: {r}");
+    }
+    let s = db.wait_done(rust, T).await;
+    assert_eq!(s.status, "failed");
+    assert!(s.error.unwrap().contains("benchmark mode is not available for rust"));
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn benchmark_statistics_measure_what_the_code_costs() {
+    // A solution that sleeps 20 ms per call, called once per run: the mean
+    // must be near 20 ms, never below it.
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker();
+    let solution = "import time\ndef slow():\n    time.sleep(0.02)\n    return 1\n";
+    let tests = "def test_slow():\n    assert slow() == 1\n";
+    let id = benchmark(&db, user, "python", solution, tests, 20).await;
+    let s = db.wait_done(id, T).await;
+    let r = result(&db, id).await;
+    assert_eq!(s.status, "completed", "{s:?} {r}");
+    assert_eq!(r["n"], 20);
+    let mean = r["meanExecutionTime"].as_f64().unwrap();
+    assert!((20.0..60.0).contains(&mean), "{r}");
+    assert!(r["min"].as_f64().unwrap() >= 20.0, "{r}");
+    // Above the server's cap: refused.
+    let id = benchmark(&db, user, "python", solution, tests, 1_000_000).await;
+    let s = db.wait_done(id, T).await;
+    assert_eq!(s.status, "failed");
+    assert!(s.error.unwrap().contains("runs 1000000 is above this server's maximum of 1000 runs"));
+    w.stop().await.unwrap();
+}
