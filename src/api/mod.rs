@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod execute;
 pub mod health;
 pub mod json;
 pub mod openapi;
@@ -95,6 +96,8 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/api/openapi.json", get(openapi::serve)),
         ("/api/run-backend", post(run_backend::create)),
         ("/api/run-backend/ws/{session_id}", get(run_backend::socket)),
+        ("/api/execute/validate", post(execute::validate)),
+        ("/api/execute/run", post(execute::run)),
         ("/api/v2/runtimes", get(piston::runtimes)),
         ("/api/v2/execute", post(piston::execute)),
         ("/api/v2/connect", get(piston::connect)),

@@ -58,7 +58,10 @@ pub fn document() -> Value {
                 "Error": {"type": "object", "required": ["message", "code"], "properties": {
                     "message": {"type": "string"}, "code": {"type": "string"}, "check": {"type": "string"}}},
                 "RunBackendRequest": session_req,
-                "PistonExecuteRequest": piston_req
+                "PistonExecuteRequest": piston_req,
+                "ExecuteRequest": {"type": "object", "required": ["solution", "tests", "language"], "properties": {
+                    "solution": {"type": "string"}, "tests": {"type": "string"}, "language": {"type": "string"},
+                    "runs": {"type": "integer", "minimum": 1, "default": 100}}}
             }
         },
         "paths": {
@@ -76,6 +79,16 @@ pub fn document() -> Value {
             "/api/run-backend/ws/{session_id}": {"get": authed(json!({"summary": "WebSocket of a session's log lines: connected, log..., execution_complete",
                 "parameters": [{"name": "session_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
                 "responses": {"101": {"description": "Switching protocols"}, "404": err("No such session of yours")}}))},
+            "/api/execute/validate": {"post": authed(json!({"summary": "Validate a solution against a test suite (seed 004)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExecuteRequest"}}}},
+                "responses": {"200": {"description": "{passed, testsPassed, totalTests, tests[{name, status, message, durationMs}], output, compileError?}"},
+                    "400": err("Unknown language"), "413": err("Too large"), "415": err("Not JSON"), "422": err("Wrong shape"),
+                    "429": err("Rate or concurrency limit"), "503": err("No worker ran it in time")}}))},
+            "/api/execute/run": {"post": authed(json!({"summary": "Validate, then time the test suite `runs` times in one process (seed 004)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExecuteRequest"}}}},
+                "responses": {"200": {"description": "{passed, testsPassed, totalTests, meanExecutionTime, standardDeviation, median, p95, min, max, n, outliers} (ms)"},
+                    "400": err("Unknown language or runs out of range"), "413": err("Too large"), "415": err("Not JSON"),
+                    "429": err("Rate or concurrency limit"), "503": err("No worker ran it in time")}}))},
             "/api/v2/runtimes": {"get": {"summary": "Piston: installed runtimes", "responses": {"200": {"description": "[{language, version, aliases, runtime}]"}}}},
             "/api/v2/execute": {"post": authed(json!({"summary": "Piston: run and wait for the result",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PistonExecuteRequest"}}}},

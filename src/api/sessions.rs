@@ -42,6 +42,10 @@ pub struct NewSession {
     pub interactive: bool,
     pub room_id: Option<Uuid>,
     pub session_name: Option<String>,
+    /// `run` (default when empty), `validate` or `benchmark`.
+    pub mode: String,
+    pub tests: Option<String>,
+    pub runs: Option<i32>,
 }
 
 /// Largest `code` (the table's own bound).
@@ -110,8 +114,9 @@ pub async fn create(st: &ApiState, user: Uuid, req: &NewSession) -> Result<Uuid,
     let row = tx
         .query_one(
             "insert into public.backend_execution_sessions
-               (language, code, stdin, args, files, timeout_ms, memory_limit_mb, interactive, room_id, session_name)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id",
+               (language, code, stdin, args, files, timeout_ms, memory_limit_mb, interactive, room_id, session_name,
+                mode, tests, runs)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce(nullif($11, ''), 'run'), $12, $13) returning id",
             &[
                 &req.language,
                 &req.code,
@@ -123,6 +128,9 @@ pub async fn create(st: &ApiState, user: Uuid, req: &NewSession) -> Result<Uuid,
                 &req.interactive,
                 &req.room_id,
                 &req.session_name,
+                &req.mode,
+                &req.tests,
+                &req.runs,
             ],
         )
         .await

@@ -817,3 +817,78 @@ async fn piston_compiled_languages_report_their_compile_stage() {
     assert_eq!(close, Some(4999));
     api.stop().await;
 }
+
+#[tokio::test]
+async fn seed_execute_validate_and_run() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let api = Api::start(api_config(&db), true).await;
+    let token = user_token(user);
+    let solution = "def fibonacci(n):\n    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)\n";
+    let tests = "def test_small():\n    assert fibonacci(1) == 1\n\ndef test_ten():\n    assert fibonacci(10) == 55\n";
+
+    let (status, v) = post(
+        &api,
+        "/api/execute/validate",
+        Some(&token),
+        json!({"solution": solution, "tests": tests, "language": "python"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["passed"].clone(), v["testsPassed"].clone(), v["totalTests"].clone()),
+        (json!(true), json!(2), json!(2)),
+        "{v}"
+    );
+    assert!(v["output"].is_string());
+
+    let wrong = "def test_wrong():\n    assert fibonacci(10) == 56\n";
+    let (status, v) = post(
+        &api,
+        "/api/execute/validate",
+        Some(&token),
+        json!({"solution": solution, "tests": wrong, "language": "py"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["passed"].clone(), v["testsPassed"].clone(), v["totalTests"].clone()),
+        (json!(false), json!(0), json!(1)),
+        "{v}"
+    );
+    assert!(v["tests"][0]["message"].as_str().unwrap_or("").contains("56"), "{v}");
+
+    let (status, v) = post(
+        &api,
+        "/api/execute/run",
+        Some(&token),
+        json!({"solution": solution, "tests": tests, "language": "python", "runs": 10}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["passed"], true, "{v}");
+    assert_eq!(v["n"], 10, "{v}");
+    assert!(v["meanExecutionTime"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["standardDeviation"].as_f64().unwrap() >= 0.0, "{v}");
+
+    let (status, v) =
+        post(&api, "/api/execute/run", Some(&token), json!({"solution": "fn x() {}", "tests": "", "language": "rust"}))
+            .await;
+    assert_eq!(status, 400, "{v}");
+    let (status, _) = post(
+        &api,
+        "/api/execute/run",
+        Some(&token),
+        json!({"solution": "1", "tests": "", "language": "python", "runs": 0}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) =
+        post(&api, "/api/execute/validate", Some(&token), json!({"solution": "1", "tests": "", "language": "cobol"}))
+            .await;
+    assert_eq!(status, 400);
+    let (status, _) =
+        post(&api, "/api/execute/validate", None, json!({"solution": "1", "tests": "", "language": "python"})).await;
+    assert_eq!(status, 401);
+    api.stop().await;
+}
