@@ -135,6 +135,8 @@ pub struct Limits {
     pub max_compile_timeout_ms: u64,
     pub default_compile_memory_mb: u64,
     pub max_compile_memory_mb: u64,
+    /// CPU share of the compile stage (compilers are CPU-bound and short).
+    pub compile_cpus: f64,
     /// Benchmark mode: timed repetitions when a session names none, and the most it may ask for.
     pub default_benchmark_runs: u64,
     pub max_benchmark_runs: u64,
@@ -201,6 +203,7 @@ impl Default for Limits {
             max_compile_timeout_ms: 120_000,
             default_compile_memory_mb: 1024,
             max_compile_memory_mb: 2048,
+            compile_cpus: 1.0,
             default_benchmark_runs: 100,
             max_benchmark_runs: 1000,
             cpus: 0.5,
@@ -287,6 +290,7 @@ impl Config {
         e.set("EXECBOX_MAX_COMPILE_MEMORY_MB", &mut l.max_compile_memory_mb)?;
         e.set("EXECBOX_MAX_BENCHMARK_RUNS", &mut l.max_benchmark_runs)?;
         e.set("EXECBOX_CPUS", &mut l.cpus)?;
+        e.set("EXECBOX_COMPILE_CPUS", &mut l.compile_cpus)?;
         e.set("EXECBOX_PIDS_LIMIT", &mut l.pids_limit)?;
         e.set("EXECBOX_OUTPUT_LIMIT_BYTES", &mut l.output_limit_bytes)?;
         e.set("EXECBOX_MAX_LINE_BYTES", &mut l.max_line_bytes)?;
@@ -348,8 +352,8 @@ impl Config {
         if l.default_benchmark_runs == 0 || l.default_benchmark_runs > l.max_benchmark_runs {
             bail!("EXECBOX_MAX_BENCHMARK_RUNS must be at least the default of {} runs", l.default_benchmark_runs);
         }
-        if !(l.cpus > 0.0 && l.cpus <= 64.0) {
-            bail!("EXECBOX_CPUS must be a positive number of cores");
+        if !(l.cpus > 0.0 && l.cpus <= 64.0) || !(l.compile_cpus > 0.0 && l.compile_cpus <= 64.0) {
+            bail!("EXECBOX_CPUS and EXECBOX_COMPILE_CPUS must be positive numbers of cores");
         }
         if l.pids_limit < 8 {
             bail!("EXECBOX_PIDS_LIMIT must be at least 8");

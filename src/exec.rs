@@ -91,6 +91,7 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
             l.max_memory_mb,
             "MB",
         )?,
+        cpus: l.cpus,
     };
     let validate = match s.mode.as_str() {
         "validate" | "benchmark" => Some(
@@ -131,6 +132,7 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
                 l.max_compile_memory_mb,
                 "MB",
             )?,
+            cpus: l.compile_cpus,
         }),
     };
     if s.args.iter().any(|a| a.contains('\0')) {
@@ -275,9 +277,10 @@ async fn run(
         image: rt.image.clone(),
         cmd: plan.command.clone(),
         env: rt.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        // The container starts with the first stage's memory; the engine
+        // The container starts with the first stage's limits; the engine
         // switches to the run stage's after compiling.
         memory_mb: plan.stages.compile.unwrap_or(plan.stages.run).memory_mb,
+        cpus: plan.stages.compile.unwrap_or(plan.stages.run).cpus,
         work_mb: rt.work_mb.unwrap_or(ctx.cfg.limits.work_size_mb),
         exec_work: plan.stages.compile.is_some(),
         labels: HashMap::from([

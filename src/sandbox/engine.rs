@@ -98,6 +98,8 @@ const RUN_MARKER: &[u8] = b"\x1eexecbox:run\x1e\n";
 pub struct StageLimits {
     pub timeout: Duration,
     pub memory_mb: u64,
+    /// CPU share in cores.
+    pub cpus: f64,
 }
 
 /// The stages of a run: an optional compile stage, then the program.
@@ -277,7 +279,9 @@ impl Engine {
                                 pipe.push(Stream::Stderr, &data[..at]).await;
                                 pipe.set_stage(Stage::Run).await;
                                 compiling = false;
-                                self.set_memory(&c.id, stages.compile.map(|l| l.memory_mb), stages.run.memory_mb).await?;
+                                if let Some(compile) = stages.compile {
+                                    self.switch_limits(&c.id, &compile, &stages.run).await?;
+                                }
                                 if let Some(tx) = gate_tx.take() {
                                     let _ = tx.send(());
                                 }
@@ -365,21 +369,21 @@ impl Engine {
         })
     }
 
-    /// Lowers (or raises) a running container's memory limit between stages.
-    async fn set_memory(&self, id: &str, from_mb: Option<u64>, to_mb: u64) -> Result<(), SandboxError> {
-        if from_mb == Some(to_mb) {
+    /// Applies the run stage's memory and CPU limits to the container after
+    /// the compile stage's.
+    async fn switch_limits(&self, id: &str, from: &StageLimits, to: &StageLimits) -> Result<(), SandboxError> {
+        if from.memory_mb == to.memory_mb && from.cpus == to.cpus {
             return Ok(());
         }
-        let bytes = (to_mb * 1024 * 1024) as i64;
+        let bytes = (to.memory_mb * 1024 * 1024) as i64;
         let update = bollard::models::ContainerUpdateBody {
             memory: Some(bytes),
             memory_swap: Some(bytes),
+            nano_cpus: Some((to.cpus * 1e9) as i64),
             ..Default::default()
         };
         self.docker.update_container(id, update).await.map_err(|e| {
-            SandboxError::Docker(DockerError::DockerStreamError {
-                error: format!("cannot apply the run stage's memory limit: {e}"),
-            })
+            SandboxError::Docker(DockerError::DockerStreamError { error: format!("cannot apply the run stage's limits: {e}") })
         })
     }
 

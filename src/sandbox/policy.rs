@@ -29,6 +29,8 @@ pub struct ContainerSpec {
     pub cmd: Vec<String>,
     pub env: Vec<(String, String)>,
     pub memory_mb: u64,
+    /// CPU share in cores.
+    pub cpus: f64,
     /// Size of the /work tmpfs.
     pub work_mb: u64,
     /// /work may hold executables (compiled programs); otherwise `noexec`.
@@ -58,7 +60,7 @@ pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreat
         memory: Some(memory),
         memory_swap: Some(memory), // equal to memory: no swap
         memory_swappiness: None,
-        nano_cpus: Some((limits.cpus * 1e9) as i64),
+        nano_cpus: Some((spec.cpus * 1e9) as i64),
         pids_limit: Some(limits.pids_limit),
         ulimits: Some(vec![
             ulimit("nofile", limits.nofile),
@@ -116,6 +118,7 @@ mod tests {
             cmd: vec!["x".into()],
             env: vec![],
             memory_mb: 512,
+            cpus: 0.5,
             work_mb: 16,
             exec_work: false,
             labels: HashMap::new(),

@@ -195,6 +195,7 @@ async fn a_real_container_carries_the_whole_policy() {
         cmd: vec!["python3".into(), "main.py".into()],
         env: vec![],
         memory_mb: 128,
+        cpus: 0.5,
         work_mb: 16,
         exec_work: false,
         labels: std::collections::HashMap::from([("execbox.test".to_string(), "policy".to_string())]),

@@ -228,6 +228,9 @@ impl TestDb {
         cfg.worker.reap_interval_ms = 1_000;
         cfg.worker.shutdown_grace_ms = 10_000;
         cfg.limits.default_timeout_ms = 30_000;
+        // Many compilers share two cores while the suite runs: correctness,
+        // not speed, is tested here.
+        cfg.limits.default_compile_timeout_ms = cfg.limits.max_compile_timeout_ms;
         cfg
     }
 
