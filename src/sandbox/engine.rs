@@ -383,7 +383,9 @@ impl Engine {
             ..Default::default()
         };
         self.docker.update_container(id, update).await.map_err(|e| {
-            SandboxError::Docker(DockerError::DockerStreamError { error: format!("cannot apply the run stage's limits: {e}") })
+            SandboxError::Docker(DockerError::DockerStreamError {
+                error: format!("cannot apply the run stage's limits: {e}"),
+            })
         })
     }
 

@@ -871,10 +871,15 @@ async fn seed_execute_validate_and_run() {
     assert!(v["meanExecutionTime"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["standardDeviation"].as_f64().unwrap() >= 0.0, "{v}");
 
-    let (status, v) =
-        post(&api, "/api/execute/run", Some(&token), json!({"solution": "fn x() {}", "tests": "", "language": "rust"}))
-            .await;
+    let (status, v) = post(
+        &api,
+        "/api/execute/run",
+        Some(&token),
+        json!({"solution": "1", "tests": "", "language": "python", "runs": 5000}),
+    )
+    .await;
     assert_eq!(status, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("runs must be between 1 and 1000"), "{v}");
     let (status, _) = post(
         &api,
         "/api/execute/run",
