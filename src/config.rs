@@ -352,7 +352,8 @@ impl Config {
         if l.default_benchmark_runs == 0 || l.default_benchmark_runs > l.max_benchmark_runs {
             bail!("EXECBOX_MAX_BENCHMARK_RUNS must be at least the default of {} runs", l.default_benchmark_runs);
         }
-        if !(l.cpus > 0.0 && l.cpus <= 64.0) || !(l.compile_cpus > 0.0 && l.compile_cpus <= 64.0) {
+        let cores = |c: f64| c > 0.0 && c <= 64.0;
+        if !cores(l.cpus) || !cores(l.compile_cpus) {
             bail!("EXECBOX_CPUS and EXECBOX_COMPILE_CPUS must be positive numbers of cores");
         }
         if l.pids_limit < 8 {
