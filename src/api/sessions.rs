@@ -29,24 +29,8 @@ pub fn acting_user(p: Principal, named: Option<Uuid>) -> Result<Uuid, ApiError> 
     }
 }
 
-/// A session to create.
-#[derive(Debug, Clone, Default)]
-pub struct NewSession {
-    pub language: String,
-    pub code: String,
-    pub stdin: Option<String>,
-    pub args: Vec<String>,
-    pub files: Option<serde_json::Value>,
-    pub timeout_ms: Option<i32>,
-    pub memory_limit_mb: Option<i32>,
-    pub interactive: bool,
-    pub room_id: Option<Uuid>,
-    pub session_name: Option<String>,
-    /// `run` (default when empty), `validate` or `benchmark`.
-    pub mode: String,
-    pub tests: Option<String>,
-    pub runs: Option<i32>,
-}
+/// A session to create (the same request a frontend inserts).
+pub type NewSession = crate::client::Request;
 
 /// Largest `code` (the table's own bound).
 pub const MAX_CODE_BYTES: usize = 1024 * 1024;
@@ -110,36 +94,10 @@ pub async fn create(st: &ApiState, user: Uuid, req: &NewSession) -> Result<Uuid,
             retry_after_secs: 2,
         });
     }
-    let tx = crate::client::as_user(&mut db, user).await?;
-    let row = tx
-        .query_one(
-            "insert into public.backend_execution_sessions
-               (language, code, stdin, args, files, timeout_ms, memory_limit_mb, interactive, room_id, session_name,
-                mode, tests, runs)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce(nullif($11, ''), 'run'), $12, $13) returning id",
-            &[
-                &req.language,
-                &req.code,
-                &req.stdin,
-                &req.args,
-                &req.files,
-                &req.timeout_ms,
-                &req.memory_limit_mb,
-                &req.interactive,
-                &req.room_id,
-                &req.session_name,
-                &req.mode,
-                &req.tests,
-                &req.runs,
-            ],
-        )
-        .await
-        .map_err(|e| match e.as_db_error() {
-            Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),
-            _ => ApiError::db(&e),
-        })?;
-    tx.commit().await?;
-    Ok(row.get(0))
+    crate::client::submit(&mut db, user, req).await.map_err(|e| match e.as_db_error() {
+        Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),
+        _ => ApiError::db(&e),
+    })
 }
 
 /// Checks a request's limits against the server's before anything is

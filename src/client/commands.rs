@@ -117,8 +117,11 @@ pub async fn run(
         timeout_ms: args.timeout_ms,
         memory_limit_mb: args.memory_mb,
         session_name: name,
+        ..Default::default()
     };
-    let id = super::submit(&mut db, user, &req).await?;
+    let id = super::submit(&mut db, user, &req)
+        .await
+        .map_err(|e| anyhow::anyhow!("the database refused the session: {}", super::db_message(&e)))?;
     let mut follower = Follower::open(&target.db, id, Some(user)).await?;
 
     let spinner = (!args.json && std::io::stderr().is_terminal()).then(|| {

@@ -20,28 +20,52 @@ pub async fn as_user(client: &mut Client, user: Uuid) -> Result<Transaction<'_>,
     Ok(tx)
 }
 
-/// What a client asks for.
+/// A session to create: the request columns of `backend_execution_sessions`.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
     pub language: String,
     pub code: String,
     pub stdin: Option<String>,
+    pub args: Vec<String>,
+    pub files: Option<serde_json::Value>,
     pub timeout_ms: Option<i32>,
     pub memory_limit_mb: Option<i32>,
+    pub interactive: bool,
+    pub room_id: Option<Uuid>,
     pub session_name: Option<String>,
+    /// `run` (also when empty), `validate` or `benchmark`.
+    pub mode: String,
+    pub tests: Option<String>,
+    pub runs: Option<i32>,
 }
 
-/// Inserts a pending session for `user`, under RLS. Returns its id.
-pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> anyhow::Result<Uuid> {
+/// Inserts a pending session for `user`, under RLS, exactly as a frontend's
+/// insert. Returns its id.
+pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uuid, tokio_postgres::Error> {
     let tx = as_user(client, user).await?;
     let row = tx
         .query_one(
-            "insert into public.backend_execution_sessions (language, code, stdin, timeout_ms, memory_limit_mb, session_name)
-             values ($1, $2, $3, $4, $5, $6) returning id",
-            &[&req.language, &req.code, &req.stdin, &req.timeout_ms, &req.memory_limit_mb, &req.session_name],
+            "insert into public.backend_execution_sessions
+               (language, code, stdin, args, files, timeout_ms, memory_limit_mb, interactive, room_id, session_name,
+                mode, tests, runs)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce(nullif($11, ''), 'run'), $12, $13) returning id",
+            &[
+                &req.language,
+                &req.code,
+                &req.stdin,
+                &req.args,
+                &req.files,
+                &req.timeout_ms,
+                &req.memory_limit_mb,
+                &req.interactive,
+                &req.room_id,
+                &req.session_name,
+                &req.mode,
+                &req.tests,
+                &req.runs,
+            ],
         )
-        .await
-        .map_err(|e| anyhow::anyhow!("the database refused the session: {}", db_message(&e)))?;
+        .await?;
     tx.commit().await?;
     Ok(row.get(0))
 }
