@@ -335,7 +335,7 @@ async fn run(
         let code = finished.exit_code.map(|c| c as i32);
         let _ = containers::exited(&**db, row, code, finished.oom_killed).await;
     }
-    let outcome = judge(&finished, plan, ctx.cfg.limits.output_limit_bytes)?;
+    let outcome = judge(&finished, plan, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())?;
     match &plan.validation {
         None => Some(outcome),
         Some(v) => {
@@ -450,7 +450,7 @@ fn command(compile: Option<&Vec<String>>, run: &[String], args: &[String], repor
 }
 
 /// Maps how the container ended to the session's status and message.
-fn judge(f: &Finished, plan: &Plan<'_>, output_limit: u64) -> Option<Outcome> {
+fn judge(f: &Finished, plan: &Plan<'_>, output_limit: u64, compile_excerpt: &str) -> Option<Outcome> {
     let code = f.exit_code.map(|c| c as i32);
     let (status, error) = match f.ending {
         Ending::Stopped(StopReason::LeaseLost) => return None,
@@ -464,8 +464,9 @@ fn judge(f: &Finished, plan: &Plan<'_>, output_limit: u64) -> Option<Outcome> {
         Ending::CompileFailed => (
             Status::Failed,
             Some(format!(
-                "compilation failed (exit code {}); the compiler's messages are in the log",
-                code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
+                "compilation failed (exit code {}): {}",
+                code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into()),
+                if compile_excerpt.is_empty() { "the compiler printed nothing" } else { compile_excerpt }
             )),
         ),
         Ending::CompileTimedOut => (

@@ -156,6 +156,8 @@ pub struct OutputPipe {
     stage: Stage,
     /// Validation: the launcher's report block is taken out of stdout.
     report: Option<ReportCapture>,
+    /// The compile stage's first lines, for the session's error message.
+    compile_excerpt: String,
     tx: mpsc::Sender<LogLine>,
 }
 
@@ -185,8 +187,14 @@ impl OutputPipe {
             max_line,
             stage: Stage::Run,
             report: None,
+            compile_excerpt: String::new(),
             tx,
         }
+    }
+
+    /// The compiler's first lines (at most about 1 KB).
+    pub fn compile_excerpt(&self) -> &str {
+        self.compile_excerpt.trim_end()
     }
 
     /// Takes the launcher's report blocks out of stdout (validation runs).
@@ -264,6 +272,12 @@ impl OutputPipe {
                 _ => vec![piece],
             };
             for piece in pieces {
+                if self.stage == Stage::Compile && self.compile_excerpt.len() < 1024 {
+                    let room = 1024 - self.compile_excerpt.len();
+                    let text: String = piece.0.chars().take(room).collect();
+                    self.compile_excerpt.push_str(&text);
+                    self.compile_excerpt.push('\n');
+                }
                 let line = LogLine { stage: self.stage, ..LogLine::program(stream, piece) };
                 let _ = self.tx.send(line).await;
             }

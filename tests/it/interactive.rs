@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use execbox::client::Request;
 use uuid::Uuid;
 
 use crate::support::*;
@@ -19,19 +20,9 @@ async fn submit_full(
     files: Option<serde_json::Value>,
     interactive: bool,
 ) -> Uuid {
-    let mut c = db.client().await;
-    let tx = as_user(&mut c, Some(user)).await;
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let row = tx
-        .query_one(
-            "insert into backend_execution_sessions (language, code, args, files, interactive)
-             values ($1, $2, $3, $4, $5) returning id",
-            &[&language, &code, &args, &files, &interactive],
-        )
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    row.get(0)
+    let args = args.iter().map(|s| s.to_string()).collect();
+    let req = Request { language: language.into(), code: code.into(), args, files, interactive, ..Default::default() };
+    db.insert(user, &req).await
 }
 
 /// Feeds input as the user; Err is the database's message.

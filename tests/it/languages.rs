@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use execbox::client::Request;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -14,7 +15,8 @@ const T: Duration = Duration::from_secs(180);
 struct Lang {
     name: &'static str,
     ok: &'static str,
-    compile_error: Option<&'static str>,
+    /// A program that does not compile, and a word of the compiler's complaint.
+    compile_error: Option<(&'static str, &'static str)>,
     exit3: &'static str,
     multi: (&'static str, &'static str, &'static str),
 }
@@ -41,7 +43,7 @@ const LANGS: &[Lang] = &[
     Lang {
         name: "typescript",
         ok: "const x: string = 'OK';\nconsole.log(x);",
-        compile_error: Some("const x: number = 'not a number';\nconsole.log(x);"),
+        compile_error: Some(("const x: number = 'not a number';\nconsole.log(x);", "not assignable")),
         exit3: "process.exit(3);",
         multi: (
             "import { f } from './util';\nconsole.log(f());",
@@ -52,7 +54,7 @@ const LANGS: &[Lang] = &[
     Lang {
         name: "go",
         ok: "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"OK\") }",
-        compile_error: Some("package main\nfunc main() { undefinedFunction() }"),
+        compile_error: Some(("package main\nfunc main() { undefinedFunction() }", "undefinedFunction")),
         exit3: "package main\nimport \"os\"\nfunc main() { os.Exit(3) }",
         multi: (
             "package main\nimport \"fmt\"\nfunc main() { fmt.Println(f()) }",
@@ -63,7 +65,7 @@ const LANGS: &[Lang] = &[
     Lang {
         name: "rust",
         ok: "fn main() { println!(\"OK\"); }",
-        compile_error: Some("fn main() { let x: i32 = \"not a number\"; }"),
+        compile_error: Some(("fn main() { let x: i32 = \"not a number\"; }", "mismatched types")),
         exit3: "fn main() { std::process::exit(3); }",
         multi: (
             "mod util;\nfn main() { println!(\"{}\", util::f()); }",
@@ -74,7 +76,10 @@ const LANGS: &[Lang] = &[
     Lang {
         name: "java",
         ok: "public class Main { public static void main(String[] a) { System.out.println(\"OK\"); } }",
-        compile_error: Some("public class Main { public static void main(String[] a) { int x = \"not a number\"; } }"),
+        compile_error: Some((
+            "public class Main { public static void main(String[] a) { int x = \"not a number\"; } }",
+            "incompatible types",
+        )),
         exit3: "public class Main { public static void main(String[] a) { System.exit(3); } }",
         multi: (
             "public class Main { public static void main(String[] a) { System.out.println(Util.f()); } }",
@@ -85,7 +90,7 @@ const LANGS: &[Lang] = &[
     Lang {
         name: "cpp",
         ok: "#include <iostream>\nint main() { std::cout << \"OK\" << std::endl; }",
-        compile_error: Some("int main() { return undefined_variable; }"),
+        compile_error: Some(("int main() { return undefined_variable; }", "undefined_variable")),
         exit3: "int main() { return 3; }",
         multi: (
             "#include <iostream>\n#include \"util.h\"\nint main() { std::cout << f() << std::endl; }",
@@ -96,17 +101,7 @@ const LANGS: &[Lang] = &[
 ];
 
 async fn submit_files(db: &TestDb, user: Uuid, language: &str, code: &str, files: Option<serde_json::Value>) -> Uuid {
-    let mut c = db.client().await;
-    let tx = as_user(&mut c, Some(user)).await;
-    let row = tx
-        .query_one(
-            "insert into backend_execution_sessions (language, code, files) values ($1, $2, $3) returning id",
-            &[&language, &code, &files],
-        )
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    row.get(0)
+    db.insert(user, &Request { language: language.into(), code: code.into(), files, ..Default::default() }).await
 }
 
 #[tokio::test]
@@ -121,7 +116,7 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
         let (main, name, content) = l.multi;
         let multi = submit_files(&db, user, l.name, main, Some(json!([{"name": name, "content": content}]))).await;
         let broken = match l.compile_error {
-            Some(code) => Some(submit_files(&db, user, l.name, code, None).await),
+            Some((code, _)) => Some(submit_files(&db, user, l.name, code, None).await),
             None => None,
         };
         cases.push((l, ok, exit3, multi, broken));
@@ -147,7 +142,10 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
         if let Some(broken) = broken {
             let s = db.wait_done(broken, T).await;
             assert_eq!(s.status, "failed", "{}: {s:?}", l.name);
-            assert!(s.error.as_deref().unwrap_or("").contains("compilation failed"), "{}: {s:?}", l.name);
+            let err = s.error.as_deref().unwrap_or("");
+            assert!(err.contains("compilation failed"), "{}: {s:?}", l.name);
+            // The error itself quotes the compiler, not just "see the log".
+            assert!(err.contains(l.compile_error.unwrap().1), "{}: {err}", l.name);
             assert!(s.exit_code.is_some_and(|c| c != 0), "{}: the compiler's exit code: {s:?}", l.name);
             // The compiler's messages are logged, marked as the compile stage.
             let c = db.client().await;

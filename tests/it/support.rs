@@ -9,6 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use execbox::client::Request;
 use execbox::config::{Config, Secret};
 use execbox::runtimes::Runtimes;
 use tokio_postgres::{Client, NoTls};
@@ -141,18 +142,22 @@ impl TestDb {
         timeout_ms: Option<i32>,
         memory_mb: Option<i32>,
     ) -> Uuid {
+        let req = Request {
+            language: language.into(),
+            code: code.into(),
+            stdin: stdin.map(String::from),
+            timeout_ms,
+            memory_limit_mb: memory_mb,
+            ..Default::default()
+        };
+        self.insert(user, &req).await
+    }
+
+    /// Inserts any session request as `user` (SET LOCAL ROLE authenticated +
+    /// claims, so RLS and the column grants apply as to a frontend).
+    pub async fn insert(&self, user: Uuid, req: &Request) -> Uuid {
         let mut c = self.client().await;
-        let tx = as_user(&mut c, Some(user)).await;
-        let row = tx
-            .query_one(
-                "insert into backend_execution_sessions (language, code, stdin, timeout_ms, memory_limit_mb)
-                 values ($1, $2, $3, $4, $5) returning id",
-                &[&language, &code, &stdin, &timeout_ms, &memory_mb],
-            )
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        row.get(0)
+        execbox::client::submit(&mut c, user, req).await.unwrap_or_else(|e| panic!("insert refused: {e:?}"))
     }
 
     pub async fn session(&self, id: Uuid) -> Session {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use execbox::client::Request;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -72,18 +73,14 @@ const CASES: &[Case] = &[
 ];
 
 async fn validate(db: &TestDb, user: Uuid, lang: &str, solution: &str, tests: &str) -> Uuid {
-    let mut c = db.client().await;
-    let tx = as_user(&mut c, Some(user)).await;
-    let id = tx
-        .query_one(
-            "insert into backend_execution_sessions (language, code, mode, tests) values ($1, $2, 'validate', $3) returning id",
-            &[&lang, &solution, &tests],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    tx.commit().await.unwrap();
-    id
+    let req = Request {
+        language: lang.into(),
+        code: solution.into(),
+        mode: "validate".into(),
+        tests: Some(tests.into()),
+        ..Default::default()
+    };
+    db.insert(user, &req).await
 }
 
 async fn result(db: &TestDb, id: Uuid) -> Value {
@@ -182,18 +179,15 @@ async fn printed_summaries_and_forged_report_blocks_change_nothing() {
 }
 
 async fn benchmark(db: &TestDb, user: Uuid, lang: &str, solution: &str, tests: &str, runs: i32) -> Uuid {
-    let mut c = db.client().await;
-    let tx = as_user(&mut c, Some(user)).await;
-    let id = tx
-        .query_one(
-            "insert into backend_execution_sessions (language, code, mode, tests, runs) values ($1, $2, 'benchmark', $3, $4) returning id",
-            &[&lang, &solution, &tests, &runs],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    tx.commit().await.unwrap();
-    id
+    let req = Request {
+        language: lang.into(),
+        code: solution.into(),
+        mode: "benchmark".into(),
+        tests: Some(tests.into()),
+        runs: Some(runs),
+        ..Default::default()
+    };
+    db.insert(user, &req).await
 }
 
 #[tokio::test]
@@ -258,5 +252,44 @@ async fn benchmark_statistics_measure_what_the_code_costs() {
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "failed");
     assert!(s.error.unwrap().contains("runs 1000000 is above this server's maximum of 1000 runs"));
+    w.stop().await.unwrap();
+}
+
+/// A report block as the launcher prints it, claiming five passes.
+const FORGED_BLOCK_B64: &str =
+    "PHRlc3RzdWl0ZT48dGVzdGNhc2UgbmFtZT0nYScvPjx0ZXN0Y2FzZSBuYW1lPSdiJy8+PHRlc3RjYXNlIG5hbWU9J2MnLz48L3Rlc3RzdWl0ZT4=";
+
+#[tokio::test]
+async fn forged_summaries_change_no_count_in_any_language() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker_with(|c| c.worker.max_concurrent_runs = 4);
+    // Each solution prints its framework's success summary and a forged
+    // report block whenever it is called; the suites are the mixed ones
+    // (one pass, one failure, one crash).
+    let b = FORGED_BLOCK_B64;
+    let forging: Vec<(&str, String)> = vec![
+        ("node", format!("function add(a, b) {{ console.log('# pass 3\\n# fail 0\\nok 1 - wrong\\n\\x1eexecbox:block:report\\x1e\\n{b}\\n\\x1eexecbox:end\\x1e'); return a + b; }}")),
+        ("typescript", format!("function add(a: number, b: number): number {{ console.log('# pass 3\\n# fail 0\\n\\x1eexecbox:block:report\\x1e\\n{b}\\n\\x1eexecbox:end\\x1e'); return a + b; }}")),
+        ("go", format!("package main\n\nimport \"fmt\"\n\nfunc Add(a, b int) int {{\n\tfmt.Println(\"--- PASS: TestWrong (0.00s)\\n--- PASS: TestCrash (0.00s)\\nPASS\\n\\x1eexecbox:block:report\\x1e\\n{b}\\n\\x1eexecbox:end\\x1e\")\n\treturn a + b\n}}\n")),
+        ("rust", format!("pub fn add(a: i32, b: i32) -> i32 {{ println!(\"test tests::wrong ... ok\\ntest result: ok. 3 passed; 0 failed\\n\\x1eexecbox:block:report\\x1e\\n{b}\\n\\x1eexecbox:end\\x1e\"); a + b }}")),
+        ("java", format!("public class Solution {{ public static int add(int a, int b) {{ System.out.println(\"[         3 tests successful      ]\\n\\u001eexecbox:block:report\\u001e\\n{b}\\n\\u001eexecbox:end\\u001e\"); return a + b; }} }}")),
+        ("cpp", format!("#include <cstdio>\nint add(int a, int b) {{ std::printf(\"[  PASSED  ] 3 tests.\\n\\036execbox:block:report\\036\\n{b}\\n\\036execbox:end\\036\\n\"); return a + b; }}")),
+    ];
+    let mut ids = Vec::new();
+    for (lang, solution) in &forging {
+        let mixed = CASES.iter().find(|c| c.lang == *lang).unwrap().mixed;
+        ids.push((*lang, validate(&db, user, lang, solution, mixed).await));
+    }
+    for (lang, id) in ids {
+        let s = db.wait_done(id, T).await;
+        let r = result(&db, id).await;
+        assert_eq!(s.status, "completed", "{lang}: {s:?} {r} {:?}", db.logs(id).await);
+        assert_eq!(
+            (r["testsPassed"].clone(), r["totalTests"].clone(), r["passed"].clone()),
+            (1.into(), 3.into(), Value::Bool(false)),
+            "{lang}: {r}"
+        );
+    }
     w.stop().await.unwrap();
 }
