@@ -118,6 +118,10 @@ pub struct WorkerConfig {
     pub reap_interval_ms: u64,
     /// On shutdown, how long running sessions may go on before they are killed.
     pub shutdown_grace_ms: u64,
+    /// Warm containers kept ready per language (run mode, default limits).
+    pub warm_pool: std::collections::BTreeMap<String, usize>,
+    /// Idle warm containers are replaced after this long.
+    pub warm_ttl_ms: u64,
 }
 
 /// Sandbox limits: defaults and the maxima a session may ask for. See the
@@ -187,6 +191,8 @@ impl Default for WorkerConfig {
             heartbeat_interval_ms: 5_000,
             reap_interval_ms: 30_000,
             shutdown_grace_ms: 30_000,
+            warm_pool: Default::default(),
+            warm_ttl_ms: 300_000,
         }
     }
 }
@@ -234,6 +240,9 @@ impl WorkerConfig {
     pub fn reap_interval(&self) -> Duration {
         Duration::from_millis(self.reap_interval_ms)
     }
+    pub fn warm_ttl(&self) -> Duration {
+        Duration::from_millis(self.warm_ttl_ms)
+    }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
     }
@@ -279,6 +288,18 @@ impl Config {
         e.set("EXECBOX_HEARTBEAT_INTERVAL_MS", &mut w.heartbeat_interval_ms)?;
         e.set("EXECBOX_REAP_INTERVAL_MS", &mut w.reap_interval_ms)?;
         e.set("EXECBOX_SHUTDOWN_GRACE_MS", &mut w.shutdown_grace_ms)?;
+        e.set("EXECBOX_WARM_TTL_MS", &mut w.warm_ttl_ms)?;
+        if let Some(v) = env("EXECBOX_WARM_POOL") {
+            w.warm_pool.clear();
+            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (lang, n) = part
+                    .split_once('=')
+                    .with_context(|| format!("EXECBOX_WARM_POOL: {part:?} is not language=count"))?;
+                let n: usize =
+                    n.trim().parse().with_context(|| format!("EXECBOX_WARM_POOL: {part:?} is not language=count"))?;
+                w.warm_pool.insert(lang.trim().to_string(), n);
+            }
+        }
         let l = &mut cfg.limits;
         e.set("EXECBOX_DEFAULT_TIMEOUT_MS", &mut l.default_timeout_ms)?;
         e.set("EXECBOX_MAX_TIMEOUT_MS", &mut l.max_timeout_ms)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::{watch, Notify};
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::db::queue::{self, Claimed, Outcome, Status};
 use crate::db::{containers, logs};
 use crate::output::{Level, OutputPipe};
@@ -26,6 +26,8 @@ pub struct Ctx {
     pub cfg: Arc<Config>,
     /// Label value naming this database (see `policy::LABEL_SCOPE`).
     pub scope: String,
+    /// Warm containers, when configured.
+    pub warm: Option<Arc<crate::sandbox::pool::WarmPool>>,
 }
 
 /// A request that passed every check.
@@ -222,7 +224,11 @@ pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<Stop
         _ => tracing::warn!("this worker no longer owns the session; its outcome was discarded"),
     }
     if let Some((id, _)) = container {
-        if let Err(e) = ctx.engine.remove(&id).await {
+        let removed = ctx.engine.remove(&id).await;
+        if let Some(w) = &ctx.warm {
+            w.release(&id);
+        }
+        if let Err(e) = removed {
             tracing::warn!(container = %id, error = %crate::error_chain(&e), "cannot remove container; the reaper will retry");
         } else if let Ok(db) = ctx.pool.get().await {
             let _ = containers::removed(&**db, &id).await;
@@ -273,37 +279,55 @@ async fn run(
     let claimed = std::time::Instant::now();
     let rt = plan.runtime;
     let worker_id = ctx.cfg.worker.id.as_str();
-    let spec = ContainerSpec {
-        image: rt.image.clone(),
-        cmd: plan.command.clone(),
-        env: rt.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        // The container starts with the first stage's limits; the engine
-        // switches to the run stage's after compiling.
-        memory_mb: plan.stages.compile.unwrap_or(plan.stages.run).memory_mb,
-        cpus: plan.stages.compile.unwrap_or(plan.stages.run).cpus,
-        work_mb: rt.work_mb.unwrap_or(ctx.cfg.limits.work_size_mb),
-        exec_work: plan.stages.compile.is_some(),
-        labels: HashMap::from([
-            (policy::LABEL_MANAGED.to_string(), "true".to_string()),
-            (policy::LABEL_SCOPE.to_string(), ctx.scope.clone()),
-            (policy::LABEL_SESSION.to_string(), s.id.to_string()),
-            (policy::LABEL_ATTEMPT.to_string(), s.attempt.to_string()),
-            (policy::LABEL_WORKER.to_string(), worker_id.to_string()),
-        ]),
-    };
+    let labels = HashMap::from([
+        (policy::LABEL_MANAGED.to_string(), "true".to_string()),
+        (policy::LABEL_SCOPE.to_string(), ctx.scope.clone()),
+        (policy::LABEL_SESSION.to_string(), s.id.to_string()),
+        (policy::LABEL_ATTEMPT.to_string(), s.attempt.to_string()),
+        (policy::LABEL_WORKER.to_string(), worker_id.to_string()),
+    ]);
+    let spec = container_spec(rt, plan.command.clone(), &plan.stages, &ctx.cfg.limits, labels);
     let infra = |e: SandboxError| {
         tracing::error!(error = %crate::error_chain(&e), "sandbox failure");
         Some(Outcome { status: Status::Error, exit_code: None, error: Some(e.to_string()), result: None })
     };
-    let created = match ctx.engine.create(&spec).await {
-        Ok(c) => c,
-        Err(e) => return infra(e),
+    // A warm container serves the session when it is exactly the container
+    // the session would get (labels aside).
+    let warm = match &ctx.warm {
+        Some(pool)
+            if pool
+                .spec(&rt.language)
+                .is_some_and(|w| ContainerSpec { labels: w.labels.clone(), ..spec.clone() } == *w) =>
+        {
+            pool.take(&rt.language).await
+        }
+        _ => None,
     };
+    let warmed = warm.is_some();
+    let running = match warm {
+        Some(r) => r,
+        None => {
+            let created = match ctx.engine.create(&spec).await {
+                Ok(c) => c,
+                Err(e) => return infra(e),
+            };
+            *container = Some((created.id.clone(), None));
+            match ctx.engine.start(&created).await {
+                Ok(r) => r,
+                Err(e) => return infra(e),
+            }
+        }
+    };
+    crate::metrics::METRICS.container_start.observe(claimed.elapsed());
+    tracing::debug!(container = %running.id, warm = warmed, "container ready");
     let row = match ctx.pool.get().await {
-        Ok(db) => containers::created(&**db, s.id, s.attempt, worker_id, &created.id, &rt.image).await.ok(),
+        Ok(db) => containers::created(&**db, s.id, s.attempt, worker_id, &running.id, &rt.image).await.ok(),
         Err(_) => None,
     };
-    *container = Some((created.id.clone(), row));
+    *container = Some((running.id.clone(), row));
+    if let (Some(row), Ok(db)) = (row, ctx.pool.get().await) {
+        let _ = containers::started(&**db, row).await;
+    }
 
     let named: Vec<(&str, &[u8])> = plan.files.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
     let input = Input {
@@ -311,21 +335,10 @@ async fn run(
         stdin: s.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
         events: s.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, input.clone())),
     };
-    let pool = ctx.pool.clone();
-    let on_started = move || {
-        crate::metrics::METRICS.container_start.observe(claimed.elapsed());
-        if let Some(row) = row {
-            tokio::spawn(async move {
-                if let Ok(db) = pool.get().await {
-                    let _ = containers::started(&**db, row).await;
-                }
-            });
-        }
-    };
     if plan.validation.is_some() {
         pipe.capture_report();
     }
-    let finished = match ctx.engine.run(&created, input, &plan.stages, pipe, stop, on_started).await {
+    let finished = match ctx.engine.run(running, input, &plan.stages, pipe, stop).await {
         Ok(f) => f,
         Err(e) => return infra(e),
     };
@@ -424,6 +437,45 @@ fn judge_validation(run: Outcome, f: &Finished, v: &Validation, report: Option<&
         }
         _ => run,
     }
+}
+
+/// The container for a run of `rt` with these stages and command: the
+/// container starts with the first stage's limits (the engine switches to
+/// the run stage's after compiling). The warm pool uses the same function.
+pub fn container_spec(
+    rt: &Runtime,
+    command: Vec<String>,
+    stages: &Stages,
+    limits: &Limits,
+    labels: HashMap<String, String>,
+) -> ContainerSpec {
+    let first = stages.compile.unwrap_or(stages.run);
+    ContainerSpec {
+        image: rt.image.clone(),
+        cmd: command,
+        env: rt.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        memory_mb: first.memory_mb,
+        cpus: first.cpus,
+        work_mb: rt.work_mb.unwrap_or(limits.work_size_mb),
+        exec_work: stages.compile.is_some(),
+        labels,
+    }
+}
+
+/// The spec of a default run-mode session of `rt` (what warm containers are).
+pub fn default_spec(rt: &Runtime, limits: &Limits, labels: HashMap<String, String>) -> ContainerSpec {
+    let run = StageLimits {
+        timeout: Duration::from_millis(limits.default_timeout_ms),
+        memory_mb: limits.default_memory_mb,
+        cpus: limits.cpus,
+    };
+    let compile = rt.compile.as_ref().map(|_| StageLimits {
+        timeout: Duration::from_millis(limits.default_compile_timeout_ms),
+        memory_mb: limits.default_compile_memory_mb,
+        cpus: limits.compile_cpus,
+    });
+    let stages = Stages { compile, run };
+    container_spec(rt, command(rt.compile.as_ref(), &rt.run, &[], None), &stages, limits, labels)
 }
 
 /// The container's command: the launcher's `--report` options for

@@ -21,7 +21,8 @@ use crate::db::queue;
 use crate::db::workers::{self, Presence};
 use crate::exec::{self, Ctx};
 use crate::runtimes::Runtimes;
-use crate::sandbox::policy::{LABEL_ATTEMPT, LABEL_SESSION};
+use crate::sandbox::policy::{LABEL_ATTEMPT, LABEL_POOL, LABEL_SESSION, LABEL_WORKER};
+use crate::sandbox::pool::WarmPool;
 use crate::sandbox::{Engine, StopReason};
 
 struct Run {
@@ -52,13 +53,15 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
         crate::db::scope(&db).await?
     };
     let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone()).context("cannot set up the Docker client")?;
-    let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope };
+    let warm = warm_pool(&cfg, &runtimes, &engine, &scope)?;
+    let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope, warm };
     let mut w = Worker { ctx, runs: HashMap::new(), tasks: JoinSet::new(), docker_ok: false, docker_seen: false };
     tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
 
     w.check_docker().await;
     w.announce().await;
     w.reap().await;
+    w.refill();
 
     let (wake_tx, mut wake_rx) = mpsc::channel(1024);
     let listener_stop = CancellationToken::new();
@@ -88,18 +91,23 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
                 w.check_docker().await;
                 w.rescue().await;
                 w.claim().await;
+                w.refill();
             }
             _ = heartbeat.tick() => w.heartbeat().await,
             _ = reap.tick() => w.reap().await,
             Some(done) = w.tasks.join_next() => {
                 w.finished(done);
                 w.claim().await;
+                w.refill();
             }
         }
     }
 
     tracing::info!(running = w.runs.len(), "shutting down: no new claims");
     listener_stop.cancel();
+    if let Some(pool) = &w.ctx.warm {
+        pool.drain().await;
+    }
     let _ = listener.await;
     let grace_end = Instant::now() + wc.shutdown_grace();
     let mut killed = false;
@@ -124,6 +132,19 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
     Ok(())
 }
 
+/// The warm pool the configuration asks for, if any.
+fn warm_pool(cfg: &Config, runtimes: &Runtimes, engine: &Engine, scope: &str) -> anyhow::Result<Option<Arc<WarmPool>>> {
+    let mut wanted = HashMap::new();
+    for (name, count) in &cfg.worker.warm_pool {
+        let rt = runtimes.resolve(name).with_context(|| format!("EXECBOX_WARM_POOL: unknown language {name:?}"))?;
+        if *count > 0 {
+            let labels = crate::sandbox::pool::labels(scope, &cfg.worker.id);
+            wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels), *count));
+        }
+    }
+    Ok((!wanted.is_empty()).then(|| Arc::new(WarmPool::new(engine.clone(), wanted, cfg.worker.warm_ttl()))))
+}
+
 /// Waits for the database, retrying with backoff; `None` on shutdown.
 async fn connect_with_retry(
     pool: &deadpool_postgres::Pool,
@@ -146,6 +167,14 @@ async fn connect_with_retry(
 }
 
 impl Worker {
+    /// Tops the warm pool up in the background (never on the claim path).
+    fn refill(&self) {
+        if let (Some(pool), true) = (&self.ctx.warm, self.docker_ok) {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.fill().await });
+        }
+    }
+
     fn free_slots(&self) -> usize {
         self.ctx.cfg.worker.max_concurrent_runs.saturating_sub(self.runs.len())
     }
@@ -303,7 +332,34 @@ impl Worker {
         };
         let mut candidates = Vec::new();
         let mut garbage = Vec::new();
+        let other_workers: Vec<String> = containers
+            .iter()
+            .filter(|(_, l)| l.contains_key(LABEL_POOL) && l.get(LABEL_WORKER) != Some(&self.ctx.cfg.worker.id))
+            .filter_map(|(_, l)| l.get(LABEL_WORKER).cloned())
+            .collect();
+        let alive = if other_workers.is_empty() {
+            Vec::new()
+        } else {
+            match self.ctx.pool.get().await {
+                Ok(db) => workers::alive_ids(&**db, self.ctx.cfg.worker.lease()).await.unwrap_or_default(),
+                Err(_) => return,
+            }
+        };
         for (cid, labels) in containers {
+            // Warm containers belong to their worker while it lives.
+            if labels.contains_key(LABEL_POOL) {
+                let owner = labels.get(LABEL_WORKER);
+                let mine = owner == Some(&self.ctx.cfg.worker.id);
+                let keep = if mine {
+                    self.ctx.warm.as_ref().is_some_and(|p| p.owns(&cid))
+                } else {
+                    owner.is_some_and(|o| alive.contains(o))
+                };
+                if !keep {
+                    garbage.push(cid);
+                }
+                continue;
+            }
             let parsed = labels
                 .get(LABEL_SESSION)
                 .and_then(|s| Uuid::parse_str(s).ok())

@@ -50,3 +50,14 @@ pub async fn alive(db: &impl GenericClient, fresh: Duration) -> Result<(i64, i64
         .await?;
     Ok((row.get(0), row.get(1)))
 }
+
+/// Ids of workers seen within `fresh`.
+pub async fn alive_ids(db: &impl GenericClient, fresh: Duration) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "select id from public.execbox_workers where last_seen > now() - $1::bigint * interval '1 millisecond'",
+            &[&(fresh.as_millis() as i64)],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}

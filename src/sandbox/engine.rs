@@ -151,6 +151,13 @@ async fn feed_stdin(
     }
 }
 
+/// A started container, attached, its launcher waiting for its files.
+pub struct Running {
+    pub id: String,
+    output: std::pin::Pin<Box<dyn futures::Stream<Item = Result<LogOutput, DockerError>> + Send>>,
+    input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
 /// A created, not yet started container.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -211,15 +218,9 @@ impl Engine {
     /// `payload` then EOF, streams output into `pipe` and ends the run on
     /// exit, deadline, output cap or a stop request. The container is left
     /// for [`Engine::remove`].
-    pub async fn run(
-        &self,
-        c: &Created,
-        input: Input,
-        stages: &Stages,
-        pipe: &mut OutputPipe,
-        stop: &mut watch::Receiver<Option<StopReason>>,
-        on_started: impl FnOnce(),
-    ) -> Result<Finished, SandboxError> {
+    /// Attaches (before start, so no output is missed) and starts: the
+    /// launcher then waits for its files on stdin.
+    pub async fn start(&self, c: &Created) -> Result<Running, SandboxError> {
         let opts = AttachContainerOptionsBuilder::default()
             .stdin(true)
             .stdout(true)
@@ -228,14 +229,37 @@ impl Engine {
             .logs(false)
             .build();
         let attached = self.docker.attach_container(&c.id, Some(opts)).await?;
-        let mut output = attached.output;
-        let attached_input = attached.input;
+        self.docker.start_container(&c.id, None::<bollard::query_parameters::StartContainerOptions>).await?;
+        Ok(Running { id: c.id.clone(), output: attached.output, input: attached.input })
+    }
+
+    /// Whether a started container still runs (a warm one may have died
+    /// with a Docker restart).
+    pub async fn is_running(&self, id: &str) -> bool {
+        match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
+            Ok(i) => i.state.and_then(|s| s.running).unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// Feeds `input`, streams output into `pipe` and ends the run on exit,
+    /// deadline, output cap or a stop request. Deadlines count from this
+    /// call. The container is left for [`Engine::remove`].
+    pub async fn run(
+        &self,
+        r: Running,
+        input: Input,
+        stages: &Stages,
+        pipe: &mut OutputPipe,
+        stop: &mut watch::Receiver<Option<StopReason>>,
+    ) -> Result<Finished, SandboxError> {
+        let c = Created { id: r.id };
+        let mut output = r.output;
+        let attached_input = r.input;
         // auto_remove is off, so waiting on a container that already exited
         // still returns its status: a fast exit cannot be missed.
         let mut wait = Box::pin(self.docker.wait_container(&c.id, None::<WaitContainerOptions>));
-        self.docker.start_container(&c.id, None::<bollard::query_parameters::StartContainerOptions>).await?;
         let started = Instant::now();
-        on_started();
 
         // Stdin is written concurrently with reading output: a program that
         // prints before reading must not deadlock against us.

@@ -16,6 +16,8 @@ pub const LABEL_WORKER: &str = "execbox.worker_id";
 /// Which database the session lives in, so that deployments (or test
 /// databases) sharing one Docker engine never reap each other's containers.
 pub const LABEL_SCOPE: &str = "execbox.scope";
+/// A warm container, made before any session: it belongs to its worker.
+pub const LABEL_POOL: &str = "execbox.pool";
 
 /// Where the submitted files are written (a tmpfs).
 pub const WORK_DIR: &str = "/work";
@@ -23,7 +25,7 @@ pub const WORK_DIR: &str = "/work";
 pub const LAUNCHER: &str = "/usr/local/bin/execbox-run";
 
 /// What one container is for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
     pub image: String,
     pub cmd: Vec<String>,

@@ -15,3 +15,4 @@ mod run;
 mod sandbox;
 mod tls;
 mod validation;
+mod warm;

@@ -1,0 +1,156 @@
+//! The warm pool: per language, a few containers created, attached and
+//! started ahead of time, their launcher waiting for files on stdin, so a
+//! session skips the engine's create/start latency.
+//!
+//! Every warm container is built by the same policy as a cold one (a test
+//! compares real containers), serves exactly one session — never reused
+//! across sessions or users — and is then removed like any other. Idle ones
+//! are recycled after a TTL, checked before use (a Docker restart kills
+//! them), drained at shutdown; when the pool is empty the cold path is used.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::policy::{self, ContainerSpec};
+use super::{Engine, Running};
+
+struct Warm {
+    running: Running,
+    since: Instant,
+}
+
+pub struct WarmPool {
+    engine: Engine,
+    /// Per language: the container spec and how many to keep ready.
+    wanted: HashMap<String, (ContainerSpec, usize)>,
+    ttl: Duration,
+    idle: Mutex<HashMap<String, VecDeque<Warm>>>,
+    /// Warm containers taken by a session and not yet removed.
+    in_use: Mutex<HashSet<String>>,
+    filling: tokio::sync::Mutex<()>,
+    /// Set by `drain`: no container is made any more.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl WarmPool {
+    /// `wanted`: language → (spec, count). Specs carry `LABEL_POOL` and no
+    /// session label.
+    pub fn new(engine: Engine, wanted: HashMap<String, (ContainerSpec, usize)>, ttl: Duration) -> WarmPool {
+        WarmPool {
+            engine,
+            wanted,
+            ttl,
+            idle: Mutex::new(HashMap::new()),
+            in_use: Mutex::new(HashSet::new()),
+            filling: tokio::sync::Mutex::new(()),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The spec warm containers of `language` are made from, if pooled.
+    pub fn spec(&self, language: &str) -> Option<&ContainerSpec> {
+        self.wanted.get(language).map(|(s, _)| s)
+    }
+
+    /// A ready container for `language`, or None (use the cold path). The
+    /// caller owns it from now on and must `release` it after removal.
+    pub async fn take(&self, language: &str) -> Option<Running> {
+        loop {
+            let warm = self.idle.lock().unwrap_or_else(|e| e.into_inner()).get_mut(language)?.pop_front()?;
+            if self.engine.is_running(&warm.running.id).await {
+                self.in_use.lock().unwrap_or_else(|e| e.into_inner()).insert(warm.running.id.clone());
+                return Some(warm.running);
+            }
+            let _ = self.engine.remove(&warm.running.id).await;
+        }
+    }
+
+    /// A taken container was removed.
+    pub fn release(&self, id: &str) {
+        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// Whether the pool owns this container (idle or in use): the reaper
+    /// leaves those alone.
+    pub fn owns(&self, id: &str) -> bool {
+        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).contains(id)
+            || self.idle.lock().unwrap_or_else(|e| e.into_inner()).values().flatten().any(|w| w.running.id == id)
+    }
+
+    pub fn idle_count(&self, language: &str) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).get(language).map(VecDeque::len).unwrap_or(0)
+    }
+
+    /// Recycles expired or dead idle containers and tops every language up.
+    /// Concurrent calls do nothing (one fill at a time).
+    pub async fn fill(&self) {
+        let Ok(_guard) = self.filling.try_lock() else { return };
+        if self.is_closed() {
+            return;
+        }
+        let expired: Vec<String> = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = Vec::new();
+            for q in idle.values_mut() {
+                while q.front().is_some_and(|w| w.since.elapsed() > self.ttl) {
+                    out.extend(q.pop_front().map(|w| w.running.id));
+                }
+            }
+            out
+        };
+        for id in expired {
+            let _ = self.engine.remove(&id).await;
+        }
+        for (language, (spec, count)) in &self.wanted {
+            while self.idle_count(language) < *count && !self.is_closed() {
+                let made = async {
+                    let created = self.engine.create(spec).await?;
+                    self.engine.start(&created).await
+                }
+                .await;
+                match made {
+                    Ok(running) => self
+                        .idle
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(language.clone())
+                        .or_default()
+                        .push_back(Warm { running, since: Instant::now() }),
+                    Err(e) => {
+                        tracing::warn!(language, error = %crate::error_chain(&e), "cannot warm a container");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops making containers, waits for a fill in progress, and removes
+    /// every idle container (shutdown).
+    pub async fn drain(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _guard = self.filling.lock().await;
+        let all: Vec<String> = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            idle.drain().flat_map(|(_, q)| q.into_iter().map(|w| w.running.id)).collect()
+        };
+        for id in all {
+            let _ = self.engine.remove(&id).await;
+        }
+    }
+}
+
+/// Labels of a warm container: ours, of this database and worker, pooled.
+pub fn labels(scope: &str, worker_id: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (policy::LABEL_MANAGED.to_string(), "true".to_string()),
+        (policy::LABEL_SCOPE.to_string(), scope.to_string()),
+        (policy::LABEL_WORKER.to_string(), worker_id.to_string()),
+        (policy::LABEL_POOL.to_string(), "true".to_string()),
+    ])
+}

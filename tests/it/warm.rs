@@ -1,0 +1,138 @@
+//! The warm pool: pre-started containers serve sessions once, carry the same
+//! policy as cold ones, are recycled, drained, and skipped when a session
+//! needs other limits.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const T: Duration = Duration::from_secs(60);
+
+/// Warm containers of this worker, idle or in use.
+async fn pool_containers(worker: &str) -> HashSet<String> {
+    let out = tokio::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            "label=execbox.pool=true",
+            "--filter",
+            &format!("label=execbox.worker_id={worker}"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
+}
+
+async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
+    let deadline = Instant::now() + T;
+    loop {
+        let ids = pool_containers(worker).await;
+        if ids.len() >= n {
+            return ids;
+        }
+        assert!(Instant::now() < deadline, "the pool never reached {n} containers: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn container_of(db: &TestDb, session: uuid::Uuid) -> String {
+    let c = db.client().await;
+    c.query_one("select container_id from container_instances where session_id = $1", &[&session]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
+    let wid = worker_id.clone();
+    let w = db.worker_with(move |c| {
+        c.worker.id = wid;
+        c.worker.warm_pool.insert("python".into(), 2);
+    });
+    let before = wait_pool(&worker_id, 2).await;
+
+    // The same policy, checked on real containers: a warm one against one
+    // the cold path builds for the same request.
+    let engine = execbox::sandbox::Engine::connect("", execbox::config::Limits::default()).unwrap();
+    let rt = execbox::runtimes::Runtimes::builtin().resolve("python").unwrap().clone();
+    let cold = engine
+        .create(&execbox::exec::default_spec(&rt, &execbox::config::Limits::default(), Default::default()))
+        .await
+        .unwrap();
+    let inspect = |id: String| {
+        let docker = engine.docker().clone();
+        async move {
+            docker.inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>).await.unwrap()
+        }
+    };
+    let warm_i = inspect(before.iter().next().unwrap().clone()).await;
+    let cold_i = inspect(cold.id.clone()).await;
+    engine.remove(&cold.id).await.unwrap();
+    let strip = |mut c: bollard::models::ContainerConfig| {
+        c.labels = None;
+        c.hostname = None;
+        c
+    };
+    assert_eq!(warm_i.host_config, cold_i.host_config, "warm and cold containers differ in their host configuration");
+    assert_eq!(strip(warm_i.config.unwrap()), strip(cold_i.config.unwrap()), "warm and cold containers differ");
+
+    // Sessions take warm containers, one each, never again.
+    let code = "import os, socket\nprint(os.getuid(), open('/proc/self/status').read().split('CapEff:')[1].split()[0])\nprint(sorted(i[1] for i in socket.if_nameindex()))";
+    let a = db.submit(user, "python", code).await;
+    assert_eq!(db.wait_done(a, T).await.status, "completed");
+    let b = db.submit(user, "python", code).await;
+    assert_eq!(db.wait_done(b, T).await.status, "completed");
+    let (ca, cb) = (container_of(&db, a).await, container_of(&db, b).await);
+    assert!(before.contains(&ca), "the first session ran on a warm container");
+    assert_ne!(ca, cb, "a container serves one session only");
+    for id in [a, b] {
+        assert_eq!(db.stdout(id).await, ["65534 0000000000000000", "['lo']"], "the sandbox holds on the warm path");
+    }
+    wait_no_containers(a, Duration::from_secs(10)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool_containers(&worker_id).await.contains(&ca) {
+        assert!(Instant::now() < deadline, "a used warm container was not removed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The pool refills.
+    wait_pool(&worker_id, 2).await;
+
+    // Other limits: the cold path.
+    let c = db.submit_with(user, "python", "print('cold')", None, None, Some(128)).await;
+    assert_eq!(db.wait_done(c, T).await.status, "completed");
+    assert!(!before.contains(&container_of(&db, c).await));
+
+    // Shutdown drains the pool.
+    w.stop().await.unwrap();
+    assert!(pool_containers(&worker_id).await.is_empty(), "warm containers left after shutdown");
+}
+
+#[tokio::test]
+async fn idle_warm_containers_are_recycled() {
+    let db = TestDb::new().await;
+    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
+    let wid = worker_id.clone();
+    let w = db.worker_with(move |c| {
+        c.worker.id = wid;
+        c.worker.warm_pool.insert("node".into(), 1);
+        c.worker.warm_ttl_ms = 1_000;
+        c.worker.poll_interval_ms = 300;
+    });
+    let first = wait_pool(&worker_id, 1).await;
+    let deadline = Instant::now() + T;
+    loop {
+        let now = pool_containers(&worker_id).await;
+        if !now.is_empty() && now.is_disjoint(&first) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the idle container was never replaced");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.stop().await.unwrap();
+    assert!(pool_containers(&worker_id).await.is_empty());
+}
