@@ -90,6 +90,23 @@ pub enum Command {
         #[arg(long)]
         supabase_fixture: bool,
     },
+    /// Measure execbox against a bare process, `docker run` and the engine's
+    /// ceiling; writes bench/results.md and bench/results.json.
+    Bench {
+        /// Sequential samples per latency measurement.
+        #[arg(long, default_value_t = 30)]
+        iterations: usize,
+        /// Sessions (and `docker run`s) in the throughput measurement.
+        #[arg(long, default_value_t = 300)]
+        sessions: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Lines printed by the log-ingestion program.
+        #[arg(long, default_value_t = 200_000)]
+        lines: usize,
+        #[arg(long, default_value = "bench")]
+        out: PathBuf,
+    },
     /// Runtime images.
     Images {
         #[command(subcommand)]
@@ -163,6 +180,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
             }
+            Ok(0)
+        }
+        Command::Bench { iterations, sessions, concurrency, lines, out } => {
+            let opts = crate::bench::BenchOptions { iterations, sessions, concurrency, lines, out };
+            crate::bench::run(&cfg, opts).await?;
             Ok(0)
         }
         Command::Images { command: ImagesCommand::Build { languages } } => {

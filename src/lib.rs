@@ -16,10 +16,12 @@
 //! * [`auth`]: access tokens;
 //! * [`api`]: the HTTP/WebSocket API (`execbox serve`);
 //! * [`metrics`]: process metrics for `/metrics`;
+//! * [`bench`]: `execbox bench`, the benchmark harness;
 //! * [`cli`]: the command line (the binary is a thin shell around it).
 
 pub mod api;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

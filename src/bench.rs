@@ -1,0 +1,393 @@
+//! `execbox bench`: one command that measures, on this machine and in one
+//! run, what execbox costs against the alternatives, and writes
+//! `bench/results.md` and `bench/results.json`. Timings are never asserted
+//! by tests; this is where they are shown.
+//!
+//! It starts `execbox worker` subprocesses (cold, and with a warm pool)
+//! against the database the client commands use, inserts sessions as a
+//! bench user, and learns of their end through NOTIFY.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use crate::client::target::Target;
+use crate::client::Request;
+use crate::config::Config;
+use crate::db::Database;
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub iterations: usize,
+    pub sessions: usize,
+    pub concurrency: usize,
+    pub lines: usize,
+    pub out: PathBuf,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// p50 and p95 in milliseconds.
+fn summary(mut ms: Vec<f64>) -> Value {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    json!({"p50_ms": round(percentile(&ms, 0.5)), "p95_ms": round(percentile(&ms, 0.95)), "n": ms.len()})
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// A worker subprocess of this binary.
+struct WorkerProc(Child);
+
+impl WorkerProc {
+    fn start(db: &Database, warm: &str, extra: &[(&str, &str)]) -> anyhow::Result<WorkerProc> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg("worker")
+            .env("DATABASE_URL", db.url().expose())
+            .env("EXECBOX_WARM_POOL", warm)
+            .env("EXECBOX_LOG", "warn")
+            .env("EXECBOX_MAX_CONCURRENT_RUNS", "8")
+            .stdout(Stdio::null());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        Ok(WorkerProc(cmd.spawn().context("cannot start a worker")?))
+    }
+
+    fn rss_kb(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).ok()?;
+        status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for `execbox_done` notifications of the given sessions.
+struct Done {
+    rx: tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
+    _client: Client,
+}
+
+impl Done {
+    async fn open(db: &Database) -> anyhow::Result<Done> {
+        let (client, rx) = db.connect_listening().await?;
+        client.batch_execute("LISTEN execbox_done").await?;
+        Ok(Done { rx, _client: client })
+    }
+
+    async fn wait_for(&mut self, id: Uuid, within: Duration) -> anyhow::Result<Instant> {
+        let want = id.to_string();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let n = tokio::time::timeout_at(deadline, self.rx.recv()).await.context("a session did not finish in time")?;
+            let n = n.context("notification connection closed")?;
+            if n.payload() == want {
+                return Ok(Instant::now());
+            }
+        }
+    }
+}
+
+async fn submit(db: &mut Client, user: Uuid, code: &str) -> anyhow::Result<Uuid> {
+    let req = Request { language: "python".into(), code: code.into(), session_name: Some("bench".into()), ..Default::default() };
+    Ok(crate::client::submit(db, user, &req).await?)
+}
+
+/// Until a worker answers: one session end to end.
+async fn warm_up(db: &mut Client, done: &mut Done, user: Uuid) -> anyhow::Result<()> {
+    let id = submit(db, user, "print(1)").await?;
+    done.wait_for(id, Duration::from_secs(120)).await?;
+    Ok(())
+}
+
+/// (a) INSERT to terminal status, sequential.
+async fn latency(db: &mut Client, done: &mut Done, user: Uuid, n: usize, pause: Duration) -> anyhow::Result<Value> {
+    let mut ms = Vec::new();
+    for _ in 0..n {
+        tokio::time::sleep(pause).await;
+        let t0 = Instant::now();
+        let id = submit(db, user, "print('hello')").await?;
+        let t1 = done.wait_for(id, Duration::from_secs(60)).await?;
+        ms.push((t1 - t0).as_secs_f64() * 1000.0);
+    }
+    Ok(summary(ms))
+}
+
+fn time_command(n: usize, program: &str, args: &[&str]) -> anyhow::Result<Value> {
+    let mut ms = Vec::new();
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let st = Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+        if !st.success() {
+            bail!("{program} {args:?} failed: {st}");
+        }
+        ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(summary(ms))
+}
+
+/// Runs `total` jobs with `concurrency` at a time; returns jobs per second.
+async fn throughput<F, Fut>(total: usize, concurrency: usize, job: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let t0 = Instant::now();
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..total).map(job).buffer_unordered(concurrency).collect().await;
+    for r in results {
+        r?;
+    }
+    Ok(total as f64 / t0.elapsed().as_secs_f64())
+}
+
+pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
+    let target = Target::resolve(cfg, None)?;
+    let database = target.db.clone();
+    let mut db = database.connect().await?;
+    let user = Uuid::new_v4();
+    db.execute("insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', 'bench@execbox.local')", &[&user])
+        .await
+        .context("creating the bench user (the database needs the Supabase auth schema)")?;
+    let mut done = Done::open(&database).await?;
+    let mut results = json!({});
+    let n = opts.iterations;
+    // The system's interpreter, not a version manager's shim in front of it.
+    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    eprintln!("==> (c) bare {python} -c 'print(1)' x{n}");
+    results["bare_process"] = time_command(n, python, &["-c", "print(1)"])?;
+    eprintln!("==> (b) docker run --rm x{n}");
+    let docker_args = ["run", "--rm", "--network", "none", "--entrypoint", "python3", "execbox/python:3.11", "-c", "print(1)"];
+    results["docker_run"] = time_command(n, "docker", &docker_args)?;
+
+    eprintln!("==> (a) INSERT to completed, cold path, x{n}");
+    let worker = WorkerProc::start(&database, "", &[])?;
+    warm_up(&mut db, &mut done, user).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = worker.rss_kb();
+    results["session_cold"] = latency(&mut db, &mut done, user, n, Duration::from_millis(50)).await?;
+
+    eprintln!("==> (d) {} sessions at concurrency {} (cold path)", opts.sessions, opts.concurrency);
+    let url = database.clone();
+    let busy_rss = std::sync::Arc::new(std::sync::Mutex::new(0u64));
+    let pid_rss = {
+        let busy = busy_rss.clone();
+        let pid = worker.0.id();
+        tokio::spawn(async move {
+            loop {
+                if let Some(kb) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+                {
+                    let mut b = busy.lock().unwrap();
+                    *b = (*b).max(kb);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let sessions_per_s = throughput(opts.sessions, opts.concurrency, |_| {
+        let url = url.clone();
+        async move {
+            let mut c = url.connect().await?;
+            let mut d = Done::open(&url).await?;
+            let id = submit(&mut c, user, "print(1)").await?;
+            d.wait_for(id, Duration::from_secs(300)).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    pid_rss.abort();
+    worker.stop();
+
+    eprintln!("==> (d) docker run loop, {} runs at concurrency {}", opts.sessions, opts.concurrency);
+    let docker_per_s = throughput(opts.sessions, opts.concurrency, |_| async move {
+        let st = tokio::process::Command::new("docker").args(docker_args).stdout(Stdio::null()).status().await?;
+        anyhow::ensure!(st.success(), "docker run failed");
+        Ok(())
+    })
+    .await?;
+    eprintln!("==> (d) engine ceiling: create+start+wait+remove over the API, {} at concurrency {}", opts.sessions, opts.concurrency);
+    let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
+    let rt = crate::runtimes::Runtimes::builtin().resolve("python").context("python runtime")?.clone();
+    let spec = crate::exec::default_spec(&rt, &cfg.limits, Default::default());
+    let ceiling_per_s = throughput(opts.sessions, opts.concurrency, |_| {
+        let (engine, spec) = (engine.clone(), spec.clone());
+        async move {
+            let mut s = spec;
+            s.cmd = vec!["python3".into(), "-c".into(), "print(1)".into()];
+            let body = crate::sandbox::policy::container_config(&s, engine.limits());
+            let docker = engine.docker();
+            let c = docker.create_container(None::<bollard::query_parameters::CreateContainerOptions>, bollard::models::ContainerCreateBody { entrypoint: Some(vec![]), ..body }).await?;
+            docker.start_container(&c.id, None::<bollard::query_parameters::StartContainerOptions>).await?;
+            let mut wait = docker.wait_container(&c.id, None::<bollard::query_parameters::WaitContainerOptions>);
+            let _ = wait.next().await;
+            engine.remove(&c.id).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    results["throughput"] = json!({
+        "sessions_per_s": round(sessions_per_s),
+        "docker_run_per_s": round(docker_per_s),
+        "engine_ceiling_per_s": round(ceiling_per_s),
+        "total": opts.sessions,
+        "concurrency": opts.concurrency,
+    });
+
+    eprintln!("==> (a) INSERT to completed, warm pool, x{n}");
+    let worker = WorkerProc::start(&database, "python=2", &[("EXECBOX_OUTPUT_LIMIT_BYTES", "67108864")])?;
+    warm_up(&mut db, &mut done, user).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    results["session_warm"] = latency(&mut db, &mut done, user, n, Duration::from_millis(300)).await?;
+
+    eprintln!("==> (e) log ingestion: {} lines", opts.lines);
+    results["ingestion"] = ingestion(&mut db, &database, &mut done, user, opts.lines).await?;
+    worker.stop();
+
+    results["worker_rss_kb"] = json!({"idle": idle_rss, "busy_max": *busy_rss.lock().unwrap()});
+    results["machine"] = machine();
+    write_results(&opts.out, &results)?;
+    println!("{}", serde_json::to_string_pretty(&results)?);
+    Ok(())
+}
+
+/// (e) Rows per second for a flood, against one INSERT per line, and the
+/// delay from a print to its row being visible.
+async fn ingestion(db: &mut Client, database: &Database, done: &mut Done, user: Uuid, lines: usize) -> anyhow::Result<Value> {
+    let code = format!("for i in range({lines}):\n    print(i)\n");
+    let t0 = Instant::now();
+    let id = submit(db, user, &code).await?;
+    done.wait_for(id, Duration::from_secs(600)).await?;
+    let row = db
+        .query_one(
+            "select count(*), extract(epoch from max(created_at) - min(created_at))::float8 from public.execution_logs where session_id = $1",
+            &[&id],
+        )
+        .await?;
+    let (rows, span): (i64, f64) = (row.get(0), row.get(1));
+    let total_s = t0.elapsed().as_secs_f64();
+    let batched = rows as f64 / span.max(1e-3);
+    // The baseline: one INSERT per line, as a naive worker does.
+    let baseline_rows = 3000usize;
+    let t = Instant::now();
+    for i in 0..baseline_rows {
+        db.execute(
+            "insert into public.execution_logs (session_id, user_id, seq, stream, level, message) values ($1, $2, $3, 'stdout', 'info', $4)",
+            &[&id, &user, &(rows as i32 + 1 + i as i32), &i.to_string()],
+        )
+        .await?;
+    }
+    let per_line = baseline_rows as f64 / t.elapsed().as_secs_f64();
+    // First print to visible row: the program prints its clock, we note ours
+    // when the row arrives (same machine, same clock).
+    let (listener, mut rx) = database.connect_listening().await?;
+    listener.batch_execute("LISTEN execbox_logs").await?;
+    let mut delays = Vec::new();
+    for _ in 0..10 {
+        let id = submit(db, user, "import time\nprint(repr(time.time()), flush=True)\ntime.sleep(0.3)").await?;
+        let seen = loop {
+            let n = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await?.context("listen closed")?;
+            if n.payload() == id.to_string() {
+                break std::time::SystemTime::now();
+            }
+        };
+        let printed: String = db
+            .query_one("select message from public.execution_logs where session_id = $1 and seq = 1", &[&id])
+            .await?
+            .get(0);
+        let printed: f64 = printed.trim().parse().context("the program's clock")?;
+        let seen = seen.duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
+        delays.push((seen - printed) * 1000.0);
+        done.wait_for(id, Duration::from_secs(60)).await?;
+    }
+    Ok(json!({
+        "lines": rows,
+        "rows_per_s_batched": round(batched),
+        "rows_per_s_one_insert_per_line": round(per_line),
+        "session_seconds": round(total_s),
+        "first_row_visible": summary(delays),
+    }))
+}
+
+fn machine() -> Value {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()));
+    let docker = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    json!({"cpus": cpus, "memory_gib": mem_kb.map(|k| round(k as f64 / 1048576.0)), "docker_engine": docker, "execbox": env!("CARGO_PKG_VERSION")})
+}
+
+fn write_results(dir: &std::path::Path, r: &Value) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(r)?)?;
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let bare = f(&r["bare_process"]["p50_ms"]);
+    let drun = f(&r["docker_run"]["p50_ms"]);
+    let warm = f(&r["session_warm"]["p50_ms"]);
+    let cold = f(&r["session_cold"]["p50_ms"]);
+    let t = &r["throughput"];
+    let (sps, dps, cps) = (f(&t["sessions_per_s"]), f(&t["docker_run_per_s"]), f(&t["engine_ceiling_per_s"]));
+    let ing = &r["ingestion"];
+    let (batched, per_line) = (f(&ing["rows_per_s_batched"]), f(&ing["rows_per_s_one_insert_per_line"]));
+    let first = f(&ing["first_row_visible"]["p50_ms"]);
+    let idle_mb = r["worker_rss_kb"]["idle"].as_f64().unwrap_or(f64::NAN) / 1024.0;
+    let busy_mb = r["worker_rss_kb"]["busy_max"].as_f64().unwrap_or(f64::NAN) / 1024.0;
+    let yes = |ok: bool| if ok { "met" } else { "NOT met" };
+    let m = &r["machine"];
+    let md = format!(
+        "# execbox benchmark results\n\n\
+Machine: {} CPUs, {} GiB, Docker engine {}; execbox {}. Produced by `execbox bench`; raw numbers in `results.json`.\n\n\
+| measurement | value |\n|---|---|\n\
+| (c) bare `python3 -c 'print(1)'`, p50 / p95 | {:.1} / {:.1} ms |\n\
+| (b) `docker run --rm`, p50 / p95 | {:.1} / {:.1} ms |\n\
+| (a) session INSERT → completed, cold, p50 / p95 | {:.1} / {:.1} ms |\n\
+| (a) session INSERT → completed, warm pool, p50 / p95 | {:.1} / {:.1} ms |\n\
+| (d) sessions per second ({} at concurrency {}) | {:.1} |\n\
+| (d) `docker run` loop per second | {:.1} |\n\
+| (d) engine ceiling (create+start+wait+remove) per second | {:.1} |\n\
+| (e) log rows per second, batched | {:.0} |\n\
+| (e) log rows per second, one INSERT per line | {:.0} |\n\
+| (e) first print → row visible, p50 | {:.1} ms |\n\
+| (f) worker resident memory, idle / busy | {:.1} / {:.1} MB |\n\n\
+## Targets (issue 6)\n\n\
+| target | ratio | |\n|---|---|---|\n\
+| warm p50 ≤ 2× bare process | {:.2}× | {} |\n\
+| warm p50 ≥ 8× faster than `docker run` | {:.2}× | {} |\n\
+| throughput ≥ 1.5× the `docker run` loop | {:.2}× | {} |\n\
+| throughput ≥ 80 % of the engine ceiling | {:.0} % | {} |\n\
+| ingestion ≥ 20× one INSERT per line | {:.1}× | {} |\n\
+| first row visible within 100 ms | {:.1} ms | {} |\n\
+| idle worker under 30 MB resident | {:.1} MB | {} |\n",
+        m["cpus"], m["memory_gib"], m["docker_engine"].as_str().unwrap_or("?"), m["execbox"].as_str().unwrap_or("?"),
+        bare, f(&r["bare_process"]["p95_ms"]), drun, f(&r["docker_run"]["p95_ms"]),
+        cold, f(&r["session_cold"]["p95_ms"]), warm, f(&r["session_warm"]["p95_ms"]),
+        t["total"], t["concurrency"], sps, dps, cps, batched, per_line, first, idle_mb, busy_mb,
+        warm / bare, yes(warm <= 2.0 * bare),
+        drun / warm, yes(drun / warm >= 8.0),
+        sps / dps, yes(sps >= 1.5 * dps),
+        100.0 * sps / cps, yes(sps >= 0.8 * cps),
+        batched / per_line, yes(batched >= 20.0 * per_line),
+        first, yes(first <= 100.0),
+        idle_mb, yes(idle_mb < 30.0),
+    );
+    std::fs::write(dir.join("results.md"), md)?;
+    Ok(())
+}
