@@ -96,7 +96,8 @@ impl Done {
         let want = id.to_string();
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let n = tokio::time::timeout_at(deadline, self.rx.recv()).await.context("a session did not finish in time")?;
+            let n =
+                tokio::time::timeout_at(deadline, self.rx.recv()).await.context("a session did not finish in time")?;
             let n = n.context("notification connection closed")?;
             if n.payload() == want {
                 return Ok(Instant::now());
@@ -106,7 +107,12 @@ impl Done {
 }
 
 async fn submit(db: &mut Client, user: Uuid, code: &str) -> anyhow::Result<Uuid> {
-    let req = Request { language: "python".into(), code: code.into(), session_name: Some("bench".into()), ..Default::default() };
+    let req = Request {
+        language: "python".into(),
+        code: code.into(),
+        session_name: Some("bench".into()),
+        ..Default::default()
+    };
     Ok(crate::client::submit(db, user, &req).await?)
 }
 
@@ -150,7 +156,8 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let t0 = Instant::now();
-    let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..total).map(job).buffer_unordered(concurrency).collect().await;
+    let results: Vec<anyhow::Result<()>> =
+        futures::stream::iter(0..total).map(job).buffer_unordered(concurrency).collect().await;
     for r in results {
         r?;
     }
@@ -173,7 +180,8 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
     eprintln!("==> (c) bare {python} -c 'print(1)' x{n}");
     results["bare_process"] = time_command(n, python, &["-c", "print(1)"])?;
     eprintln!("==> (b) docker run --rm x{n}");
-    let docker_args = ["run", "--rm", "--network", "none", "--entrypoint", "python3", "execbox/python:3.11", "-c", "print(1)"];
+    let docker_args =
+        ["run", "--rm", "--network", "none", "--entrypoint", "python3", "execbox/python:3.11", "-c", "print(1)"];
     results["docker_run"] = time_command(n, "docker", &docker_args)?;
 
     eprintln!("==> (a) INSERT to completed, cold path, x{n}");
@@ -191,10 +199,11 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
         let pid = worker.0.id();
         tokio::spawn(async move {
             loop {
-                if let Some(kb) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    .ok()
-                    .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
-                {
+                if let Some(kb) = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                }) {
                     let mut b = busy.lock().unwrap();
                     *b = (*b).max(kb);
                 }
@@ -223,7 +232,10 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
         Ok(())
     })
     .await?;
-    eprintln!("==> (d) engine ceiling: create+start+wait+remove over the API, {} at concurrency {}", opts.sessions, opts.concurrency);
+    eprintln!(
+        "==> (d) engine ceiling: create+start+wait+remove over the API, {} at concurrency {}",
+        opts.sessions, opts.concurrency
+    );
     let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
     let rt = crate::runtimes::Runtimes::builtin().resolve("python").context("python runtime")?.clone();
     let spec = crate::exec::default_spec(&rt, &cfg.limits, Default::default());
@@ -234,7 +246,12 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
             s.cmd = vec!["python3".into(), "-c".into(), "print(1)".into()];
             let body = crate::sandbox::policy::container_config(&s, engine.limits());
             let docker = engine.docker();
-            let c = docker.create_container(None::<bollard::query_parameters::CreateContainerOptions>, bollard::models::ContainerCreateBody { entrypoint: Some(vec![]), ..body }).await?;
+            let c = docker
+                .create_container(
+                    None::<bollard::query_parameters::CreateContainerOptions>,
+                    bollard::models::ContainerCreateBody { entrypoint: Some(vec![]), ..body },
+                )
+                .await?;
             docker.start_container(&c.id, None::<bollard::query_parameters::StartContainerOptions>).await?;
             let mut wait = docker.wait_container(&c.id, None::<bollard::query_parameters::WaitContainerOptions>);
             let _ = wait.next().await;
@@ -270,7 +287,13 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
 
 /// (e) Rows per second for a flood, against one INSERT per line, and the
 /// delay from a print to its row being visible.
-async fn ingestion(db: &mut Client, database: &Database, done: &mut Done, user: Uuid, lines: usize) -> anyhow::Result<Value> {
+async fn ingestion(
+    db: &mut Client,
+    database: &Database,
+    done: &mut Done,
+    user: Uuid,
+    lines: usize,
+) -> anyhow::Result<Value> {
     let code = format!("for i in range({lines}):\n    print(i)\n");
     let t0 = Instant::now();
     let id = submit(db, user, &code).await?;
@@ -331,7 +354,11 @@ fn machine() -> Value {
     let mem_kb = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()));
-    let docker = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let docker = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     json!({"cpus": cpus, "memory_gib": mem_kb.map(|k| round(k as f64 / 1048576.0)), "docker_engine": docker, "execbox": env!("CARGO_PKG_VERSION")})
 }
 
@@ -376,17 +403,42 @@ Machine: {} CPUs, {} GiB, Docker engine {}; execbox {}. Produced by `execbox ben
 | ingestion ≥ 20× one INSERT per line | {:.1}× | {} |\n\
 | first row visible within 100 ms | {:.1} ms | {} |\n\
 | idle worker under 30 MB resident | {:.1} MB | {} |\n",
-        m["cpus"], m["memory_gib"], m["docker_engine"].as_str().unwrap_or("?"), m["execbox"].as_str().unwrap_or("?"),
-        bare, f(&r["bare_process"]["p95_ms"]), drun, f(&r["docker_run"]["p95_ms"]),
-        cold, f(&r["session_cold"]["p95_ms"]), warm, f(&r["session_warm"]["p95_ms"]),
-        t["total"], t["concurrency"], sps, dps, cps, batched, per_line, first, idle_mb, busy_mb,
-        warm / bare, yes(warm <= 2.0 * bare),
-        drun / warm, yes(drun / warm >= 8.0),
-        sps / dps, yes(sps >= 1.5 * dps),
-        100.0 * sps / cps, yes(sps >= 0.8 * cps),
-        batched / per_line, yes(batched >= 20.0 * per_line),
-        first, yes(first <= 100.0),
-        idle_mb, yes(idle_mb < 30.0),
+        m["cpus"],
+        m["memory_gib"],
+        m["docker_engine"].as_str().unwrap_or("?"),
+        m["execbox"].as_str().unwrap_or("?"),
+        bare,
+        f(&r["bare_process"]["p95_ms"]),
+        drun,
+        f(&r["docker_run"]["p95_ms"]),
+        cold,
+        f(&r["session_cold"]["p95_ms"]),
+        warm,
+        f(&r["session_warm"]["p95_ms"]),
+        t["total"],
+        t["concurrency"],
+        sps,
+        dps,
+        cps,
+        batched,
+        per_line,
+        first,
+        idle_mb,
+        busy_mb,
+        warm / bare,
+        yes(warm <= 2.0 * bare),
+        drun / warm,
+        yes(drun / warm >= 8.0),
+        sps / dps,
+        yes(sps >= 1.5 * dps),
+        100.0 * sps / cps,
+        yes(sps >= 0.8 * cps),
+        batched / per_line,
+        yes(batched >= 20.0 * per_line),
+        first,
+        yes(first <= 100.0),
+        idle_mb,
+        yes(idle_mb < 30.0),
     );
     std::fs::write(dir.join("results.md"), md)?;
     Ok(())

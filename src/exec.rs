@@ -190,7 +190,7 @@ pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<Stop
     let (tx, writer) = logs::spawn(ctx.pool.clone(), s.id, s.attempt);
     let mut pipe = OutputPipe::new(ctx.cfg.limits.output_limit_bytes, ctx.cfg.limits.max_line_bytes, tx);
 
-    let mut container: Option<(String, Option<uuid::Uuid>)> = None;
+    let mut container: Option<ContainerRecord> = None;
     let outcome = match plan(&ctx, &s) {
         Err(msg) => Some(Outcome { status: Status::Failed, exit_code: None, error: Some(msg), result: None }),
         Ok(plan) => run(&ctx, &s, &plan, &mut pipe, &mut stop, &mut container, &input).await,
@@ -223,17 +223,31 @@ pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<Stop
         Some(o) if logs_ok => record(&ctx.pool, &s, &o).await,
         _ => tracing::warn!("this worker no longer owns the session; its outcome was discarded"),
     }
-    if let Some((id, _)) = container {
-        let removed = ctx.engine.remove(&id).await;
+    // After the outcome is recorded (the user is not waiting for this):
+    // the container's bookkeeping and its removal.
+    if let Some(c) = container {
+        if let (Some(row), Some((code, oom)), Ok(db)) = (c.row, c.exit, ctx.pool.get().await) {
+            let _ = containers::exited(&**db, row, code, oom).await;
+        }
+        let removed = ctx.engine.remove(&c.id).await;
         if let Some(w) = &ctx.warm {
-            w.release(&id);
+            w.release(&c.id);
         }
         if let Err(e) = removed {
-            tracing::warn!(container = %id, error = %crate::error_chain(&e), "cannot remove container; the reaper will retry");
+            tracing::warn!(container = %c.id, error = %crate::error_chain(&e), "cannot remove container; the reaper will retry");
         } else if let Ok(db) = ctx.pool.get().await {
-            let _ = containers::removed(&**db, &id).await;
+            let _ = containers::removed(&**db, &c.id).await;
         }
     }
+}
+
+/// A session's container, for the bookkeeping after its outcome.
+struct ContainerRecord {
+    id: String,
+    /// Its `container_instances` row.
+    row: Option<uuid::Uuid>,
+    /// Exit code and OOM flag, once it ended.
+    exit: Option<(Option<i32>, bool)>,
 }
 
 async fn record(pool: &Pool, s: &Claimed, o: &Outcome) {
@@ -273,7 +287,7 @@ async fn run(
     plan: &Plan<'_>,
     pipe: &mut OutputPipe,
     stop: &mut watch::Receiver<Option<StopReason>>,
-    container: &mut Option<(String, Option<uuid::Uuid>)>,
+    container: &mut Option<ContainerRecord>,
     input: &Arc<Notify>,
 ) -> Option<Outcome> {
     let claimed = std::time::Instant::now();
@@ -311,7 +325,7 @@ async fn run(
                 Ok(c) => c,
                 Err(e) => return infra(e),
             };
-            *container = Some((created.id.clone(), None));
+            *container = Some(ContainerRecord { id: created.id.clone(), row: None, exit: None });
             match ctx.engine.start(&created).await {
                 Ok(r) => r,
                 Err(e) => return infra(e),
@@ -321,13 +335,10 @@ async fn run(
     crate::metrics::METRICS.container_start.observe(claimed.elapsed());
     tracing::debug!(container = %running.id, warm = warmed, "container ready");
     let row = match ctx.pool.get().await {
-        Ok(db) => containers::created(&**db, s.id, s.attempt, worker_id, &running.id, &rt.image).await.ok(),
+        Ok(db) => containers::started(&**db, s.id, s.attempt, worker_id, &running.id, &rt.image).await.ok(),
         Err(_) => None,
     };
-    *container = Some((running.id.clone(), row));
-    if let (Some(row), Ok(db)) = (row, ctx.pool.get().await) {
-        let _ = containers::started(&**db, row).await;
-    }
+    *container = Some(ContainerRecord { id: running.id.clone(), row, exit: None });
 
     let named: Vec<(&str, &[u8])> = plan.files.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
     let input = Input {
@@ -344,9 +355,8 @@ async fn run(
     };
     tracing::debug!(?finished, "container ended");
     crate::metrics::METRICS.run_duration.observe(finished.wall_time);
-    if let (Some(row), Ok(db)) = (row, ctx.pool.get().await) {
-        let code = finished.exit_code.map(|c| c as i32);
-        let _ = containers::exited(&**db, row, code, finished.oom_killed).await;
+    if let Some(c) = container.as_mut() {
+        c.exit = Some((finished.exit_code.map(|c| c as i32), finished.oom_killed));
     }
     let outcome = judge(&finished, plan, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())?;
     match &plan.validation {

@@ -4,8 +4,8 @@
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-/// Records a created container; returns the row id.
-pub async fn created(
+/// Records a container that is running the session; returns the row id.
+pub async fn started(
     db: &impl GenericClient,
     session_id: Uuid,
     attempt: i32,
@@ -15,18 +15,12 @@ pub async fn created(
 ) -> Result<Uuid, tokio_postgres::Error> {
     let row = db
         .query_one(
-            "insert into public.container_instances (session_id, attempt, worker_id, container_id, image, status)
-             values ($1, $2, $3, $4, $5, 'created') returning id",
+            "insert into public.container_instances (session_id, attempt, worker_id, container_id, image, status, started_at)
+             values ($1, $2, $3, $4, $5, 'running', now()) returning id",
             &[&session_id, &attempt, &worker_id, &container_id, &image],
         )
         .await?;
     Ok(row.get(0))
-}
-
-pub async fn started(db: &impl GenericClient, row: Uuid) -> Result<(), tokio_postgres::Error> {
-    db.execute("update public.container_instances set status = 'running', started_at = now() where id = $1", &[&row])
-        .await?;
-    Ok(())
 }
 
 pub async fn exited(

@@ -371,19 +371,28 @@ impl Engine {
         pipe.flush().await;
 
         let ending = ending.unwrap_or(if compiling { Ending::CompileFailed } else { Ending::Exited });
-        let mut state =
-            self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?.state.unwrap_or_default();
-        // The engine learns of an OOM kill from a separate event, which can
-        // land after the exit: a SIGKILL nobody here sent is re-inspected
-        // briefly before it is called anything but out of memory.
-        let sigkill = exit.or(state.exit_code) == Some(137);
-        for _ in 0..10 {
-            if !(sigkill && ending == Ending::Exited) || state.oom_killed == Some(true) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        // Only a SIGKILL (exit 137) can be the OOM killer's, and only then is
+        // the engine asked (saving a round trip on every other exit). It
+        // learns of an OOM kill from a separate event, which can land after
+        // the exit: a SIGKILL nobody here sent is re-inspected briefly before
+        // it is called anything but out of memory.
+        let mut state = bollard::models::ContainerState::default();
+        if exit.is_none() || exit == Some(137) {
             state =
                 self.docker.inspect_container(&c.id, None::<InspectContainerOptions>).await?.state.unwrap_or_default();
+            let unexplained = matches!(ending, Ending::Exited | Ending::CompileFailed);
+            for _ in 0..10 {
+                if !unexplained || state.oom_killed == Some(true) || exit.or(state.exit_code) != Some(137) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                state = self
+                    .docker
+                    .inspect_container(&c.id, None::<InspectContainerOptions>)
+                    .await?
+                    .state
+                    .unwrap_or_default();
+            }
         }
         Ok(Finished {
             exit_code: exit.or(state.exit_code),

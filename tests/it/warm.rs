@@ -27,11 +27,28 @@ async fn pool_containers(worker: &str) -> HashSet<String> {
     String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
 }
 
+/// Waits until `n` warm containers run (started, so ready to be taken: the
+/// pool lists them a moment after the engine reports them running).
 async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
-    let deadline = Instant::now() + T;
+    // Generous: while the suite compiles seven languages, the engine is slow.
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let ids = pool_containers(worker).await;
+        let out = tokio::process::Command::new("docker")
+            .args([
+                "ps",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                "label=execbox.pool=true",
+                "--filter",
+                &format!("label=execbox.worker_id={worker}"),
+            ])
+            .output()
+            .await
+            .unwrap();
+        let ids: HashSet<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
         if ids.len() >= n {
+            tokio::time::sleep(Duration::from_millis(300)).await;
             return ids;
         }
         assert!(Instant::now() < deadline, "the pool never reached {n} containers: {ids:?}");
