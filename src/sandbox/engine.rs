@@ -69,6 +69,18 @@ pub enum Ending {
     Stopped(StopReason),
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exit_marker_is_found_and_cut_out() {
+        let data = b"err line\n\x1eexecbox:exit:3\x1e\nrest";
+        let (at, end, code) = super::exit_marker(data).unwrap();
+        assert_eq!((&data[..at], &data[end..], code), (&b"err line\n"[..], &b"rest"[..], 3));
+        assert!(super::exit_marker(b"\x1eexecbox:exit:x\x1e").is_none());
+        assert!(super::exit_marker(b"no marker").is_none());
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub exit_code: Option<i64>,
@@ -92,6 +104,23 @@ pub struct Input {
 
 /// The launcher's line on stderr that ends a successful compile stage.
 const RUN_MARKER: &[u8] = b"\x1eexecbox:run\x1e\n";
+/// The launcher's line on stderr when the program has ended:
+/// `RS "execbox:exit:" CODE RS "\n"`.
+const EXIT_MARKER: &[u8] = b"\x1eexecbox:exit:";
+
+/// Finds the launcher's exit line in `data`: (where it starts, where it
+/// ends, the exit code).
+fn exit_marker(data: &[u8]) -> Option<(usize, usize, i64)> {
+    let at = data.windows(EXIT_MARKER.len()).position(|w| w == EXIT_MARKER)?;
+    let rest = &data[at + EXIT_MARKER.len()..];
+    let len = rest.iter().position(|b| *b == 0x1e)?;
+    let code = std::str::from_utf8(&rest[..len]).ok()?.parse().ok()?;
+    let mut end = at + EXIT_MARKER.len() + len + 1;
+    if data.get(end) == Some(&b'\n') {
+        end += 1;
+    }
+    Some((at, end, code))
+}
 
 /// Limits of one stage.
 #[derive(Debug, Clone, Copy)]
@@ -280,15 +309,33 @@ impl Engine {
         let mut exited_at: Option<Instant> = None;
         let mut output_open = true;
         let mut stop_open = true;
+        // The launcher's in-band exit line, seen on stdout and on stderr.
+        let (mut exit_out, mut exit_err, mut inband) = (false, false, None::<i64>);
 
         loop {
             if exit.is_some() && !output_open {
                 break;
             }
+            if exit_out && exit_err && exit.is_none() {
+                // Every byte of both streams is in; the outcome is known
+                // without waiting for the container's teardown.
+                exit = inband;
+                exited_at = Some(Instant::now());
+                break;
+            }
             tokio::select! {
                 frame = output.next(), if output_open => match frame {
                     Some(Ok(LogOutput::StdOut { message })) => {
-                        if pipe.push(Stream::Stdout, &message).await == Flow::Stop && ending.is_none() {
+                        let mut data: &[u8] = &message;
+                        if !compiling && !exit_out {
+                            if let Some((at, end, code)) = exit_marker(data) {
+                                pipe.push(Stream::Stdout, &data[..at]).await;
+                                exit_out = true;
+                                inband = Some(code);
+                                data = &data[end..];
+                            }
+                        }
+                        if pipe.push(Stream::Stdout, data).await == Flow::Stop && ending.is_none() {
                             ending = Some(Ending::OutputLimit);
                             killed_at = Some(self.kill(&c.id).await);
                         }
@@ -311,6 +358,18 @@ impl Engine {
                                 }
                                 deadline = Instant::now() + stages.run.timeout;
                                 data = &data[at + RUN_MARKER.len()..];
+                            }
+                        }
+                        // The launcher's in-band exit status: the outcome is
+                        // known now, without waiting for the container's
+                        // teardown. (A program printing the line itself only
+                        // cuts its own run short.)
+                        if !compiling && !exit_err {
+                            if let Some((at, end, code)) = exit_marker(data) {
+                                pipe.push(Stream::Stderr, &data[..at]).await;
+                                exit_err = true;
+                                inband = Some(code);
+                                data = &data[end..];
                             }
                         }
                         if pipe.push(Stream::Stderr, data).await == Flow::Stop && ending.is_none() {

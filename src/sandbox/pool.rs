@@ -57,12 +57,19 @@ impl WarmPool {
     /// caller owns it from now on and must `release` it after removal.
     pub async fn take(&self, language: &str) -> Option<Running> {
         loop {
-            let warm = self.idle.lock().unwrap_or_else(|e| e.into_inner()).get_mut(language)?.pop_front()?;
-            if self.engine.is_running(&warm.running.id).await {
+            let warm = {
+                // Marked in use under the idle lock: never unowned (locks are
+                // always taken idle first, then in_use).
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let warm = idle.get_mut(language)?.pop_front()?;
                 self.in_use.lock().unwrap_or_else(|e| e.into_inner()).insert(warm.running.id.clone());
+                warm
+            };
+            if self.engine.is_running(&warm.running.id).await {
                 return Some(warm.running);
             }
             let _ = self.engine.remove(&warm.running.id).await;
+            self.release(&warm.running.id);
         }
     }
 
@@ -74,8 +81,11 @@ impl WarmPool {
     /// Whether the pool owns this container (idle or in use): the reaper
     /// leaves those alone.
     pub fn owns(&self, id: &str) -> bool {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.values().flatten().any(|w| w.running.id == id) {
+            return true;
+        }
         self.in_use.lock().unwrap_or_else(|e| e.into_inner()).contains(id)
-            || self.idle.lock().unwrap_or_else(|e| e.into_inner()).values().flatten().any(|w| w.running.id == id)
     }
 
     pub fn idle_count(&self, language: &str) -> usize {
@@ -102,22 +112,45 @@ impl WarmPool {
         for id in expired {
             let _ = self.engine.remove(&id).await;
         }
+        // Dead idle containers (a Docker restart kills them all) are dropped,
+        // so the pool rebuilds itself.
+        let idle_ids: Vec<String> =
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).values().flatten().map(|w| w.running.id.clone()).collect();
+        for id in idle_ids {
+            if !self.engine.is_running(&id).await {
+                for q in self.idle.lock().unwrap_or_else(|e| e.into_inner()).values_mut() {
+                    q.retain(|w| w.running.id != id);
+                }
+                let _ = self.engine.remove(&id).await;
+            }
+        }
         for (language, (spec, count)) in &self.wanted {
             while self.idle_count(language) < *count && !self.is_closed() {
-                let made = async {
-                    let created = self.engine.create(spec).await?;
-                    self.engine.start(&created).await
-                }
-                .await;
-                match made {
-                    Ok(running) => self
-                        .idle
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .entry(language.clone())
-                        .or_default()
-                        .push_back(Warm { running, since: Instant::now() }),
+                let created = match self.engine.create(spec).await {
+                    Ok(c) => c,
                     Err(e) => {
+                        tracing::warn!(language, error = %crate::error_chain(&e), "cannot warm a container");
+                        break;
+                    }
+                };
+                // Owned from its creation on, so the reaper leaves it alone
+                // while it starts.
+                self.in_use.lock().unwrap_or_else(|e| e.into_inner()).insert(created.id.clone());
+                let started = self.engine.start(&created).await;
+                // Listed as idle before it stops being pending: never unowned.
+                match started {
+                    Ok(running) => {
+                        self.idle
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(language.clone())
+                            .or_default()
+                            .push_back(Warm { running, since: Instant::now() });
+                        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(&created.id);
+                    }
+                    Err(e) => {
+                        let _ = self.engine.remove(&created.id).await;
+                        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(&created.id);
                         tracing::warn!(language, error = %crate::error_chain(&e), "cannot warm a container");
                         break;
                     }
