@@ -114,8 +114,14 @@ impl WarmPool {
         }
         // Dead idle containers (a Docker restart kills them all) are dropped,
         // so the pool rebuilds itself.
-        let idle_ids: Vec<String> =
-            self.idle.lock().unwrap_or_else(|e| e.into_inner()).values().flatten().map(|w| w.running.id.clone()).collect();
+        let idle_ids: Vec<String> = self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flatten()
+            .map(|w| w.running.id.clone())
+            .collect();
         for id in idle_ids {
             if !self.engine.is_running(&id).await {
                 for q in self.idle.lock().unwrap_or_else(|e| e.into_inner()).values_mut() {
