@@ -9,12 +9,12 @@ use crate::support::*;
 
 const T: Duration = Duration::from_secs(60);
 
-/// Warm containers of this worker, idle or in use.
-async fn pool_containers(worker: &str) -> HashSet<String> {
+/// Warm containers of this worker: all of them, or only running ones.
+async fn pool_ids(worker: &str, all: bool) -> HashSet<String> {
     let out = tokio::process::Command::new("docker")
         .args([
             "ps",
-            "-aq",
+            if all { "-aq" } else { "-q" },
             "--no-trunc",
             "--filter",
             "label=execbox.pool=true",
@@ -27,26 +27,18 @@ async fn pool_containers(worker: &str) -> HashSet<String> {
     String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
 }
 
+/// Warm containers of this worker, idle or in use.
+async fn pool_containers(worker: &str) -> HashSet<String> {
+    pool_ids(worker, true).await
+}
+
 /// Waits until `n` warm containers run (started, so ready to be taken: the
 /// pool lists them a moment after the engine reports them running).
 async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
     // Generous: while the suite compiles seven languages, the engine is slow.
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let out = tokio::process::Command::new("docker")
-            .args([
-                "ps",
-                "-q",
-                "--no-trunc",
-                "--filter",
-                "label=execbox.pool=true",
-                "--filter",
-                &format!("label=execbox.worker_id={worker}"),
-            ])
-            .output()
-            .await
-            .unwrap();
-        let ids: HashSet<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
+        let ids = pool_ids(worker, false).await;
         if ids.len() >= n {
             tokio::time::sleep(Duration::from_millis(300)).await;
             return ids;
