@@ -143,7 +143,7 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
     let (mut files, command, validation) = match validate {
         None => (
             vec![(runtime.file.clone(), s.code.as_bytes().to_vec())],
-            command(compile_cmd, &runtime.run, &s.args, None),
+            command(compile_cmd, &runtime.run, &s.args, Launch::Run { prestart: runtime.prestart_file() }),
             None,
         ),
         Some(v) => {
@@ -166,7 +166,7 @@ fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
             let bench = benchmark.map(|_| runs);
             (
                 files,
-                command(compile_cmd, &run, &[], Some(report)),
+                command(compile_cmd, &run, &[], Launch::Report(report)),
                 Some(Validation { format: v.format.clone(), declared, bench }),
             )
         }
@@ -485,15 +485,28 @@ pub fn default_spec(rt: &Runtime, limits: &Limits, labels: HashMap<String, Strin
         cpus: limits.compile_cpus,
     });
     let stages = Stages { compile, run };
-    container_spec(rt, command(rt.compile.as_ref(), &rt.run, &[], None), &stages, limits, labels)
+    let launch = Launch::Run { prestart: rt.prestart_file() };
+    container_spec(rt, command(rt.compile.as_ref(), &rt.run, &[], launch), &stages, limits, labels)
 }
 
-/// The container's command: the launcher's `--report` options for
-/// validation, its `--compile ... --` part when the stage exists, then the
+/// How the launcher runs the command.
+enum Launch<'a> {
+    /// A plain run, the interpreter started ahead when it has a prestart file.
+    Run { prestart: Option<&'a str> },
+    /// Validation or benchmark: the framework's report is read back.
+    Report(Report<'a>),
+}
+
+/// The container's command: the launcher's `--prestart` or `--report`
+/// options, its `--compile ... --` part when the stage exists, then the
 /// command and the session's arguments.
-fn command(compile: Option<&Vec<String>>, run: &[String], args: &[String], report: Option<Report>) -> Vec<String> {
+fn command(compile: Option<&Vec<String>>, run: &[String], args: &[String], launch: Launch) -> Vec<String> {
     let mut cmd = Vec::new();
-    if let Some(r) = report {
+    if let Launch::Run { prestart: Some(file) } = launch {
+        cmd.push("--prestart".to_string());
+        cmd.push(file.to_string());
+    }
+    if let Launch::Report(r) = launch {
         cmd.push(if r.from_stdout { "--report-stdout" } else { "--report" }.to_string());
         cmd.push(r.path.to_string());
         if let Some(b) = r.bench {

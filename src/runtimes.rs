@@ -39,12 +39,27 @@ pub struct Runtime {
     pub work_mb: Option<u64>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Start the interpreter before the code arrives, its script a FIFO fed
+    /// when every file is written (see `images/execbox-run`): its startup
+    /// overlaps the transfer, and a warm container pays it before the
+    /// session. Only for interpreters that read their script once, through
+    /// open(), and never stat it as a regular file first (CPython); ignored
+    /// with a compile stage and in validation.
+    #[serde(default)]
+    pub prestart: bool,
     /// How to validate a solution against a test suite in this language.
     #[serde(default)]
     pub validate: Option<Validate>,
     /// How to time a validated solution's test suite in one process.
     #[serde(default)]
     pub benchmark: Option<Benchmark>,
+}
+
+impl Runtime {
+    /// The `--prestart` file of a plain run, when this runtime has one.
+    pub fn prestart_file(&self) -> Option<&str> {
+        (self.prestart && self.compile.is_none()).then_some(self.file.as_str())
+    }
 }
 
 /// Benchmark mode: harness files added to the validation's, an optional

@@ -145,3 +145,58 @@ async fn idle_warm_containers_are_recycled() {
     w.stop().await.unwrap();
     assert!(pool_containers(&worker_id).await.is_empty());
 }
+
+/// Python starts before its code arrives (`prestart`): whether the
+/// interpreter was warm in a pool or started with the container, the program
+/// sees what a fresh `python3 main.py` sees — its argv and file, the script
+/// on disk (tracebacks quote it), its extra files and its stdin.
+#[tokio::test]
+async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
+    let wid = worker_id.clone();
+    let w = db.worker_with(move |c| {
+        c.worker.id = wid;
+        c.worker.warm_pool.insert("python".into(), 1);
+    });
+    let pooled = wait_pool(&worker_id, 1).await;
+    let code = "import os, sys, helper\n\
+                print(sys.argv, __file__, os.path.isfile(__file__))\n\
+                print(open(__file__).read().splitlines()[0])\n\
+                print(helper.VALUE, input())\n\
+                raise ValueError('from line five')\n";
+    let files = serde_json::json!([{"name": "helper.py", "content": "VALUE = 42\n"}]);
+    let mut seen = Vec::new();
+    // Default memory: a warm container; other limits: the cold path.
+    for memory in [None, Some(200)] {
+        let req = execbox::client::Request {
+            language: "python".into(),
+            code: code.into(),
+            stdin: Some("typed\n".into()),
+            files: Some(files.clone()),
+            memory_limit_mb: memory,
+            ..Default::default()
+        };
+        let id = db.insert(user, &req).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(1)), "{s:?}");
+        assert_eq!(pooled.contains(&container_of(&db, id).await), memory.is_none(), "warm first, then cold");
+        let stdout = db.stdout(id).await;
+        assert_eq!(
+            stdout,
+            ["['main.py'] /work/main.py True", "import os, sys, helper", "42 typed"],
+            "memory {memory:?}"
+        );
+        let stderr: Vec<String> =
+            db.logs(id).await.into_iter().filter(|l| l.stream == "stderr").map(|l| l.message).collect();
+        assert!(
+            stderr.iter().any(|l| l.contains("File \"/work/main.py\", line 5"))
+                && stderr.iter().any(|l| l.trim() == "raise ValueError('from line five')"),
+            "the traceback quotes the script: {stderr:?}"
+        );
+        seen.push((stdout, stderr));
+    }
+    assert_eq!(seen[0], seen[1], "warm and cold runs print the same");
+    w.stop().await.unwrap();
+}
