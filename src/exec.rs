@@ -226,7 +226,11 @@ pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<Stop
     // After the outcome is recorded (the user is not waiting for this):
     // the container's bookkeeping and its removal.
     if let Some(c) = container {
-        if let (Some(row), Some((code, oom)), Ok(db)) = (c.row, c.exit, ctx.pool.get().await) {
+        let row = match c.row {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        if let (Some(row), Some((code, oom)), Ok(db)) = (row, c.exit, ctx.pool.get().await) {
             let _ = containers::exited(&**db, row, code, oom).await;
         }
         let removed = ctx.engine.remove(&c.id).await;
@@ -244,8 +248,8 @@ pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<Stop
 /// A session's container, for the bookkeeping after its outcome.
 struct ContainerRecord {
     id: String,
-    /// Its `container_instances` row.
-    row: Option<uuid::Uuid>,
+    /// Its `container_instances` row, being written.
+    row: Option<tokio::task::JoinHandle<Option<uuid::Uuid>>>,
     /// Exit code and OOM flag, once it ended.
     exit: Option<(Option<i32>, bool)>,
 }
@@ -334,11 +338,16 @@ async fn run(
     };
     crate::metrics::METRICS.container_start.observe(claimed.elapsed());
     tracing::debug!(container = %running.id, warm = warmed, "container ready");
-    let row = match ctx.pool.get().await {
-        Ok(db) => containers::started(&**db, s.id, s.attempt, worker_id, &running.id, &rt.image).await.ok(),
-        Err(_) => None,
+    // The dashboard's row is written while the program runs, not before.
+    let row = {
+        let (pool, id, attempt) = (ctx.pool.clone(), s.id, s.attempt);
+        let (worker_id, cid, image) = (worker_id.to_string(), running.id.clone(), rt.image.clone());
+        tokio::spawn(async move {
+            let db = pool.get().await.ok()?;
+            containers::started(&**db, id, attempt, &worker_id, &cid, &image).await.ok()
+        })
     };
-    *container = Some(ContainerRecord { id: running.id.clone(), row, exit: None });
+    *container = Some(ContainerRecord { id: running.id.clone(), row: Some(row), exit: None });
 
     let named: Vec<(&str, &[u8])> = plan.files.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
     let input = Input {

@@ -187,6 +187,18 @@ pub struct Running {
     input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
 }
 
+impl Running {
+    /// Whether the launcher still waits for its files, as far as the attach
+    /// stream tells without waiting: a container that died (a Docker restart
+    /// kills them all) has closed it, and a waiting launcher prints nothing.
+    /// No engine round trip, so a warm container is checked on the claim
+    /// path for free.
+    pub fn is_waiting(&mut self) -> bool {
+        use futures::FutureExt;
+        self.output.next().now_or_never().is_none()
+    }
+}
+
 /// A created, not yet started container.
 #[derive(Debug, Clone)]
 pub struct Created {

@@ -57,7 +57,7 @@ impl WarmPool {
     /// caller owns it from now on and must `release` it after removal.
     pub async fn take(&self, language: &str) -> Option<Running> {
         loop {
-            let warm = {
+            let mut warm = {
                 // Marked in use under the idle lock: never unowned (locks are
                 // always taken idle first, then in_use).
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -65,9 +65,10 @@ impl WarmPool {
                 self.in_use.lock().unwrap_or_else(|e| e.into_inner()).insert(warm.running.id.clone());
                 warm
             };
-            if self.engine.is_running(&warm.running.id).await {
+            if warm.running.is_waiting() {
                 return Some(warm.running);
             }
+            tracing::info!(container = %warm.running.id, "a warm container died while idle; removing it");
             let _ = self.engine.remove(&warm.running.id).await;
             self.release(&warm.running.id);
         }

@@ -200,3 +200,37 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
     assert_eq!(seen[0], seen[1], "warm and cold runs print the same");
     w.stop().await.unwrap();
 }
+
+/// A warm container that died while idle (as a Docker restart leaves them)
+/// is noticed when a session takes it — from its attach stream, no engine
+/// call — and the session runs elsewhere instead of failing.
+#[tokio::test]
+async fn a_warm_container_that_died_idle_is_skipped() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
+    let wid = worker_id.clone();
+    let w = db.worker_with(move |c| {
+        c.worker.id = wid;
+        c.worker.warm_pool.insert("python".into(), 1);
+        // No refill tick in the way: only the session finds it dead.
+        c.worker.poll_interval_ms = 600_000;
+    });
+    let dead = wait_pool(&worker_id, 1).await.into_iter().next().unwrap();
+    let st = tokio::process::Command::new("docker").args(["kill", &dead]).output().await.unwrap();
+    assert!(st.status.success(), "{st:?}");
+    while pool_ids(&worker_id, false).await.contains(&dead) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let id = db.submit(user, "python", "print('still served')").await;
+    let s = db.wait_done(id, T).await;
+    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(db.stdout(id).await, ["still served"]);
+    assert_ne!(container_of(&db, id).await, dead);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool_containers(&worker_id).await.contains(&dead) {
+        assert!(Instant::now() < deadline, "the dead warm container was not removed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    w.stop().await.unwrap();
+}
