@@ -29,6 +29,8 @@ pub struct BenchOptions {
     pub concurrency: usize,
     pub lines: usize,
     pub out: PathBuf,
+    /// Only this part; nothing is written.
+    pub only: Option<Part>,
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -69,14 +71,19 @@ impl WorkerProc {
     }
 
     fn rss_kb(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).ok()?;
-        status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+        rss_kb(self.0.id())
     }
 
     fn stop(mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
         let _ = self.0.wait();
     }
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Waits for `execbox_done` notifications of the given sessions.
@@ -103,6 +110,57 @@ impl Done {
                 return Ok(Instant::now());
             }
         }
+    }
+}
+
+/// Session ends for many waiters, heard on one LISTEN connection.
+#[derive(Clone)]
+struct Ends {
+    done: std::sync::Arc<(std::sync::Mutex<std::collections::HashSet<Uuid>>, tokio::sync::Notify)>,
+    _listener: std::sync::Arc<Client>,
+}
+
+impl Ends {
+    async fn open(db: &Database) -> anyhow::Result<Ends> {
+        let (client, mut rx) = db.connect_listening().await?;
+        client.batch_execute("LISTEN execbox_done").await?;
+        let done =
+            std::sync::Arc::new((std::sync::Mutex::new(std::collections::HashSet::new()), tokio::sync::Notify::new()));
+        let d = done.clone();
+        tokio::spawn(async move {
+            while let Some(n) = rx.recv().await {
+                if let Ok(id) = Uuid::parse_str(n.payload()) {
+                    d.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+                    d.1.notify_waiters();
+                }
+            }
+        });
+        Ok(Ends { done, _listener: std::sync::Arc::new(client) })
+    }
+
+    async fn wait_for(&self, id: Uuid, within: Duration) -> anyhow::Result<()> {
+        tokio::time::timeout(within, async {
+            loop {
+                let notified = self.done.1.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.done.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .context("a session did not finish in time")
+    }
+}
+
+fn hello() -> Request {
+    Request {
+        language: "python".into(),
+        code: "print(1)".into(),
+        session_name: Some("bench".into()),
+        ..Default::default()
     }
 }
 
@@ -164,7 +222,20 @@ where
     Ok(total as f64 / t0.elapsed().as_secs_f64())
 }
 
+/// A part of the benchmark, for `--only` (a quicker look while working on
+/// one path; only a whole run writes the results files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// (a), (b), (c), the claim path and the idle worker's memory.
+    Latency,
+    /// (d) and the busy worker's memory.
+    Throughput,
+    /// (e).
+    Ingestion,
+}
+
 pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
+    let want = |p: Part| opts.only.is_none_or(|o| o == p);
     let target = Target::resolve(cfg, None)?;
     let database = target.db.clone();
     let mut db = database.connect().await?;
@@ -175,71 +246,125 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
     let mut done = Done::open(&database).await?;
     let mut results = json!({});
     let n = opts.iterations;
-    // The system's interpreter, not a version manager's shim in front of it.
-    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    eprintln!("==> (c) bare {python} -c 'print(1)' x{n}");
-    results["bare_process"] = time_command(n, python, &["-c", "print(1)"])?;
-    eprintln!("==> (b) docker run --rm x{n}");
     let docker_args =
         ["run", "--rm", "--network", "none", "--entrypoint", "python3", "execbox/python:3.11", "-c", "print(1)"];
-    results["docker_run"] = time_command(n, "docker", &docker_args)?;
+    if want(Part::Latency) {
+        // The system's interpreter, not a version manager's shim in front of it.
+        let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+        eprintln!("==> (c) bare {python} -c 'print(1)' x{n}");
+        results["bare_process"] = time_command(n, python, &["-c", "print(1)"])?;
+        eprintln!("==> (b) docker run --rm x{n}");
+        results["docker_run"] = time_command(n, "docker", &docker_args)?;
+    }
 
-    eprintln!("==> (a) INSERT to completed, cold path, x{n}");
-    let worker = WorkerProc::start(&database, "", &[])?;
-    warm_up(&mut db, &mut done, user).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss = worker.rss_kb();
-    results["session_cold"] = latency(&mut db, &mut done, user, n, Duration::from_millis(50)).await?;
+    if want(Part::Latency) || want(Part::Throughput) {
+        let worker = WorkerProc::start(&database, "", &[])?;
+        warm_up(&mut db, &mut done, user).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        results["worker_rss_kb"] = json!({"idle": worker.rss_kb()});
+        if want(Part::Latency) {
+            eprintln!("==> (a) INSERT to completed, cold path, x{n}");
+            results["session_cold"] = latency(&mut db, &mut done, user, n, Duration::from_millis(50)).await?;
+        }
+        if want(Part::Throughput) {
+            eprintln!("==> (d) {} sessions at concurrency {} (cold path)", opts.sessions, opts.concurrency);
+            let (per_s, busy_kb) = sessions_throughput(&database, &worker, user, &opts).await?;
+            results["throughput"]["sessions_per_s"] = json!(round(per_s));
+            results["worker_rss_kb"]["busy_max"] = json!(busy_kb);
+        }
+        worker.stop();
+    }
+    if want(Part::Throughput) {
+        eprintln!("==> (d) docker run loop, {} runs at concurrency {}", opts.sessions, opts.concurrency);
+        let docker_per_s = throughput(opts.sessions, opts.concurrency, |_| async move {
+            let st = tokio::process::Command::new("docker").args(docker_args).stdout(Stdio::null()).status().await?;
+            anyhow::ensure!(st.success(), "docker run failed");
+            Ok(())
+        })
+        .await?;
+        eprintln!(
+            "==> (d) engine ceiling: create+start+wait+remove over the API, {} at concurrency {}",
+            opts.sessions, opts.concurrency
+        );
+        let ceiling_per_s = engine_ceiling(cfg, &opts).await?;
+        let t = &mut results["throughput"];
+        t["docker_run_per_s"] = json!(round(docker_per_s));
+        t["engine_ceiling_per_s"] = json!(round(ceiling_per_s));
+        t["total"] = json!(opts.sessions);
+        t["concurrency"] = json!(opts.concurrency);
+    }
 
-    eprintln!("==> (d) {} sessions at concurrency {} (cold path)", opts.sessions, opts.concurrency);
-    let url = database.clone();
+    if want(Part::Latency) || want(Part::Ingestion) {
+        let worker = WorkerProc::start(&database, "python=2", &[("EXECBOX_OUTPUT_LIMIT_BYTES", "67108864")])?;
+        warm_up(&mut db, &mut done, user).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if want(Part::Latency) {
+            eprintln!("==> (a) INSERT to completed, warm pool, x{n}");
+            results["session_warm"] = latency(&mut db, &mut done, user, n, Duration::from_millis(300)).await?;
+            eprintln!("==> claim path: INSERT committed to the program running, warm pool, x{n}");
+            results["claim_path"] = claim_path(&mut db, &mut done, user, n).await?;
+        }
+        if want(Part::Ingestion) {
+            eprintln!("==> (e) log ingestion: {} lines", opts.lines);
+            results["ingestion"] = ingestion(&mut db, &database, &mut done, user, opts.lines).await?;
+        }
+        worker.stop();
+    }
+
+    results["machine"] = machine();
+    if opts.only.is_none() {
+        write_results(&opts.out, &results)?;
+    }
+    println!("{}", serde_json::to_string_pretty(&results)?);
+    Ok(())
+}
+
+/// (d) Sessions per second through a worker, and its peak memory meanwhile.
+async fn sessions_throughput(
+    database: &Database,
+    worker: &WorkerProc,
+    user: Uuid,
+    opts: &BenchOptions,
+) -> anyhow::Result<(f64, u64)> {
     let busy_rss = std::sync::Arc::new(std::sync::Mutex::new(0u64));
-    let pid_rss = {
+    let sampler = {
         let busy = busy_rss.clone();
         let pid = worker.0.id();
         tokio::spawn(async move {
             loop {
-                if let Some(kb) = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("VmRSS:"))
-                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                }) {
-                    let mut b = busy.lock().unwrap();
+                if let Some(kb) = rss_kb(pid) {
+                    let mut b = busy.lock().unwrap_or_else(|e| e.into_inner());
                     *b = (*b).max(kb);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
     };
-    let sessions_per_s = throughput(opts.sessions, opts.concurrency, |_| {
-        let url = url.clone();
+    // Clients as a frontend's are: connected already (one connection each),
+    // ends heard on one shared LISTEN.
+    let pool = database.pool(opts.concurrency)?;
+    let ends = Ends::open(database).await?;
+    let per_s = throughput(opts.sessions, opts.concurrency, |_| {
+        let (pool, ends) = (pool.clone(), ends.clone());
         async move {
-            let mut c = url.connect().await?;
-            let mut d = Done::open(&url).await?;
-            let id = submit(&mut c, user, "print(1)").await?;
-            d.wait_for(id, Duration::from_secs(300)).await?;
-            Ok(())
+            let mut c = pool.get().await?;
+            let id = crate::client::submit(&mut c, user, &hello()).await?;
+            ends.wait_for(id, Duration::from_secs(300)).await
         }
     })
     .await?;
-    pid_rss.abort();
-    worker.stop();
+    sampler.abort();
+    let busy = *busy_rss.lock().unwrap_or_else(|e| e.into_inner());
+    Ok((per_s, busy))
+}
 
-    eprintln!("==> (d) docker run loop, {} runs at concurrency {}", opts.sessions, opts.concurrency);
-    let docker_per_s = throughput(opts.sessions, opts.concurrency, |_| async move {
-        let st = tokio::process::Command::new("docker").args(docker_args).stdout(Stdio::null()).status().await?;
-        anyhow::ensure!(st.success(), "docker run failed");
-        Ok(())
-    })
-    .await?;
-    eprintln!(
-        "==> (d) engine ceiling: create+start+wait+remove over the API, {} at concurrency {}",
-        opts.sessions, opts.concurrency
-    );
+/// (d) The engine's own ceiling: bare create+start+wait+remove of the same
+/// program under the same policy, over the API.
+async fn engine_ceiling(cfg: &Config, opts: &BenchOptions) -> anyhow::Result<f64> {
     let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
     let rt = crate::runtimes::Runtimes::builtin().resolve("python").context("python runtime")?.clone();
     let spec = crate::exec::default_spec(&rt, &cfg.limits, Default::default());
-    let ceiling_per_s = throughput(opts.sessions, opts.concurrency, |_| {
+    throughput(opts.sessions, opts.concurrency, |_| {
         let (engine, spec) = (engine.clone(), spec.clone());
         async move {
             let mut s = spec;
@@ -259,30 +384,26 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
             Ok(())
         }
     })
-    .await?;
-    results["throughput"] = json!({
-        "sessions_per_s": round(sessions_per_s),
-        "docker_run_per_s": round(docker_per_s),
-        "engine_ceiling_per_s": round(ceiling_per_s),
-        "total": opts.sessions,
-        "concurrency": opts.concurrency,
-    });
+    .await
+}
 
-    eprintln!("==> (a) INSERT to completed, warm pool, x{n}");
-    let worker = WorkerProc::start(&database, "python=2", &[("EXECBOX_OUTPUT_LIMIT_BYTES", "67108864")])?;
-    warm_up(&mut db, &mut done, user).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    results["session_warm"] = latency(&mut db, &mut done, user, n, Duration::from_millis(300)).await?;
-
-    eprintln!("==> (e) log ingestion: {} lines", opts.lines);
-    results["ingestion"] = ingestion(&mut db, &database, &mut done, user, opts.lines).await?;
-    worker.stop();
-
-    results["worker_rss_kb"] = json!({"idle": idle_rss, "busy_max": *busy_rss.lock().unwrap()});
-    results["machine"] = machine();
-    write_results(&opts.out, &results)?;
-    println!("{}", serde_json::to_string_pretty(&results)?);
-    Ok(())
+/// From the INSERT's commit to the submitted program running: the program
+/// prints its clock first thing (same machine, same clock).
+async fn claim_path(db: &mut Client, done: &mut Done, user: Uuid, n: usize) -> anyhow::Result<Value> {
+    let mut ms = Vec::new();
+    for _ in 0..n {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let id = submit(db, user, "import time\nprint(repr(time.time()))").await?;
+        let committed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
+        done.wait_for(id, Duration::from_secs(60)).await?;
+        let printed: String = db
+            .query_one("select message from public.execution_logs where session_id = $1 and seq = 1", &[&id])
+            .await?
+            .get(0);
+        let printed: f64 = printed.trim().parse().context("the program's clock")?;
+        ms.push((printed - committed) * 1000.0);
+    }
+    Ok(summary(ms))
 }
 
 /// (e) Rows per second for a flood, against one INSERT per line, and the

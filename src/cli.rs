@@ -106,6 +106,10 @@ pub enum Command {
         lines: usize,
         #[arg(long, default_value = "bench")]
         out: PathBuf,
+        /// Run one part only and print its numbers (the results files are
+        /// written by whole runs only).
+        #[arg(long, value_enum)]
+        only: Option<crate::bench::Part>,
     },
     /// Runtime images.
     Images {
@@ -182,8 +186,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Bench { iterations, sessions, concurrency, lines, out } => {
-            let opts = crate::bench::BenchOptions { iterations, sessions, concurrency, lines, out };
+        Command::Bench { iterations, sessions, concurrency, lines, out, only } => {
+            let opts = crate::bench::BenchOptions { iterations, sessions, concurrency, lines, out, only };
             crate::bench::run(&cfg, opts).await?;
             Ok(0)
         }

@@ -226,21 +226,23 @@ pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<Stop
     // After the outcome is recorded (the user is not waiting for this):
     // the container's bookkeeping and its removal.
     if let Some(c) = container {
-        let row = match c.row {
-            Some(task) => task.await.ok().flatten(),
-            None => None,
-        };
-        if let (Some(row), Some((code, oom)), Ok(db)) = (row, c.exit, ctx.pool.get().await) {
-            let _ = containers::exited(&**db, row, code, oom).await;
-        }
         let removed = ctx.engine.remove(&c.id).await;
         if let Some(w) = &ctx.warm {
             w.release(&c.id);
         }
-        if let Err(e) = removed {
-            tracing::warn!(container = %c.id, error = %crate::error_chain(&e), "cannot remove container; the reaper will retry");
-        } else if let Ok(db) = ctx.pool.get().await {
-            let _ = containers::removed(&**db, &c.id).await;
+        if let Err(e) = &removed {
+            tracing::warn!(container = %c.id, error = %crate::error_chain(e), "cannot remove container; the reaper will retry");
+        }
+        let row = match c.row {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        if let Ok(db) = ctx.pool.get().await {
+            let _ = match row {
+                Some(row) => containers::ended(&db, row, c.exit, removed.is_ok()).await,
+                None if removed.is_ok() => containers::removed(&**db, &c.id).await,
+                None => Ok(()),
+            };
         }
     }
 }
@@ -259,7 +261,7 @@ async fn record(pool: &Pool, s: &Claimed, o: &Outcome) {
     for tries in 1..=5 {
         let result = async {
             let db = pool.get().await.map_err(|e| e.to_string())?;
-            queue::finish(&**db, s.id, s.attempt, o).await.map_err(|e| crate::error_chain(&e))
+            queue::finish(&db, s.id, s.attempt, o).await.map_err(|e| crate::error_chain(&e))
         }
         .await;
         match result {
@@ -344,7 +346,7 @@ async fn run(
         let (worker_id, cid, image) = (worker_id.to_string(), running.id.clone(), rt.image.clone());
         tokio::spawn(async move {
             let db = pool.get().await.ok()?;
-            containers::started(&**db, id, attempt, &worker_id, &cid, &image).await.ok()
+            containers::started(&db, id, attempt, &worker_id, &cid, &image).await.ok()
         })
     };
     *container = Some(ContainerRecord { id: running.id.clone(), row: Some(row), exit: None });

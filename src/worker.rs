@@ -189,7 +189,7 @@ impl Worker {
         }
         let wc = &self.ctx.cfg.worker;
         let claimed = match self.ctx.pool.get().await {
-            Ok(db) => queue::claim(&**db, &wc.id, free, wc.lease()).await.map_err(|e| crate::error_chain(&e)),
+            Ok(db) => queue::claim(&db, &wc.id, free, wc.lease()).await.map_err(|e| crate::error_chain(&e)),
             Err(e) => Err(crate::error_chain(&e)),
         };
         let claimed = match claimed {

@@ -6,36 +6,43 @@ use uuid::Uuid;
 
 /// Records a container that is running the session; returns the row id.
 pub async fn started(
-    db: &impl GenericClient,
+    db: &deadpool_postgres::Client,
     session_id: Uuid,
     attempt: i32,
     worker_id: &str,
     container_id: &str,
     image: &str,
 ) -> Result<Uuid, tokio_postgres::Error> {
-    let row = db
-        .query_one(
+    let insert = db
+        .prepare_cached(
             "insert into public.container_instances (session_id, attempt, worker_id, container_id, image, status, started_at)
              values ($1, $2, $3, $4, $5, 'running', now()) returning id",
-            &[&session_id, &attempt, &worker_id, &container_id, &image],
         )
         .await?;
+    let row = db.query_one(&insert, &[&session_id, &attempt, &worker_id, &container_id, &image]).await?;
     Ok(row.get(0))
 }
 
-pub async fn exited(
-    db: &impl GenericClient,
+/// The container's end, in one write: its exit (when known) and, when it
+/// is already gone, its removal.
+pub async fn ended(
+    db: &deadpool_postgres::Client,
     row: Uuid,
-    exit_code: Option<i32>,
-    oom_killed: bool,
+    exit: Option<(Option<i32>, bool)>,
+    removed: bool,
 ) -> Result<(), tokio_postgres::Error> {
-    db.execute(
-        "update public.container_instances
-         set status = 'exited', exit_code = $2, oom_killed = $3, finished_at = coalesce(finished_at, now())
-         where id = $1",
-        &[&row, &exit_code, &oom_killed],
-    )
-    .await?;
+    let update = db
+        .prepare_cached(
+            "update public.container_instances
+             set status = case when $4 then 'removed' else 'exited' end,
+                 exit_code = coalesce($2, exit_code), oom_killed = coalesce($3, oom_killed),
+                 finished_at = coalesce(finished_at, now()),
+                 removed_at = case when $4 then coalesce(removed_at, now()) else removed_at end
+             where id = $1",
+        )
+        .await?;
+    let (code, oom) = (exit.and_then(|e| e.0), exit.map(|e| e.1));
+    db.execute(&update, &[&row, &code, &oom, &removed]).await?;
     Ok(())
 }
 

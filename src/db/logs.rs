@@ -105,17 +105,20 @@ async fn insert(
         tries += 1;
         let result = async {
             let db = pool.get().await.map_err(|e| LogError::Db(e.to_string()))?;
-            db.execute(
-                "insert into public.execution_logs (session_id, user_id, seq, stream, level, message, newline, stage)
-                 select s.id, s.user_id, l.seq, l.stream, l.level, l.message, l.newline, l.stage
-                 from public.backend_execution_sessions s,
-                      unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[])
-                        as l(seq, stream, level, message, newline, stage)
-                 where s.id = $1 and s.attempt = $2 and s.status = 'running'",
-                &[&session_id, &attempt, &seqs, &streams, &levels, &messages, &newlines, &stages],
-            )
-            .await
-            .map_err(|e| LogError::Db(crate::error_chain(&e)))
+            let insert = db
+                .prepare_cached(
+                    "insert into public.execution_logs (session_id, user_id, seq, stream, level, message, newline, stage)
+                     select s.id, s.user_id, l.seq, l.stream, l.level, l.message, l.newline, l.stage
+                     from public.backend_execution_sessions s,
+                          unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[])
+                            as l(seq, stream, level, message, newline, stage)
+                     where s.id = $1 and s.attempt = $2 and s.status = 'running'",
+                )
+                .await
+                .map_err(|e| LogError::Db(crate::error_chain(&e)))?;
+            db.execute(&insert, &[&session_id, &attempt, &seqs, &streams, &levels, &messages, &newlines, &stages])
+                .await
+                .map_err(|e| LogError::Db(crate::error_chain(&e)))
         }
         .await;
         match result {

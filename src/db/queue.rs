@@ -4,7 +4,8 @@
 //! (`FOR UPDATE SKIP LOCKED`, so many workers never take the same row). Every
 //! later write by the worker is fenced on `(id, attempt, status = 'running')`:
 //! a worker that lost its lease cannot overwrite anything. All times come
-//! from the database clock.
+//! from the database clock. The statements on every session's path are
+//! prepared once per connection (`prepare_cached`).
 
 use std::time::Duration;
 
@@ -77,7 +78,7 @@ fn ms(d: Duration) -> i64 {
 
 /// Claims up to `limit` pending sessions, oldest first.
 pub async fn claim(
-    db: &impl GenericClient,
+    db: &deadpool_postgres::Client,
     worker_id: &str,
     limit: usize,
     lease: Duration,
@@ -85,8 +86,8 @@ pub async fn claim(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let rows = db
-        .query(
+    let claim = db
+        .prepare_cached(
             "with next as (
                select id from public.backend_execution_sessions
                where status = 'pending'
@@ -101,9 +102,9 @@ pub async fn claim(
              returning s.id, s.attempt, s.user_id, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
                        s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb,
                        s.mode, s.tests, s.runs",
-            &[&worker_id, &(limit as i64), &ms(lease)],
         )
         .await?;
+    let rows = db.query(&claim, &[&worker_id, &(limit as i64), &ms(lease)]).await?;
     Ok(rows
         .into_iter()
         .map(|r| Claimed {
@@ -161,19 +162,21 @@ pub async fn heartbeat(
 /// Records the outcome, fenced on the attempt. `false`: the session was no
 /// longer ours and nothing was written.
 pub async fn finish(
-    db: &impl GenericClient,
+    db: &deadpool_postgres::Client,
     id: Uuid,
     attempt: i32,
     outcome: &Outcome,
 ) -> Result<bool, tokio_postgres::Error> {
-    let n = db
-        .execute(
+    let finish = db
+        .prepare_cached(
             "update public.backend_execution_sessions
              set status = $3, exit_code = $4, error = $5, result = $6, finished_at = now(), lease_expires_at = null
              where id = $1 and attempt = $2 and status = 'running'",
-            &[&id, &attempt, &outcome.status.as_str(), &outcome.exit_code, &outcome.error, &outcome.result],
         )
         .await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+        [&id, &attempt, &outcome.status.as_str(), &outcome.exit_code, &outcome.error, &outcome.result];
+    let n = db.execute(&finish, &params).await?;
     Ok(n == 1)
 }
 
