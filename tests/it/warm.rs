@@ -149,7 +149,8 @@ async fn idle_warm_containers_are_recycled() {
 /// Python starts before its code arrives (`prestart`): whether the
 /// interpreter was warm in a pool or started with the container, the program
 /// sees what a fresh `python3 main.py` sees — its argv and file, the script
-/// on disk (tracebacks quote it), its extra files and its stdin.
+/// on disk (tracebacks quote it), its extra files and nothing else in its
+/// directory, and its stdin.
 #[tokio::test]
 async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
     let db = TestDb::new().await;
@@ -164,7 +165,7 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
     let code = "import os, sys, helper\n\
                 print(sys.argv, __file__, os.path.isfile(__file__))\n\
                 print(open(__file__).read().splitlines()[0])\n\
-                print(helper.VALUE, input())\n\
+                print(helper.VALUE, input(), sorted(os.listdir('.')))\n\
                 raise ValueError('from line five')\n";
     let files = serde_json::json!([{"name": "helper.py", "content": "VALUE = 42\n"}]);
     let mut seen = Vec::new();
@@ -185,7 +186,7 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
         let stdout = db.stdout(id).await;
         assert_eq!(
             stdout,
-            ["['main.py'] /work/main.py True", "import os, sys, helper", "42 typed"],
+            ["['main.py'] /work/main.py True", "import os, sys, helper", "42 typed ['helper.py', 'main.py']"],
             "memory {memory:?}"
         );
         let stderr: Vec<String> =
