@@ -491,6 +491,7 @@ fn write_results(dir: &std::path::Path, r: &Value) -> anyhow::Result<()> {
     let drun = f(&r["docker_run"]["p50_ms"]);
     let warm = f(&r["session_warm"]["p50_ms"]);
     let cold = f(&r["session_cold"]["p50_ms"]);
+    let claim = f(&r["claim_path"]["p50_ms"]);
     let t = &r["throughput"];
     let (sps, dps, cps) = (f(&t["sessions_per_s"]), f(&t["docker_run_per_s"]), f(&t["engine_ceiling_per_s"]));
     let ing = &r["ingestion"];
@@ -508,6 +509,7 @@ Machine: {} CPUs, {} GiB, Docker engine {}; execbox {}. Produced by `execbox ben
 | (b) `docker run --rm`, p50 / p95 | {:.1} / {:.1} ms |\n\
 | (a) session INSERT → completed, cold, p50 / p95 | {:.1} / {:.1} ms |\n\
 | (a) session INSERT → completed, warm pool, p50 / p95 | {:.1} / {:.1} ms |\n\
+| claim path: INSERT committed → program running, warm pool, p50 / p95 | {:.1} / {:.1} ms |\n\
 | (d) sessions per second ({} at concurrency {}) | {:.1} |\n\
 | (d) `docker run` loop per second | {:.1} |\n\
 | (d) engine ceiling (create+start+wait+remove) per second | {:.1} |\n\
@@ -523,6 +525,7 @@ Machine: {} CPUs, {} GiB, Docker engine {}; execbox {}. Produced by `execbox ben
 | throughput ≥ 80 % of the engine ceiling | {:.0} % | {} |\n\
 | ingestion ≥ 20× one INSERT per line | {:.1}× | {} |\n\
 | first row visible within 100 ms | {:.1} ms | {} |\n\
+| claim path a handful of ms (p50 ≤ 10 ms) | {:.1} ms | {} |\n\
 | idle worker under 30 MB resident | {:.1} MB | {} |\n",
         m["cpus"],
         m["memory_gib"],
@@ -536,6 +539,8 @@ Machine: {} CPUs, {} GiB, Docker engine {}; execbox {}. Produced by `execbox ben
         f(&r["session_cold"]["p95_ms"]),
         warm,
         f(&r["session_warm"]["p95_ms"]),
+        claim,
+        f(&r["claim_path"]["p95_ms"]),
         t["total"],
         t["concurrency"],
         sps,
@@ -558,6 +563,8 @@ Machine: {} CPUs, {} GiB, Docker engine {}; execbox {}. Produced by `execbox ben
         yes(batched >= 20.0 * per_line),
         first,
         yes(first <= 100.0),
+        claim,
+        yes(claim <= 10.0),
         idle_mb,
         yes(idle_mb < 30.0),
     );

@@ -122,6 +122,11 @@ pub struct WorkerConfig {
     pub warm_pool: std::collections::BTreeMap<String, usize>,
     /// Idle warm containers are replaced after this long.
     pub warm_ttl_ms: u64,
+    /// The warm pool's budget: idle warm containers' memory limits together
+    /// stay within this many MB...
+    pub warm_memory_mb: u64,
+    /// ...and their CPU limits within this many CPUs.
+    pub warm_cpus: f64,
 }
 
 /// Sandbox limits: defaults and the maxima a session may ask for. See the
@@ -193,6 +198,8 @@ impl Default for WorkerConfig {
             shutdown_grace_ms: 30_000,
             warm_pool: Default::default(),
             warm_ttl_ms: 300_000,
+            warm_memory_mb: 2_048,
+            warm_cpus: 4.0,
         }
     }
 }
@@ -289,6 +296,8 @@ impl Config {
         e.set("EXECBOX_REAP_INTERVAL_MS", &mut w.reap_interval_ms)?;
         e.set("EXECBOX_SHUTDOWN_GRACE_MS", &mut w.shutdown_grace_ms)?;
         e.set("EXECBOX_WARM_TTL_MS", &mut w.warm_ttl_ms)?;
+        e.set("EXECBOX_WARM_POOL_MEMORY_MB", &mut w.warm_memory_mb)?;
+        e.set("EXECBOX_WARM_POOL_CPUS", &mut w.warm_cpus)?;
         if let Some(v) = env("EXECBOX_WARM_POOL") {
             w.warm_pool.clear();
             for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -351,6 +360,9 @@ impl Config {
                 w.heartbeat_interval_ms,
                 w.lease_ms
             );
+        }
+        if !(w.warm_cpus.is_finite() && w.warm_cpus >= 0.0) {
+            bail!("EXECBOX_WARM_POOL_CPUS must be a number of CPUs, 0 or more");
         }
         if w.poll_interval_ms == 0 || w.reap_interval_ms == 0 {
             bail!("EXECBOX_POLL_INTERVAL_MS and EXECBOX_REAP_INTERVAL_MS must be positive");

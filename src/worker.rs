@@ -22,7 +22,7 @@ use crate::db::workers::{self, Presence};
 use crate::exec::{self, Ctx};
 use crate::runtimes::Runtimes;
 use crate::sandbox::policy::{LABEL_ATTEMPT, LABEL_POOL, LABEL_SESSION, LABEL_WORKER};
-use crate::sandbox::pool::WarmPool;
+use crate::sandbox::pool::{Budget, WarmPool};
 use crate::sandbox::{Engine, StopReason};
 
 struct Run {
@@ -142,7 +142,8 @@ fn warm_pool(cfg: &Config, runtimes: &Runtimes, engine: &Engine, scope: &str) ->
             wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels), *count));
         }
     }
-    Ok((!wanted.is_empty()).then(|| Arc::new(WarmPool::new(engine.clone(), wanted, cfg.worker.warm_ttl()))))
+    let budget = Budget { memory_mb: cfg.worker.warm_memory_mb, cpus: cfg.worker.warm_cpus };
+    Ok((!wanted.is_empty()).then(|| Arc::new(WarmPool::new(engine.clone(), wanted, cfg.worker.warm_ttl(), budget))))
 }
 
 /// Waits for the database, retrying with backoff; `None` on shutdown.

@@ -126,6 +126,11 @@ async fn serve(
     if cfg.api.cors_origins.is_empty() {
         cfg.api.cors_origins = vec!["*".into()];
     }
+    // Runs feel instant locally: a small warm pool unless one was chosen
+    // (EXECBOX_WARM_POOL, even empty, is a choice).
+    if std::env::var_os("EXECBOX_WARM_POOL").is_none() && cfg.worker.warm_pool.is_empty() {
+        cfg.worker.warm_pool = [("python".to_string(), 1), ("node".to_string(), 1)].into();
+    }
     let cfg = Arc::new(cfg.finish()?);
     let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
     docker::ensure(&engine, opts.yes, &opts.dir).await?;

@@ -20,11 +20,26 @@ struct Warm {
     since: Instant,
 }
 
+/// What idle warm containers may hold together: the sum of their memory
+/// limits and of their CPU limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    pub memory_mb: u64,
+    pub cpus: f64,
+}
+
+impl Budget {
+    fn fits(&self, held: (u64, f64), spec: &ContainerSpec) -> bool {
+        held.0 + spec.memory_mb <= self.memory_mb && held.1 + spec.cpus <= self.cpus + 1e-9
+    }
+}
+
 pub struct WarmPool {
     engine: Engine,
     /// Per language: the container spec and how many to keep ready.
     wanted: HashMap<String, (ContainerSpec, usize)>,
     ttl: Duration,
+    budget: Budget,
     idle: Mutex<HashMap<String, VecDeque<Warm>>>,
     /// Warm containers taken by a session and not yet removed.
     in_use: Mutex<HashSet<String>>,
@@ -36,11 +51,29 @@ pub struct WarmPool {
 impl WarmPool {
     /// `wanted`: language → (spec, count). Specs carry `LABEL_POOL` and no
     /// session label.
-    pub fn new(engine: Engine, wanted: HashMap<String, (ContainerSpec, usize)>, ttl: Duration) -> WarmPool {
+    pub fn new(
+        engine: Engine,
+        wanted: HashMap<String, (ContainerSpec, usize)>,
+        ttl: Duration,
+        budget: Budget,
+    ) -> WarmPool {
+        let (memory, cpus) = wanted
+            .values()
+            .fold((0, 0.0), |(m, c), (spec, n)| (m + spec.memory_mb * *n as u64, c + spec.cpus * *n as f64));
+        if memory > budget.memory_mb || cpus > budget.cpus + 1e-9 {
+            tracing::warn!(
+                memory_mb = memory,
+                cpus,
+                budget_memory_mb = budget.memory_mb,
+                budget_cpus = budget.cpus,
+                "the warm pool asks for more than its budget (EXECBOX_WARM_POOL_MEMORY_MB, EXECBOX_WARM_POOL_CPUS); it keeps what fits"
+            );
+        }
         WarmPool {
             engine,
             wanted,
             ttl,
+            budget,
             idle: Mutex::new(HashMap::new()),
             in_use: Mutex::new(HashSet::new()),
             filling: tokio::sync::Mutex::new(()),
@@ -131,37 +164,72 @@ impl WarmPool {
                 let _ = self.engine.remove(&id).await;
             }
         }
-        for (language, (spec, count)) in &self.wanted {
-            while self.idle_count(language) < *count && !self.is_closed() {
-                let created = match self.engine.create(spec).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(language, error = %crate::error_chain(&e), "cannot warm a container");
-                        break;
-                    }
-                };
-                // Owned from its creation on, so the reaper leaves it alone
-                // while it starts.
-                self.in_use.lock().unwrap_or_else(|e| e.into_inner()).insert(created.id.clone());
-                let started = self.engine.start(&created).await;
-                // Listed as idle before it stops being pending: never unowned.
-                match started {
-                    Ok(running) => {
-                        self.idle
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .entry(language.clone())
-                            .or_default()
-                            .push_back(Warm { running, since: Instant::now() });
-                        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(&created.id);
-                    }
-                    Err(e) => {
-                        let _ = self.engine.remove(&created.id).await;
-                        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(&created.id);
-                        tracing::warn!(language, error = %crate::error_chain(&e), "cannot warm a container");
-                        break;
-                    }
+        // One container per language and round, so that a tight budget is
+        // shared rather than taken by the first language.
+        let mut languages: Vec<&String> = self.wanted.keys().collect();
+        languages.sort();
+        let mut failed = HashSet::new();
+        loop {
+            let mut made = false;
+            for &language in &languages {
+                let (spec, count) = &self.wanted[language];
+                if self.is_closed() || failed.contains(language) || self.idle_count(language) >= *count {
+                    continue;
                 }
+                if !self.budget.fits(self.held(), spec) {
+                    continue;
+                }
+                if self.warm_one(language, spec).await {
+                    made = true;
+                } else {
+                    failed.insert(language);
+                }
+            }
+            if !made {
+                return;
+            }
+        }
+    }
+
+    /// Memory (MB) and CPUs the idle containers hold.
+    fn held(&self) -> (u64, f64) {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.iter().fold((0, 0.0), |(m, c), (language, q)| match self.wanted.get(language) {
+            Some((spec, _)) => (m + spec.memory_mb * q.len() as u64, c + spec.cpus * q.len() as f64),
+            None => (m, c),
+        })
+    }
+
+    /// Creates and starts one warm container; false when the engine refused.
+    async fn warm_one(&self, language: &str, spec: &ContainerSpec) -> bool {
+        let created = match self.engine.create(spec).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(language, error = %crate::error_chain(&e), "cannot warm a container");
+                return false;
+            }
+        };
+        // Owned from its creation on, so the reaper leaves it alone
+        // while it starts.
+        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).insert(created.id.clone());
+        let started = self.engine.start(&created).await;
+        // Listed as idle before it stops being pending: never unowned.
+        match started {
+            Ok(running) => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(language.to_string())
+                    .or_default()
+                    .push_back(Warm { running, since: Instant::now() });
+                self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(&created.id);
+                true
+            }
+            Err(e) => {
+                let _ = self.engine.remove(&created.id).await;
+                self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(&created.id);
+                tracing::warn!(language, error = %crate::error_chain(&e), "cannot warm a container");
+                false
             }
         }
     }

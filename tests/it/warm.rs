@@ -48,6 +48,17 @@ async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
     }
 }
 
+/// A worker with an id of its own (its pool's containers carry it) and the
+/// test's settings.
+fn pooled_worker(db: &TestDb, tweak: impl FnOnce(&mut execbox::config::Config)) -> (Worker, String) {
+    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
+    let w = db.worker_with(|c| {
+        c.worker.id = worker_id.clone();
+        tweak(c);
+    });
+    (w, worker_id)
+}
+
 async fn container_of(db: &TestDb, session: uuid::Uuid) -> String {
     let c = db.client().await;
     c.query_one("select container_id from container_instances where session_id = $1", &[&session]).await.unwrap().get(0)
@@ -57,10 +68,7 @@ async fn container_of(db: &TestDb, session: uuid::Uuid) -> String {
 async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
     let db = TestDb::new().await;
     let user = db.user().await;
-    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
-    let wid = worker_id.clone();
-    let w = db.worker_with(move |c| {
-        c.worker.id = wid;
+    let (w, worker_id) = pooled_worker(&db, move |c| {
         c.worker.warm_pool.insert("python".into(), 2);
     });
     let before = wait_pool(&worker_id, 2).await;
@@ -124,10 +132,7 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
 #[tokio::test]
 async fn idle_warm_containers_are_recycled() {
     let db = TestDb::new().await;
-    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
-    let wid = worker_id.clone();
-    let w = db.worker_with(move |c| {
-        c.worker.id = wid;
+    let (w, worker_id) = pooled_worker(&db, move |c| {
         c.worker.warm_pool.insert("node".into(), 1);
         c.worker.warm_ttl_ms = 1_000;
         c.worker.poll_interval_ms = 300;
@@ -155,10 +160,7 @@ async fn idle_warm_containers_are_recycled() {
 async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
     let db = TestDb::new().await;
     let user = db.user().await;
-    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
-    let wid = worker_id.clone();
-    let w = db.worker_with(move |c| {
-        c.worker.id = wid;
+    let (w, worker_id) = pooled_worker(&db, move |c| {
         c.worker.warm_pool.insert("python".into(), 1);
     });
     let pooled = wait_pool(&worker_id, 1).await;
@@ -209,10 +211,7 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
 async fn a_warm_container_that_died_idle_is_skipped() {
     let db = TestDb::new().await;
     let user = db.user().await;
-    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
-    let wid = worker_id.clone();
-    let w = db.worker_with(move |c| {
-        c.worker.id = wid;
+    let (w, worker_id) = pooled_worker(&db, move |c| {
         c.worker.warm_pool.insert("python".into(), 1);
         // No refill tick in the way: only the session finds it dead.
         c.worker.poll_interval_ms = 600_000;
@@ -233,5 +232,23 @@ async fn a_warm_container_that_died_idle_is_skipped() {
         assert!(Instant::now() < deadline, "the dead warm container was not removed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    w.stop().await.unwrap();
+}
+
+/// The pool keeps what fits in its memory budget, not what it was asked for.
+#[tokio::test]
+async fn the_pool_stays_within_its_memory_budget() {
+    let db = TestDb::new().await;
+    let memory = db.config().limits.default_memory_mb;
+    let (w, worker_id) = pooled_worker(&db, move |c| {
+        c.worker.warm_pool.insert("python".into(), 3);
+        // Room for two containers' memory limits, not three.
+        c.worker.warm_memory_mb = memory * 2 + memory / 2;
+        c.worker.poll_interval_ms = 200;
+    });
+    wait_pool(&worker_id, 2).await;
+    // Several fill rounds later, still two.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(pool_containers(&worker_id).await.len(), 2, "the pool exceeded its memory budget");
     w.stop().await.unwrap();
 }
