@@ -1,16 +1,77 @@
-//! The sandbox holds: limits, isolation, hostile programs.
+//! The sandbox holds: limits, isolation, hostile programs — on the cold path
+//! and on the warm path alike (every test runs on both, and proves which
+//! container its sessions took).
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
+
+use execbox::config::Config;
+use uuid::Uuid;
 
 use crate::support::*;
 
 const T: Duration = Duration::from_secs(60);
 
+/// Where a session's container comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Cold,
+    Warm,
+}
+
+const PATHS: [Path; 2] = [Path::Cold, Path::Warm];
+
+/// A worker on one path: on the warm path its pool keeps a container of each
+/// language the test uses, and every session is checked to have run in one.
+struct Sandbox<'a> {
+    db: &'a TestDb,
+    user: Uuid,
+    path: Path,
+    worker: Worker,
+    worker_id: String,
+}
+
+impl<'a> Sandbox<'a> {
+    async fn start(db: &'a TestDb, path: Path, languages: &[&str], tweak: impl FnOnce(&mut Config)) -> Sandbox<'a> {
+        let user = db.user().await;
+        let (worker, worker_id) = pooled_worker(db, |c| {
+            if path == Path::Warm {
+                for l in languages {
+                    c.worker.warm_pool.insert(l.to_string(), 1);
+                }
+            }
+            tweak(c);
+        });
+        Sandbox { db, user, path, worker, worker_id }
+    }
+
+    /// Submits a session; returns it and the container it ran in, which on
+    /// the warm path is one the pool had ready, on the cold path not.
+    async fn submit(&self, language: &str, code: &str, timeout_ms: Option<i32>) -> (Uuid, String) {
+        let image = execbox::runtimes::Runtimes::builtin().resolve(language).unwrap().image.clone();
+        let ready = match self.path {
+            Path::Warm => wait_pool_of(&self.worker_id, 1, Some(&image)).await,
+            Path::Cold => HashSet::new(),
+        };
+        let id = self.db.submit_with(self.user, language, code, None, timeout_ms, None).await;
+        let container = container_of(self.db, id).await;
+        assert_eq!(
+            ready.contains(&container),
+            self.path == Path::Warm,
+            "{:?} path: {id} ran in {container}",
+            self.path
+        );
+        (id, container)
+    }
+
+    async fn stop(self) {
+        self.worker.stop().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn identity_privileges_and_filesystem() {
     let db = TestDb::new().await;
-    let user = db.user().await;
-    let w = db.worker();
     let code = r#"
 import os, errno
 print("uid", os.getuid(), os.getgid())
@@ -33,28 +94,29 @@ try:
 except OSError as e:
     print("tmp bounded", errno.errorcode[e.errno])
 "#;
-    let id = db.submit(user, "python", code).await;
-    let s = db.wait_done(id, T).await;
-    let out = db.stdout(id).await;
-    assert_eq!(s.status, "completed", "{s:?} {out:?}");
-    assert!(out.contains(&"uid 65534 65534".to_string()), "{out:?}");
-    assert!(out.contains(&"0000000000000000 CapEff".to_string()), "{out:?}");
-    assert!(out.contains(&"0000000000000000 CapPrm".to_string()), "{out:?}");
-    assert!(out.contains(&"1 NoNewPrivs".to_string()), "{out:?}");
-    assert!(out.iter().any(|l| l == "refused /usr/evil EROFS"), "{out:?}");
-    assert!(out.iter().any(|l| l.starts_with("refused /etc/passwd")), "{out:?}");
-    assert!(!out.iter().any(|l| l.starts_with("WROTE")), "{out:?}");
-    assert!(out.contains(&"scratch is writable".to_string()));
-    // /tmp is 64 MiB; RLIMIT_FSIZE would say EFBIG, the tmpfs ENOSPC.
-    assert!(out.iter().any(|l| l.starts_with("tmp bounded")), "{out:?}");
-    w.stop().await.unwrap();
+    for path in PATHS {
+        let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
+        let (id, _) = sb.submit("python", code, None).await;
+        let s = db.wait_done(id, T).await;
+        let out = db.stdout(id).await;
+        assert_eq!(s.status, "completed", "{path:?}: {s:?} {out:?}");
+        assert!(out.contains(&"uid 65534 65534".to_string()), "{path:?}: {out:?}");
+        assert!(out.contains(&"0000000000000000 CapEff".to_string()), "{path:?}: {out:?}");
+        assert!(out.contains(&"0000000000000000 CapPrm".to_string()), "{path:?}: {out:?}");
+        assert!(out.contains(&"1 NoNewPrivs".to_string()), "{path:?}: {out:?}");
+        assert!(out.iter().any(|l| l == "refused /usr/evil EROFS"), "{path:?}: {out:?}");
+        assert!(out.iter().any(|l| l.starts_with("refused /etc/passwd")), "{path:?}: {out:?}");
+        assert!(!out.iter().any(|l| l.starts_with("WROTE")), "{path:?}: {out:?}");
+        assert!(out.contains(&"scratch is writable".to_string()));
+        // /tmp is 64 MiB; RLIMIT_FSIZE would say EFBIG, the tmpfs ENOSPC.
+        assert!(out.iter().any(|l| l.starts_with("tmp bounded")), "{path:?}: {out:?}");
+        sb.stop().await;
+    }
 }
 
 #[tokio::test]
 async fn network_is_unreachable() {
     let db = TestDb::new().await;
-    let user = db.user().await;
-    let w = db.worker();
     let code = r#"
 import socket
 print(sorted(i[1] for i in socket.if_nameindex()))
@@ -65,81 +127,77 @@ for host in ("1.1.1.1", "172.17.0.1", "10.0.0.1"):
     except OSError as e:
         print("blocked", host)
 "#;
-    let id = db.submit(user, "python", code).await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
-    let out = db.stdout(id).await;
-    assert_eq!(out, ["['lo']", "blocked 1.1.1.1", "blocked 172.17.0.1", "blocked 10.0.0.1"]);
-    w.stop().await.unwrap();
+    for path in PATHS {
+        let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
+        let (id, _) = sb.submit("python", code, None).await;
+        assert_eq!(db.wait_done(id, T).await.status, "completed");
+        let out = db.stdout(id).await;
+        assert_eq!(out, ["['lo']", "blocked 1.1.1.1", "blocked 172.17.0.1", "blocked 10.0.0.1"], "{path:?}");
+        sb.stop().await;
+    }
 }
 
 #[tokio::test]
 async fn wall_clock_timeout_kills_the_program() {
     let db = TestDb::new().await;
-    let user = db.user().await;
-    let w = db.worker();
-    let started = Instant::now();
-    let id = db
-        .submit_with(
-            user,
-            "python",
-            "import time\nprint('start', flush=True)\nwhile True: time.sleep(0.1)",
-            None,
-            // Room for the interpreter to start while the suite loads both
-            // cores with compilers.
-            Some(3_000),
-            None,
-        )
-        .await;
-    let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "timeout", "{s:?}");
-    assert!(s.error.unwrap().contains("time limit of 3000 ms"));
-    assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(db.stdout(id).await, ["start"], "what was printed before the kill is kept");
-    wait_no_containers(id, Duration::from_secs(10)).await;
-    // A busy loop (no sleeping) is killed the same way.
-    let spin = db.submit_with(user, "node", "for(;;){}", None, Some(1_000), None).await;
-    assert_eq!(db.wait_done(spin, T).await.status, "timeout");
-    w.stop().await.unwrap();
+    for path in PATHS {
+        let sb = Sandbox::start(&db, path, &["python", "node"], |_| {}).await;
+        let started = Instant::now();
+        // Room for the interpreter to start while the suite loads both cores
+        // with compilers.
+        let code = "import time\nprint('start', flush=True)\nwhile True: time.sleep(0.1)";
+        let (id, container) = sb.submit("python", code, Some(3_000)).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "timeout", "{path:?}: {s:?}");
+        assert!(s.error.unwrap().contains("time limit of 3000 ms"));
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert_eq!(db.stdout(id).await, ["start"], "{path:?}: what was printed before the kill is kept");
+        wait_container_gone(&container, Duration::from_secs(10)).await;
+        // A busy loop (no sleeping) is killed the same way.
+        let (spin, _) = sb.submit("node", "for(;;){}", Some(1_000)).await;
+        assert_eq!(db.wait_done(spin, T).await.status, "timeout", "{path:?}");
+        sb.stop().await;
+    }
 }
 
 #[tokio::test]
 async fn memory_bomb_is_killed() {
     let db = TestDb::new().await;
-    let user = db.user().await;
-    let w = db.worker();
     let code = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n";
-    let id = db.submit_with(user, "python", code, None, Some(30_000), Some(64)).await;
-    let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "failed", "{s:?}");
-    assert_eq!(s.exit_code, Some(137));
-    // The engine reports the OOM kill when its event arrives in time; when
-    // the program dies faster than the engine watches, the kill is still
-    // blamed on the memory limit.
-    let err = s.error.unwrap();
-    assert!(err.contains("64 MB") && err.contains("memory limit"), "{err}");
-    // The container's row is completed after the outcome, with its removal.
-    let c = db.client().await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let oom: Option<bool> = loop {
-        let row = c
-            .query_one("select oom_killed, status from container_instances where session_id = $1", &[&id])
-            .await
-            .unwrap();
-        if row.get::<_, String>(1) == "removed" {
-            break row.get(0);
-        }
-        assert!(Instant::now() < deadline, "the container's row was never completed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(oom.is_some_and(|o| o), err.contains("out of memory"), "the flag and the message agree");
-    w.stop().await.unwrap();
+    for path in PATHS {
+        // The default memory limit, so that warm containers fit the session.
+        let sb = Sandbox::start(&db, path, &["python"], |c| c.limits.default_memory_mb = 64).await;
+        let (id, _) = sb.submit("python", code, Some(30_000)).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "failed", "{path:?}: {s:?}");
+        assert_eq!(s.exit_code, Some(137));
+        // The engine reports the OOM kill when its event arrives in time; when
+        // the program dies faster than the engine watches, the kill is still
+        // blamed on the memory limit.
+        let err = s.error.unwrap();
+        assert!(err.contains("64 MB") && err.contains("memory limit"), "{path:?}: {err}");
+        // The container's row is completed after the outcome, with its removal.
+        let c = db.client().await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let oom: Option<bool> = loop {
+            let row = c
+                .query_one("select oom_killed, status from container_instances where session_id = $1", &[&id])
+                .await
+                .unwrap();
+            if row.get::<_, String>(1) == "removed" {
+                break row.get(0);
+            }
+            assert!(Instant::now() < deadline, "the container's row was never completed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(oom.is_some_and(|o| o), err.contains("out of memory"), "{path:?}: the flag and the message agree");
+        sb.stop().await;
+    }
 }
 
 #[tokio::test]
 async fn fork_bomb_is_contained() {
     let db = TestDb::new().await;
-    let user = db.user().await;
-    let w = db.worker();
     let code = r#"
 import os, time
 n = 0
@@ -153,48 +211,46 @@ try:
 except OSError as e:
     print("fork refused after", n, flush=True)
 "#;
-    let started = Instant::now();
-    let id = db.submit_with(user, "python", code, None, Some(20_000), None).await;
-    let s = db.wait_done(id, T).await;
-    let out = db.stdout(id).await;
-    assert_eq!(s.status, "completed", "{s:?} {out:?}");
-    let n: usize = out[0].strip_prefix("fork refused after ").expect("fork must fail").parse().unwrap();
-    assert!(n < 64, "{n} processes forked under a pids limit of 64");
-    // The sleeping children died with the container: no waiting for them.
-    assert!(started.elapsed() < Duration::from_secs(15));
-    wait_no_containers(id, Duration::from_secs(10)).await;
-    w.stop().await.unwrap();
+    for path in PATHS {
+        let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
+        let started = Instant::now();
+        let (id, container) = sb.submit("python", code, Some(20_000)).await;
+        let s = db.wait_done(id, T).await;
+        let out = db.stdout(id).await;
+        assert_eq!(s.status, "completed", "{path:?}: {s:?} {out:?}");
+        let n: usize = out[0].strip_prefix("fork refused after ").expect("fork must fail").parse().unwrap();
+        assert!(n < 64, "{path:?}: {n} processes forked under a pids limit of 64");
+        // The sleeping children died with the container: no waiting for them.
+        assert!(started.elapsed() < Duration::from_secs(15));
+        wait_container_gone(&container, Duration::from_secs(10)).await;
+        sb.stop().await;
+    }
 }
 
 #[tokio::test]
 async fn output_flood_is_capped_keeping_what_was_printed() {
     let db = TestDb::new().await;
-    let user = db.user().await;
-    let w = db.worker_with(|c| c.limits.output_limit_bytes = 100_000);
-    let id = db
-        .submit_with(
-            user,
-            "python",
-            "i = 0\nwhile True:\n    print(f'line {i:08d}')\n    i += 1\n",
-            None,
-            Some(30_000),
-            None,
-        )
-        .await;
-    let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "failed", "{s:?}");
-    assert!(s.error.unwrap().contains("output limit of 100000 bytes"));
-    let logs = db.logs(id).await;
-    let out: Vec<&Log> = logs.iter().filter(|l| l.stream == "stdout").collect();
-    let bytes: usize = out.iter().map(|l| l.message.len() + 1).sum();
-    assert!((99_000..=100_001).contains(&bytes), "{bytes} bytes kept");
-    // Every kept line is the program's, in order.
-    for (i, l) in out.iter().take(out.len() - 1).enumerate() {
-        assert_eq!(l.message, format!("line {i:08}"));
+    for path in PATHS {
+        let sb = Sandbox::start(&db, path, &["python"], |c| c.limits.output_limit_bytes = 100_000).await;
+        let code = "i = 0\nwhile True:\n    print(f'line {i:08d}')\n    i += 1\n";
+        let (id, container) = sb.submit("python", code, Some(30_000)).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "failed", "{path:?}: {s:?}");
+        assert!(s.error.unwrap().contains("output limit of 100000 bytes"));
+        let logs = db.logs(id).await;
+        let out: Vec<&Log> = logs.iter().filter(|l| l.stream == "stdout").collect();
+        let bytes: usize = out.iter().map(|l| l.message.len() + 1).sum();
+        assert!((99_000..=100_001).contains(&bytes), "{path:?}: {bytes} bytes kept");
+        // Every kept line is the program's, in order.
+        for (i, l) in out.iter().take(out.len() - 1).enumerate() {
+            assert_eq!(l.message, format!("line {i:08}"));
+        }
+        assert!(logs
+            .iter()
+            .any(|l| l.stream == "system" && l.message.contains("output limit of 100000 bytes reached")));
+        wait_container_gone(&container, Duration::from_secs(10)).await;
+        sb.stop().await;
     }
-    assert!(logs.iter().any(|l| l.stream == "system" && l.message.contains("output limit of 100000 bytes reached")));
-    wait_no_containers(id, Duration::from_secs(10)).await;
-    w.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
-//! Shared helpers: a real PostgreSQL cluster (started by
-//! `scripts/test-postgres.sh` unless EXECBOX_TEST_PG names one), a fresh
+//! Shared helpers: a real PostgreSQL cluster (started by the same code as
+//! `execbox dev` unless EXECBOX_TEST_PG names one), a fresh
 //! database per test cloned from a template that has the Supabase fixture
 //! and the migrations, real in-process workers, and the frontend's way of
-//! writing (SET LOCAL ROLE authenticated + request.jwt.claims).
+//! writing (SET LOCAL ROLE authenticated + request.jwt.claims), and the
+//! warm pool's containers as Docker lists them.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -339,4 +341,99 @@ pub fn init_tracing() {
             let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         }
     });
+}
+
+/// Warm containers of this worker: all of them, or only running ones;
+/// optionally only of one image.
+pub async fn pool_ids_of(worker: &str, all: bool, image: Option<&str>) -> HashSet<String> {
+    let mut args = vec![
+        "ps".to_string(),
+        if all { "-aq" } else { "-q" }.to_string(),
+        "--no-trunc".into(),
+        "--filter".into(),
+        "label=execbox.pool=true".into(),
+        "--filter".into(),
+        format!("label=execbox.worker_id={worker}"),
+    ];
+    if let Some(image) = image {
+        args.extend(["--filter".to_string(), format!("ancestor={image}")]);
+    }
+    let out = tokio::process::Command::new("docker").args(&args).output().await.expect("docker ps");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
+}
+
+pub async fn pool_ids(worker: &str, all: bool) -> HashSet<String> {
+    pool_ids_of(worker, all, None).await
+}
+
+/// Warm containers of this worker, idle or in use.
+pub async fn pool_containers(worker: &str) -> HashSet<String> {
+    pool_ids(worker, true).await
+}
+
+/// Waits until `n` warm containers (of `image`, if given) run — started, so
+/// ready to be taken: the pool lists them a moment after the engine reports
+/// them running.
+pub async fn wait_pool_of(worker: &str, n: usize, image: Option<&str>) -> HashSet<String> {
+    // Generous: while the suite compiles seven languages, the engine is slow.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let ids = pool_ids_of(worker, false, image).await;
+        if ids.len() >= n {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            return ids;
+        }
+        assert!(Instant::now() < deadline, "the pool never reached {n} containers: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
+    wait_pool_of(worker, n, None).await
+}
+
+/// A worker with an id of its own (its pool's containers carry it) and the
+/// test's settings.
+pub fn pooled_worker(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> (Worker, String) {
+    let worker_id = format!("warm-{}", Uuid::new_v4().simple());
+    let w = db.worker_with(|c| {
+        c.worker.id = worker_id.clone();
+        tweak(c);
+    });
+    (w, worker_id)
+}
+
+/// The container a session ran in, from its `container_instances` row
+/// (written while the program runs).
+pub async fn container_of(db: &TestDb, session: Uuid) -> String {
+    let c = db.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(row) = c
+            .query_opt("select container_id from container_instances where session_id = $1", &[&session])
+            .await
+            .unwrap()
+        {
+            return row.get(0);
+        }
+        assert!(Instant::now() < deadline, "no container_instances row for {session}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the container with this id is gone.
+pub async fn wait_container_gone(id: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let out = tokio::process::Command::new("docker")
+            .args(["ps", "-aq", "--no-trunc", "--filter", &format!("id={id}")])
+            .output()
+            .await
+            .expect("docker ps");
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "container {id} still there after {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

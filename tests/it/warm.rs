@@ -2,67 +2,11 @@
 //! policy as cold ones, are recycled, drained, and skipped when a session
 //! needs other limits.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
 
 const T: Duration = Duration::from_secs(60);
-
-/// Warm containers of this worker: all of them, or only running ones.
-async fn pool_ids(worker: &str, all: bool) -> HashSet<String> {
-    let out = tokio::process::Command::new("docker")
-        .args([
-            "ps",
-            if all { "-aq" } else { "-q" },
-            "--no-trunc",
-            "--filter",
-            "label=execbox.pool=true",
-            "--filter",
-            &format!("label=execbox.worker_id={worker}"),
-        ])
-        .output()
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
-}
-
-/// Warm containers of this worker, idle or in use.
-async fn pool_containers(worker: &str) -> HashSet<String> {
-    pool_ids(worker, true).await
-}
-
-/// Waits until `n` warm containers run (started, so ready to be taken: the
-/// pool lists them a moment after the engine reports them running).
-async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
-    // Generous: while the suite compiles seven languages, the engine is slow.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let ids = pool_ids(worker, false).await;
-        if ids.len() >= n {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            return ids;
-        }
-        assert!(Instant::now() < deadline, "the pool never reached {n} containers: {ids:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A worker with an id of its own (its pool's containers carry it) and the
-/// test's settings.
-fn pooled_worker(db: &TestDb, tweak: impl FnOnce(&mut execbox::config::Config)) -> (Worker, String) {
-    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
-    let w = db.worker_with(|c| {
-        c.worker.id = worker_id.clone();
-        tweak(c);
-    });
-    (w, worker_id)
-}
-
-async fn container_of(db: &TestDb, session: uuid::Uuid) -> String {
-    let c = db.client().await;
-    c.query_one("select container_id from container_instances where session_id = $1", &[&session]).await.unwrap().get(0)
-}
 
 #[tokio::test]
 async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
@@ -110,12 +54,9 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
     for id in [a, b] {
         assert_eq!(db.stdout(id).await, ["65534 0000000000000000", "['lo']"], "the sandbox holds on the warm path");
     }
-    wait_no_containers(a, Duration::from_secs(10)).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pool_containers(&worker_id).await.contains(&ca) {
-        assert!(Instant::now() < deadline, "a used warm container was not removed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Used warm containers are removed.
+    wait_container_gone(&ca, Duration::from_secs(10)).await;
+    wait_container_gone(&cb, Duration::from_secs(10)).await;
     // The pool refills.
     wait_pool(&worker_id, 2).await;
 
@@ -227,11 +168,7 @@ async fn a_warm_container_that_died_idle_is_skipped() {
     assert_eq!(s.status, "completed", "{s:?}");
     assert_eq!(db.stdout(id).await, ["still served"]);
     assert_ne!(container_of(&db, id).await, dead);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pool_containers(&worker_id).await.contains(&dead) {
-        assert!(Instant::now() < deadline, "the dead warm container was not removed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_container_gone(&dead, Duration::from_secs(10)).await;
     w.stop().await.unwrap();
 }
 
