@@ -527,6 +527,26 @@ mod tests {
     }
 
     #[test]
+    fn warm_pool_and_its_budget() {
+        let c = load(&[
+            ("EXECBOX_WARM_POOL", "python=2, node=1"),
+            ("EXECBOX_WARM_POOL_MEMORY_MB", "1024"),
+            ("EXECBOX_WARM_POOL_CPUS", "1.5"),
+        ])
+        .unwrap();
+        assert_eq!(c.worker.warm_pool.get("python"), Some(&2));
+        assert_eq!(c.worker.warm_pool.get("node"), Some(&1));
+        assert_eq!((c.worker.warm_memory_mb, c.worker.warm_cpus), (1024, 1.5));
+        assert!(load(&[]).unwrap().worker.warm_pool.is_empty(), "off unless configured");
+        let err = load(&[("EXECBOX_WARM_POOL", "python")]).unwrap_err();
+        assert!(format!("{err:#}").contains("EXECBOX_WARM_POOL"), "{err:#}");
+        let err = load(&[("EXECBOX_WARM_POOL_CPUS", "-1")]).unwrap_err();
+        assert!(format!("{err:#}").contains("EXECBOX_WARM_POOL_CPUS"), "{err:#}");
+        let err = load(&[("EXECBOX_WARM_POOL_MEMORY_MB", "lots")]).unwrap_err();
+        assert!(format!("{err:#}").contains("EXECBOX_WARM_POOL_MEMORY_MB"), "{err:#}");
+    }
+
+    #[test]
     fn impossible_settings_are_refused() {
         assert!(load(&[("EXECBOX_DEFAULT_TIMEOUT_MS", "900000")]).is_err());
         assert!(load(&[("EXECBOX_LEASE_MS", "1000"), ("EXECBOX_HEARTBEAT_INTERVAL_MS", "900")]).is_err());

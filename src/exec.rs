@@ -616,3 +616,28 @@ fn signal_name(n: i32) -> String {
         n => format!("{n}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt(name: &str) -> Runtime {
+        Runtimes::builtin().resolve(name).unwrap().clone()
+    }
+
+    #[test]
+    fn only_plain_runs_of_prestart_runtimes_prestart() {
+        let limits = Limits::default();
+        let python = default_spec(&rt("python"), &limits, HashMap::new());
+        assert_eq!(python.cmd[..3], ["--prestart", "main.py", "python3"]);
+        // Compiled languages and runtimes without the flag run as before.
+        for name in ["go", "node"] {
+            let spec = default_spec(&rt(name), &limits, HashMap::new());
+            assert!(!spec.cmd.contains(&"--prestart".to_string()), "{name}: {:?}", spec.cmd);
+        }
+        // Validation reads a report instead.
+        let report = Report { path: "report.xml", from_stdout: false, bench: None };
+        let cmd = command(None, &["pytest".to_string()], &[], Launch::Report(report));
+        assert_eq!(cmd, ["--report", "report.xml", "pytest"]);
+    }
+}

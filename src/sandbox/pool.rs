@@ -262,3 +262,27 @@ pub fn labels(scope: &str, worker_id: &str) -> HashMap<String, String> {
         (policy::LABEL_POOL.to_string(), "true".to_string()),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_bounds_memory_and_cpus_together() {
+        let spec = ContainerSpec {
+            image: "i".into(),
+            cmd: vec![],
+            env: vec![],
+            memory_mb: 512,
+            cpus: 0.5,
+            work_mb: 16,
+            exec_work: false,
+            labels: HashMap::new(),
+        };
+        let budget = Budget { memory_mb: 1024, cpus: 1.0 };
+        assert!(budget.fits((0, 0.0), &spec));
+        assert!(budget.fits((512, 0.5), &spec), "exactly full fits");
+        assert!(!budget.fits((1024, 0.0), &spec), "memory");
+        assert!(!budget.fits((0, 0.75), &spec), "cpus");
+    }
+}
