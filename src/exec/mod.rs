@@ -1,0 +1,244 @@
+//! One claimed session, from its row to its outcome: check the request
+//! (`plan`), run it in the sandbox, stream its output to the log writer,
+//! map how it ended to a status (`judge`) and record it (fenced on the
+//! attempt), then remove the container.
+
+mod judge;
+mod plan;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::sync::{watch, Notify};
+
+use crate::config::Config;
+use crate::db::queue::{self, Claimed, Outcome, Status};
+use crate::db::{containers, logs};
+use crate::output::{Level, OutputPipe};
+use crate::runtimes::Runtimes;
+use crate::sandbox::policy::{self, ContainerSpec};
+use crate::sandbox::{files, Engine, Input, SandboxError, StopReason};
+
+use judge::{judge, judge_validation};
+pub use plan::{container_spec, default_spec};
+use plan::{plan, Plan};
+
+/// What every session run needs; cheap to clone.
+#[derive(Clone)]
+pub struct Ctx {
+    pub pool: Pool,
+    pub engine: Engine,
+    pub runtimes: Arc<Runtimes>,
+    pub cfg: Arc<Config>,
+    /// Label value naming this database (see `policy::LABEL_SCOPE`).
+    pub scope: String,
+    /// Warm containers, when configured.
+    pub warm: Option<Arc<crate::sandbox::pool::WarmPool>>,
+}
+
+/// Runs the session to its end. Never panics on bad input; every path ends
+/// in a recorded outcome unless the session was taken away from us.
+/// `input` is notified when `session_input` rows arrive for this session.
+pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<StopReason>>, input: Arc<Notify>) {
+    let (tx, writer) = logs::spawn(ctx.pool.clone(), s.id, s.attempt);
+    let mut pipe = OutputPipe::new(ctx.cfg.limits.output_limit_bytes, ctx.cfg.limits.max_line_bytes, tx);
+
+    let mut container: Option<ContainerRecord> = None;
+    let outcome = match plan(&ctx, &s) {
+        Err(msg) => Some(Outcome { status: Status::Failed, exit_code: None, error: Some(msg), result: None }),
+        Ok(plan) => run(&ctx, &s, &plan, &mut pipe, &mut stop, &mut container, &input).await,
+    };
+    if let Some(o) = &outcome {
+        if o.status != Status::Completed {
+            if let Some(e) = &o.error {
+                let level = if o.status == Status::Cancelled { Level::Warn } else { Level::Error };
+                pipe.system(level, format!("execbox: {e}")).await;
+            }
+        }
+    }
+    drop(pipe);
+    let logs_ok = match writer.await {
+        Ok(Ok(stats)) => {
+            tracing::debug!(rows = stats.rows, batches = stats.batches, "logs written");
+            true
+        }
+        Ok(Err(logs::LogError::Fenced)) => false,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "some log rows could not be written");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "log writer panicked");
+            true
+        }
+    };
+    match outcome {
+        Some(o) if logs_ok => record(&ctx.pool, &s, &o).await,
+        _ => tracing::warn!("this worker no longer owns the session; its outcome was discarded"),
+    }
+    // After the outcome is recorded (the user is not waiting for this):
+    // the container's bookkeeping and its removal.
+    if let Some(c) = container {
+        let removed = ctx.engine.remove(&c.id).await;
+        if let Some(w) = &ctx.warm {
+            w.release(&c.id);
+        }
+        if let Err(e) = &removed {
+            tracing::warn!(container = %c.id, error = %crate::error_chain(e), "cannot remove container; the reaper will retry");
+        }
+        let row = match c.row {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        if let Ok(db) = ctx.pool.get().await {
+            let _ = match row {
+                Some(row) => containers::ended(&db, row, c.exit, removed.is_ok()).await,
+                None if removed.is_ok() => containers::removed(&**db, &c.id).await,
+                None => Ok(()),
+            };
+        }
+    }
+}
+
+/// A session's container, for the bookkeeping after its outcome.
+struct ContainerRecord {
+    id: String,
+    /// Its `container_instances` row, being written.
+    row: Option<tokio::task::JoinHandle<Option<uuid::Uuid>>>,
+    /// Exit code and OOM flag, once it ended.
+    exit: Option<(Option<i32>, bool)>,
+}
+
+async fn record(pool: &Pool, s: &Claimed, o: &Outcome) {
+    let mut delay = Duration::from_millis(100);
+    for tries in 1..=5 {
+        let result = async {
+            let db = pool.get().await.map_err(|e| e.to_string())?;
+            queue::finish(&db, s.id, s.attempt, o).await.map_err(|e| crate::error_chain(&e))
+        }
+        .await;
+        match result {
+            Ok(true) => {
+                crate::metrics::METRICS.finished(o.status.as_str());
+                tracing::info!(status = o.status.as_str(), exit_code = o.exit_code, "session finished");
+                return;
+            }
+            Ok(false) => {
+                tracing::warn!("session was taken from this worker before it finished; outcome discarded");
+                return;
+            }
+            Err(e) if tries < 5 => {
+                tracing::warn!(error = %e, "cannot record the outcome yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the outcome; the lease will expire and the session be rescued")
+            }
+        }
+    }
+}
+
+/// The sandboxed part. `None`: the session is no longer ours.
+async fn run(
+    ctx: &Ctx,
+    s: &Claimed,
+    plan: &Plan<'_>,
+    pipe: &mut OutputPipe,
+    stop: &mut watch::Receiver<Option<StopReason>>,
+    container: &mut Option<ContainerRecord>,
+    input: &Arc<Notify>,
+) -> Option<Outcome> {
+    let claimed = std::time::Instant::now();
+    let rt = plan.runtime;
+    let worker_id = ctx.cfg.worker.id.as_str();
+    let labels = HashMap::from([
+        (policy::LABEL_MANAGED.to_string(), "true".to_string()),
+        (policy::LABEL_SCOPE.to_string(), ctx.scope.clone()),
+        (policy::LABEL_SESSION.to_string(), s.id.to_string()),
+        (policy::LABEL_ATTEMPT.to_string(), s.attempt.to_string()),
+        (policy::LABEL_WORKER.to_string(), worker_id.to_string()),
+    ]);
+    let spec = container_spec(rt, plan.command.clone(), &plan.stages, &ctx.cfg.limits, labels);
+    let infra = |e: SandboxError| {
+        tracing::error!(error = %crate::error_chain(&e), "sandbox failure");
+        Some(Outcome { status: Status::Error, exit_code: None, error: Some(e.to_string()), result: None })
+    };
+    // A warm container serves the session when it is exactly the container
+    // the session would get (labels aside).
+    let warm = match &ctx.warm {
+        Some(pool)
+            if pool
+                .spec(&rt.language)
+                .is_some_and(|w| ContainerSpec { labels: w.labels.clone(), ..spec.clone() } == *w) =>
+        {
+            pool.take(&rt.language).await
+        }
+        _ => None,
+    };
+    let warmed = warm.is_some();
+    let running = match warm {
+        Some(r) => r,
+        None => {
+            let created = match ctx.engine.create(&spec).await {
+                Ok(c) => c,
+                Err(e) => return infra(e),
+            };
+            *container = Some(ContainerRecord { id: created.id.clone(), row: None, exit: None });
+            match ctx.engine.start(&created).await {
+                Ok(r) => r,
+                Err(e) => return infra(e),
+            }
+        }
+    };
+    crate::metrics::METRICS.container_start.observe(claimed.elapsed());
+    tracing::debug!(container = %running.id, warm = warmed, "container ready");
+    // The dashboard's row is written while the program runs, not before.
+    let row = {
+        let (pool, id, attempt) = (ctx.pool.clone(), s.id, s.attempt);
+        let (worker_id, cid, image) = (worker_id.to_string(), running.id.clone(), rt.image.clone());
+        tokio::spawn(async move {
+            let db = pool.get().await.ok()?;
+            containers::started(&db, id, attempt, &worker_id, &cid, &image).await.ok()
+        })
+    };
+    *container = Some(ContainerRecord { id: running.id.clone(), row: Some(row), exit: None });
+
+    let named: Vec<(&str, &[u8])> = plan.files.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+    let input = Input {
+        files: files::encode(&named, b""),
+        stdin: s.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
+        events: s.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, input.clone())),
+    };
+    if plan.validation.is_some() {
+        pipe.capture_report();
+    }
+    let finished = match ctx.engine.run(running, input, &plan.stages, pipe, stop).await {
+        Ok(f) => f,
+        Err(e) => return infra(e),
+    };
+    tracing::debug!(?finished, "container ended");
+    crate::metrics::METRICS.run_duration.observe(finished.wall_time);
+    if let Some(c) = container.as_mut() {
+        c.exit = Some((finished.exit_code.map(|c| c as i32), finished.oom_killed));
+    }
+    let outcome = judge(&finished, plan, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())?;
+    match &plan.validation {
+        None => Some(outcome),
+        Some(v) => {
+            let outcome = judge_validation(outcome, &finished, v, pipe.block("report"), pipe.block("bench"));
+            if let Some(r) = &outcome.result {
+                if outcome.status == Status::Completed {
+                    pipe.system(
+                        Level::Info,
+                        format!("execbox: validation: {} of {} tests passed", r["testsPassed"], r["totalTests"]),
+                    )
+                    .await;
+                }
+            }
+            Some(outcome)
+        }
+    }
+}
