@@ -110,12 +110,10 @@ pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreat
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_locked_down() {
-        let spec = ContainerSpec {
+impl ContainerSpec {
+    /// A plain spec for unit tests: 512 MB, half a CPU.
+    pub(crate) fn sample() -> ContainerSpec {
+        ContainerSpec {
             image: "i".into(),
             cmd: vec!["x".into()],
             env: vec![],
@@ -124,7 +122,17 @@ mod tests {
             work_mb: 16,
             exec_work: false,
             labels: HashMap::new(),
-        };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_locked_down() {
+        let spec = ContainerSpec::sample();
         let c = container_config(&spec, &Limits::default());
         let h = c.host_config.unwrap();
         assert_eq!(h.network_mode.as_deref(), Some("none"));

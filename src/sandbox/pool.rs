@@ -269,16 +269,7 @@ mod tests {
 
     #[test]
     fn the_budget_bounds_memory_and_cpus_together() {
-        let spec = ContainerSpec {
-            image: "i".into(),
-            cmd: vec![],
-            env: vec![],
-            memory_mb: 512,
-            cpus: 0.5,
-            work_mb: 16,
-            exec_work: false,
-            labels: HashMap::new(),
-        };
+        let spec = ContainerSpec::sample();
         let budget = Budget { memory_mb: 1024, cpus: 1.0 };
         assert!(budget.fits((0, 0.0), &spec));
         assert!(budget.fits((512, 0.5), &spec), "exactly full fits");
