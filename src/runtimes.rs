@@ -43,10 +43,15 @@ pub struct Runtime {
     /// when every file is written (see `images/execbox-run`): its startup
     /// overlaps the transfer, and a warm container pays it before the
     /// session. Only for interpreters that read their script once, through
-    /// open(), and never stat it as a regular file first (CPython); ignored
-    /// with a compile stage and in validation.
+    /// open(), to its end, and accept a FIFO there (CPython, Node.js);
+    /// ignored with a compile stage and in validation.
     #[serde(default)]
     pub prestart: bool,
+    /// Extra file names that change how the interpreter starts (Node.js's
+    /// `package.json`): a session that sends one runs without prestart (so
+    /// never in a warm container), as the interpreter must see it at startup.
+    #[serde(default)]
+    pub prestart_unless: Vec<String>,
     /// How to validate a solution against a test suite in this language.
     #[serde(default)]
     pub validate: Option<Validate>,
@@ -56,9 +61,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// The `--prestart` file of a plain run, when this runtime has one.
-    pub fn prestart_file(&self) -> Option<&str> {
-        (self.prestart && self.compile.is_none()).then_some(self.file.as_str())
+    /// The `--prestart` file of a plain run that brings these extra files,
+    /// when this runtime has one.
+    pub fn prestart_file<'a>(&self, mut extra_files: impl Iterator<Item = &'a str>) -> Option<&str> {
+        let blocked = extra_files.any(|n| self.prestart_unless.iter().any(|u| u == n));
+        (self.prestart && self.compile.is_none() && !blocked).then_some(self.file.as_str())
     }
 }
 

@@ -122,10 +122,13 @@ pub(super) fn plan<'a>(ctx: &'a Ctx, s: &Claimed) -> Result<Plan<'a>, String> {
     if s.args.iter().any(|a| a.contains('\0')) {
         return Err("args may not contain NUL characters".into());
     }
+    // Names only (the files are checked below): whether one keeps the
+    // interpreter from starting before they arrive.
+    let extra_names = s.files.iter().filter_map(|v| v.as_array()).flatten().filter_map(|f| f["name"].as_str());
     let (mut files, command, validation) = match validate {
         None => (
             vec![(runtime.file.clone(), s.code.as_bytes().to_vec())],
-            command(compile_cmd, &runtime.run, &s.args, Launch::Run { prestart: runtime.prestart_file() }),
+            command(compile_cmd, &runtime.run, &s.args, Launch::Run { prestart: runtime.prestart_file(extra_names) }),
             None,
         ),
         Some(v) => {
@@ -201,7 +204,7 @@ pub fn default_spec(rt: &Runtime, limits: &Limits, labels: HashMap<String, Strin
         cpus: limits.compile_cpus,
     });
     let stages = Stages { compile, run };
-    let launch = Launch::Run { prestart: rt.prestart_file() };
+    let launch = Launch::Run { prestart: rt.prestart_file(std::iter::empty()) };
     container_spec(rt, command(rt.compile.as_ref(), &rt.run, &[], launch), &stages, limits, labels)
 }
 
@@ -255,7 +258,7 @@ mod tests {
         let python = default_spec(&rt("python"), &limits, HashMap::new());
         assert_eq!(python.cmd[..3], ["--prestart", "main.py", "python3"]);
         // Compiled languages and runtimes without the flag run as before.
-        for name in ["go", "node"] {
+        for name in ["go", "typescript"] {
             let spec = default_spec(&rt(name), &limits, HashMap::new());
             assert!(!spec.cmd.contains(&"--prestart".to_string()), "{name}: {:?}", spec.cmd);
         }

@@ -92,56 +92,82 @@ async fn idle_warm_containers_are_recycled() {
     assert!(pool_containers(&worker_id).await.is_empty());
 }
 
-/// Python starts before its code arrives (`prestart`): whether the
-/// interpreter was warm in a pool or started with the container, the program
-/// sees what a fresh `python3 main.py` sees — its argv and file, the script
-/// on disk (tracebacks quote it), its extra files and nothing else in its
-/// directory, and its stdin.
+/// Python and Node.js start before their code arrives (`prestart`): whether
+/// the interpreter was warm in a pool or started with the container, the
+/// program sees what a fresh `python3 main.py` or `node main.js` sees — its
+/// argv and file, the script on disk (error reports quote it), its extra
+/// files and nothing else in its directory, and its stdin.
 #[tokio::test]
 async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let (w, worker_id) = pooled_worker(&db, move |c| {
         c.worker.warm_pool.insert("python".into(), 1);
+        c.worker.warm_pool.insert("node".into(), 1);
     });
-    let pooled = wait_pool(&worker_id, 1).await;
-    let code = "import os, sys, helper\n\
-                print(sys.argv, __file__, os.path.isfile(__file__))\n\
-                print(open(__file__).read().splitlines()[0])\n\
-                print(helper.VALUE, input(), sorted(os.listdir('.')))\n\
-                raise ValueError('from line five')\n";
-    let files = serde_json::json!([{"name": "helper.py", "content": "VALUE = 42\n"}]);
-    let mut seen = Vec::new();
-    // Default memory: a warm container; other limits: the cold path.
-    for memory in [None, Some(200)] {
-        let req = execbox::client::Request {
-            language: "python".into(),
-            code: code.into(),
-            stdin: Some("typed\n".into()),
-            files: Some(files.clone()),
-            memory_limit_mb: memory,
-            ..Default::default()
-        };
-        let id = db.insert(user, &req).await;
-        let s = db.wait_done(id, T).await;
-        assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(1)), "{s:?}");
-        assert_eq!(pooled.contains(&container_of(&db, id).await), memory.is_none(), "warm first, then cold");
-        let stdout = db.stdout(id).await;
-        assert_eq!(
-            stdout,
+    let python = "import os, sys, helper\n\
+                  print(sys.argv, __file__, os.path.isfile(__file__))\n\
+                  print(open(__file__).read().splitlines()[0])\n\
+                  print(helper.VALUE, input(), sorted(os.listdir('.')))\n\
+                  raise ValueError('from line five')\n";
+    let node = "const fs = require('fs'), helper = require('./helper');\n\
+                console.log(JSON.stringify(process.argv.slice(1)), __filename, fs.statSync(__filename).isFile());\n\
+                console.log(fs.readFileSync(__filename, 'utf8').split('\\n')[0]);\n\
+                console.log(helper.VALUE, fs.readFileSync(0, 'utf8').trim(), JSON.stringify(fs.readdirSync('.').sort()));\n\
+                throw new Error('from line five');\n";
+    let cases = [
+        (
+            "python",
+            "execbox/python:3.11",
+            python,
+            ("helper.py", "VALUE = 42\n"),
             ["['main.py'] /work/main.py True", "import os, sys, helper", "42 typed ['helper.py', 'main.py']"],
-            "memory {memory:?}"
-        );
-        let stderr: Vec<String> =
-            db.logs(id).await.into_iter().filter(|l| l.stream == "stderr").map(|l| l.message).collect();
-        assert!(
-            stderr.iter().any(|l| l.contains("File \"/work/main.py\", line 5"))
-                && stderr.iter().any(|l| l.trim() == "raise ValueError('from line five')"),
-            "the traceback quotes the script: {stderr:?}"
-        );
-        seen.push((stdout, stderr));
+            ["File \"/work/main.py\", line 5", "raise ValueError('from line five')"],
+        ),
+        (
+            "node",
+            "execbox/node:18",
+            node,
+            ("helper.js", "exports.VALUE = 42;\n"),
+            [
+                "[\"/work/main.js\"] /work/main.js true",
+                "const fs = require('fs'), helper = require('./helper');",
+                "42 typed [\"helper.js\",\"main.js\"]",
+            ],
+            ["/work/main.js:5", "throw new Error('from line five');"],
+        ),
+    ];
+    for (language, image, code, helper, expected, quoted) in cases {
+        let files = serde_json::json!([{"name": helper.0, "content": helper.1}]);
+        let mut seen = Vec::new();
+        // Default memory: a warm container; other limits: the cold path.
+        for memory in [None, Some(200)] {
+            let pooled = wait_pool_of(&worker_id, 1, Some(image)).await;
+            let req = execbox::client::Request {
+                language: language.into(),
+                code: code.into(),
+                stdin: Some("typed\n".into()),
+                files: Some(files.clone()),
+                memory_limit_mb: memory,
+                ..Default::default()
+            };
+            let id = db.insert(user, &req).await;
+            let s = db.wait_done(id, T).await;
+            assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(1)), "{language}: {s:?}");
+            let warm = pooled.contains(&container_of(&db, id).await);
+            assert_eq!(warm, memory.is_none(), "{language}: warm first, then cold");
+            let stdout = db.stdout(id).await;
+            assert_eq!(stdout, expected, "{language}, warm {warm}");
+            let stderr: Vec<String> =
+                db.logs(id).await.into_iter().filter(|l| l.stream == "stderr").map(|l| l.message).collect();
+            assert!(
+                stderr.iter().any(|l| l.contains(quoted[0])) && stderr.iter().any(|l| l.trim() == quoted[1]),
+                "{language}: the error report quotes the script: {stderr:?}"
+            );
+            seen.push((stdout, stderr));
+        }
+        assert_eq!(seen[0], seen[1], "{language}: warm and cold runs print the same");
     }
-    assert_eq!(seen[0], seen[1], "warm and cold runs print the same");
     w.stop().await.unwrap();
 }
 
@@ -187,5 +213,30 @@ async fn the_pool_stays_within_its_memory_budget() {
     // Several fill rounds later, still two.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(pool_containers(&worker_id).await.len(), 2, "the pool exceeded its memory budget");
+    w.stop().await.unwrap();
+}
+
+/// Node.js decides at startup, from `package.json`, how to load its script:
+/// a session that sends one is not prestarted, so it runs cold and as an ES
+/// module, exactly as `node main.js` would next to that file.
+#[tokio::test]
+async fn a_package_json_is_seen_by_node_at_startup() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let (w, worker_id) = pooled_worker(&db, move |c| {
+        c.worker.warm_pool.insert("node".into(), 1);
+    });
+    let pooled = wait_pool(&worker_id, 1).await;
+    let req = execbox::client::Request {
+        language: "node".into(),
+        code: "import { readFileSync } from 'fs';\nconsole.log('esm', typeof readFileSync);\n".into(),
+        files: Some(serde_json::json!([{"name": "package.json", "content": "{\"type\": \"module\"}"}])),
+        ..Default::default()
+    };
+    let id = db.insert(user, &req).await;
+    let s = db.wait_done(id, T).await;
+    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+    assert_eq!(db.stdout(id).await, ["esm function"]);
+    assert!(!pooled.contains(&container_of(&db, id).await), "not in a prestarted container");
     w.stop().await.unwrap();
 }
