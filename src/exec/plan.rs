@@ -257,6 +257,11 @@ mod tests {
         let limits = Limits::default();
         let python = default_spec(&rt("python"), &limits, HashMap::new());
         assert_eq!(python.cmd[..3], ["--prestart", "main.py", "python3"]);
+        let node = default_spec(&rt("node"), &limits, HashMap::new());
+        assert_eq!(node.cmd[..3], ["--prestart", "main.js", "node"]);
+        // A file the interpreter reads at startup turns it off.
+        assert_eq!(rt("node").prestart_file(["util.js"].into_iter()), Some("main.js"));
+        assert_eq!(rt("node").prestart_file(["package.json"].into_iter()), None);
         // Compiled languages and runtimes without the flag run as before.
         for name in ["go", "typescript"] {
             let spec = default_spec(&rt(name), &limits, HashMap::new());
