@@ -52,6 +52,9 @@ pub const STATUSES: [&str; 5] = ["completed", "failed", "timeout", "cancelled", 
 
 pub struct Metrics {
     pub log_rows_written: AtomicU64,
+    /// Sessions that ran in a warm container, and in a cold one.
+    pub containers_warm: AtomicU64,
+    pub containers_cold: AtomicU64,
     pub sessions_finished: [AtomicU64; STATUSES.len()],
     pub run_duration: Histogram,
     pub container_start: Histogram,
@@ -59,6 +62,8 @@ pub struct Metrics {
 
 pub static METRICS: Metrics = Metrics {
     log_rows_written: AtomicU64::new(0),
+    containers_warm: AtomicU64::new(0),
+    containers_cold: AtomicU64::new(0),
     sessions_finished: [const { AtomicU64::new(0) }; STATUSES.len()],
     run_duration: Histogram::new(),
     container_start: Histogram::new(),
@@ -89,6 +94,12 @@ impl Metrics {
                 self.sessions_finished[i].load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP execbox_containers_total Sessions this process's worker ran, by where their container came from.\n# TYPE execbox_containers_total counter\nexecbox_containers_total{{path=\"warm\"}} {}\nexecbox_containers_total{{path=\"cold\"}} {}",
+            self.containers_warm.load(Ordering::Relaxed),
+            self.containers_cold.load(Ordering::Relaxed)
+        );
         self.run_duration.render("execbox_run_duration_seconds", "Wall time of programs, start to exit.", out);
         self.container_start.render(
             "execbox_container_start_seconds",

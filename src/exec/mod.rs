@@ -179,6 +179,9 @@ async fn run(
         _ => None,
     };
     let warmed = warm.is_some();
+    let counter =
+        if warmed { &crate::metrics::METRICS.containers_warm } else { &crate::metrics::METRICS.containers_cold };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let running = match warm {
         Some(r) => r,
         None => {

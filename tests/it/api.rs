@@ -676,6 +676,8 @@ async fn metrics_cors_and_the_openapi_document() {
         "execbox_log_rows_written_total",
         "execbox_run_duration_seconds_count",
         "execbox_container_start_seconds_bucket",
+        "execbox_containers_total{path=\"cold\"}",
+        "execbox_containers_total{path=\"warm\"}",
         "execbox_workers_alive 1",
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");

@@ -44,8 +44,11 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
 
     // Sessions take warm containers, one each, never again.
     let code = "import os, socket\nprint(os.getuid(), open('/proc/self/status').read().split('CapEff:')[1].split()[0])\nprint(sorted(i[1] for i in socket.if_nameindex()))";
+    let warm_before = execbox::metrics::METRICS.containers_warm.load(std::sync::atomic::Ordering::Relaxed);
     let a = db.submit(user, "python", code).await;
     assert_eq!(db.wait_done(a, T).await.status, "completed");
+    // (Counters are per process and other tests run meanwhile: at least one more.)
+    assert!(execbox::metrics::METRICS.containers_warm.load(std::sync::atomic::Ordering::Relaxed) > warm_before);
     let b = db.submit(user, "python", code).await;
     assert_eq!(db.wait_done(b, T).await.status, "completed");
     let (ca, cb) = (container_of(&db, a).await, container_of(&db, b).await);
