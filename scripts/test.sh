@@ -21,6 +21,9 @@ log "building runtime images"
 # never visited again, so no worker would reap them).
 stale=$(docker ps -a --filter label=execbox.managed=true --format '{{.ID}} {{.Label "execbox.scope"}}' | awk '$2 ~ /^execbox_test_/ {print $1}')
 [ -z "$stale" ] || docker rm -f $stale >/dev/null
+# And containers tests start directly (label execbox.test).
+stale=$(docker ps -aq --filter label=execbox.test)
+[ -z "$stale" ] || docker rm -f $stale >/dev/null
 
 # The tests start their own PostgreSQL cluster (in target/) unless
 # EXECBOX_TEST_PG names one.

@@ -243,3 +243,34 @@ async fn a_package_json_is_seen_by_node_at_startup() {
     assert!(!pooled.contains(&container_of(&db, id).await), "not in a prestarted container");
     w.stop().await.unwrap();
 }
+
+/// An interpreter that dies before it opens its script (too little memory
+/// to start, say) is reported at once with its exit status, never waited
+/// for until the time limit: the launcher, in the real image.
+#[tokio::test]
+async fn the_launcher_reports_an_interpreter_that_died_before_its_script() {
+    use tokio::io::AsyncWriteExt;
+    let frames = b"execbox1 1\n9 main.py\nprint(1)\n";
+    let mut child = tokio::process::Command::new("docker")
+        .args(["run", "--rm", "-i", "--network", "none", "--read-only", "--tmpfs", "/work", "--user", "65534:65534"])
+        .args(["--label", "execbox.test=launcher", "--entrypoint", "execbox-run", "execbox/python:3.11"])
+        // Stands for an interpreter that dies while starting.
+        .args(["--prestart", "main.py", "sh", "-c", "echo dying >&2; exit 3"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(frames).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the launcher waited for a script nobody would read")
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout} {stderr}");
+    assert!(stdout.contains("\u{1e}execbox:exit:3\u{1e}"), "in-band status: {stdout:?}");
+    assert!(stderr.contains("dying"), "{stderr:?}");
+}
