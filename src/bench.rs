@@ -7,6 +7,7 @@
 //! against the database the client commands use, inserts sessions as a
 //! bench user, and learns of their end through NOTIFY.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,66 +87,41 @@ fn rss_kb(pid: u32) -> Option<u64> {
     status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Waits for `execbox_done` notifications of the given sessions.
+/// Session ends, heard on one LISTEN connection, for any number of waiters
+/// (sequential measurements and concurrent clients alike). Each end is
+/// stamped when its notification arrives.
+#[derive(Clone)]
 struct Done {
-    rx: tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
-    _client: Client,
+    ended: std::sync::Arc<(std::sync::Mutex<HashMap<Uuid, Instant>>, tokio::sync::Notify)>,
+    _listener: std::sync::Arc<Client>,
 }
 
 impl Done {
     async fn open(db: &Database) -> anyhow::Result<Done> {
-        let (client, rx) = db.connect_listening().await?;
-        client.batch_execute("LISTEN execbox_done").await?;
-        Ok(Done { rx, _client: client })
-    }
-
-    async fn wait_for(&mut self, id: Uuid, within: Duration) -> anyhow::Result<Instant> {
-        let want = id.to_string();
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let n =
-                tokio::time::timeout_at(deadline, self.rx.recv()).await.context("a session did not finish in time")?;
-            let n = n.context("notification connection closed")?;
-            if n.payload() == want {
-                return Ok(Instant::now());
-            }
-        }
-    }
-}
-
-/// Session ends for many waiters, heard on one LISTEN connection.
-#[derive(Clone)]
-struct Ends {
-    done: std::sync::Arc<(std::sync::Mutex<std::collections::HashSet<Uuid>>, tokio::sync::Notify)>,
-    _listener: std::sync::Arc<Client>,
-}
-
-impl Ends {
-    async fn open(db: &Database) -> anyhow::Result<Ends> {
         let (client, mut rx) = db.connect_listening().await?;
         client.batch_execute("LISTEN execbox_done").await?;
-        let done =
-            std::sync::Arc::new((std::sync::Mutex::new(std::collections::HashSet::new()), tokio::sync::Notify::new()));
-        let d = done.clone();
+        let ended = std::sync::Arc::new((std::sync::Mutex::new(HashMap::new()), tokio::sync::Notify::new()));
+        let e = ended.clone();
         tokio::spawn(async move {
             while let Some(n) = rx.recv().await {
                 if let Ok(id) = Uuid::parse_str(n.payload()) {
-                    d.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
-                    d.1.notify_waiters();
+                    e.0.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Instant::now());
+                    e.1.notify_waiters();
                 }
             }
         });
-        Ok(Ends { done, _listener: std::sync::Arc::new(client) })
+        Ok(Done { ended, _listener: std::sync::Arc::new(client) })
     }
 
-    async fn wait_for(&self, id: Uuid, within: Duration) -> anyhow::Result<()> {
+    /// When the session's end was heard.
+    async fn wait_for(&self, id: Uuid, within: Duration) -> anyhow::Result<Instant> {
         tokio::time::timeout(within, async {
             loop {
-                let notified = self.done.1.notified();
+                let notified = self.ended.1.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if self.done.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
-                    return;
+                if let Some(at) = self.ended.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+                    return at;
                 }
                 notified.await;
             }
@@ -175,14 +151,14 @@ async fn submit(db: &mut Client, user: Uuid, code: &str) -> anyhow::Result<Uuid>
 }
 
 /// Until a worker answers: one session end to end.
-async fn warm_up(db: &mut Client, done: &mut Done, user: Uuid) -> anyhow::Result<()> {
+async fn warm_up(db: &mut Client, done: &Done, user: Uuid) -> anyhow::Result<()> {
     let id = submit(db, user, "print(1)").await?;
     done.wait_for(id, Duration::from_secs(120)).await?;
     Ok(())
 }
 
 /// (a) INSERT to terminal status, sequential.
-async fn latency(db: &mut Client, done: &mut Done, user: Uuid, n: usize, pause: Duration) -> anyhow::Result<Value> {
+async fn latency(db: &mut Client, done: &Done, user: Uuid, n: usize, pause: Duration) -> anyhow::Result<Value> {
     let mut ms = Vec::new();
     for _ in 0..n {
         tokio::time::sleep(pause).await;
@@ -243,7 +219,7 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
     db.execute("insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', 'bench@execbox.local')", &[&user])
         .await
         .context("creating the bench user (the database needs the Supabase auth schema)")?;
-    let mut done = Done::open(&database).await?;
+    let done = Done::open(&database).await?;
     let mut results = json!({});
     let n = opts.iterations;
     let docker_args =
@@ -259,16 +235,16 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
 
     if want(Part::Latency) || want(Part::Throughput) {
         let worker = WorkerProc::start(&database, "", &[])?;
-        warm_up(&mut db, &mut done, user).await?;
+        warm_up(&mut db, &done, user).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         results["worker_rss_kb"] = json!({"idle": worker.rss_kb()});
         if want(Part::Latency) {
             eprintln!("==> (a) INSERT to completed, cold path, x{n}");
-            results["session_cold"] = latency(&mut db, &mut done, user, n, Duration::from_millis(50)).await?;
+            results["session_cold"] = latency(&mut db, &done, user, n, Duration::from_millis(50)).await?;
         }
         if want(Part::Throughput) {
             eprintln!("==> (d) {} sessions at concurrency {} (cold path)", opts.sessions, opts.concurrency);
-            let (per_s, busy_kb) = sessions_throughput(&database, &worker, user, &opts).await?;
+            let (per_s, busy_kb) = sessions_throughput(&database, &done, &worker, user, &opts).await?;
             results["throughput"]["sessions_per_s"] = json!(round(per_s));
             results["worker_rss_kb"]["busy_max"] = json!(busy_kb);
         }
@@ -296,17 +272,17 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
 
     if want(Part::Latency) || want(Part::Ingestion) {
         let worker = WorkerProc::start(&database, "python=2", &[("EXECBOX_OUTPUT_LIMIT_BYTES", "67108864")])?;
-        warm_up(&mut db, &mut done, user).await?;
+        warm_up(&mut db, &done, user).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         if want(Part::Latency) {
             eprintln!("==> (a) INSERT to completed, warm pool, x{n}");
-            results["session_warm"] = latency(&mut db, &mut done, user, n, Duration::from_millis(300)).await?;
+            results["session_warm"] = latency(&mut db, &done, user, n, Duration::from_millis(300)).await?;
             eprintln!("==> claim path: INSERT committed to the program running, warm pool, x{n}");
-            results["claim_path"] = claim_path(&mut db, &mut done, user, n).await?;
+            results["claim_path"] = claim_path(&mut db, &done, user, n).await?;
         }
         if want(Part::Ingestion) {
             eprintln!("==> (e) log ingestion: {} lines", opts.lines);
-            results["ingestion"] = ingestion(&mut db, &database, &mut done, user, opts.lines).await?;
+            results["ingestion"] = ingestion(&mut db, &database, &done, user, opts.lines).await?;
         }
         worker.stop();
     }
@@ -322,6 +298,7 @@ pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
 /// (d) Sessions per second through a worker, and its peak memory meanwhile.
 async fn sessions_throughput(
     database: &Database,
+    done: &Done,
     worker: &WorkerProc,
     user: Uuid,
     opts: &BenchOptions,
@@ -341,15 +318,14 @@ async fn sessions_throughput(
         })
     };
     // Clients as a frontend's are: connected already (one connection each),
-    // ends heard on one shared LISTEN.
+    // ends heard on the one shared LISTEN.
     let pool = database.pool(opts.concurrency)?;
-    let ends = Ends::open(database).await?;
     let per_s = throughput(opts.sessions, opts.concurrency, |_| {
-        let (pool, ends) = (pool.clone(), ends.clone());
+        let (pool, done) = (pool.clone(), done.clone());
         async move {
             let mut c = pool.get().await?;
             let id = crate::client::submit(&mut c, user, &hello()).await?;
-            ends.wait_for(id, Duration::from_secs(300)).await
+            done.wait_for(id, Duration::from_secs(300)).await.map(|_| ())
         }
     })
     .await?;
@@ -389,7 +365,7 @@ async fn engine_ceiling(cfg: &Config, opts: &BenchOptions) -> anyhow::Result<f64
 
 /// From the INSERT's commit to the submitted program running: the program
 /// prints its clock first thing (same machine, same clock).
-async fn claim_path(db: &mut Client, done: &mut Done, user: Uuid, n: usize) -> anyhow::Result<Value> {
+async fn claim_path(db: &mut Client, done: &Done, user: Uuid, n: usize) -> anyhow::Result<Value> {
     let mut ms = Vec::new();
     for _ in 0..n {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -411,7 +387,7 @@ async fn claim_path(db: &mut Client, done: &mut Done, user: Uuid, n: usize) -> a
 async fn ingestion(
     db: &mut Client,
     database: &Database,
-    done: &mut Done,
+    done: &Done,
     user: Uuid,
     lines: usize,
 ) -> anyhow::Result<Value> {
