@@ -274,15 +274,6 @@ impl Engine {
         Ok(Running { id: c.id.clone(), output: attached.output, input: attached.input })
     }
 
-    /// Whether a started container still runs (a warm one may have died
-    /// with a Docker restart).
-    pub async fn is_running(&self, id: &str) -> bool {
-        match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
-            Ok(i) => i.state.and_then(|s| s.running).unwrap_or(false),
-            Err(_) => false,
-        }
-    }
-
     /// Feeds `input`, streams output into `pipe` and ends the run on exit,
     /// deadline, output cap or a stop request. Deadlines count from this
     /// call. The container is left for [`Engine::remove`].

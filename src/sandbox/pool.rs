@@ -5,8 +5,9 @@
 //! Every warm container is built by the same policy as a cold one (a test
 //! compares real containers), serves exactly one session — never reused
 //! across sessions or users — and is then removed like any other. Idle ones
-//! are recycled after a TTL, checked before use (a Docker restart kills
-//! them), drained at shutdown; when the pool is empty the cold path is used.
+//! are recycled after a TTL; dead ones (a Docker restart kills them all)
+//! are noticed through their attach stream, with no engine call, at each
+//! refill and before use; the pool is drained at shutdown; when the pool is empty the cold path is used.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -29,9 +30,24 @@ pub struct Budget {
 }
 
 impl Budget {
-    fn fits(&self, held: (u64, f64), spec: &ContainerSpec) -> bool {
-        held.0 + spec.memory_mb <= self.memory_mb && held.1 + spec.cpus <= self.cpus + 1e-9
+    /// Whether memory (MB) and CPUs held together stay within the budget.
+    fn covers(&self, (memory_mb, cpus): (u64, f64)) -> bool {
+        memory_mb <= self.memory_mb && cpus <= self.cpus + 1e-9
     }
+
+    fn fits(&self, held: (u64, f64), spec: &ContainerSpec) -> bool {
+        let (m, c) = demand(spec, 1);
+        self.covers((held.0 + m, held.1 + c))
+    }
+}
+
+/// Memory (MB) and CPUs that `n` containers of `spec` hold.
+fn demand(spec: &ContainerSpec, n: usize) -> (u64, f64) {
+    (spec.memory_mb * n as u64, spec.cpus * n as f64)
+}
+
+fn add(a: (u64, f64), b: (u64, f64)) -> (u64, f64) {
+    (a.0 + b.0, a.1 + b.1)
 }
 
 pub struct WarmPool {
@@ -57,10 +73,8 @@ impl WarmPool {
         ttl: Duration,
         budget: Budget,
     ) -> WarmPool {
-        let (memory, cpus) = wanted
-            .values()
-            .fold((0, 0.0), |(m, c), (spec, n)| (m + spec.memory_mb * *n as u64, c + spec.cpus * *n as f64));
-        if memory > budget.memory_mb || cpus > budget.cpus + 1e-9 {
+        let (memory, cpus) = wanted.values().fold((0, 0.0), |sum, (spec, n)| add(sum, demand(spec, *n)));
+        if !budget.covers((memory, cpus)) {
             tracing::warn!(
                 memory_mb = memory,
                 cpus,
@@ -133,36 +147,25 @@ impl WarmPool {
         if self.is_closed() {
             return;
         }
-        let expired: Vec<String> = {
+        // Expired idle containers are recycled, and dead ones (a Docker
+        // restart kills them all) dropped so the pool rebuilds itself; both
+        // are seen without an engine call.
+        let stale: Vec<String> = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             let mut out = Vec::new();
             for q in idle.values_mut() {
-                while q.front().is_some_and(|w| w.since.elapsed() > self.ttl) {
-                    out.extend(q.pop_front().map(|w| w.running.id));
-                }
+                q.retain_mut(|w| {
+                    let keep = w.since.elapsed() <= self.ttl && w.running.is_waiting();
+                    if !keep {
+                        out.push(w.running.id.clone());
+                    }
+                    keep
+                });
             }
             out
         };
-        for id in expired {
+        for id in stale {
             let _ = self.engine.remove(&id).await;
-        }
-        // Dead idle containers (a Docker restart kills them all) are dropped,
-        // so the pool rebuilds itself.
-        let idle_ids: Vec<String> = self
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .flatten()
-            .map(|w| w.running.id.clone())
-            .collect();
-        for id in idle_ids {
-            if !self.engine.is_running(&id).await {
-                for q in self.idle.lock().unwrap_or_else(|e| e.into_inner()).values_mut() {
-                    q.retain(|w| w.running.id != id);
-                }
-                let _ = self.engine.remove(&id).await;
-            }
         }
         // One container per language and round, so that a tight budget is
         // shared rather than taken by the first language.
@@ -194,9 +197,9 @@ impl WarmPool {
     /// Memory (MB) and CPUs the idle containers hold.
     fn held(&self) -> (u64, f64) {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.iter().fold((0, 0.0), |(m, c), (language, q)| match self.wanted.get(language) {
-            Some((spec, _)) => (m + spec.memory_mb * q.len() as u64, c + spec.cpus * q.len() as f64),
-            None => (m, c),
+        idle.iter().fold((0, 0.0), |sum, (language, q)| match self.wanted.get(language) {
+            Some((spec, _)) => add(sum, demand(spec, q.len())),
+            None => sum,
         })
     }
 

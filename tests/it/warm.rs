@@ -201,6 +201,24 @@ async fn a_warm_container_that_died_idle_is_skipped() {
     w.stop().await.unwrap();
 }
 
+/// Idle warm containers that died (as a Docker restart leaves them) are
+/// replaced by the pool's own refill, with no session needed to notice.
+#[tokio::test]
+async fn the_pool_rebuilds_itself_after_its_containers_die() {
+    let db = TestDb::new().await;
+    let (w, worker_id) = pooled_worker(&db, move |c| {
+        c.worker.warm_pool.insert("python".into(), 1);
+        c.worker.poll_interval_ms = 200;
+    });
+    let dead = wait_pool(&worker_id, 1).await.into_iter().next().unwrap();
+    let st = tokio::process::Command::new("docker").args(["kill", &dead]).output().await.unwrap();
+    assert!(st.status.success(), "{st:?}");
+    wait_container_gone(&dead, Duration::from_secs(30)).await;
+    let now = wait_pool(&worker_id, 1).await;
+    assert!(!now.contains(&dead), "{now:?}");
+    w.stop().await.unwrap();
+}
+
 /// The pool keeps what fits in its memory budget, not what it was asked for.
 #[tokio::test]
 async fn the_pool_stays_within_its_memory_budget() {
