@@ -174,6 +174,15 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
     w.stop().await.unwrap();
 }
 
+/// Kills one of the worker's ready warm containers (as a Docker restart
+/// does) and returns its id.
+async fn kill_one(worker_id: &str) -> String {
+    let dead = wait_pool(worker_id, 1).await.into_iter().next().unwrap();
+    let st = tokio::process::Command::new("docker").args(["kill", &dead]).output().await.unwrap();
+    assert!(st.status.success(), "{st:?}");
+    dead
+}
+
 /// A warm container that died while idle (as a Docker restart leaves them)
 /// is noticed when a session takes it — from its attach stream, no engine
 /// call — and the session runs elsewhere instead of failing.
@@ -186,9 +195,7 @@ async fn a_warm_container_that_died_idle_is_skipped() {
         // No refill tick in the way: only the session finds it dead.
         c.worker.poll_interval_ms = 600_000;
     });
-    let dead = wait_pool(&worker_id, 1).await.into_iter().next().unwrap();
-    let st = tokio::process::Command::new("docker").args(["kill", &dead]).output().await.unwrap();
-    assert!(st.status.success(), "{st:?}");
+    let dead = kill_one(&worker_id).await;
     while pool_ids(&worker_id, false).await.contains(&dead) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -210,9 +217,7 @@ async fn the_pool_rebuilds_itself_after_its_containers_die() {
         c.worker.warm_pool.insert("python".into(), 1);
         c.worker.poll_interval_ms = 200;
     });
-    let dead = wait_pool(&worker_id, 1).await.into_iter().next().unwrap();
-    let st = tokio::process::Command::new("docker").args(["kill", &dead]).output().await.unwrap();
-    assert!(st.status.success(), "{st:?}");
+    let dead = kill_one(&worker_id).await;
     wait_container_gone(&dead, Duration::from_secs(30)).await;
     let now = wait_pool(&worker_id, 1).await;
     assert!(!now.contains(&dead), "{now:?}");
