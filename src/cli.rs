@@ -29,7 +29,7 @@ pub enum Command {
         /// State directory.
         #[arg(long, env = "EXECBOX_DEV_DIR", default_value = ".execbox")]
         dir: PathBuf,
-        /// Say yes to offers (installing and starting Docker).
+        /// Say yes to offers (installing PostgreSQL and Docker, starting Docker).
         #[arg(long, short = 'y')]
         yes: bool,
         /// Do not run the demo session.

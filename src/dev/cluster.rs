@@ -23,6 +23,24 @@ pub struct Cluster {
 /// there), else a directory on PATH holding `initdb`, `pg_ctl` and
 /// `postgres`, else the newest `/usr/lib/postgresql/*/bin` (that parent can
 /// be moved with `EXECBOX_PG_SYSTEM_DIR`, for unusual installs and tests).
+/// The server binaries, offering (Debian, root) to install Debian's
+/// PostgreSQL when there are none.
+pub fn ensure_bindir(assume_yes: bool) -> anyhow::Result<PathBuf> {
+    use super::install::{apt_install, confirm, is_debian_root};
+    let missing = match find_bindir() {
+        Ok(dir) => return Ok(dir),
+        Err(e) => e,
+    };
+    if std::env::var_os("EXECBOX_PG_BINDIR").is_some() || !is_debian_root() {
+        return Err(missing);
+    }
+    if !confirm("PostgreSQL is not installed. Install Debian's postgresql now?", assume_yes) {
+        bail!("{missing}; or run `execbox dev --yes` to let execbox install it");
+    }
+    apt_install("postgresql")?;
+    find_bindir()
+}
+
 pub fn find_bindir() -> anyhow::Result<PathBuf> {
     let complete = |d: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|b| d.join(b).is_file());
     if let Some(dir) = std::env::var_os("EXECBOX_PG_BINDIR") {

@@ -2,39 +2,13 @@
 //! saying exactly what to do when none does (on Debian as root: offering to
 //! install and start Debian's engine).
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use super::install::{apt_install, confirm, have, is_debian_root};
 use crate::sandbox::Engine;
-
-fn is_debian_root() -> bool {
-    Path::new("/etc/debian_version").exists() && super::is_root()
-}
-
-fn have(cmd: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).chain(["/usr/sbin".into(), "/usr/bin".into()]).any(|d| d.join(cmd).is_file())
-}
-
-/// Asks a yes/no question on the terminal; `assume_yes` answers for the user.
-fn confirm(question: &str, assume_yes: bool) -> bool {
-    if assume_yes {
-        return true;
-    }
-    if !std::io::stdin().is_terminal() {
-        return false;
-    }
-    print!("{question} [Y/n] ");
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
-    }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "" | "y" | "yes")
-}
 
 /// Returns once the engine answers, or fails with one sentence and the fix.
 pub async fn ensure(engine: &Engine, assume_yes: bool, state_dir: &Path) -> anyhow::Result<()> {
@@ -61,16 +35,7 @@ pub async fn ensure(engine: &Engine, assume_yes: bool, state_dir: &Path) -> anyh
         );
     }
     if install {
-        println!("==> apt-get install -y docker.io");
-        let ok = std::process::Command::new("apt-get").args(["update", "-qq"]).status()?.success()
-            && std::process::Command::new("apt-get")
-                .args(["install", "-y", "-qq", "docker.io"])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()?
-                .success();
-        if !ok {
-            bail!("installing docker.io failed; fix: run `apt-get install -y docker.io` and read its error");
-        }
+        apt_install("docker.io")?;
     }
     let log = state_dir.join("dockerd.log");
     println!("==> starting dockerd (log: {})", log.display());

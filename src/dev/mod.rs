@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod docker;
+mod install;
 pub mod state;
 
 use std::path::PathBuf;
@@ -36,7 +37,7 @@ pub struct DevOptions {
     pub dir: PathBuf,
     /// PostgreSQL port; None keeps the one recorded (54322 the first time).
     pub port: Option<u16>,
-    /// Answer yes to offers (installing Docker).
+    /// Answer yes to offers (installing PostgreSQL and Docker, starting Docker).
     pub yes: bool,
     /// Skip the demo session.
     pub no_demo: bool,
@@ -74,6 +75,7 @@ pub async fn run(
     state.write(&state_path)?;
 
     // PostgreSQL.
+    cluster::ensure_bindir(opts.yes)?;
     let cluster = cluster::Cluster::new(&opts.dir.join("pg"), state.port)?;
     let fresh = !cluster.is_initialized();
     step(&if fresh {

@@ -167,6 +167,10 @@ fn dev_without_postgresql_says_what_to_install() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("PostgreSQL server binaries were not found"), "{err}");
     assert!(err.contains("apt-get install -y postgresql"), "{err}");
+    if std::path::Path::new("/etc/debian_version").exists() && execbox::dev::is_root() {
+        // Offered, not done: nobody answered (no terminal, no --yes).
+        assert!(err.contains("execbox dev --yes"), "{err}");
+    }
     assert_eq!(err.trim().lines().count(), 1, "one clear sentence: {err}");
 }
 

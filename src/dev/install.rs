@@ -1,0 +1,50 @@
+//! Offering to install what `execbox dev` needs from Debian's archive, when
+//! it runs as root on Debian: asked on the terminal, or answered by `--yes`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::bail;
+
+pub fn is_debian_root() -> bool {
+    Path::new("/etc/debian_version").exists() && super::is_root()
+}
+
+/// Whether a program is on PATH (or in the system's sbin/bin).
+pub fn have(cmd: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).chain(["/usr/sbin".into(), "/usr/bin".into()]).any(|d| d.join(cmd).is_file())
+}
+
+/// Asks a yes/no question on the terminal; `assume_yes` answers for the user.
+pub fn confirm(question: &str, assume_yes: bool) -> bool {
+    if assume_yes {
+        return true;
+    }
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    print!("{question} [Y/n] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "" | "y" | "yes")
+}
+
+/// `apt-get install -y PACKAGE`, non-interactively.
+pub fn apt_install(package: &str) -> anyhow::Result<()> {
+    println!("==> apt-get install -y {package}");
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", package])) {
+        bail!("installing {package} failed; fix: run `apt-get install -y {package}` and read its error");
+    }
+    Ok(())
+}
