@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine or a warm one: installs what is
-# missing (Docker engine, PostgreSQL, pgTAP, debootstrap), starts dockerd and
-# a test PostgreSQL cluster when none runs, builds the runtime images (cached
-# after the first time), runs every test against the real things, then
-# builds execbox's own container image and checks it.
+# The whole test suite, on a fresh machine or a warm one: the lint gate
+# (rustfmt, clippy with warnings as errors), then installs what is missing
+# (Docker engine, PostgreSQL, pgTAP, debootstrap), starts dockerd and a test
+# PostgreSQL cluster when none runs, builds the runtime images (cached after
+# the first time), runs every test against the real things, then builds
+# execbox's own container image and checks it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$EXECBOX_ROOT"
+
+log "lint gate: cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets --quiet -- -D warnings
 
 ensure_postgres
 ensure_debootstrap

@@ -18,10 +18,10 @@ use serde_json::{json, Value};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::client::target::Target;
-use crate::client::Request;
+use crate::cli::target::Target;
 use crate::config::Config;
 use crate::db::Database;
+use crate::model::Request;
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -147,7 +147,7 @@ async fn submit(db: &mut Client, user: Uuid, code: &str) -> anyhow::Result<Uuid>
         session_name: Some("bench".into()),
         ..Default::default()
     };
-    Ok(crate::client::submit(db, user, &req).await?)
+    Ok(crate::db::user::submit(db, user, &req).await?)
 }
 
 /// Until a worker answers: one session end to end.
@@ -324,7 +324,7 @@ async fn sessions_throughput(
         let (pool, done) = (pool.clone(), done.clone());
         async move {
             let mut c = pool.get().await?;
-            let id = crate::client::submit(&mut c, user, &hello()).await?;
+            let id = crate::db::user::submit(&mut c, user, &hello()).await?;
             done.wait_for(id, Duration::from_secs(300)).await.map(|_| ())
         }
     })

@@ -4,8 +4,10 @@
 //! Each Dockerfile starts `FROM ${BASE}`. BASE is `debian:bookworm-slim` when
 //! the engine has it or can pull it; where no registry is reachable, execbox
 //! makes a local bookworm base with `debootstrap --variant=minbase` and
-//! imports it as [`LOCAL_BASE`] (once; later builds reuse it). Docker's layer
-//! cache makes a second build take seconds.
+//! imports it as [`LOCAL_BASE`] (once; later builds reuse it). The launcher
+//! (`images/launcher/`) is compiled first, into [`LAUNCHER_IMAGE`], from
+//! Debian's gcc on the same base; every runtime image copies it from there.
+//! Docker's layer cache makes a second build take seconds.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -22,6 +24,8 @@ use crate::sandbox::Engine;
 
 pub const REGISTRY_BASE: &str = "debian:bookworm-slim";
 pub const LOCAL_BASE: &str = "execbox/debian-base:bookworm";
+/// The image that holds the compiled launcher (`images/launcher/`).
+pub const LAUNCHER_IMAGE: &str = "execbox/launcher:latest";
 const DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
 
 /// Builds every runtime image (or those of `only`, by language or alias).
@@ -35,6 +39,7 @@ pub async fn build(engine: &Engine, runtimes: &Runtimes, only: &[String]) -> any
         wanted.push(rt.language.clone());
     }
     let base = ensure_base(engine).await?;
+    build_one(engine, "launcher", LAUNCHER_IMAGE, &base).await?;
     let mut done = BTreeSet::new();
     for rt in runtimes.all() {
         if !wanted.is_empty() && !wanted.contains(&rt.language) {
@@ -54,7 +59,7 @@ fn context_tar() -> anyhow::Result<Vec<u8>> {
     for (path, data) in crate::embedded::IMAGE_FILES {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
-        h.set_mode(if *path == "execbox-run" { 0o755 } else { 0o644 });
+        h.set_mode(0o644);
         h.set_mtime(0);
         h.set_cksum();
         tar.append_data(&mut h, path, *data)?;
@@ -70,7 +75,7 @@ async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow:
     let progress = Progress::new(tag);
     progress.say(&format!("building {tag} (images/{dockerfile}, FROM {base})"));
     let started = std::time::Instant::now();
-    let args = std::collections::HashMap::from([("BASE", base)]);
+    let args = std::collections::HashMap::from([("BASE", base), ("LAUNCHER", LAUNCHER_IMAGE)]);
     let opts = BuildImageOptionsBuilder::default()
         .dockerfile(&dockerfile)
         .t(tag)
@@ -111,7 +116,7 @@ impl Progress {
                     .progress_chars("=> "),
             );
             bar.set_prefix(tag.to_string());
-            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
         Progress { tag: tag.to_string(), bar }

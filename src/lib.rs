@@ -13,23 +13,21 @@
 //! * [`images`]: builds the runtime images;
 //! * [`dev`]: `execbox dev`, the whole stack on one machine;
 //! * [`client`]: submitting and following sessions through the database;
-//! * [`auth`]: access tokens;
 //! * [`api`]: the HTTP/WebSocket API (`execbox serve`);
 //! * [`metrics`]: process metrics for `/metrics`;
 //! * [`bench`]: `execbox bench`, the benchmark harness;
 //! * [`cli`]: the command line (the binary is a thin shell around it).
 
 pub mod api;
-pub mod auth;
 pub mod bench;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod db;
 pub mod dev;
 pub mod exec;
 pub mod images;
 pub mod metrics;
+pub mod model;
 pub mod output;
 pub mod runtimes;
 pub mod sandbox;

@@ -47,15 +47,18 @@ impl Histogram {
     }
 }
 
-/// Terminal statuses, in the order they are rendered.
-pub const STATUSES: [&str; 5] = ["completed", "failed", "timeout", "cancelled", "error"];
+use crate::model::EndReason;
+
+/// Room for a counter per end reason (a test checks it is enough).
+const REASONS: usize = 16;
 
 pub struct Metrics {
     pub log_rows_written: AtomicU64,
     /// Sessions that ran in a warm container, and in a cold one.
     pub containers_warm: AtomicU64,
     pub containers_cold: AtomicU64,
-    pub sessions_finished: [AtomicU64; STATUSES.len()],
+    /// Finished sessions by end reason (`EndReason::ALL`'s order).
+    sessions_finished: [AtomicU64; REASONS],
     pub run_duration: Histogram,
     pub container_start: Histogram,
 }
@@ -64,14 +67,14 @@ pub static METRICS: Metrics = Metrics {
     log_rows_written: AtomicU64::new(0),
     containers_warm: AtomicU64::new(0),
     containers_cold: AtomicU64::new(0),
-    sessions_finished: [const { AtomicU64::new(0) }; STATUSES.len()],
+    sessions_finished: [const { AtomicU64::new(0) }; REASONS],
     run_duration: Histogram::new(),
     container_start: Histogram::new(),
 };
 
 impl Metrics {
-    pub fn finished(&self, status: &str) {
-        if let Some(i) = STATUSES.iter().position(|s| *s == status) {
+    pub fn finished(&self, reason: EndReason) {
+        if let Some(i) = EndReason::ALL.iter().position(|r| *r == reason) {
             self.sessions_finished[i].fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -85,12 +88,12 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP execbox_sessions_finished_total Sessions this process's worker finished, by status.\n# TYPE execbox_sessions_finished_total counter"
+            "# HELP execbox_sessions_finished_total Sessions this process's worker finished, by end reason.\n# TYPE execbox_sessions_finished_total counter"
         );
-        for (i, s) in STATUSES.iter().enumerate() {
+        for (i, r) in EndReason::ALL.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "execbox_sessions_finished_total{{status=\"{s}\"}} {}",
+                "execbox_sessions_finished_total{{end_reason=\"{r}\"}} {}",
                 self.sessions_finished[i].load(Ordering::Relaxed)
             );
         }
@@ -112,6 +115,11 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_end_reason_has_a_counter() {
+        assert!(EndReason::ALL.len() <= REASONS);
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {

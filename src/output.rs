@@ -3,57 +3,9 @@
 //! cannot hold) instead of dropping it, split very long lines, and stop at the
 //! session's output cap while keeping everything printed before it.
 
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-    System,
-}
-
-impl Stream {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-            Stream::System => "system",
-        }
-    }
-}
-
-/// Which stage printed a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Compile,
-    Run,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Compile => "compile",
-            Stage::Run => "run",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        }
-    }
-}
+pub use crate::model::{Level, Stage, Stream};
 
 /// One row-to-be of `execution_logs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,9 +79,8 @@ impl LineSplitter {
     }
 }
 
-/// Lossy UTF-8 with NUL replaced too; a trailing `\r` (CRLF) is dropped.
+/// Lossy UTF-8 with NUL replaced too (a CR stays: the text is exact).
 pub fn decode(bytes: &[u8]) -> String {
-    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     let s = String::from_utf8_lossy(bytes);
     if s.contains('\0') {
         s.replace('\0', "\u{FFFD}")
@@ -141,11 +92,14 @@ pub fn decode(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     Continue,
-    /// The output cap was reached: stop the program (but keep draining).
+    /// The output cap was reached: stop the program (later output is
+    /// discarded).
     Stop,
 }
 
-/// A session's output on its way to the log writer.
+/// A session's output on its way to the log writer: lines are queued here
+/// and taken by whoever delivers them ([`OutputPipe::pop`]), so pushing
+/// never waits.
 pub struct OutputPipe {
     stdout: LineSplitter,
     stderr: LineSplitter,
@@ -154,30 +108,13 @@ pub struct OutputPipe {
     capped: bool,
     max_line: usize,
     stage: Stage,
-    /// Validation: the launcher's report block is taken out of stdout.
-    report: Option<ReportCapture>,
     /// The compile stage's first lines, for the session's error message.
     compile_excerpt: String,
-    tx: mpsc::Sender<LogLine>,
-}
-
-/// The launcher prints each block (the test report, benchmark timings)
-/// between `\x1eexecbox:block:NAME\x1e` and this line on stdout.
-pub const BLOCK_START: &str = "\u{1e}execbox:block:";
-pub const BLOCK_END: &str = "\u{1e}execbox:end\u{1e}";
-
-#[derive(Default)]
-struct ReportCapture {
-    /// A block being read: its name and text so far.
-    open: Option<(String, String)>,
-    /// The last complete block of each name (base64 text).
-    last: std::collections::HashMap<String, String>,
-    /// An empty line held back: it may be the launcher's, before a marker.
-    pending_empty: bool,
+    queue: VecDeque<LogLine>,
 }
 
 impl OutputPipe {
-    pub fn new(cap: u64, max_line: usize, tx: mpsc::Sender<LogLine>) -> OutputPipe {
+    pub fn new(cap: u64, max_line: usize) -> OutputPipe {
         OutputPipe {
             stdout: Default::default(),
             stderr: Default::default(),
@@ -186,9 +123,8 @@ impl OutputPipe {
             capped: false,
             max_line,
             stage: Stage::Run,
-            report: None,
             compile_excerpt: String::new(),
-            tx,
+            queue: VecDeque::new(),
         }
     }
 
@@ -197,30 +133,15 @@ impl OutputPipe {
         self.compile_excerpt.trim_end()
     }
 
-    /// Takes the launcher's report blocks out of stdout (validation runs).
-    pub fn capture_report(&mut self) {
-        self.report = Some(ReportCapture::default());
-    }
-
-    /// The last complete block called `name`, base64 as printed; None when
-    /// there was none (or capture is off).
-    pub fn block(&self, name: &str) -> Option<&str> {
-        self.report.as_ref().and_then(|r| r.last.get(name)).map(String::as_str)
-    }
-
     /// Lines from now on belong to `stage` (partial lines are flushed to the
     /// stage that printed them).
-    pub async fn set_stage(&mut self, stage: Stage) {
-        self.flush().await;
+    pub fn set_stage(&mut self, stage: Stage) {
+        self.flush();
         self.stage = stage;
     }
 
-    pub fn capped(&self) -> bool {
-        self.capped
-    }
-
     /// Feeds program output. After the cap, everything is discarded.
-    pub async fn push(&mut self, stream: Stream, data: &[u8]) -> Flow {
+    pub fn push(&mut self, stream: Stream, data: &[u8]) -> Flow {
         if self.capped {
             return Flow::Stop;
         }
@@ -233,125 +154,79 @@ impl OutputPipe {
             _ => &mut self.stdout,
         };
         splitter.push(&data[..take], self.max_line, &mut lines);
-        self.send_all(stream, lines).await;
+        self.queue_all(stream, lines);
         if take < data.len() {
             self.capped = true;
-            self.flush().await;
+            self.flush();
             let cap = self.cap;
             self.system(
                 Level::Error,
                 format!(
                     "output limit of {cap} bytes reached; the program was stopped and the rest of its output discarded"
                 ),
-            )
-            .await;
+            );
             return Flow::Stop;
         }
         Flow::Continue
     }
 
-    /// Emits partial lines of both streams.
-    pub async fn flush(&mut self) {
+    /// Queues partial lines of both streams.
+    pub fn flush(&mut self) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         self.stdout.flush(&mut out);
         self.stderr.flush(&mut err);
-        self.send_all(Stream::Stdout, out).await;
-        self.send_all(Stream::Stderr, err).await;
+        self.queue_all(Stream::Stdout, out);
+        self.queue_all(Stream::Stderr, err);
     }
 
-    pub async fn system(&mut self, level: Level, message: impl Into<String>) {
-        // A closed channel means the writer stopped (fenced out); nothing to do.
+    pub fn system(&mut self, level: Level, message: impl Into<String>) {
         let line = LogLine { stage: self.stage, ..LogLine::system(level, message) };
-        let _ = self.tx.send(line).await;
+        self.queue.push_back(line);
     }
 
-    async fn send_all(&mut self, stream: Stream, lines: Vec<Piece>) {
+    /// Lines waiting to be delivered.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The oldest line waiting to be delivered.
+    pub fn pop(&mut self) -> Option<LogLine> {
+        self.queue.pop_front()
+    }
+
+    /// Puts back a line that could not be delivered yet.
+    pub fn unpop(&mut self, line: LogLine) {
+        self.queue.push_front(line);
+    }
+
+    /// Delivers every queued line (the writer applies backpressure). A
+    /// closed channel means the writer stopped (fenced out): the lines are
+    /// dropped.
+    pub async fn deliver(&mut self, tx: &tokio::sync::mpsc::Sender<LogLine>) {
+        while let Some(line) = self.queue.pop_front() {
+            if tx.send(line).await.is_err() {
+                self.queue.clear();
+                return;
+            }
+        }
+    }
+
+    fn queue_all(&mut self, stream: Stream, lines: Vec<Piece>) {
         for piece in lines {
-            let pieces = match (&mut self.report, stream) {
-                (Some(r), Stream::Stdout) => r.take(piece),
-                _ => vec![piece],
-            };
-            for piece in pieces {
-                if self.stage == Stage::Compile && self.compile_excerpt.len() < 1024 {
-                    let room = 1024 - self.compile_excerpt.len();
-                    let text: String = piece.0.chars().take(room).collect();
-                    self.compile_excerpt.push_str(&text);
-                    self.compile_excerpt.push('\n');
-                }
-                let line = LogLine { stage: self.stage, ..LogLine::program(stream, piece) };
-                let _ = self.tx.send(line).await;
+            if self.stage == Stage::Compile && self.compile_excerpt.len() < 1024 {
+                let room = 1024 - self.compile_excerpt.len();
+                let text: String = piece.0.chars().take(room).collect();
+                self.compile_excerpt.push_str(&text);
+                self.compile_excerpt.push('\n');
             }
+            self.queue.push_back(LogLine { stage: self.stage, ..LogLine::program(stream, piece) });
         }
-    }
-}
-
-impl ReportCapture {
-    /// Keeps report lines; returns what is program output (zero, one or two
-    /// pieces). The launcher prints "\n" and the start marker on a line of
-    /// its own, so the empty line just before a start marker is its, not the
-    /// program's. A new start discards an open block: the last block — the
-    /// launcher's, printed after every process of the tested code was
-    /// killed — is the one kept.
-    fn take(&mut self, (text, newline): Piece) -> Vec<Piece> {
-        if let Some(name) = text.strip_prefix(BLOCK_START).and_then(|r| r.strip_suffix('\u{1e}')) {
-            self.pending_empty = false;
-            self.open = Some((name.to_string(), String::new()));
-            return Vec::new();
-        }
-        if let Some((_, block)) = &mut self.open {
-            if text == BLOCK_END {
-                if let Some((name, block)) = self.open.take() {
-                    self.last.insert(name, block);
-                }
-            } else {
-                block.push_str(&text);
-            }
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        if std::mem::take(&mut self.pending_empty) {
-            out.push((String::new(), true));
-        }
-        if text.is_empty() && newline {
-            self.pending_empty = true;
-        } else {
-            out.push((text, newline));
-        }
-        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn the_last_report_block_is_kept_and_not_logged() {
-        let (tx, mut rx) = mpsc::channel(100);
-        let mut pipe = OutputPipe::new(1 << 20, 64, tx);
-        pipe.capture_report();
-        let forged = format!("hello\n\n{BLOCK_START}report\u{1e}\nZm9yZ2Vk\n{BLOCK_END}\n");
-        let real = format!(
-            "\n{BLOCK_START}report\u{1e}\n{}\n\n{BLOCK_END}\n{BLOCK_START}bench\u{1e}\nMQ==\n{BLOCK_END}\n",
-            "QUJD".repeat(40)
-        );
-        pipe.push(Stream::Stdout, forged.as_bytes()).await;
-        pipe.push(Stream::Stdout, b"after\n").await;
-        pipe.push(Stream::Stdout, real.as_bytes()).await;
-        pipe.flush().await;
-        assert_eq!(
-            pipe.block("report"),
-            Some("QUJD".repeat(40).as_str()),
-            "long lines are joined back, the last block wins"
-        );
-        assert_eq!(pipe.block("bench"), Some("MQ=="));
-        drop(pipe);
-        let mut lines = Vec::new();
-        while let Some(l) = rx.recv().await {
-            lines.push((l.message, l.newline));
-        }
-        assert_eq!(lines, [("hello".to_string(), true), ("after".to_string(), true)]);
-    }
 
     fn pieces(chunks: &[&[u8]], max: usize) -> Vec<Piece> {
         let mut s = LineSplitter::default();
@@ -383,7 +258,7 @@ mod tests {
     fn lines_across_chunks_and_final_line() {
         assert_eq!(split(&[b"a\nb", b"c\n", b"tail"], 100), ["a", "bc", "tail"]);
         assert_eq!(split(&[b"\n\n"], 100), ["", ""]);
-        assert_eq!(split(&[b"crlf\r\n"], 100), ["crlf"]);
+        assert_eq!(split(&[b"crlf\r\n"], 100), ["crlf\r"], "exact text: a CR stays");
     }
 
     #[test]
@@ -399,16 +274,14 @@ mod tests {
         assert_eq!(out.concat(), line);
     }
 
-    #[tokio::test]
-    async fn cap_keeps_what_fits_and_says_so() {
-        let (tx, mut rx) = mpsc::channel(100);
-        let mut pipe = OutputPipe::new(10, 100, tx);
-        assert_eq!(pipe.push(Stream::Stdout, b"12345\n").await, Flow::Continue);
-        assert_eq!(pipe.push(Stream::Stderr, b"abcdefgh\n").await, Flow::Stop);
-        assert_eq!(pipe.push(Stream::Stdout, b"more\n").await, Flow::Stop);
-        drop(pipe);
+    #[test]
+    fn cap_keeps_what_fits_and_says_so() {
+        let mut pipe = OutputPipe::new(10, 100);
+        assert_eq!(pipe.push(Stream::Stdout, b"12345\n"), Flow::Continue);
+        assert_eq!(pipe.push(Stream::Stderr, b"abcdefgh\n"), Flow::Stop);
+        assert_eq!(pipe.push(Stream::Stdout, b"more\n"), Flow::Stop);
         let mut got = Vec::new();
-        while let Some(l) = rx.recv().await {
+        while let Some(l) = pipe.pop() {
             got.push(l);
         }
         assert_eq!(got[0], LogLine::program(Stream::Stdout, ("12345".into(), true)));
@@ -416,5 +289,24 @@ mod tests {
         assert_eq!(got[2].stream, Stream::System);
         assert!(got[2].message.contains("output limit of 10 bytes"));
         assert_eq!(got.len(), 3);
+    }
+
+    #[test]
+    fn stages_tag_lines_and_the_compiler_is_quoted() {
+        let mut pipe = OutputPipe::new(1 << 20, 100);
+        pipe.set_stage(Stage::Compile);
+        pipe.push(Stream::Stderr, b"main.cpp:1: error: x\npartial");
+        pipe.set_stage(Stage::Run);
+        pipe.push(Stream::Stdout, b"ran\n");
+        let lines: Vec<(Stage, String)> = std::iter::from_fn(|| pipe.pop()).map(|l| (l.stage, l.message)).collect();
+        assert_eq!(
+            lines,
+            [
+                (Stage::Compile, "main.cpp:1: error: x".to_string()),
+                (Stage::Compile, "partial".to_string()),
+                (Stage::Run, "ran".to_string())
+            ]
+        );
+        assert_eq!(pipe.compile_excerpt(), "main.cpp:1: error: x\npartial");
     }
 }

@@ -40,7 +40,7 @@ pub struct Runtime {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Start the interpreter before the code arrives, its script a FIFO fed
-    /// when every file is written (see `images/execbox-run`): its startup
+    /// when every file is written (see the launcher, `src/sandbox/launcher.rs`): its startup
     /// overlaps the transfer, and a warm container pays it before the
     /// session. Only for interpreters that read their script once, through
     /// open(), to its end, and accept a FIFO there (CPython, Node.js);
@@ -99,7 +99,7 @@ pub struct Vars<'a> {
 
 /// Expands `{solution}`, `{tests}`, `{runs}`, `{warmup}` and `{test_names}`
 /// in one pass, so a solution that contains "{tests}" is not expanded.
-pub fn render(template: &str, v: &Vars) -> String {
+pub fn render(template: &str, v: &Vars<'_>) -> String {
     let (runs, warmup) = (v.runs.to_string(), v.warmup.to_string());
     let table: [(&str, &str); 5] = [
         ("{solution}", v.solution),
@@ -143,7 +143,7 @@ pub struct Validate {
     #[serde(default)]
     pub report_from_stdout: bool,
     /// `junit` (XML), `tap`, `libtest` (Rust's --logfile) or `gotest` (`go test -v`).
-    pub format: String,
+    pub format: crate::model::ReportFormat,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,7 +154,7 @@ pub struct TemplateFile {
 }
 
 impl TemplateFile {
-    pub fn render(&self, v: &Vars) -> String {
+    pub fn render(&self, v: &Vars<'_>) -> String {
         render(&self.content, v)
     }
 }
@@ -172,6 +172,11 @@ pub struct Runtimes {
 impl Runtimes {
     pub fn builtin() -> Runtimes {
         Runtimes::parse(BUILTIN).expect("the built-in runtimes.toml is valid")
+    }
+
+    /// A table of one runtime.
+    pub fn of(rt: Runtime) -> Runtimes {
+        Runtimes { list: vec![rt] }
     }
 
     pub fn load(path: Option<&Path>) -> anyhow::Result<Runtimes> {
@@ -195,17 +200,14 @@ impl Runtimes {
             if rt.compile.iter().flatten().chain(&rt.run).any(|a| a == "--") {
                 bail!("runtime {}: `--` cannot be a command argument (it separates compile from run)", rt.language);
             }
-            if !crate::sandbox::files::is_safe_name(&rt.file) {
+            if !crate::model::request::is_safe_name(&rt.file) {
                 bail!("runtime {}: file name {:?} is not a plain relative name", rt.language, rt.file);
             }
             if let Some(v) = &rt.validate {
                 if v.run.is_empty() || v.files.is_empty() {
                     bail!("runtime {}: validate needs `files` and `run`", rt.language);
                 }
-                if !matches!(v.format.as_str(), "junit" | "tap" | "libtest" | "gotest") {
-                    bail!("runtime {}: unknown validate format {:?}", rt.language, v.format);
-                }
-                if let Some(f) = v.files.iter().find(|f| !crate::sandbox::files::is_safe_name(&f.name)) {
+                if let Some(f) = v.files.iter().find(|f| !crate::model::request::is_safe_name(&f.name)) {
                     bail!("runtime {}: validate file name {:?} is not a plain relative name", rt.language, f.name);
                 }
             }
@@ -213,7 +215,7 @@ impl Runtimes {
                 bail!("runtime {}: benchmark needs validate (solutions are validated first)", rt.language);
             }
             if let Some(f) =
-                rt.benchmark.iter().flat_map(|b| &b.files).find(|f| !crate::sandbox::files::is_safe_name(&f.name))
+                rt.benchmark.iter().flat_map(|b| &b.files).find(|f| !crate::model::request::is_safe_name(&f.name))
             {
                 bail!("runtime {}: benchmark file name {:?} is not a plain relative name", rt.language, f.name);
             }

@@ -5,34 +5,73 @@
 use std::collections::BTreeMap;
 
 use quick_xml::events::{BytesStart, Event};
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+use crate::model::{ReportFormat, TestStatus};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestCase {
     pub name: String,
-    /// `passed`, `failed`, `error` or `skipped`.
-    pub status: String,
+    pub status: TestStatus,
     pub message: Option<String>,
     pub duration_ms: Option<f64>,
 }
 
+/// A validation's `result`: the counts seed 004's API returns, per-test
+/// results, and (benchmark mode) the timing statistics.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationResult {
+    pub passed: bool,
+    pub tests_passed: usize,
+    pub total_tests: usize,
+    pub tests: Vec<TestCase>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub compile_error: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none", default)]
+    pub statistics: Option<Statistics>,
+}
+
+/// Benchmark timings in milliseconds: the seed's `meanExecutionTime` and
+/// `standardDeviation` (sample), plus `median`, `p95`, `min`, `max`, `n` and
+/// `outliers` (outside Tukey's fences, 1.5 IQR beyond the quartiles).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Statistics {
+    pub mean_execution_time: f64,
+    pub standard_deviation: f64,
+    pub median: f64,
+    pub p95: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+    pub outliers: usize,
+    pub unit: String,
+}
+
+impl ValidationResult {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a validation result serializes")
+    }
+}
+
 /// The session's `result` for a validation run.
-pub fn result(tests: &[TestCase]) -> Value {
-    let passed = tests.iter().filter(|t| t.status == "passed").count();
-    let bad = tests.iter().filter(|t| t.status == "failed" || t.status == "error").count();
-    json!({
-        "passed": passed > 0 && bad == 0,
-        "testsPassed": passed,
-        "totalTests": tests.len(),
-        "tests": tests,
-    })
+pub fn result(tests: &[TestCase]) -> ValidationResult {
+    let passed = tests.iter().filter(|t| t.status == TestStatus::Passed).count();
+    let bad = tests.iter().filter(|t| matches!(t.status, TestStatus::Failed | TestStatus::Error)).count();
+    ValidationResult {
+        passed: passed > 0 && bad == 0,
+        tests_passed: passed,
+        total_tests: tests.len(),
+        tests: tests.to_vec(),
+        ..Default::default()
+    }
 }
 
 /// The result of a validation whose code did not compile: no test ran.
-pub fn compile_error_result(message: &str) -> Value {
-    json!({"passed": false, "testsPassed": 0, "totalTests": 0, "tests": [], "compileError": message})
+pub fn compile_error_result(message: &str) -> ValidationResult {
+    ValidationResult { compile_error: Some(message.to_string()), ..Default::default() }
 }
 
 /// Benchmark timings: one duration in nanoseconds per line.
@@ -40,16 +79,13 @@ pub fn timings(text: &[u8]) -> Vec<f64> {
     String::from_utf8_lossy(text).lines().filter_map(|l| l.trim().parse::<f64>().ok()).filter(|v| *v >= 0.0).collect()
 }
 
-/// Adds the benchmark statistics (milliseconds) to a validation result:
-/// the seed's `meanExecutionTime` and `standardDeviation` (sample), plus
-/// `median`, `p95`, `min`, `max`, `n` and `outliers` (outside Tukey's fences,
-/// 1.5 IQR beyond the quartiles).
-pub fn add_statistics(result: &mut Value, nanos: &[f64]) {
+/// The benchmark statistics of timings in nanoseconds; None without any.
+pub fn statistics(nanos: &[f64]) -> Option<Statistics> {
     let mut ms: Vec<f64> = nanos.iter().map(|n| n / 1e6).collect();
     ms.sort_by(|a, b| a.total_cmp(b));
     let n = ms.len();
     if n == 0 {
-        return;
+        return None;
     }
     let mean = ms.iter().sum::<f64>() / n as f64;
     let var = if n > 1 { ms.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
@@ -57,15 +93,17 @@ pub fn add_statistics(result: &mut Value, nanos: &[f64]) {
     let iqr = q3 - q1;
     let outliers = ms.iter().filter(|x| **x < q1 - 1.5 * iqr || **x > q3 + 1.5 * iqr).count();
     let round = |x: f64| (x * 1e6).round() / 1e6;
-    result["meanExecutionTime"] = json!(round(mean));
-    result["standardDeviation"] = json!(round(var.sqrt()));
-    result["median"] = json!(round(quantile(&ms, 0.5)));
-    result["p95"] = json!(round(quantile(&ms, 0.95)));
-    result["min"] = json!(round(ms[0]));
-    result["max"] = json!(round(ms[n - 1]));
-    result["n"] = json!(n);
-    result["outliers"] = json!(outliers);
-    result["unit"] = json!("ms");
+    Some(Statistics {
+        mean_execution_time: round(mean),
+        standard_deviation: round(var.sqrt()),
+        median: round(quantile(&ms, 0.5)),
+        p95: round(quantile(&ms, 0.95)),
+        min: round(ms[0]),
+        max: round(ms[n - 1]),
+        n,
+        outliers,
+        unit: "ms".into(),
+    })
 }
 
 /// Linear interpolation between closest ranks of sorted data.
@@ -78,18 +116,17 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// Parses a report in `format` (see `runtimes::Validate::format`).
 /// `declared` lists the test names the tests' source declares (used where
 /// the format is text the tested code could imitate).
-pub fn parse(format: &str, report: &[u8], declared: &[String]) -> Result<Vec<TestCase>, String> {
+pub fn parse(format: ReportFormat, report: &[u8], declared: &[String]) -> Result<Vec<TestCase>, String> {
     let text = String::from_utf8_lossy(report);
     match format {
-        "junit" => junit(&text),
-        "tap" => Ok(tap(&text)),
-        "libtest" => Ok(libtest(&text)),
-        "gotest" => Ok(gotest(&text, declared)),
-        other => Err(format!("unknown report format {other}")),
+        ReportFormat::Junit => junit(&text),
+        ReportFormat::Tap => Ok(tap(&text)),
+        ReportFormat::Libtest => Ok(libtest(&text)),
+        ReportFormat::Gotest => Ok(gotest(&text, declared)),
     }
 }
 
-fn attr(e: &BytesStart, name: &str) -> Option<String> {
+fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
     e.try_get_attribute(name).ok().flatten().and_then(|a| a.unescape_value().ok()).map(|v| v.into_owned())
 }
 
@@ -106,22 +143,24 @@ fn junit(xml: &str) -> Result<Vec<TestCase>, String> {
                 let full = if class.is_empty() { name } else { format!("{class}.{name}") };
                 // GoogleTest marks tests it did not run.
                 let status = match attr(&e, "status").as_deref() {
-                    Some("notrun") => "skipped",
-                    _ => "passed",
+                    Some("notrun") => TestStatus::Skipped,
+                    _ => TestStatus::Passed,
                 };
                 let duration_ms = attr(&e, "time").and_then(|t| t.parse::<f64>().ok()).map(|s| s * 1000.0);
-                out.push(TestCase { name: full, status: status.into(), message: None, duration_ms });
+                out.push(TestCase { name: full, status, message: None, duration_ms });
             }
             Event::Start(e) | Event::Empty(e) if matches!(e.name().as_ref(), b"failure" | b"error" | b"skipped") => {
                 if let Some(t) = out.last_mut() {
                     let kind = match e.name().as_ref() {
-                        b"failure" => "failed",
-                        b"error" => "error",
-                        _ => "skipped",
+                        b"failure" => TestStatus::Failed,
+                        b"error" => TestStatus::Error,
+                        _ => TestStatus::Skipped,
                     };
                     // A test with both a failure and an error stays failed.
-                    if t.status == "passed" || (t.status == "skipped" && kind != "skipped") {
-                        t.status = kind.into();
+                    if t.status == TestStatus::Passed
+                        || (t.status == TestStatus::Skipped && kind != TestStatus::Skipped)
+                    {
+                        t.status = kind;
                     }
                     if t.message.is_none() {
                         t.message = attr(&e, "message");
@@ -172,15 +211,15 @@ fn tap(text: &str) -> Vec<TestCase> {
             continue;
         }
         let status = if directive.starts_with("SKIP") || directive.starts_with("TODO") {
-            "skipped"
+            TestStatus::Skipped
         } else if ok {
-            "passed"
+            TestStatus::Passed
         } else {
-            "failed"
+            TestStatus::Failed
         };
         out.push(TestCase {
             name: name.trim().to_string(),
-            status: status.into(),
+            status,
             message: if ok { None } else { yaml.get("error").cloned() },
             duration_ms: yaml.get("duration_ms").and_then(|d| d.parse().ok()),
         });
@@ -194,12 +233,12 @@ fn libtest(text: &str) -> Vec<TestCase> {
         .filter_map(|l| {
             let (status, name) = l.split_once(' ')?;
             let status = match status {
-                "ok" => "passed",
-                "failed" => "failed",
-                "ignored" => "skipped",
+                "ok" => TestStatus::Passed,
+                "failed" => TestStatus::Failed,
+                "ignored" => TestStatus::Skipped,
                 _ => return None,
             };
-            Some(TestCase { name: name.trim().to_string(), status: status.into(), message: None, duration_ms: None })
+            Some(TestCase { name: name.trim().to_string(), status, message: None, duration_ms: None })
         })
         .collect()
 }
@@ -209,7 +248,7 @@ fn libtest(text: &str) -> Vec<TestCase> {
 /// source declares are counted, a declared test with any FAIL line failed,
 /// and one that never reported is an error.
 fn gotest(text: &str, declared: &[String]) -> Vec<TestCase> {
-    let mut seen: BTreeMap<&str, (&str, Option<f64>)> = BTreeMap::new();
+    let mut seen: BTreeMap<&str, (TestStatus, Option<f64>)> = BTreeMap::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("--- ") else { continue };
         let Some((verdict, rest)) = rest.split_once(": ") else { continue };
@@ -218,25 +257,23 @@ fn gotest(text: &str, declared: &[String]) -> Vec<TestCase> {
             None => (rest, None),
         };
         let status = match verdict {
-            "PASS" => "passed",
-            "FAIL" => "failed",
-            "SKIP" => "skipped",
+            "PASS" => TestStatus::Passed,
+            "FAIL" => TestStatus::Failed,
+            "SKIP" => TestStatus::Skipped,
             _ => continue,
         };
         let entry = seen.entry(name).or_insert((status, time));
-        if status == "failed" {
+        if status == TestStatus::Failed {
             *entry = (status, time);
         }
     }
     declared
         .iter()
         .map(|name| match seen.get(name.as_str()) {
-            Some((status, time)) => {
-                TestCase { name: name.clone(), status: (*status).into(), message: None, duration_ms: *time }
-            }
+            Some((status, time)) => TestCase { name: name.clone(), status: *status, message: None, duration_ms: *time },
             None => TestCase {
                 name: name.clone(),
-                status: "error".into(),
+                status: TestStatus::Error,
                 message: Some("the test did not report a result (the test binary stopped early?)".into()),
                 duration_ms: None,
             },
@@ -278,10 +315,10 @@ mod tests {
         assert_eq!(t[1].message.as_deref(), Some("assert 1 == 2"));
         assert_eq!(t[0].name, "test_solution.test_a");
         assert_eq!(t[0].duration_ms, Some(1.0));
-        let r = result(&t);
+        let r = result(&t).to_json();
         assert_eq!(
             (r["passed"].clone(), r["testsPassed"].clone(), r["totalTests"].clone()),
-            (json!(false), json!(1), json!(4))
+            (serde_json::json!(false), serde_json::json!(1), serde_json::json!(4))
         );
     }
 
@@ -290,9 +327,9 @@ mod tests {
         let tap_text = "TAP version 13\n# Subtest: adds\nok 1 - adds\n  ---\n  duration_ms: 1.5\n  ...\nnot ok 2 - subtracts\n  ---\n  duration_ms: 0.5\n  error: 'Expected values to be strictly equal'\n  ...\nok 3 - later # SKIP\n1..3\n";
         let t = tap(tap_text);
         assert_eq!(t.len(), 3);
-        assert_eq!((t[0].status.as_str(), t[0].duration_ms), ("passed", Some(1.5)));
+        assert_eq!((t[0].status, t[0].duration_ms), (TestStatus::Passed, Some(1.5)));
         assert_eq!(t[1].message.as_deref(), Some("Expected values to be strictly equal"));
-        assert_eq!(t[2].status, "skipped");
+        assert_eq!(t[2].status, TestStatus::Skipped);
         let suite = "ok 1 - group\n  ---\n  duration_ms: 3\n  type: 'suite'\n  ...\n";
         assert!(tap(suite).is_empty());
     }
@@ -310,16 +347,16 @@ mod tests {
             [("TestAdd", "passed"), ("TestSub", "failed")]
         );
         let t = gotest("--- PASS: TestAdd (0.00s)\n", &declared);
-        assert_eq!(t[1].status, "error");
+        assert_eq!(t[1].status, TestStatus::Error);
     }
 
     #[test]
-    fn statistics() {
-        let mut r = json!({});
+    fn benchmark_statistics() {
         // 1..=10 ms and one outlier of 100 ms.
         let mut ns: Vec<f64> = (1..=10).map(|i| i as f64 * 1e6).collect();
         ns.push(100e6);
-        add_statistics(&mut r, &ns);
+        let r = ValidationResult { statistics: statistics(&ns), ..Default::default() }.to_json();
+        assert_eq!(r["unit"], "ms");
         assert_eq!(r["n"], 11);
         assert_eq!(r["min"], 1.0);
         assert_eq!(r["max"], 100.0);

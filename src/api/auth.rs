@@ -14,13 +14,13 @@
 //! Every failure names the check that failed (and nothing secret).
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::config::{ApiConfig, Secret};
@@ -115,22 +115,33 @@ struct Claims {
     aud: Option<serde_json::Value>,
 }
 
+/// The keys as last fetched.
+#[derive(Default)]
 struct KeySet {
     keys: HashMap<String, (DecodingKey, Algorithm)>,
     fetched: Option<Instant>,
-    last_attempt: Option<Instant>,
 }
 
+/// The project's signing keys. Token checks read a snapshot and never wait
+/// for the network while their key is known; a refresh runs one at a time
+/// (single flight), outside every lock that a check takes.
 struct Jwks {
     url: String,
     http: reqwest::Client,
     min_refetch: Duration,
-    set: Mutex<KeySet>,
+    /// Held only to clone or replace the `Arc` (a std lock: never across
+    /// an await). Not worth a crate (arc-swap) at one read per token.
+    snapshot: RwLock<Arc<KeySet>>,
+    /// The single flight: held through a fetch; holds the last attempt.
+    refresh: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Jwks {
-    async fn fetch(&self, set: &mut KeySet) -> Result<(), AuthError> {
-        set.last_attempt = Some(Instant::now());
+    fn current(&self) -> Arc<KeySet> {
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn fetch(&self) -> Result<KeySet, AuthError> {
         let resp = self.http.get(&self.url).send().await.map_err(|e| AuthError::JwksUnavailable(e.to_string()))?;
         if !resp.status().is_success() {
             return Err(AuthError::JwksUnavailable(format!("{} answered {}", self.url, resp.status())));
@@ -153,32 +164,58 @@ impl Jwks {
                 Err(e) => tracing::warn!(kid, error = %e, "ignoring an unusable key in the JWKS"),
             }
         }
-        set.keys = keys;
-        set.fetched = Some(Instant::now());
+        Ok(KeySet { keys, fetched: Some(Instant::now()) })
+    }
+
+    /// Refreshes the snapshot unless another refresh did while this one
+    /// waited its turn, or the last attempt was too recent (`force` skips
+    /// that bound: the cache is too old to serve).
+    async fn refresh(&self, seen: &Arc<KeySet>, force: bool) -> Result<(), AuthError> {
+        let mut last = self.refresh.lock().await;
+        if !Arc::ptr_eq(seen, &self.current()) {
+            return Ok(());
+        }
+        if !force && last.is_some_and(|t| t.elapsed() < self.min_refetch) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+        let fresh = self.fetch().await?;
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         Ok(())
     }
 
-    async fn key(&self, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
-        let mut set = self.set.lock().await;
-        let stale = set.fetched.is_none_or(|t| t.elapsed() > JWKS_MAX_AGE);
-        let may_refetch = set.last_attempt.is_none_or(|t| t.elapsed() >= self.min_refetch);
-        if stale || (!set.keys.contains_key(kid) && may_refetch) {
-            if let Err(e) = self.fetch(&mut set).await {
-                // Keep serving cached keys while the endpoint is down.
-                if set.keys.is_empty() {
-                    return Err(e);
-                }
-                tracing::warn!(error = %e, "JWKS refresh failed; using cached keys");
+    async fn key(self: &Arc<Self>, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
+        let snap = self.current();
+        let stale = snap.fetched.is_none_or(|t| t.elapsed() > JWKS_MAX_AGE);
+        match snap.keys.get(kid) {
+            Some(key) if !stale => return Ok(key.clone()),
+            Some(key) => {
+                // Serve the known key now; renew the cache in the background.
+                let (jwks, seen) = (self.clone(), snap.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = jwks.refresh(&seen, true).await {
+                        tracing::warn!(error = %e, "JWKS refresh failed; using cached keys");
+                    }
+                });
+                return Ok(key.clone());
             }
+            None => {}
         }
-        set.keys.get(kid).cloned().ok_or_else(|| AuthError::UnknownKid(kid.to_string()))
+        // An unknown key id (a rotation) or no keys yet: wait for a refresh.
+        if let Err(e) = self.refresh(&snap, snap.keys.is_empty()).await {
+            if snap.keys.is_empty() {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "JWKS refresh failed; using cached keys");
+        }
+        self.current().keys.get(kid).cloned().ok_or_else(|| AuthError::UnknownKid(kid.to_string()))
     }
 }
 
 /// Verifies access tokens; built once from the configuration.
 pub struct Verifier {
     hs256: Option<DecodingKey>,
-    jwks: Option<Jwks>,
+    jwks: Option<Arc<Jwks>>,
     issuer: Option<String>,
     online: Option<(String, Secret, reqwest::Client)>,
 }
@@ -189,11 +226,14 @@ impl Verifier {
         let base = cfg.supabase_url.as_ref().map(|u| u.trim_end_matches('/').to_string());
         Ok(Verifier {
             hs256: cfg.jwt_secret.as_ref().map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
-            jwks: base.as_ref().map(|b| Jwks {
-                url: format!("{b}/auth/v1/.well-known/jwks.json"),
-                http: http.clone(),
-                min_refetch: Duration::from_millis(cfg.jwks_refetch_min_interval_ms),
-                set: Mutex::new(KeySet { keys: HashMap::new(), fetched: None, last_attempt: None }),
+            jwks: base.as_ref().map(|b| {
+                Arc::new(Jwks {
+                    url: format!("{b}/auth/v1/.well-known/jwks.json"),
+                    http: http.clone(),
+                    min_refetch: Duration::from_millis(cfg.jwks_refetch_min_interval_ms),
+                    snapshot: RwLock::new(Arc::new(KeySet::default())),
+                    refresh: tokio::sync::Mutex::new(None),
+                })
             }),
             issuer: cfg.jwt_issuer.clone(),
             online: match (cfg.online_check, &base, &cfg.supabase_anon_key) {

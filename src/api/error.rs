@@ -27,8 +27,9 @@ pub enum ApiError {
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Opaque: the cause is logged under the request id, never sent.
+    #[error("internal error")]
+    Internal { request_id: uuid::Uuid },
 }
 
 impl ApiError {
@@ -43,7 +44,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -58,15 +59,23 @@ impl ApiError {
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal(_) => "internal",
+            ApiError::Internal { .. } => "internal",
         }
     }
 
-    /// For unexpected failures: logged with their cause chain, answered as a
-    /// 500 that says no more than necessary.
+    /// For unexpected failures: the cause is logged with a request id, and
+    /// the client gets only that id (an opaque 500).
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %e, "request failed");
-        ApiError::Internal(e.to_string())
+        let request_id = uuid::Uuid::new_v4();
+        tracing::error!(%request_id, error = %e, "request failed");
+        ApiError::Internal { request_id }
+    }
+
+    /// The database cannot be reached: a 503 that names no host or driver
+    /// detail (those are logged).
+    pub fn unavailable(e: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(error = %e, "database unavailable");
+        ApiError::Unavailable("the database is unavailable; try again shortly".into())
     }
 
     /// A database error: the database is down (503), or a constraint said
@@ -76,7 +85,7 @@ impl ApiError {
             Some(d) if d.code().code().starts_with("23") => ApiError::Unprocessable(d.message().to_string()),
             Some(d) if d.code().code() == "42501" => ApiError::Forbidden(d.message().to_string()),
             Some(_) => ApiError::internal(crate::error_chain(e)),
-            None => ApiError::Unavailable(format!("database unavailable: {}", crate::error_chain(e))),
+            None => ApiError::unavailable(crate::error_chain(e)),
         }
     }
 }
@@ -87,6 +96,9 @@ impl IntoResponse for ApiError {
         let mut body = json!({ "message": self.to_string(), "code": self.code() });
         if let ApiError::Unauthorized(e) = &self {
             body["check"] = json!(e.code());
+        }
+        if let ApiError::Internal { request_id } = &self {
+            body["requestId"] = json!(request_id);
         }
         let mut resp = (status, axum::Json(body)).into_response();
         if let ApiError::TooManyRequests { retry_after_secs, .. } = self {
@@ -101,12 +113,39 @@ impl IntoResponse for ApiError {
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        ApiError::Unavailable(format!("database unavailable: {}", crate::error_chain(&e)))
+        ApiError::unavailable(crate::error_chain(&e))
+    }
+}
+
+impl From<crate::model::RequestError> for ApiError {
+    fn from(e: crate::model::RequestError) -> Self {
+        match e {
+            crate::model::RequestError::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            e => ApiError::BadRequest(e.to_string()),
+        }
     }
 }
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(e: tokio_postgres::Error) -> Self {
         ApiError::db(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_500_says_nothing_but_its_request_id() {
+        let e = ApiError::internal("relation \"secret_table\" does not exist at db.internal:5432");
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["message"], "internal error");
+        assert_eq!(v["code"], "internal");
+        assert!(uuid::Uuid::parse_str(v["requestId"].as_str().unwrap()).is_ok());
+        assert!(!String::from_utf8_lossy(&body).contains("secret_table"));
     }
 }

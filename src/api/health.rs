@@ -23,7 +23,7 @@ fn fresh(st: &ApiState) -> Duration {
 pub async fn health(State(st): State<ApiState>) -> Response {
     let t0 = Instant::now();
     let db = async {
-        let c = st.pool.get().await.map_err(|e| e.to_string())?;
+        let c = st.pool.get().await.map_err(|e| crate::error_chain(&e))?;
         let probe = workers::alive(&**c, fresh(&st)).await.map_err(|e| crate::error_chain(&e))?;
         Ok::<_, String>(probe)
     };
@@ -35,7 +35,12 @@ pub async fn health(State(st): State<ApiState>) -> Response {
             json!({"ok": *docker_ok > 0, "workers": alive, "workers_with_docker": docker_ok}),
             *docker_ok > 0,
         ),
-        Err(e) => (json!({"ok": false, "error": e}), json!({"ok": false, "workers": null}), false),
+        Err(e) => {
+            // The cause (hosts, driver details) goes to the log, not to
+            // this public endpoint.
+            tracing::warn!(error = %e, "health: database unreachable");
+            (json!({"ok": false, "error": "unreachable"}), json!({"ok": false, "workers": null}), false)
+        }
     };
     let body = json!({
         "status": if ok { "ok" } else { "unavailable" },
@@ -62,8 +67,12 @@ pub async fn metrics(State(st): State<ApiState>, Authed(p): Authed) -> Result<Re
         )
         .await?;
     let _ = writeln!(out, "# HELP execbox_sessions_last_hour Sessions created in the last hour, by current status.\n# TYPE execbox_sessions_last_hour gauge");
-    for status in ["pending", "running", "completed", "failed", "timeout", "cancelled", "error"] {
-        let n: i64 = by_status.iter().find(|r| r.get::<_, String>(0) == status).map(|r| r.get(1)).unwrap_or(0);
+    for status in crate::model::SessionStatus::ALL {
+        let n: i64 = by_status
+            .iter()
+            .find(|r| r.try_get::<_, crate::model::SessionStatus>(0).ok() == Some(*status))
+            .map(|r| r.get(1))
+            .unwrap_or(0);
         let _ = writeln!(out, "execbox_sessions_last_hour{{status=\"{status}\"}} {n}");
     }
     let depth: i64 = db

@@ -121,7 +121,7 @@ pub fn router(st: ApiState) -> Router {
         })
         .layer(DefaultBodyLimit::max(st.cfg.api.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            ApiError::Internal("the server hit a bug; it was logged".into()).into_response_owned()
+            ApiError::internal("a request handler panicked").into_response_owned()
         }))
         .with_state(st);
     if let Some(cors) = cors {
@@ -169,28 +169,4 @@ pub async fn serve(
     tracing::info!(addr = %listener.local_addr()?, "API listening");
     axum::serve(listener, router(st)).with_graceful_shutdown(shutdown).await?;
     Ok(())
-}
-
-/// `execbox serve`: binds `cfg.api.listen`, serves until `shutdown`, and
-/// runs a worker beside the API when `with_worker`.
-pub async fn run_server(
-    cfg: Arc<Config>,
-    runtimes: Arc<Runtimes>,
-    with_worker: bool,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let listener = tokio::net::TcpListener::bind(&cfg.api.listen).await.with_context(|| {
-        format!("cannot listen on {}; fix: stop whatever uses it, or set EXECBOX_LISTEN", cfg.api.listen)
-    })?;
-    let st = ApiState::new(cfg.clone(), runtimes.clone())?;
-    let worker_stop = tokio_util::sync::CancellationToken::new();
-    let worker = with_worker.then(|| tokio::spawn(crate::worker::run(cfg, runtimes, worker_stop.clone())));
-    let stop = shutdown.clone();
-    let served = serve(listener, st, async move { stop.cancelled().await }).await;
-    worker_stop.cancel();
-    if let Some(w) = worker {
-        w.await.context("worker task")??;
-    }
-    served
 }

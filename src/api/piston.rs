@@ -17,9 +17,11 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::JsonBody;
-use super::sessions::{self, NewSession, Output, StageOutput};
+use super::sessions::{self, Output, StageOutput};
 use super::{ApiState, Authed};
-use crate::client::follow::{Follower, SessionState};
+use crate::db::follow::{Follower, SessionState};
+use crate::model::outcome::signal_name;
+use crate::model::{EndReason, Exit, Request, SessionStatus, Stage, StageUsage, Stream};
 use crate::runtimes::Runtime;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,13 +80,29 @@ fn version_matches(rt: &Runtime, wanted: Option<&str>) -> bool {
     }
 }
 
-fn decode(f: &PistonFile, what: &str) -> Result<Vec<u8>, ApiError> {
-    crate::sandbox::files::decode_content(&f.content, f.encoding.as_deref())
-        .map_err(|e| ApiError::BadRequest(format!("{what}: {e}")))
+/// A Piston limit: absent or -1 is the server's default; anything else
+/// must be positive.
+fn piston_limit(name: &str, v: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None | Some(-1) => Ok(None),
+        Some(t) if t <= 0 => Err(ApiError::BadRequest(format!("{name} must be positive or -1"))),
+        Some(t) => Ok(Some(t)),
+    }
 }
 
-/// Checks a Piston request and turns it into a session request.
-fn to_session(st: &ApiState, req: &ExecuteRequest, interactive: bool) -> Result<(NewSession, Runtime, i64), ApiError> {
+/// Piston's milliseconds, or bytes rounded up to whole MB, as a session
+/// column (values too large for one are refused by the validation).
+fn column(v: Option<i64>) -> Option<i32> {
+    v.map(|v| i32::try_from(v).unwrap_or(i32::MAX))
+}
+
+fn megabytes(bytes: Option<i64>) -> Option<i64> {
+    bytes.map(|b| (b as u64).div_ceil(1024 * 1024) as i64)
+}
+
+/// Checks a Piston request and turns it into a session request (which the
+/// session's own validation then checks against the server's limits).
+fn to_session(st: &ApiState, req: &ExecuteRequest, interactive: bool) -> Result<(Request, Runtime), ApiError> {
     let rt = st
         .runtimes
         .resolve(&req.language)
@@ -100,7 +118,9 @@ fn to_session(st: &ApiState, req: &ExecuteRequest, interactive: bool) -> Result<
     let Some(main) = req.files.first() else {
         return Err(ApiError::BadRequest("files must contain at least the main file".into()));
     };
-    let code = String::from_utf8(decode(main, "files[0]")?)
+    let code = crate::model::request::decode_content(&main.content, main.encoding.as_deref())
+        .map_err(|e| ApiError::BadRequest(format!("files[0]: {e}")))?;
+    let code = String::from_utf8(code)
         .map_err(|_| ApiError::BadRequest("files[0]: the main file must be UTF-8 text".into()))?;
     let extra: Vec<Value> = req.files[1..]
         .iter()
@@ -110,51 +130,57 @@ fn to_session(st: &ApiState, req: &ExecuteRequest, interactive: bool) -> Result<
             Ok(json!({"name": name, "content": f.content, "encoding": f.encoding.clone().unwrap_or_else(|| "utf8".into())}))
         })
         .collect::<Result<_, ApiError>>()?;
-    let files = (!extra.is_empty()).then_some(Value::Array(extra));
-    if let Some(f) = &files {
-        crate::sandbox::files::decode_extra(f, &rt.file, code.len()).map_err(ApiError::BadRequest)?;
-    }
-    let l = &st.cfg.limits;
-    let limit = |name: &str, v: Option<i64>, max: u64| -> Result<Option<i64>, ApiError> {
-        match v {
-            None | Some(-1) => Ok(None),
-            Some(t) if t <= 0 => Err(ApiError::BadRequest(format!("{name} must be positive or -1"))),
-            Some(t) if t as u64 > max => {
-                Err(ApiError::BadRequest(format!("{name} cannot exceed the configured limit of {max}")))
-            }
-            Some(t) => Ok(Some(t)),
-        }
-    };
-    let run_timeout = limit("run_timeout", req.run_timeout, l.max_timeout_ms)?;
-    limit("compile_timeout", req.compile_timeout, l.max_timeout_ms)?;
-    limit("run_cpu_time", req.run_cpu_time, l.max_timeout_ms)?;
-    limit("compile_cpu_time", req.compile_cpu_time, l.max_timeout_ms)?;
-    let max_bytes = l.max_memory_mb * 1024 * 1024;
-    let run_memory = limit("run_memory_limit", req.run_memory_limit, max_bytes)?;
-    limit("compile_memory_limit", req.compile_memory_limit, max_bytes)?;
+    let run_timeout = piston_limit("run_timeout", req.run_timeout)?;
+    let run_cpu_time = piston_limit("run_cpu_time", req.run_cpu_time)?;
+    let compile_timeout = piston_limit("compile_timeout", req.compile_timeout)?;
+    let compile_cpu_time = piston_limit("compile_cpu_time", req.compile_cpu_time)?;
+    let run_memory = piston_limit("run_memory_limit", req.run_memory_limit)?;
+    let compile_memory = piston_limit("compile_memory_limit", req.compile_memory_limit)?;
     // A CPU-time bound is enforced as the wall-clock bound when tighter.
-    let timeout = match (run_timeout, limit("run_cpu_time", req.run_cpu_time, l.max_timeout_ms)?) {
+    let tighter = |a: Option<i64>, b: Option<i64>| match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let memory_mb = run_memory.map(|b| (b as u64).div_ceil(1024 * 1024).max(l.min_memory_mb) as i32);
-    let effective_timeout = timeout.unwrap_or(l.default_timeout_ms as i64);
+    let min_mb = st.cfg.limits.min_memory_mb as i64;
     Ok((
-        NewSession {
+        Request {
             language: rt.language.clone(),
             code,
             stdin: req.stdin.clone(),
             args: req.args.clone(),
-            files,
-            timeout_ms: timeout.map(|t| t as i32),
-            memory_limit_mb: memory_mb,
+            files: (!extra.is_empty()).then_some(Value::Array(extra)),
+            timeout_ms: column(tighter(run_timeout, run_cpu_time)),
+            memory_limit_mb: column(megabytes(run_memory).map(|m| m.max(min_mb))),
+            compile_timeout_ms: column(tighter(compile_timeout, compile_cpu_time)),
+            compile_memory_limit_mb: column(megabytes(compile_memory).map(|m| m.max(min_mb))),
             interactive,
             session_name: Some("piston".into()),
             ..Default::default()
         },
         rt,
-        effective_timeout,
     ))
+}
+
+/// A refused request in Piston's words (its field names and units).
+fn piston_error(e: crate::model::RequestError) -> ApiError {
+    use crate::model::RequestError as E;
+    match e {
+        E::OutOfRange { name, bound, above, .. } => {
+            let (field, bound) = match name {
+                "timeout_ms" => ("run_timeout", bound),
+                "compile_timeout_ms" => ("compile_timeout", bound),
+                "memory_limit_mb" => ("run_memory_limit", bound * 1024 * 1024),
+                "compile_memory_limit_mb" => ("compile_memory_limit", bound * 1024 * 1024),
+                other => (other, bound),
+            };
+            if above {
+                ApiError::BadRequest(format!("{field} cannot exceed the configured limit of {bound}"))
+            } else {
+                ApiError::BadRequest(format!("{field} must be at least {bound}"))
+            }
+        }
+        e => e.into(),
+    }
 }
 
 /// A user named by a service-role caller (Piston requests have no user field).
@@ -170,90 +196,67 @@ fn named_user(headers: &HeaderMap) -> Result<Option<Uuid>, ApiError> {
     }
 }
 
-/// Piston's stage object for a finished session's run.
-fn stage(state: &SessionState, out: &StageOutput, system: &[String], wall_time_ms: Option<f64>) -> Value {
-    let code = state.exit_code;
-    let by_signal = code.filter(|c| *c > 128 && *c < 128 + 32).map(|c| signal_name(c - 128));
-    let (status, signal, code) = match state.status.as_str() {
-        "completed" => (Value::Null, Value::Null, json!(code)),
-        "timeout" => (json!("TO"), json!("SIGKILL"), Value::Null),
-        "failed" if system.iter().any(|m| m.contains("output limit")) => (json!("OL"), json!("SIGKILL"), Value::Null),
-        "failed" if by_signal.is_some() => (json!("SG"), json!(by_signal), Value::Null),
-        "failed" => (json!("RE"), Value::Null, json!(code)),
-        "cancelled" => (json!("SG"), json!("SIGKILL"), Value::Null),
-        _ => (json!("XX"), Value::Null, json!(code)),
-    };
+/// Piston's `status`, `signal` and `code` of a stage that ended this way.
+fn verdict(reason: Option<EndReason>, exit: Option<Exit>) -> (Value, Value, Value) {
+    use EndReason as R;
+    let killed = (json!("SG"), json!("SIGKILL"), Value::Null);
+    match reason {
+        Some(R::Exit) | Some(R::CompileError) => match exit {
+            Some(Exit::Code(0)) => (Value::Null, Value::Null, json!(0)),
+            Some(Exit::Code(c)) => (json!("RE"), Value::Null, json!(c)),
+            Some(Exit::Signal(n)) => (json!("SG"), json!(signal_name(n)), Value::Null),
+            None => (json!("RE"), Value::Null, Value::Null),
+        },
+        Some(R::Signal) => match exit {
+            Some(Exit::Signal(n)) => (json!("SG"), json!(signal_name(n)), Value::Null),
+            _ => killed,
+        },
+        Some(R::Timeout) | Some(R::CompileTimeout) => (json!("TO"), json!("SIGKILL"), Value::Null),
+        Some(R::OutputLimit) => (json!("OL"), json!("SIGKILL"), Value::Null),
+        Some(R::MemoryLimit) | Some(R::CompileMemoryLimit) | Some(R::Cancelled) => killed,
+        Some(R::InvalidRequest | R::ImageMissing | R::Infrastructure | R::WorkerLost | R::Shutdown) | None => {
+            (json!("XX"), Value::Null, Value::Null)
+        }
+    }
+}
+
+/// One of Piston's stage objects.
+fn stage_object(out: &StageOutput, verdict: (Value, Value, Value), message: Value, usage: Option<StageUsage>) -> Value {
+    let (status, signal, code) = verdict;
     json!({
         "stdout": out.stdout,
         "stderr": out.stderr,
         "output": out.output,
         "code": code,
         "signal": signal,
-        "message": state.error,
+        "message": message,
         "status": status,
-        "cpu_time": null,
-        "wall_time": wall_time_ms,
-        "memory": null,
+        "cpu_time": usage.map(|u| u.cpu_ms.round() as i64),
+        "wall_time": usage.map(|u| u.wall_ms.round() as i64),
+        "memory": usage.map(|u| u.memory_kb * 1024),
     })
 }
 
-/// Piston's `compile` object (compiled languages only). On a compile
-/// failure Piston's `run` mirrors it.
+/// Piston's `run` object of a finished session.
+fn run_stage(state: &SessionState, out: &Output) -> Value {
+    let verdict = verdict(state.end_reason, state.exit());
+    let message = if state.status == SessionStatus::Completed { Value::Null } else { json!(state.error) };
+    stage_object(&out.run, verdict, message, state.usage.run)
+}
+
+/// Piston's `compile` object (compiled languages only): the compile stage
+/// failed, or it ran and the run stage followed.
 fn compile_stage(state: &SessionState, out: &Output) -> Option<Value> {
-    let failed =
-        state.error.as_deref().is_some_and(|e| e.starts_with("compilation failed") || e.contains("while compiling"));
-    let timed_out = state.error.as_deref().is_some_and(|e| e.starts_with("compile time limit"));
-    if !(failed || timed_out || out.compile.any || out.run.any || state.status == "completed") {
+    let failed = state.end_reason.is_some_and(EndReason::in_compile_stage);
+    if !(failed || state.usage.compile.is_some() || out.compile.any || out.run.any) {
         return None;
     }
-    let (code, status, signal) = if failed {
-        (json!(state.exit_code), json!("RE"), Value::Null)
-    } else if timed_out {
-        (Value::Null, json!("TO"), json!("SIGKILL"))
+    let (verdict, message) = if failed {
+        (verdict(state.end_reason, state.exit()), json!(state.error))
     } else {
-        (json!(0), Value::Null, Value::Null)
+        ((Value::Null, Value::Null, json!(0)), Value::Null)
     };
-    Some(json!({
-        "stdout": out.compile.stdout,
-        "stderr": out.compile.stderr,
-        "output": out.compile.output,
-        "code": code,
-        "signal": signal,
-        "message": if failed || timed_out { json!(state.error) } else { Value::Null },
-        "status": status,
-        "cpu_time": null,
-        "wall_time": null,
-        "memory": null,
-    }))
-}
-
-fn signal_name(n: i32) -> String {
-    match n {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        6 => "SIGABRT",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => return format!("SIG{n}"),
-    }
-    .to_string()
-}
-
-async fn wall_time(st: &ApiState, id: Uuid) -> Option<f64> {
-    let db = st.pool.get().await.ok()?;
-    db.query_opt(
-        "select (extract(epoch from (coalesce(finished_at, now()) - started_at)) * 1000)::float8
-         from public.container_instances where session_id = $1 and started_at is not null order by created_at desc limit 1",
-        &[&id],
-    )
-    .await
-    .ok()?
-    .and_then(|r| r.get(0))
+    Some(stage_object(&out.compile, verdict, message, state.usage.compile))
 }
 
 pub async fn execute(
@@ -263,14 +266,15 @@ pub async fn execute(
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let user = sessions::acting_user(p, named_user(&headers)?)?;
-    let (new, rt, timeout_ms) = to_session(&st, &req, false)?;
+    let (new, rt) = to_session(&st, &req, false)?;
+    let limits = new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?.limits;
     let id = sessions::create(&st, user, &new).await?;
-    let (state, out) = sessions::wait(&st, id, user, Duration::from_millis(timeout_ms as u64)).await?;
+    let (state, out) = sessions::wait(&st, id, user, limits.timeout + limits.compile_timeout).await?;
     let compile = rt.compile.is_some().then(|| compile_stage(&state, &out)).flatten();
-    let compile_failed = compile.as_ref().is_some_and(|c| !c["status"].is_null());
+    let compile_failed = state.end_reason.is_some_and(EndReason::in_compile_stage);
     let run = match &compile {
         Some(c) if compile_failed => c.clone(),
-        _ => stage(&state, &out.run, &out.system, wall_time(&st, id).await),
+        _ => run_stage(&state, &out),
     };
     let mut body = json!({ "language": rt.language, "version": rt.version, "run": run });
     if let Some(c) = compile {
@@ -327,11 +331,7 @@ async fn error_and_close(socket: &mut WebSocket, message: &str) {
 /// Inserts a row of input as the user (RLS applies, as for a Supabase client).
 async fn feed(st: &ApiState, user: Uuid, id: Uuid, kind: &str, data: Option<&str>) -> Result<(), ApiError> {
     let mut db = st.pool.get().await?;
-    let tx = crate::client::as_user(&mut db, user).await?;
-    tx.execute("insert into public.session_input (session_id, kind, data) values ($1, $2, $3)", &[&id, &kind, &data])
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(crate::db::user::input(&mut db, user, id, kind, data).await?)
 }
 
 async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid) -> anyhow::Result<()> {
@@ -367,7 +367,8 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid) -> anyhow:
         }
     };
     let created = async {
-        let (new, rt, _) = to_session(&st, &req, true)?;
+        let (new, rt) = to_session(&st, &req, true)?;
+        new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?;
         let id = sessions::create(&st, user, &new).await?;
         Ok::<_, ApiError>((id, rt))
     }
@@ -388,20 +389,17 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid) -> anyhow:
     let mut f = Follower::open(&st.database, id, Some(user)).await?;
     loop {
         let (state, rows) = f.poll().await?;
-        let compile_failed = state.error.as_deref().is_some_and(|e| {
-            e.starts_with("compilation failed") || e.starts_with("compile time limit") || e.contains("while compiling")
-        });
+        let compile_failed = state.end_reason.is_some_and(EndReason::in_compile_stage);
         for row in rows {
-            if row.stream == "system" {
+            if row.stream == Stream::System {
                 continue;
             }
-            if row.stage == "run" && stage_now == "compile" {
+            if row.stage == Stage::Run && stage_now == "compile" {
                 socket.send(text(json!({"type": "exit", "stage": "compile", "code": 0, "signal": null}))).await?;
                 socket.send(text(json!({"type": "stage", "stage": "run"}))).await?;
                 stage_now = "run";
             }
-            let data = if row.newline { format!("{}\n", row.message) } else { row.message };
-            socket.send(text(json!({"type": "data", "stream": row.stream, "data": data}))).await?;
+            socket.send(text(json!({"type": "data", "stream": row.stream, "data": row.text()}))).await?;
         }
         if state.is_done() {
             if stage_now == "compile" && !compile_failed {
@@ -409,13 +407,16 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid) -> anyhow:
                 socket.send(text(json!({"type": "stage", "stage": "run"}))).await?;
                 stage_now = "run";
             }
-            let code = state.exit_code;
-            let signal = match state.status.as_str() {
-                "timeout" | "cancelled" => Some("SIGKILL".to_string()),
-                _ => code.filter(|c| *c > 128 && *c < 160).map(|c| signal_name(c - 128)),
-            };
-            let code = if signal.is_some() { None } else { code };
-            let exit = json!({"type": "exit", "stage": stage_now, "code": code, "signal": signal, "status": state.status, "message": state.error});
+            let (_, signal, code) = verdict(state.end_reason, state.exit());
+            let exit = json!({
+                "type": "exit",
+                "stage": stage_now,
+                "code": code,
+                "signal": signal,
+                "status": state.status,
+                "end_reason": state.end_reason,
+                "message": state.error,
+            });
             socket.send(text(exit)).await?;
             close_with(&mut socket, close::JOB_COMPLETED, "Job Completed").await;
             return Ok(());
@@ -427,7 +428,7 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid) -> anyhow:
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => {
                         // The client went away: nobody wants the program any more.
                         let mut db = st.pool.get().await?;
-                        crate::client::cancel(&mut db, user, id).await?;
+                        crate::db::user::cancel(&mut db, user, id).await?;
                         return Ok(());
                     }
                     Some(Ok(Message::Text(t))) => t,

@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::JsonBody;
-use super::sessions::{self, NewSession};
+use super::sessions;
 use super::{ApiState, Authed};
-use crate::client::follow::Follower;
+use crate::db::follow::Follower;
+use crate::model::{Request, SessionStatus};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -52,14 +53,7 @@ pub async fn create(
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let ctx = req.user_context.as_ref();
     let user = sessions::acting_user(p, ctx.and_then(|c| c.user_id))?;
-    if st.runtimes.resolve(&req.language).is_none() {
-        return Err(ApiError::BadRequest(format!(
-            "unsupported language {:?}; supported languages: {}",
-            req.language,
-            st.runtimes.describe()
-        )));
-    }
-    let new = NewSession {
+    let new = Request {
         language: req.language,
         code: req.code,
         stdin: req.stdin,
@@ -81,8 +75,8 @@ pub async fn create(
                 &[&id],
             )
             .await?;
-        let (status, container): (String, Option<String>) = (row.get(0), row.get(1));
-        if container.is_some() || !matches!(status.as_str(), "pending" | "running") || Instant::now() > deadline {
+        let (status, container): (SessionStatus, Option<String>) = (row.try_get(0)?, row.try_get(1)?);
+        if container.is_some() || status.is_done() || Instant::now() > deadline {
             break (status, container);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -131,6 +125,7 @@ async fn stream_logs(st: ApiState, mut socket: WebSocket, id: Uuid, owner: Uuid)
                 .send(send(json!({
                     "type": "execution_complete",
                     "status": state.status,
+                    "endReason": state.end_reason,
                     "exitCode": state.exit_code,
                     "error": state.error,
                     "timestamp": now(),

@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::ApiState;
-use crate::client::follow::{Follower, LogRow, SessionState};
+use crate::db::follow::{Follower, LogRow, SessionState};
+use crate::model::{Request, SessionStatus, Stage, Stream};
 
 /// The user a request acts for: the token's subject; a `userId` named in the
 /// request must match it. A service-role token must name the user.
@@ -28,12 +29,6 @@ pub fn acting_user(p: Principal, named: Option<Uuid>) -> Result<Uuid, ApiError> 
         )),
     }
 }
-
-/// A session to create (the same request a frontend inserts).
-pub type NewSession = crate::client::Request;
-
-/// Largest `code` (the table's own bound).
-pub const MAX_CODE_BYTES: usize = 1024 * 1024;
 
 /// Per-user token buckets (per API node).
 pub struct RateLimiter {
@@ -65,14 +60,10 @@ impl RateLimiter {
     }
 }
 
-/// Creates a pending session for `user`, after the per-user limits.
-pub async fn create(st: &ApiState, user: Uuid, req: &NewSession) -> Result<Uuid, ApiError> {
-    if req.code.len() > MAX_CODE_BYTES {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "code is {} bytes; the limit is {MAX_CODE_BYTES}",
-            req.code.len()
-        )));
-    }
+/// Creates a pending session for `user`: the request's validation (the
+/// worker's own, run early for a 400), then the per-user limits.
+pub async fn create(st: &ApiState, user: Uuid, req: &Request) -> Result<Uuid, ApiError> {
+    req.validate(&st.runtimes, &st.cfg.limits)?;
     if let Err(wait) = st.limiter.take(user) {
         return Err(ApiError::TooManyRequests {
             message: format!("rate limit: at most {} sessions per minute", st.cfg.api.rate_limit_per_minute),
@@ -94,33 +85,10 @@ pub async fn create(st: &ApiState, user: Uuid, req: &NewSession) -> Result<Uuid,
             retry_after_secs: 2,
         });
     }
-    crate::client::submit(&mut db, user, req).await.map_err(|e| match e.as_db_error() {
+    crate::db::user::submit(&mut db, user, req).await.map_err(|e| match e.as_db_error() {
         Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),
         _ => ApiError::db(&e),
     })
-}
-
-/// Checks a request's limits against the server's before anything is
-/// inserted: a request may lower them, never raise them.
-pub fn check_limits(st: &ApiState, timeout_ms: Option<i64>, memory_mb: Option<i64>) -> Result<(), ApiError> {
-    let l = &st.cfg.limits;
-    if let Some(t) = timeout_ms {
-        if t <= 0 || t as u64 > l.max_timeout_ms {
-            return Err(ApiError::BadRequest(format!(
-                "timeout must be between 1 and {} ms (got {t})",
-                l.max_timeout_ms
-            )));
-        }
-    }
-    if let Some(m) = memory_mb {
-        if (m as u64) < l.min_memory_mb || m as u64 > l.max_memory_mb {
-            return Err(ApiError::BadRequest(format!(
-                "memory limit must be between {} and {} MB (got {m} MB)",
-                l.min_memory_mb, l.max_memory_mb
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Whether `user` can see session `id` (RLS decides; a service principal
@@ -157,12 +125,15 @@ pub struct Output {
 
 impl Output {
     pub fn push(&mut self, row: &LogRow) {
-        let text = if row.newline { format!("{}\n", row.message) } else { row.message.clone() };
-        let stage = if row.stage == "compile" { &mut self.compile } else { &mut self.run };
-        match row.stream.as_str() {
-            "stdout" => stage.stdout.push_str(&text),
-            "stderr" => stage.stderr.push_str(&text),
-            _ => {
+        let text = row.text();
+        let stage = match row.stage {
+            Stage::Compile => &mut self.compile,
+            Stage::Run => &mut self.run,
+        };
+        match row.stream {
+            Stream::Stdout => stage.stdout.push_str(&text),
+            Stream::Stderr => stage.stderr.push_str(&text),
+            Stream::System => {
                 self.system.push(row.message.clone());
                 return;
             }
@@ -181,12 +152,12 @@ pub async fn wait(
     run_limit: Duration,
 ) -> Result<(SessionState, Output), ApiError> {
     let mut f =
-        Follower::open(&st.database, id, Some(user)).await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
+        Follower::open(&st.database, id, Some(user)).await.map_err(|e| ApiError::unavailable(format!("{e:#}")))?;
     let started = Instant::now();
     let queue_wait = Duration::from_secs(30);
     let mut out = Output::default();
     loop {
-        let (state, rows) = f.poll().await.map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
+        let (state, rows) = f.poll().await.map_err(|e| ApiError::unavailable(format!("{e:#}")))?;
         for row in rows {
             out.push(&row);
         }
@@ -194,11 +165,13 @@ pub async fn wait(
             return Ok((state, out));
         }
         let waited = started.elapsed();
-        if (state.status == "pending" && waited > queue_wait)
+        if (state.status == SessionStatus::Pending && waited > queue_wait)
             || waited > queue_wait + run_limit + Duration::from_secs(30)
         {
             let mut db = st.pool.get().await?;
-            let _ = crate::client::cancel(&mut db, user, id).await;
+            if let Err(e) = crate::db::user::cancel(&mut db, user, id).await {
+                tracing::warn!(session_id = %id, error = %format!("{e:#}"), "cannot cancel a session nobody finished");
+            }
             return Err(ApiError::Unavailable("no worker finished the session in time; it was cancelled".into()));
         }
         f.wait().await;

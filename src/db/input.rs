@@ -10,13 +10,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
-/// One thing to do to a running program's input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InputEvent {
-    Stdin(Vec<u8>),
-    Eof,
-    Signal(String),
-}
+pub use crate::model::InputEvent;
 
 /// Re-reads the table when nothing was notified for this long.
 const POLL: Duration = Duration::from_millis(500);
@@ -35,8 +29,8 @@ pub fn follow(pool: Pool, session: Uuid, wake: Arc<Notify>) -> mpsc::Receiver<In
                         &[&session, &last],
                     )
                     .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+                    .map_err(|e| crate::error_chain(&e)),
+                Err(e) => Err(crate::error_chain(&e)),
             };
             match rows {
                 Ok(rows) => {

@@ -1,5 +1,8 @@
 //! Everything execbox says to PostgreSQL.
 //!
+//! * [`user`]: writes as a user under RLS (submit, cancel, input), as a
+//!   frontend makes them through Supabase;
+//! * [`follow`]: one session's rows as they are written;
 //! * [`listener`]: one dedicated connection that LISTENs for wake-ups;
 //! * [`queue`]: claim, heartbeat, fenced finish, rescue of expired leases;
 //! * [`logs`]: the batching writer, the only writer of `execution_logs`;
@@ -10,12 +13,14 @@
 //! * [`tls`]: TLS to the database.
 
 pub mod containers;
+pub mod follow;
 pub mod input;
 pub mod listener;
 pub mod logs;
 pub mod migrate;
 pub mod queue;
 pub mod tls;
+pub mod user;
 pub mod workers;
 
 use std::path::Path;
@@ -91,7 +96,7 @@ impl Database {
 
 /// A label value naming this database, so deployments (and test databases)
 /// that share one Docker engine never touch each other's containers.
-pub async fn scope(client: &tokio_postgres::Client) -> anyhow::Result<String> {
+pub async fn scope(client: &Client) -> anyhow::Result<String> {
     // The cluster's system identifier tells apart clusters whose databases
     // share a name (every Supabase project's is `postgres`). Where a managed
     // service denies pg_control_system(), the server address stands in.

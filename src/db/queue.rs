@@ -12,27 +12,7 @@ use std::time::Duration;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-/// Terminal statuses a worker writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Completed,
-    Failed,
-    Timeout,
-    Cancelled,
-    Error,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Completed => "completed",
-            Status::Failed => "failed",
-            Status::Timeout => "timeout",
-            Status::Cancelled => "cancelled",
-            Status::Error => "error",
-        }
-    }
-}
+use crate::model::{Outcome, Request};
 
 /// A session this worker now owns.
 #[derive(Debug, Clone)]
@@ -40,31 +20,7 @@ pub struct Claimed {
     pub id: Uuid,
     pub attempt: i32,
     pub user_id: Uuid,
-    pub language: String,
-    pub code: String,
-    pub stdin: Option<String>,
-    pub timeout_ms: Option<i32>,
-    pub memory_limit_mb: Option<i32>,
-    pub args: Vec<String>,
-    /// Extra files, as stored: `[{name, content, encoding?}]`.
-    pub files: Option<serde_json::Value>,
-    pub interactive: bool,
-    pub compile_timeout_ms: Option<i32>,
-    pub compile_memory_limit_mb: Option<i32>,
-    /// `run` or `validate`.
-    pub mode: String,
-    pub tests: Option<String>,
-    pub runs: Option<i32>,
-}
-
-/// The result recorded on the session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub status: Status,
-    pub exit_code: Option<i32>,
-    pub error: Option<String>,
-    /// Validation results (`result` column).
-    pub result: Option<serde_json::Value>,
+    pub request: Request,
 }
 
 /// (session, attempt) pairs as the two arrays SQL's `unnest` takes.
@@ -101,31 +57,36 @@ pub async fn claim(
              from next where s.id = next.id
              returning s.id, s.attempt, s.user_id, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
                        s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb,
-                       s.mode, s.tests, s.runs",
+                       s.mode, s.tests, s.runs, s.room_id, s.session_name",
         )
         .await?;
     let rows = db.query(&claim, &[&worker_id, &(limit as i64), &ms(lease)]).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Claimed {
-            id: r.get(0),
-            attempt: r.get(1),
-            user_id: r.get(2),
-            language: r.get(3),
-            code: r.get(4),
-            stdin: r.get(5),
-            timeout_ms: r.get(6),
-            memory_limit_mb: r.get(7),
-            args: r.get(8),
-            files: r.get(9),
-            interactive: r.get(10),
-            compile_timeout_ms: r.get(11),
-            compile_memory_limit_mb: r.get(12),
-            mode: r.get(13),
-            tests: r.get(14),
-            runs: r.get(15),
+    rows.into_iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get("id")?,
+                attempt: r.try_get("attempt")?,
+                user_id: r.try_get("user_id")?,
+                request: Request {
+                    language: r.try_get("language")?,
+                    code: r.try_get("code")?,
+                    stdin: r.try_get("stdin")?,
+                    timeout_ms: r.try_get("timeout_ms")?,
+                    memory_limit_mb: r.try_get("memory_limit_mb")?,
+                    args: r.try_get("args")?,
+                    files: r.try_get("files")?,
+                    interactive: r.try_get("interactive")?,
+                    compile_timeout_ms: r.try_get("compile_timeout_ms")?,
+                    compile_memory_limit_mb: r.try_get("compile_memory_limit_mb")?,
+                    mode: r.try_get("mode")?,
+                    tests: r.try_get("tests")?,
+                    runs: r.try_get("runs")?,
+                    room_id: r.try_get("room_id")?,
+                    session_name: r.try_get("session_name")?,
+                },
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A session whose lease was renewed.
@@ -170,12 +131,15 @@ pub async fn finish(
     let finish = db
         .prepare_cached(
             "update public.backend_execution_sessions
-             set status = $3, exit_code = $4, error = $5, result = $6, finished_at = now(), lease_expires_at = null
+             set status = $3, end_reason = $4, exit_code = $5, error = $6, result = $7, usage = $8,
+                 finished_at = now(), lease_expires_at = null
              where id = $1 and attempt = $2 and status = 'running'",
         )
         .await?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-        [&id, &attempt, &outcome.status.as_str(), &outcome.exit_code, &outcome.error, &outcome.result];
+    let usage = (!outcome.usage.is_empty()).then(|| serde_json::to_value(outcome.usage).expect("usage serializes"));
+    let exit_code = outcome.exit.map(|e| e.code());
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+        [&id, &attempt, &outcome.status, &outcome.end_reason, &exit_code, &outcome.error, &outcome.result, &usage];
     let n = db.execute(&finish, &params).await?;
     Ok(n == 1)
 }
@@ -189,7 +153,7 @@ pub async fn rescue_expired(db: &impl GenericClient) -> Result<Vec<Uuid>, tokio_
         .query(
             "with expired as (
                update public.backend_execution_sessions
-               set status = 'error', finished_at = now(), lease_expires_at = null,
+               set status = 'error', end_reason = 'worker_lost', finished_at = now(), lease_expires_at = null,
                    error = 'the worker running this session (' || coalesce(claimed_by, 'unknown') ||
                            ') stopped responding; the run was abandoned and not retried'
                where status = 'running' and lease_expires_at < now()

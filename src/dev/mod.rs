@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod docker;
 mod install;
 pub mod state;
+mod token;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{self, follow::Follower};
 use crate::config::{Config, Secret};
+use crate::db::follow::Follower;
+use crate::model::Request;
 use crate::runtimes::Runtimes;
 use crate::sandbox::Engine;
 use state::DevState;
@@ -157,7 +159,7 @@ async fn serve(
     let worker_stop = CancellationToken::new();
     let worker = tokio::spawn(crate::worker::run(cfg.clone(), runtimes.clone(), worker_stop.clone()));
 
-    let token = crate::auth::sign_hs256(
+    let token = token::sign_hs256(
         &state.jwt_secret(),
         state.user_id,
         Some("dev@execbox.local".into()),
@@ -205,13 +207,13 @@ async fn serve(
 async fn demo(database: &crate::db::Database, state: &DevState) -> anyhow::Result<()> {
     step("demo: a Python session inserted as the dev user, its log rows streamed back:");
     let mut c = database.connect().await?;
-    let req = client::Request {
+    let req = Request {
         language: "python".into(),
         code: DEMO_CODE.into(),
         session_name: Some("execbox dev demo".into()),
         ..Default::default()
     };
-    let id = client::submit(&mut c, state.user_id, &req).await?;
+    let id = crate::db::user::submit(&mut c, state.user_id, &req).await?;
     let mut f = Follower::open(database, id, Some(state.user_id)).await?;
     let end = f.to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message)).await?;
     println!("    session {id}: {}", end.status);

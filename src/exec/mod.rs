@@ -1,12 +1,11 @@
-//! One claimed session, from its row to its outcome: check the request
-//! (`plan`), run it in the sandbox, stream its output to the log writer,
-//! map how it ended to a status (`judge`) and record it (fenced on the
-//! attempt), then remove the container.
+//! One claimed session, from its row to its outcome: validate the request
+//! (the worker is the final authority), plan it, run it in the sandbox
+//! while its output streams to the log writer, judge how it ended, record
+//! that (fenced on the attempt), then remove the container.
 
 mod judge;
 mod plan;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +13,14 @@ use deadpool_postgres::Pool;
 use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
-use crate::db::queue::{self, Claimed, Outcome, Status};
+use crate::db::queue::{self, Claimed};
 use crate::db::{containers, logs};
-use crate::output::{Level, OutputPipe};
+use crate::model::{EndReason, Level, Outcome, SessionStatus};
+use crate::output::OutputPipe;
 use crate::runtimes::Runtimes;
 use crate::sandbox::policy::{self, ContainerSpec};
-use crate::sandbox::{files, Engine, Input, SandboxError, StopReason};
+use crate::sandbox::warm::WarmPool;
+use crate::sandbox::{Engine, Input, SandboxError, StopReason};
 
 use judge::{judge, judge_validation};
 pub use plan::{container_spec, default_spec};
@@ -35,7 +36,7 @@ pub struct Ctx {
     /// Label value naming this database (see `policy::LABEL_SCOPE`).
     pub scope: String,
     /// Warm containers, when configured.
-    pub warm: Option<Arc<crate::sandbox::pool::WarmPool>>,
+    pub warm: Option<Arc<WarmPool>>,
 }
 
 /// Runs the session to its end. Never panics on bad input; every path ends
@@ -43,22 +44,26 @@ pub struct Ctx {
 /// `input` is notified when `session_input` rows arrive for this session.
 pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<StopReason>>, input: Arc<Notify>) {
     let (tx, writer) = logs::spawn(ctx.pool.clone(), s.id, s.attempt);
-    let mut pipe = OutputPipe::new(ctx.cfg.limits.output_limit_bytes, ctx.cfg.limits.max_line_bytes, tx);
+    let mut pipe = OutputPipe::new(ctx.cfg.limits.output_limit_bytes, ctx.cfg.limits.max_line_bytes);
 
     let mut container: Option<ContainerRecord> = None;
-    let outcome = match plan(&ctx, &s) {
-        Err(msg) => Some(Outcome { status: Status::Failed, exit_code: None, error: Some(msg), result: None }),
-        Ok(plan) => run(&ctx, &s, &plan, &mut pipe, &mut stop, &mut container, &input).await,
+    let outcome = match s.request.validate(&ctx.runtimes, &ctx.cfg.limits) {
+        Err(e) => Some(Outcome::refused(EndReason::InvalidRequest, e.to_string())),
+        Ok(valid) => {
+            let plan = plan(&valid, &ctx.cfg.limits);
+            run(&ctx, &s, &plan, &mut pipe, &tx, &mut stop, &mut container, &input).await
+        }
     };
     if let Some(o) = &outcome {
-        if o.status != Status::Completed {
+        if o.status != SessionStatus::Completed {
             if let Some(e) = &o.error {
-                let level = if o.status == Status::Cancelled { Level::Warn } else { Level::Error };
-                pipe.system(level, format!("execbox: {e}")).await;
+                let level = if o.status == SessionStatus::Cancelled { Level::Warn } else { Level::Error };
+                pipe.system(level, format!("execbox: {e}"));
             }
         }
     }
-    drop(pipe);
+    pipe.deliver(&tx).await;
+    drop(tx);
     let logs_ok = match writer.await {
         Ok(Ok(stats)) => {
             tracing::debug!(rows = stats.rows, batches = stats.batches, "logs written");
@@ -66,7 +71,7 @@ pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<Stop
         }
         Ok(Err(logs::LogError::Fenced)) => false,
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "some log rows could not be written");
+            tracing::error!(error = %crate::error_chain(&e), "some log rows could not be written");
             true
         }
         Err(e) => {
@@ -92,12 +97,17 @@ pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<Stop
             Some(task) => task.await.ok().flatten(),
             None => None,
         };
-        if let Ok(db) = ctx.pool.get().await {
-            let _ = match row {
+        let written = match ctx.pool.get().await {
+            Ok(db) => match row {
                 Some(row) => containers::ended(&db, row, c.exit, removed.is_ok()).await,
                 None if removed.is_ok() => containers::removed(&**db, &c.id).await,
                 None => Ok(()),
-            };
+            }
+            .map_err(|e| crate::error_chain(&e)),
+            Err(e) => Err(crate::error_chain(&e)),
+        };
+        if let Err(e) = written {
+            tracing::warn!(container = %c.id, error = %e, "cannot record the container's end (dashboard only)");
         }
     }
 }
@@ -115,14 +125,14 @@ async fn record(pool: &Pool, s: &Claimed, o: &Outcome) {
     let mut delay = Duration::from_millis(100);
     for tries in 1..=5 {
         let result = async {
-            let db = pool.get().await.map_err(|e| e.to_string())?;
+            let db = pool.get().await.map_err(|e| crate::error_chain(&e))?;
             queue::finish(&db, s.id, s.attempt, o).await.map_err(|e| crate::error_chain(&e))
         }
         .await;
         match result {
             Ok(true) => {
-                crate::metrics::METRICS.finished(o.status.as_str());
-                tracing::info!(status = o.status.as_str(), exit_code = o.exit_code, "session finished");
+                crate::metrics::METRICS.finished(o.end_reason);
+                tracing::info!(status = %o.status, end_reason = %o.end_reason, exit_code = o.exit.map(|e| e.code()), "session finished");
                 return;
             }
             Ok(false) => {
@@ -141,12 +151,24 @@ async fn record(pool: &Pool, s: &Claimed, o: &Outcome) {
     }
 }
 
+/// A sandbox failure as the session's outcome.
+fn infrastructure(e: SandboxError) -> Option<Outcome> {
+    tracing::error!(error = %crate::error_chain(&e), "sandbox failure");
+    let reason = match e {
+        SandboxError::ImageMissing(_) | SandboxError::ImageOutdated(_) => EndReason::ImageMissing,
+        _ => EndReason::Infrastructure,
+    };
+    Some(Outcome::refused(reason, e.to_string()))
+}
+
 /// The sandboxed part. `None`: the session is no longer ours.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     ctx: &Ctx,
     s: &Claimed,
     plan: &Plan<'_>,
     pipe: &mut OutputPipe,
+    logs: &tokio::sync::mpsc::Sender<crate::output::LogLine>,
     stop: &mut watch::Receiver<Option<StopReason>>,
     container: &mut Option<ContainerRecord>,
     input: &Arc<Notify>,
@@ -154,18 +176,8 @@ async fn run(
     let claimed = std::time::Instant::now();
     let rt = plan.runtime;
     let worker_id = ctx.cfg.worker.id.as_str();
-    let labels = HashMap::from([
-        (policy::LABEL_MANAGED.to_string(), "true".to_string()),
-        (policy::LABEL_SCOPE.to_string(), ctx.scope.clone()),
-        (policy::LABEL_SESSION.to_string(), s.id.to_string()),
-        (policy::LABEL_ATTEMPT.to_string(), s.attempt.to_string()),
-        (policy::LABEL_WORKER.to_string(), worker_id.to_string()),
-    ]);
-    let spec = container_spec(rt, plan.command.clone(), &plan.stages, &ctx.cfg.limits, labels);
-    let infra = |e: SandboxError| {
-        tracing::error!(error = %crate::error_chain(&e), "sandbox failure");
-        Some(Outcome { status: Status::Error, exit_code: None, error: Some(e.to_string()), result: None })
-    };
+    let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, worker_id);
+    let spec = container_spec(rt, &plan.launch, &plan.stages, &ctx.cfg.limits, labels);
     // A warm container serves the session when it is exactly the container
     // the session would get (labels aside).
     let warm = match &ctx.warm {
@@ -187,12 +199,12 @@ async fn run(
         None => {
             let created = match ctx.engine.create(&spec).await {
                 Ok(c) => c,
-                Err(e) => return infra(e),
+                Err(e) => return infrastructure(e),
             };
             *container = Some(ContainerRecord { id: created.id.clone(), row: None, exit: None });
             match ctx.engine.start(&created).await {
                 Ok(r) => r,
-                Err(e) => return infra(e),
+                Err(e) => return infrastructure(e),
             }
         }
     };
@@ -204,44 +216,36 @@ async fn run(
         let (worker_id, cid, image) = (worker_id.to_string(), running.id.clone(), rt.image.clone());
         tokio::spawn(async move {
             let db = pool.get().await.ok()?;
-            containers::started(&db, id, attempt, &worker_id, &cid, &image).await.ok()
+            match containers::started(&db, id, attempt, &worker_id, &cid, &image).await {
+                Ok(row) => Some(row),
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "cannot record the container (dashboard only)");
+                    None
+                }
+            }
         })
     };
     *container = Some(ContainerRecord { id: running.id.clone(), row: Some(row), exit: None });
 
-    let named: Vec<(&str, &[u8])> = plan.files.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
     let input = Input {
-        files: files::encode(&named, b""),
-        stdin: s.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
-        events: s.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, input.clone())),
+        files: plan.files.clone(),
+        stdin: s.request.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
+        events: s.request.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, input.clone())),
     };
-    if plan.validation.is_some() {
-        pipe.capture_report();
-    }
-    let finished = match ctx.engine.run(running, input, &plan.stages, pipe, stop).await {
+    let finished = match crate::sandbox::run::run(&ctx.engine, running, input, &plan.stages, pipe, logs, stop).await {
         Ok(f) => f,
-        Err(e) => return infra(e),
+        Err(e) => return infrastructure(e),
     };
-    tracing::debug!(?finished, "container ended");
+    tracing::debug!(ending = ?finished.ending, "container ended");
     crate::metrics::METRICS.run_duration.observe(finished.wall_time);
+    let outcome = judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())?;
     if let Some(c) = container.as_mut() {
-        c.exit = Some((finished.exit_code.map(|c| c as i32), finished.oom_killed));
+        c.exit = Some((outcome.exit.map(|e| e.code()), outcome.end_reason == EndReason::MemoryLimit));
     }
-    let outcome = judge(&finished, plan, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())?;
-    match &plan.validation {
-        None => Some(outcome),
-        Some(v) => {
-            let outcome = judge_validation(outcome, &finished, v, pipe.block("report"), pipe.block("bench"));
-            if let Some(r) = &outcome.result {
-                if outcome.status == Status::Completed {
-                    pipe.system(
-                        Level::Info,
-                        format!("execbox: validation: {} of {} tests passed", r["testsPassed"], r["totalTests"]),
-                    )
-                    .await;
-                }
-            }
-            Some(outcome)
-        }
+    let Some(v) = &plan.validation else { return Some(outcome) };
+    let (outcome, result) = judge_validation(outcome, &finished, v);
+    if let (SessionStatus::Completed, Some(r)) = (outcome.status, &result) {
+        pipe.system(Level::Info, format!("execbox: validation: {} of {} tests passed", r.tests_passed, r.total_tests));
     }
+    Some(outcome)
 }

@@ -1,15 +1,20 @@
-//! Running one program in a hardened container.
+//! Running one program in a hardened container. This layer knows Docker
+//! and the launcher, nothing of the database or the API.
 //!
 //! * [`policy`] builds the container configuration (all hardening is there);
-//! * [`files`] frames the submitted files and stdin for the image's launcher;
-//! * [`engine`] drives the Docker engine through bollard: create, attach
-//!   before start, feed stdin then EOF, stream output, enforce the deadline,
-//!   kill, inspect, remove, and find containers left behind;
-//! * [`pool`] keeps warm, started containers ready per language.
+//! * [`launcher`] is the protocol with the container's first process;
+//! * [`state`] is one run as a pure state machine, [`run`] its driver;
+//! * [`engine`] is the Docker engine through bollard: create, attach
+//!   before start, kill, inspect, remove, and find containers left behind;
+//! * [`warm`] keeps warm, started containers ready per language.
 
 pub mod engine;
-pub mod files;
+pub mod launcher;
 pub mod policy;
-pub mod pool;
+pub mod run;
+pub mod state;
+pub mod warm;
 
-pub use engine::{Created, Ending, Engine, Finished, Input, Running, SandboxError, StageLimits, Stages, StopReason};
+pub use engine::{Created, Engine, Running, SandboxError};
+pub use run::{Finished, Input, StageLimits, Stages};
+pub use state::{Ending, StopReason};

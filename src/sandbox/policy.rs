@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
+use uuid::Uuid;
 
 use crate::config::Limits;
 
@@ -21,8 +22,51 @@ pub const LABEL_POOL: &str = "execbox.pool";
 
 /// Where the submitted files are written (a tmpfs).
 pub const WORK_DIR: &str = "/work";
-/// The launcher every runtime image carries (see `images/execbox-run`).
-pub const LAUNCHER: &str = "/usr/local/bin/execbox-run";
+
+/// The labels of a container that runs one session's attempt.
+pub fn session_labels(scope: &str, session: Uuid, attempt: i32, worker_id: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_SCOPE.to_string(), scope.to_string()),
+        (LABEL_SESSION.to_string(), session.to_string()),
+        (LABEL_ATTEMPT.to_string(), attempt.to_string()),
+        (LABEL_WORKER.to_string(), worker_id.to_string()),
+    ])
+}
+
+/// The labels of a warm container: of this database and worker, pooled.
+pub fn pool_labels(scope: &str, worker_id: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_SCOPE.to_string(), scope.to_string()),
+        (LABEL_WORKER.to_string(), worker_id.to_string()),
+        (LABEL_POOL.to_string(), "true".to_string()),
+    ])
+}
+
+/// Whose a managed container is, by its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A session's attempt.
+    Session { id: Uuid, attempt: i32 },
+    /// A warm container of this worker (None: the label is missing).
+    Pool { worker: Option<String> },
+    /// Labels execbox did not write.
+    Unknown,
+}
+
+/// Reads the labels [`session_labels`] and [`pool_labels`] write.
+pub fn owner(labels: &HashMap<String, String>) -> Owner {
+    if labels.contains_key(LABEL_POOL) {
+        return Owner::Pool { worker: labels.get(LABEL_WORKER).cloned() };
+    }
+    let session = labels.get(LABEL_SESSION).and_then(|s| Uuid::parse_str(s).ok());
+    let attempt = labels.get(LABEL_ATTEMPT).and_then(|a| a.parse::<i32>().ok());
+    match (session, attempt) {
+        (Some(id), Some(attempt)) => Owner::Session { id, attempt },
+        _ => Owner::Unknown,
+    }
+}
 
 /// What one container is for.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,8 +124,9 @@ pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreat
         privileged: Some(false),
         // Network.
         network_mode: Some(if limits.allow_network { "bridge".into() } else { "none".into() }),
-        // Process hygiene: an init reaps zombies and forwards signals.
-        init: Some(true),
+        // Process hygiene: the launcher is PID 1 (it reaps orphans and
+        // passes signals on); no other process holds the container's stdio.
+        init: Some(false),
         // Output goes through attach only; a flood never reaches the engine's disk.
         log_config: Some(bollard::models::HostConfigLogConfig { typ: Some("none".into()), config: None }),
         auto_remove: Some(false),
@@ -90,7 +135,7 @@ pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreat
     };
     ContainerCreateBody {
         image: Some(spec.image.clone()),
-        entrypoint: Some(vec![LAUNCHER.into()]),
+        entrypoint: Some(vec![super::launcher::PATH.into()]),
         cmd: Some(spec.cmd.clone()),
         env: Some(env),
         // No working_dir: Docker would chown the tmpfs to root 0755. The
@@ -143,7 +188,8 @@ mod tests {
         assert_eq!(h.pids_limit, Some(64));
         assert_eq!(h.readonly_rootfs, Some(true));
         assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
-        assert_eq!(h.init, Some(true));
+        assert_eq!(h.init, Some(false), "the launcher is PID 1");
+        assert_eq!(c.entrypoint, Some(vec!["/usr/local/bin/execbox-launcher".to_string()]));
         assert_eq!(c.user.as_deref(), Some("65534:65534"));
         let tmpfs = h.tmpfs.unwrap();
         assert!(tmpfs.values().all(|o| o.contains("size=") && o.contains("noexec")), "{tmpfs:?}");
@@ -151,5 +197,15 @@ mod tests {
         let compiled = ContainerSpec { exec_work: true, ..spec };
         let t = container_config(&compiled, &Limits::default()).host_config.unwrap().tmpfs.unwrap();
         assert!(t["/work"].contains(",exec,") && t["/tmp"].contains("noexec"), "{t:?}");
+    }
+
+    #[test]
+    fn labels_say_whose_a_container_is() {
+        let id = Uuid::new_v4();
+        assert_eq!(owner(&session_labels("db", id, 3, "w")), Owner::Session { id, attempt: 3 });
+        assert_eq!(owner(&pool_labels("db", "w")), Owner::Pool { worker: Some("w".into()) });
+        let mut broken = session_labels("db", id, 3, "w");
+        broken.insert(LABEL_ATTEMPT.into(), "three".into());
+        assert_eq!(owner(&broken), Owner::Unknown);
     }
 }

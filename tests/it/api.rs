@@ -512,6 +512,44 @@ async fn piston_execute_runtimes_and_errors() {
 
 /// Reads socket messages until `pred` matches one (or the socket closes);
 /// returns all of them and the close frame's code, if any.
+/// The floods that once wedged a session forever, through Piston's API at
+/// the default output limit, on the cold path and the warm one: each is
+/// answered, as an output limit (or a time limit, if the database wrote
+/// more slowly than the program printed), within the limit plus a grace.
+#[tokio::test]
+async fn piston_floods_end_on_time_at_default_settings() {
+    let _cpu = flooding().await;
+    let db = TestDb::new().await;
+    for warm in [false, true] {
+        let mut cfg = api_config(&db);
+        if warm {
+            cfg.worker.warm_pool.insert("python".into(), 1);
+        }
+        assert_eq!(cfg.limits.output_limit_bytes, execbox::config::Limits::default().output_limit_bytes);
+        let api = Api::start(cfg, true).await;
+        let token = user_token(db.user().await);
+        for code in ["while True:\n    print(1)\n", "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)\n"] {
+            let mut req = piston(code);
+            req["run_timeout"] = json!(10_000);
+            let started = std::time::Instant::now();
+            let (status, v) = post(&api, "/api/v2/execute", Some(&token), req).await;
+            assert_eq!(status, 200, "warm {warm}: {v}");
+            let run = &v["run"];
+            assert!(run["status"] == "OL" || run["status"] == "TO", "warm {warm}: {run}");
+            assert_eq!(run["signal"], "SIGKILL");
+            assert!(
+                started.elapsed() < Duration::from_secs(10 + 5 + 5),
+                "warm {warm}: answered after {:?}",
+                started.elapsed()
+            );
+            if run["status"] == "OL" {
+                assert!(run["stdout"].as_str().unwrap().len() > 1_000_000, "what fits is kept");
+            }
+        }
+        api.stop().await;
+    }
+}
+
 async fn read_until<S>(ws: &mut S, pred: impl Fn(&Value) -> bool) -> (Vec<Value>, Option<u16>)
 where
     S: futures::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
@@ -774,6 +812,7 @@ async fn online_check_refuses_revoked_sessions_and_code_is_capped() {
 
 #[tokio::test]
 async fn piston_compiled_languages_report_their_compile_stage() {
+    let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
     let api = Api::start(api_config(&db), true).await;
@@ -797,6 +836,31 @@ async fn piston_compiled_languages_report_their_compile_stage() {
     assert_ne!(v["compile"]["code"], 0, "{v}");
     assert!(v["compile"]["stderr"].as_str().unwrap().contains("nope"), "{v}");
     assert_eq!(v["run"], v["compile"], "on a compile failure run mirrors compile, as in Piston");
+    assert!(v["compile"]["cpu_time"].as_i64().unwrap() > 0, "the compiler's CPU time: {v}");
+    assert!(v["compile"]["memory"].as_i64().unwrap() > 0, "the compiler's peak memory: {v}");
+
+    // Piston's compile limits reach the session: a tiny compile timeout
+    // times the compiler out, a tiny compile memory limit kills it.
+    let mut slow = req("c++", "#include <iostream>\nint main() { std::cout << 1; }");
+    slow["compile_timeout"] = json!(1);
+    let (status, v) = post(&api, "/api/v2/execute", Some(&token), slow).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["compile"]["status"].clone(), v["compile"]["signal"].clone()),
+        (json!("TO"), json!("SIGKILL")),
+        "{v}"
+    );
+    let mut small = req("c++", "#include <iostream>\nint main() { std::cout << 1; }");
+    small["compile_memory_limit"] = json!(16 * 1024 * 1024);
+    let (status, v) = post(&api, "/api/v2/execute", Some(&token), small).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["compile"]["status"], "SG", "{v}");
+    assert!(v["compile"]["message"].as_str().unwrap().contains("while compiling"), "{v}");
+    let mut greedy = req("c++", "int main() {}");
+    greedy["compile_timeout"] = json!(10_000_000);
+    let (status, v) = post(&api, "/api/v2/execute", Some(&token), greedy).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["message"], "compile_timeout cannot exceed the configured limit of 120000", "{v}");
 
     // Over the socket: compile stage, its exit, then the run stage.
     let mut r =
@@ -881,7 +945,7 @@ async fn seed_execute_validate_and_run() {
     )
     .await;
     assert_eq!(status, 400, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("runs must be between 1 and 1000"), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("runs 5000 is above this server's maximum of 1000"), "{v}");
     let (status, _) = post(
         &api,
         "/api/execute/run",

@@ -18,7 +18,7 @@ fn free_port() -> u16 {
 /// A directory the postgres user can reach (tempdirs are 0700).
 fn open_tempdir() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    std::process::Command::new("chmod").arg("755").arg(d.path()).status().unwrap();
+    Command::new("chmod").arg("755").arg(d.path()).status().unwrap();
     d
 }
 

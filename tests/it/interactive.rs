@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use execbox::client::Request;
+use execbox::model::Request;
 use uuid::Uuid;
 
 use crate::support::*;
@@ -116,7 +116,8 @@ async fn args_and_extra_files_reach_the_program() {
     // Hostile or broken file lists end the session with a clear error.
     for (files, needle) in [
         (serde_json::json!([{"name": "../../etc/passwd", "content": "x"}]), "is not allowed"),
-        (serde_json::json!([{"name": "main.py", "content": "x"}]), "appears twice"),
+        (serde_json::json!([{"name": "main.py", "content": "x"}]), "execbox writes itself"),
+        (serde_json::json!([{"name": "a.py", "content": ""}, {"name": "a.py", "content": ""}]), "appears twice"),
         (serde_json::json!([{"name": "a.py", "content": "%%", "encoding": "base64"}]), "invalid base64"),
     ] {
         let id = submit_full(&db, user, "python", "print(1)", &[], Some(files), false).await;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use execbox::client::Request;
+use execbox::model::Request;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -106,6 +106,7 @@ async fn submit_files(db: &TestDb, user: Uuid, language: &str, code: &str, files
 
 #[tokio::test]
 async fn every_language_runs_fails_and_compiles_as_it_should() {
+    let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker_with(|c| c.worker.max_concurrent_runs = 4);
@@ -174,6 +175,7 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
 
 #[tokio::test]
 async fn compiled_programs_run_under_the_run_stage_limits() {
+    let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker();

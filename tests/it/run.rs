@@ -143,7 +143,7 @@ async fn unicode_invalid_utf8_nul_and_missing_newline() {
     assert_eq!(db.wait_done(id, T).await.status, "completed");
     assert_eq!(
         db.stdout(id).await,
-        ["héllo wörld ✓ 🚀", "bad \u{FFFD}\u{FFFD} bytes", "nul\u{FFFD}byte", "crlf", "no newline at the end"]
+        ["héllo wörld ✓ 🚀", "bad \u{FFFD}\u{FFFD} bytes", "nul\u{FFFD}byte", "crlf\r", "no newline at the end"]
     );
     w.stop().await.unwrap();
 }

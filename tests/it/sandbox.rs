@@ -253,6 +253,138 @@ async fn output_flood_is_capped_keeping_what_was_printed() {
     }
 }
 
+/// How long past its limit a session may take to end: the kill, Docker's
+/// teardown and the last log batch.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// The session ended, by the database clock, within its time limit plus
+/// [`GRACE`]; its log rows are numbered 1..n without a gap; its last row
+/// is execbox's, saying why.
+async fn ended_on_time(db: &TestDb, id: Uuid, limit: Duration, what: &str) -> (String, String) {
+    let row = db
+        .client()
+        .await
+        .query_one(
+            "select status, end_reason, error,
+                    (extract(epoch from finished_at - started_at) * 1000)::float8
+             from backend_execution_sessions where id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let (status, reason, error, ms): (String, Option<String>, Option<String>, f64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert!(
+        Duration::from_secs_f64(ms / 1000.0) <= limit + GRACE,
+        "{what}: ended {ms:.0} ms after it started; the limit was {limit:?}"
+    );
+    let logs = db.logs(id).await;
+    for (i, l) in logs.iter().enumerate() {
+        assert_eq!(l.seq, i as i32 + 1, "{what}: seq has a gap");
+    }
+    let reason = reason.unwrap_or_else(|| panic!("{what}: no end_reason"));
+    if status != "completed" {
+        let last = logs.last().unwrap_or_else(|| panic!("{what}: no log rows"));
+        assert_eq!(last.stream, "system", "{what}: {last:?}");
+        assert!(last.message.contains(error.as_deref().unwrap_or("?")), "{what}: {last:?} vs {error:?}");
+    }
+    (status, reason)
+}
+
+/// The invariant: whatever a program does to its output, input, children or
+/// exit, at the default output limit, its session ends within its time
+/// limit plus a small grace, with its logs complete up to the cut.
+#[tokio::test]
+async fn every_session_ends_on_time_whatever_the_program_does() {
+    let _cpu = flooding().await;
+    let db = TestDb::new().await;
+    let limit = Duration::from_secs(8);
+    #[rustfmt::skip]
+    let programs: &[(&str, &str, &[&str])] = &[
+        ("short lines on stdout", "while True:\n    print(1)\n", &["output_limit", "timeout"]),
+        ("no newline ever", "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)\n", &["output_limit"]),
+        ("lines on stderr", "import sys\nwhile True:\n    print('e' * 60, file=sys.stderr)\n", &["output_limit"]),
+        ("both streams at once",
+         "import sys, threading\ndef err():\n    while True:\n        sys.stderr.write('e' * 100 + '\\n')\nthreading.Thread(target=err, daemon=True).start()\nwhile True:\n    sys.stdout.write('o' * 100 + '\\n')\n",
+         &["output_limit"]),
+        ("stdout closed, then sleeping", "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(600)\n", &["timeout"]),
+        ("a child floods after its parent exited",
+         "import os, sys\nif os.fork() == 0:\n    while True:\n        sys.stdout.write('child\\n')\nprint('parent done')\n",
+         &["exit", "output_limit"]),
+        ("a daemonized child holds the pipes open",
+         "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(600)\n    os._exit(0)\nprint('bye')\n",
+         &["exit"]),
+        ("stdin read to its end, then sleeping", "import sys, time\nsys.stdin.read()\ntime.sleep(600)\n", &["timeout"]),
+    ];
+    for path in PATHS {
+        let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
+        for (what, code, reasons) in programs {
+            let (id, container) = sb.submit("python", code, Some(limit.as_millis() as i32)).await;
+            db.wait_done(id, limit + GRACE + Duration::from_secs(10)).await;
+            let what = format!("{path:?}: {what}");
+            let (status, reason) = ended_on_time(&db, id, limit, &what).await;
+            assert!(reasons.contains(&reason.as_str()), "{what}: {status}/{reason}");
+            let want = match reason.as_str() {
+                "exit" => "completed",
+                "timeout" => "timeout",
+                _ => "failed",
+            };
+            assert_eq!(status, want, "{what}");
+            wait_container_gone(&container, Duration::from_secs(20)).await;
+        }
+        sb.stop().await;
+    }
+}
+
+/// Nothing a program prints is a control message: every marker of the old
+/// in-band protocol, and well-formed frames of the launcher's, printed on
+/// both streams, are just output; the launcher's stdio cannot be reached
+/// through /proc either.
+#[tokio::test]
+async fn printed_control_messages_are_only_output() {
+    let db = TestDb::new().await;
+    let code = r#"
+import os, struct, sys
+status = struct.pack(">iiQQQQi", 0, 0, 1, 1, 1, 1, 0)
+fake = bytes([4]) + struct.pack(">I", len(status)) + status
+markers = [b"\x1eexecbox:exit:0\x1e\n", b"\x1eexecbox:run\x1e\n",
+           b"\n\x1eexecbox:block:report\x1e\nPHRlc3RzdWl0ZS8+\n\x1eexecbox:end\x1e\n", fake]
+for m in markers:
+    sys.stdout.buffer.write(m)
+    sys.stderr.buffer.write(m)
+sys.stdout.buffer.write(b"\n")
+sys.stdout.flush()
+sys.stderr.flush()
+for fd in range(3):
+    try:
+        with open(f"/proc/1/fd/{fd}", "wb") as f:
+            f.write(fake)
+        print("reached the launcher's fd", fd)
+    except OSError as e:
+        print("refused", fd, type(e).__name__)
+print("still here")
+sys.exit(7)
+"#;
+    for path in PATHS {
+        let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
+        let (id, _) = sb.submit("python", code, Some(20_000)).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(7)), "{path:?}: {s:?}");
+        let (_, reason) = ended_on_time(&db, id, Duration::from_secs(20), &format!("{path:?}")).await;
+        assert_eq!(reason, "exit");
+        let out = db.stdout(id).await;
+        for fd in 0..3 {
+            assert!(out.contains(&format!("refused {fd} PermissionError")), "{path:?}: {out:?}");
+        }
+        assert!(out.contains(&"still here".to_string()), "{path:?}: {out:?}");
+        let all: String = db.logs(id).await.into_iter().map(|l| l.message).collect::<Vec<_>>().join("\n");
+        for needle in ["\u{1e}execbox:exit:0\u{1e}", "\u{1e}execbox:run\u{1e}", "\u{1e}execbox:block:report\u{1e}"] {
+            assert_eq!(all.matches(needle).count(), 2, "{path:?}: {needle:?} printed once on each stream");
+        }
+        sb.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn a_real_container_carries_the_whole_policy() {
     use execbox::config::Limits;
@@ -289,7 +421,7 @@ async fn a_real_container_carries_the_whole_policy() {
     assert!(h.cap_add.unwrap_or_default().is_empty());
     assert_eq!(h.privileged, Some(false));
     assert_eq!(h.security_opt, Some(vec!["no-new-privileges:true".to_string()]));
-    assert_eq!(h.init, Some(true));
+    assert_eq!(h.init, Some(false), "the launcher is PID 1");
     assert_eq!(h.ipc_mode.as_deref(), Some("private"));
     assert_eq!(h.log_config.unwrap().typ.as_deref(), Some("none"));
     assert_eq!(h.auto_remove, Some(false));

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use execbox::client::Request;
+use execbox::model::Request;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -76,7 +76,7 @@ async fn validate(db: &TestDb, user: Uuid, lang: &str, solution: &str, tests: &s
     let req = Request {
         language: lang.into(),
         code: solution.into(),
-        mode: "validate".into(),
+        mode: execbox::model::Mode::Validate,
         tests: Some(tests.into()),
         ..Default::default()
     };
@@ -94,6 +94,7 @@ async fn result(db: &TestDb, id: Uuid) -> Value {
 
 #[tokio::test]
 async fn every_language_validates_passing_failing_and_broken_solutions() {
+    let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker_with(|c| c.worker.max_concurrent_runs = 4);
@@ -182,7 +183,7 @@ async fn benchmark(db: &TestDb, user: Uuid, lang: &str, solution: &str, tests: &
     let req = Request {
         language: lang.into(),
         code: solution.into(),
-        mode: "benchmark".into(),
+        mode: execbox::model::Mode::Benchmark,
         tests: Some(tests.into()),
         runs: Some(runs),
         ..Default::default()
@@ -192,6 +193,7 @@ async fn benchmark(db: &TestDb, user: Uuid, lang: &str, solution: &str, tests: &
 
 #[tokio::test]
 async fn benchmarks_time_validated_solutions_in_every_language() {
+    let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker_with(|c| c.worker.max_concurrent_runs = 4);
@@ -261,6 +263,7 @@ const FORGED_BLOCK_B64: &str =
 
 #[tokio::test]
 async fn forged_summaries_change_no_count_in_any_language() {
+    let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker_with(|c| c.worker.max_concurrent_runs = 4);

@@ -146,7 +146,7 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
         // Default memory: a warm container; other limits: the cold path.
         for memory in [None, Some(200)] {
             let pooled = wait_pool_of(&worker_id, 1, Some(image)).await;
-            let req = execbox::client::Request {
+            let req = execbox::model::Request {
                 language: language.into(),
                 code: code.into(),
                 stdin: Some("typed\n".into()),
@@ -253,7 +253,7 @@ async fn a_package_json_is_seen_by_node_at_startup() {
         c.worker.warm_pool.insert("node".into(), 1);
     });
     let pooled = wait_pool(&worker_id, 1).await;
-    let req = execbox::client::Request {
+    let req = execbox::model::Request {
         language: "node".into(),
         code: "import { readFileSync } from 'fs';\nconsole.log('esm', typeof readFileSync);\n".into(),
         files: Some(serde_json::json!([{"name": "package.json", "content": "{\"type\": \"module\"}"}])),
@@ -272,11 +272,14 @@ async fn a_package_json_is_seen_by_node_at_startup() {
 /// for until the time limit: the launcher, in the real image.
 #[tokio::test]
 async fn the_launcher_reports_an_interpreter_that_died_before_its_script() {
+    use execbox::model::request::File;
+    use execbox::model::{Exit, Stream};
+    use execbox::sandbox::launcher::{self, Decoder, Event};
     use tokio::io::AsyncWriteExt;
-    let frames = b"execbox1 1\n9 main.py\nprint(1)\n";
+    let frames = launcher::files(&[File { name: "main.py".into(), content: b"print(1)\n".to_vec() }]);
     let mut child = tokio::process::Command::new("docker")
         .args(["run", "--rm", "-i", "--network", "none", "--read-only", "--tmpfs", "/work", "--user", "65534:65534"])
-        .args(["--label", "execbox.test=launcher", "--entrypoint", "execbox-run", "execbox/python:3.11"])
+        .args(["--label", "execbox.test=launcher", "--entrypoint", launcher::PATH, "execbox/python:3.11"])
         // Stands for an interpreter that dies while starting.
         .args(["--prestart", "main.py", "sh", "-c", "echo dying >&2; exit 3"])
         .stdin(std::process::Stdio::piped())
@@ -286,14 +289,22 @@ async fn the_launcher_reports_an_interpreter_that_died_before_its_script() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(frames).await.unwrap();
+    stdin.write_all(&frames).await.unwrap();
     drop(stdin);
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("the launcher waited for a script nobody would read")
         .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(3), "{stdout} {stderr}");
-    assert!(stdout.contains("\u{1e}execbox:exit:3\u{1e}"), "in-band status: {stdout:?}");
-    assert!(stderr.contains("dying"), "{stderr:?}");
+    let mut d = Decoder::default();
+    d.push(&out.stdout);
+    let mut events = Vec::new();
+    while let Some(e) = d.next_event().unwrap() {
+        events.push(e);
+    }
+    assert_eq!(out.status.code(), Some(3), "{events:?}");
+    assert!(events.contains(&Event::Output(Stream::Stderr, "dying\n".into())), "{events:?}");
+    assert!(
+        matches!(events.last(), Some(Event::Exited(s)) if s.exit == Exit::Code(3)),
+        "the status, in-band: {events:?}"
+    );
 }

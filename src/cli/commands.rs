@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use uuid::Uuid;
 
-use super::follow::{Follower, LogRow, SessionState};
 use super::target::Target;
 use crate::config::Config;
+use crate::db::follow::{Follower, LogRow, SessionState};
+use crate::model::{Request, SessionStatus, Stream};
 use crate::runtimes::Runtimes;
 
 /// Exit codes of `execbox run` besides the program's own.
@@ -55,8 +56,8 @@ pub fn parse_duration_ms(s: &str) -> Result<i32, String> {
 }
 
 fn print_row(row: &LogRow) {
-    match row.stream.as_str() {
-        "stdout" => {
+    match row.stream {
+        Stream::Stdout => {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", row.message);
             let _ = out.flush();
@@ -66,11 +67,11 @@ fn print_row(row: &LogRow) {
 }
 
 fn exit_code(state: &SessionState) -> i32 {
-    match state.status.as_str() {
-        "completed" => 0,
-        "timeout" => exit::TIMEOUT,
-        "cancelled" => exit::CANCELLED,
-        "error" => exit::INFRA,
+    match state.status {
+        SessionStatus::Completed => 0,
+        SessionStatus::Timeout => exit::TIMEOUT,
+        SessionStatus::Cancelled => exit::CANCELLED,
+        SessionStatus::Error => exit::INFRA,
         _ => match state.exit_code {
             Some(c) if (1..=255).contains(&c) => c,
             _ => 1,
@@ -110,7 +111,7 @@ pub async fn run(
     let user = target.require_user()?;
     let mut db = target.db.connect().await?;
     let name = args.file.file_name().and_then(|n| n.to_str()).map(String::from);
-    let req = super::Request {
+    let req = Request {
         language,
         code,
         stdin,
@@ -119,9 +120,9 @@ pub async fn run(
         session_name: name,
         ..Default::default()
     };
-    let id = super::submit(&mut db, user, &req)
+    let id = crate::db::user::submit(&mut db, user, &req)
         .await
-        .map_err(|e| anyhow::anyhow!("the database refused the session: {}", super::db_message(&e)))?;
+        .map_err(|e| anyhow::anyhow!("the database refused the session: {}", crate::db::user::db_message(&e)))?;
     let mut follower = Follower::open(&target.db, id, Some(user)).await?;
 
     let spinner = (!args.json && std::io::stderr().is_terminal()).then(|| {
@@ -135,11 +136,11 @@ pub async fn run(
     let state = loop {
         if interrupted.is_cancelled() && !cancel_sent {
             cancel_sent = true;
-            super::cancel(&mut db, user, id).await?;
+            crate::db::user::cancel(&mut db, user, id).await?;
         }
         let (state, new_rows) = follower.poll().await?;
         if let Some(s) = &spinner {
-            if state.status != "pending" {
+            if state.status != SessionStatus::Pending {
                 s.finish_and_clear();
             }
         }
@@ -177,26 +178,30 @@ pub async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
     let db = target.db.connect().await?;
     let rows = db
         .query(
-            "select id::text, user_id::text, language, status, exit_code,
+            "select id::text, user_id::text, language, status, end_reason, exit_code,
                     (extract(epoch from (finished_at - started_at)) * 1000)::float8,
                     to_char(created_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS')
              from public.backend_execution_sessions order by created_at desc limit $1",
             &[&limit],
         )
         .await?;
-    let mut table =
-        vec![["ID", "USER", "LANGUAGE", "STATUS", "EXIT", "DURATION", "CREATED (UTC)"].map(String::from).to_vec()];
+    let mut table = vec![["ID", "USER", "LANGUAGE", "STATUS", "END REASON", "EXIT", "DURATION", "CREATED (UTC)"]
+        .map(String::from)
+        .to_vec()];
     for r in rows {
-        let exit: Option<i32> = r.get(4);
-        let ms: Option<f64> = r.get(5);
+        let status: SessionStatus = r.try_get(3)?;
+        let reason: Option<crate::model::EndReason> = r.try_get(4)?;
+        let exit: Option<i32> = r.try_get(5)?;
+        let ms: Option<f64> = r.try_get(6)?;
         table.push(vec![
-            r.get(0),
-            r.get::<_, String>(1)[..8].to_string(),
-            r.get(2),
-            r.get(3),
+            r.try_get(0)?,
+            r.try_get::<_, String>(1)?[..8].to_string(),
+            r.try_get(2)?,
+            status.to_string(),
+            reason.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
             exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
             ms.map(|m| format!("{m:.0} ms")).unwrap_or_else(|| "-".into()),
-            r.get(6),
+            r.try_get(7)?,
         ]);
     }
     print_table(&table);

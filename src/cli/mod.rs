@@ -1,4 +1,6 @@
-//! The command line. `main.rs` only parses it and calls [`run`].
+//! The command line. `main.rs` only parses it and calls [`run`]. The
+//! client commands (`run`, `sessions`, `logs`) are in `commands.rs`; they go
+//! through the database exactly as a frontend does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,9 +9,12 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::client::commands::{self, RunArgs};
+mod commands;
+pub mod target;
+
 use crate::config::Config;
 use crate::runtimes::Runtimes;
+use commands::RunArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "execbox", version, about = "Runs untrusted code from Supabase rows in hardened containers")]
@@ -164,7 +169,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(l) = listen {
                 cfg.api.listen = l;
             }
-            crate::api::run_server(Arc::new(cfg), runtimes, !no_worker, shutdown).await?;
+            serve(Arc::new(cfg), runtimes, !no_worker, shutdown).await?;
             Ok(0)
         }
         Command::Worker => {
@@ -212,4 +217,28 @@ async fn signal_shutdown(token: CancellationToken) {
     token.cancel();
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     std::process::exit(130);
+}
+
+/// `execbox serve`: binds `cfg.api.listen`, serves until `shutdown`, and
+/// runs a worker beside the API when `with_worker`.
+async fn serve(
+    cfg: Arc<Config>,
+    runtimes: Arc<Runtimes>,
+    with_worker: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(&cfg.api.listen).await.with_context(|| {
+        format!("cannot listen on {}; fix: stop whatever uses it, or set EXECBOX_LISTEN", cfg.api.listen)
+    })?;
+    let st = crate::api::ApiState::new(cfg.clone(), runtimes.clone())?;
+    let worker_stop = CancellationToken::new();
+    let worker = with_worker.then(|| tokio::spawn(crate::worker::run(cfg, runtimes, worker_stop.clone())));
+    let stop = shutdown.clone();
+    let served = crate::api::serve(listener, st, async move { stop.cancelled().await }).await;
+    worker_stop.cancel();
+    if let Some(w) = worker {
+        w.await.context("worker task")??;
+    }
+    served
 }

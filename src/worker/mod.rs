@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
+mod reap;
+
 use crate::config::Config;
 use crate::db::containers;
 use crate::db::listener::{self, Wake};
@@ -21,8 +23,8 @@ use crate::db::queue;
 use crate::db::workers::{self, Presence};
 use crate::exec::{self, Ctx};
 use crate::runtimes::Runtimes;
-use crate::sandbox::policy::{LABEL_ATTEMPT, LABEL_POOL, LABEL_SESSION, LABEL_WORKER};
-use crate::sandbox::pool::{Budget, WarmPool};
+use crate::sandbox::policy;
+use crate::sandbox::warm::{Budget, WarmPool};
 use crate::sandbox::{Engine, StopReason};
 
 struct Run {
@@ -125,8 +127,12 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
             }
         }
     }
-    if let Ok(db) = w.ctx.pool.get().await {
-        let _ = workers::leave(&**db, &wc.id).await;
+    let left = match w.ctx.pool.get().await {
+        Ok(db) => workers::leave(&**db, &wc.id).await.map_err(|e| crate::error_chain(&e)),
+        Err(e) => Err(crate::error_chain(&e)),
+    };
+    if let Err(e) = left {
+        tracing::warn!(error = %e, "cannot remove this worker's presence row; it ages out");
     }
     tracing::info!("worker stopped");
     Ok(())
@@ -138,7 +144,7 @@ fn warm_pool(cfg: &Config, runtimes: &Runtimes, engine: &Engine, scope: &str) ->
     for (name, count) in &cfg.worker.warm_pool {
         let rt = runtimes.resolve(name).with_context(|| format!("EXECBOX_WARM_POOL: unknown language {name:?}"))?;
         if *count > 0 {
-            let labels = crate::sandbox::pool::labels(scope, &cfg.worker.id);
+            let labels = policy::pool_labels(scope, &cfg.worker.id);
             wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels), *count));
         }
     }
@@ -238,7 +244,10 @@ impl Worker {
     fn stop(&self, id: Uuid, reason: StopReason) {
         if let Some(run) = self.runs.get(&id) {
             tracing::info!(session_id = %id, ?reason, "stopping run");
-            let _ = run.stop.send(Some(reason));
+            // A closed channel: the run just ended by itself.
+            if run.stop.send(Some(reason)).is_err() {
+                tracing::debug!(session_id = %id, "the run ended before it was stopped");
+            }
         }
     }
 
@@ -308,86 +317,86 @@ impl Worker {
     }
 
     async fn rescue(&self) {
-        let rescued = match self.ctx.pool.get().await {
-            Ok(db) => queue::rescue_expired(&**db).await,
-            Err(_) => return,
+        let db = match self.ctx.pool.get().await {
+            Ok(db) => db,
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "rescue skipped: no database connection");
+                return;
+            }
         };
-        if let Ok(db) = self.ctx.pool.get().await {
-            let _ = workers::prune(&**db).await;
-        }
-        match rescued {
+        match queue::rescue_expired(&**db).await {
             Ok(ids) if !ids.is_empty() => {
                 tracing::warn!(?ids, "ended sessions whose worker stopped responding")
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %crate::error_chain(&e), "rescue failed"),
         }
+        if let Err(e) = workers::prune(&**db).await {
+            tracing::warn!(error = %crate::error_chain(&e), "cannot prune old presence rows");
+        }
     }
 
     /// Removes containers of this database whose session attempt is no longer
-    /// live (its worker died, or it finished and removal failed).
+    /// live (its worker died, or it finished and removal failed), and warm
+    /// containers nobody owns. What cannot be known (a failed query) is kept.
     async fn reap(&self) {
         let containers = match self.ctx.engine.list_managed(&self.ctx.scope).await {
             Ok(c) => c,
-            Err(_) => return,
+            Err(e) => {
+                tracing::debug!(error = %crate::error_chain(&e), "reap skipped: cannot list containers");
+                return;
+            }
         };
-        let mut candidates = Vec::new();
-        let mut garbage = Vec::new();
-        let other_workers: Vec<String> = containers
-            .iter()
-            .filter(|(_, l)| l.contains_key(LABEL_POOL) && l.get(LABEL_WORKER) != Some(&self.ctx.cfg.worker.id))
-            .filter_map(|(_, l)| l.get(LABEL_WORKER).cloned())
-            .collect();
-        let alive = if other_workers.is_empty() {
-            Vec::new()
-        } else {
+        let me = self.ctx.cfg.worker.id.as_str();
+        let seen: Vec<(String, policy::Owner)> =
+            containers.into_iter().map(|(id, labels)| (id, policy::owner(&labels))).collect();
+        let others_pooled = seen.iter().any(|(_, o)| matches!(o, policy::Owner::Pool { worker: Some(w) } if w != me));
+        // Other workers' liveness is asked only when it matters; unknown
+        // (the query failed) keeps their containers.
+        let alive = if others_pooled {
             match self.ctx.pool.get().await {
-                Ok(db) => workers::alive_ids(&**db, self.ctx.cfg.worker.lease()).await.unwrap_or_default(),
-                Err(_) => return,
-            }
-        };
-        for (cid, labels) in containers {
-            // Warm containers belong to their worker while it lives.
-            if labels.contains_key(LABEL_POOL) {
-                let owner = labels.get(LABEL_WORKER);
-                let mine = owner == Some(&self.ctx.cfg.worker.id);
-                let keep = if mine {
-                    self.ctx.warm.as_ref().is_some_and(|p| p.owns(&cid))
-                } else {
-                    owner.is_some_and(|o| alive.contains(o))
-                };
-                if !keep {
-                    garbage.push(cid);
-                }
-                continue;
-            }
-            let parsed = labels
-                .get(LABEL_SESSION)
-                .and_then(|s| Uuid::parse_str(s).ok())
-                .zip(labels.get(LABEL_ATTEMPT).and_then(|a| a.parse::<i32>().ok()));
-            match parsed {
-                Some((sid, attempt)) if self.runs.get(&sid).is_some_and(|r| r.attempt == attempt) => {}
-                Some(run) => candidates.push((cid, run)),
-                None => garbage.push(cid),
-            }
-        }
-        if !candidates.is_empty() {
-            let runs: Vec<(Uuid, i32)> = candidates.iter().map(|c| c.1).collect();
-            let live = match self.ctx.pool.get().await {
-                Ok(db) => match queue::live(&**db, &runs).await {
-                    Ok(l) => l,
-                    Err(_) => return,
+                Ok(db) => match workers::alive_ids(&**db, self.ctx.cfg.worker.lease()).await {
+                    Ok(ids) => Some(ids),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error_chain(&e), "cannot tell which workers are alive; keeping their containers");
+                        None
+                    }
                 },
-                Err(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "cannot tell which workers are alive; keeping their containers");
+                    None
+                }
+            }
+        } else {
+            Some(Vec::new())
+        };
+        let (mut garbage, ask) = {
+            let runs = self.runs.iter().map(|(id, r)| (*id, r.attempt)).collect();
+            let owns = |cid: &str| self.ctx.warm.as_ref().is_some_and(|p| p.owns(cid));
+            let mine = reap::Mine { worker_id: me, runs: &runs, pool_owns: &owns };
+            reap::classify(&seen, &mine, alive.as_deref())
+        };
+        if !ask.is_empty() {
+            let runs: Vec<(Uuid, i32)> = ask.iter().map(|(_, run)| *run).collect();
+            let live = match self.ctx.pool.get().await {
+                Ok(db) => queue::live(&**db, &runs).await.map_err(|e| crate::error_chain(&e)),
+                Err(e) => Err(crate::error_chain(&e)),
             };
-            garbage.extend(candidates.into_iter().filter(|(_, run)| !live.contains(run)).map(|(cid, _)| cid));
+            match live {
+                Ok(live) => garbage.extend(reap::dead(ask, &live)),
+                Err(e) => tracing::warn!(error = %e, "cannot tell which sessions are live; keeping their containers"),
+            }
         }
         for cid in garbage {
             match self.ctx.engine.remove(&cid).await {
                 Ok(()) => {
                     tracing::info!(container = %cid, "reaped a container whose session is no longer live");
-                    if let Ok(db) = self.ctx.pool.get().await {
-                        let _ = containers::removed(&**db, &cid).await;
+                    let recorded = match self.ctx.pool.get().await {
+                        Ok(db) => containers::removed(&**db, &cid).await.map_err(|e| crate::error_chain(&e)),
+                        Err(e) => Err(crate::error_chain(&e)),
+                    };
+                    if let Err(e) = recorded {
+                        tracing::debug!(container = %cid, error = %e, "cannot record the removal (dashboard only)");
                     }
                 }
                 Err(e) => {

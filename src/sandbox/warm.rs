@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::policy::{self, ContainerSpec};
+use super::policy::ContainerSpec;
 use super::{Engine, Running};
 
 struct Warm {
@@ -254,16 +254,6 @@ impl WarmPool {
             let _ = self.engine.remove(&id).await;
         }
     }
-}
-
-/// Labels of a warm container: ours, of this database and worker, pooled.
-pub fn labels(scope: &str, worker_id: &str) -> HashMap<String, String> {
-    HashMap::from([
-        (policy::LABEL_MANAGED.to_string(), "true".to_string()),
-        (policy::LABEL_SCOPE.to_string(), scope.to_string()),
-        (policy::LABEL_WORKER.to_string(), worker_id.to_string()),
-        (policy::LABEL_POOL.to_string(), "true".to_string()),
-    ])
 }
 
 #[cfg(test)]

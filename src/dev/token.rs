@@ -1,13 +1,13 @@
-//! Supabase-style access tokens. For now: signing the local dev token
-//! (HS256 with the dev secret), with the claims Supabase Auth puts in a
-//! user's access token.
+//! The local dev token: an access token signed with the dev secret (HS256),
+//! carrying the claims Supabase Auth puts in a user's token. (Tokens are
+//! verified by `api::auth`; this module only signs.)
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::Secret;
 
-/// The claims execbox reads from (and puts in) an access token.
+/// The claims of a user's access token, as Supabase Auth issues them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
     pub sub: String,

@@ -12,33 +12,51 @@ use tokio_postgres::{Client, Notification, Row};
 use uuid::Uuid;
 
 use crate::db::Database;
+use crate::model::{EndReason, Exit, Level, SessionStatus, Stage, Stream, Usage};
 
 const POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LogRow {
     pub seq: i32,
-    pub stream: String,
-    pub level: String,
+    pub stream: Stream,
+    pub level: Level,
     pub message: String,
     /// The line ended with a newline in the program's output.
     pub newline: bool,
-    /// `compile` or `run`.
-    pub stage: String,
+    pub stage: Stage,
     pub created_at: DateTime<Utc>,
+}
+
+impl LogRow {
+    /// The text as printed (with its newline, if it had one).
+    pub fn text(&self) -> String {
+        if self.newline {
+            format!("{}\n", self.message)
+        } else {
+            self.message.clone()
+        }
+    }
 }
 
 /// The session's state as followers see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionState {
-    pub status: String,
+    pub status: SessionStatus,
+    pub end_reason: Option<EndReason>,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
+    pub usage: Usage,
 }
 
 impl SessionState {
     pub fn is_done(&self) -> bool {
-        !matches!(self.status.as_str(), "pending" | "running")
+        self.status.is_done()
+    }
+
+    /// How the program ended, when it did by itself or by a signal.
+    pub fn exit(&self) -> Option<Exit> {
+        Exit::from_stored(self.exit_code, self.end_reason)
     }
 }
 
@@ -66,7 +84,7 @@ impl Follower {
     ) -> anyhow::Result<Vec<Row>> {
         Ok(match self.user {
             Some(user) => {
-                let tx = super::as_user(&mut self.client, user).await?;
+                let tx = super::user::as_user(&mut self.client, user).await?;
                 let rows = tx.query(sql, params).await?;
                 tx.commit().await?;
                 rows
@@ -85,18 +103,20 @@ impl Follower {
                 &[&session, &from],
             )
             .await?;
-        let rows: Vec<LogRow> = rows
+        let rows = rows
             .into_iter()
-            .map(|r| LogRow {
-                seq: r.get(0),
-                stream: r.get(1),
-                level: r.get(2),
-                message: r.get(3),
-                created_at: r.get(4),
-                newline: r.get(5),
-                stage: r.get(6),
+            .map(|r| {
+                Ok(LogRow {
+                    seq: r.try_get(0)?,
+                    stream: r.try_get(1)?,
+                    level: r.try_get(2)?,
+                    message: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                    newline: r.try_get(5)?,
+                    stage: r.try_get(6)?,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<LogRow>, tokio_postgres::Error>>()?;
         if let Some(last) = rows.last() {
             self.next_seq = last.seq + 1;
         }
@@ -107,10 +127,20 @@ impl Follower {
     pub async fn state(&mut self) -> anyhow::Result<SessionState> {
         let session = self.session;
         let rows = self
-            .query("select status, exit_code, error from public.backend_execution_sessions where id = $1", &[&session])
+            .query(
+                "select status, end_reason, exit_code, error, usage from public.backend_execution_sessions where id = $1",
+                &[&session],
+            )
             .await?;
         let Some(r) = rows.first() else { anyhow::bail!("session {session} does not exist (or is not yours)") };
-        Ok(SessionState { status: r.get(0), exit_code: r.get(1), error: r.get(2) })
+        let usage: Option<serde_json::Value> = r.try_get(4)?;
+        Ok(SessionState {
+            status: r.try_get(0)?,
+            end_reason: r.try_get(1)?,
+            exit_code: r.try_get(2)?,
+            error: r.try_get(3)?,
+            usage: usage.and_then(|u| serde_json::from_value(u).ok()).unwrap_or_default(),
+        })
     }
 
     /// The session's state and the rows written since the last call, read in

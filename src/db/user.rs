@@ -1,14 +1,13 @@
-//! The database as a client sees it: submit a session as a user (RLS
-//! applies, exactly as a frontend's insert), follow its log rows live, read
-//! sessions. Used by `execbox run`, `execbox logs`, `execbox sessions` and the
-//! `execbox dev` demo.
-
-pub mod commands;
-pub mod follow;
-pub mod target;
+//! The database as a user sees it: a transaction as PostgREST runs a
+//! request (role `authenticated`, the user's claims; RLS applies), and the
+//! writes a frontend makes through it: submit a session, ask for a cancel,
+//! feed an interactive session's input. Used by the API, the CLI, the dev
+//! demo and the benchmark, so they all write exactly as a frontend does.
 
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
+
+use crate::model::Request;
 
 /// Begins a transaction as PostgREST runs a request of `user`: role
 /// `authenticated` and the user's JWT claims.
@@ -20,25 +19,6 @@ pub async fn as_user(client: &mut Client, user: Uuid) -> Result<Transaction<'_>,
     Ok(tx)
 }
 
-/// A session to create: the request columns of `backend_execution_sessions`.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    pub language: String,
-    pub code: String,
-    pub stdin: Option<String>,
-    pub args: Vec<String>,
-    pub files: Option<serde_json::Value>,
-    pub timeout_ms: Option<i32>,
-    pub memory_limit_mb: Option<i32>,
-    pub interactive: bool,
-    pub room_id: Option<Uuid>,
-    pub session_name: Option<String>,
-    /// `run` (also when empty), `validate` or `benchmark`.
-    pub mode: String,
-    pub tests: Option<String>,
-    pub runs: Option<i32>,
-}
-
 /// Inserts a pending session for `user`, under RLS, exactly as a frontend's
 /// insert. Returns its id.
 pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uuid, tokio_postgres::Error> {
@@ -47,8 +27,8 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
         .query_one(
             "insert into public.backend_execution_sessions
                (language, code, stdin, args, files, timeout_ms, memory_limit_mb, interactive, room_id, session_name,
-                mode, tests, runs)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce(nullif($11, ''), 'run'), $12, $13) returning id",
+                mode, tests, runs, compile_timeout_ms, compile_memory_limit_mb)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning id",
             &[
                 &req.language,
                 &req.code,
@@ -63,6 +43,8 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
                 &req.mode,
                 &req.tests,
                 &req.runs,
+                &req.compile_timeout_ms,
+                &req.compile_memory_limit_mb,
             ],
         )
         .await?;
@@ -78,6 +60,21 @@ pub async fn cancel(client: &mut Client, user: Uuid, id: Uuid) -> anyhow::Result
         .await?;
     tx.commit().await?;
     Ok(n == 1)
+}
+
+/// Feeds an interactive session: stdin text, end of input or a signal
+/// (`kind` per `session_input`'s check).
+pub async fn input(
+    client: &mut Client,
+    user: Uuid,
+    id: Uuid,
+    kind: &str,
+    data: Option<&str>,
+) -> Result<(), tokio_postgres::Error> {
+    let tx = as_user(client, user).await?;
+    tx.execute("insert into public.session_input (session_id, kind, data) values ($1, $2, $3)", &[&id, &kind, &data])
+        .await?;
+    tx.commit().await
 }
 
 /// The server's message for a database error, without the driver's wrapping.

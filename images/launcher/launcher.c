@@ -1,0 +1,768 @@
+/*
+ * execbox-launcher: the first process of every execbox sandbox.
+ *
+ * It speaks the launcher protocol whose other half, and whose one
+ * description, is src/sandbox/launcher.rs. In short: every byte on the
+ * container's stdin and stdout is a frame (kind: u8, length: u32 big-endian,
+ * payload). The program's stdout and stderr are pipes that only this process
+ * reads; it forwards them as output frames, so nothing the program prints
+ * can be taken for a control message. The program cannot reach the
+ * container's own stdio either: this process is not dumpable (its
+ * /proc/PID/fd is root's), and it is the container's PID 1 (no other process
+ * holds the container's stdio).
+ *
+ *   execbox-launcher [--prestart FILE] [--report FILE | --report-stdout FILE]
+ *                    [--bench FILE] [--compile COMPILE-ARGV... --] RUN-ARGV...
+ *                    [--then BENCH-ARGV...]
+ *
+ * Host to launcher: FILE (written into /work), START (every file is there),
+ * GO (the run stage's limits are in force), STDIN (bytes for the program),
+ * EOF (end of the program's stdin).
+ * Launcher to host: STDOUT/STDERR (the program's bytes), COMPILED (the
+ * compiler's status), EXITED (the program's status; last frame of a run),
+ * BLOCK (a named file, e.g. a test report), FATAL (the launcher failed).
+ *
+ * Statuses carry the exit code or signal and what the kernel measured:
+ * CPU time (wait4's rusage of the process and everything it waited for),
+ * wall time, peak resident memory and the cgroup's OOM kill count.
+ *
+ * Built statically from Debian's gcc by images/launcher/Dockerfile.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Host to launcher. */
+enum { H_FILE = 1, H_START = 2, H_GO = 3, H_STDIN = 4, H_EOF = 5 };
+/* Launcher to host. */
+enum { L_STDOUT = 1, L_STDERR = 2, L_COMPILED = 3, L_EXITED = 4, L_BLOCK = 5, L_FATAL = 6 };
+
+#define MAX_FRAME (64u << 20)
+#define CHUNK 65536
+/* Most bytes read from a pipe after its writer exited (a pipe holds at most
+ * 1 MiB; more means a leftover process is still writing). */
+#define DRAIN_LIMIT (2u << 20)
+/* Stop reading the host's frames while this much stdin waits. */
+#define STDIN_HIGH (1u << 20)
+
+/* ---------------------------------------------------------------- output */
+
+static void write_all(int fd, const void *data, size_t len) {
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            /* The host is gone: nothing left to do. */
+            _exit(125);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+    p[0] = v >> 24;
+    p[1] = v >> 16;
+    p[2] = v >> 8;
+    p[3] = v;
+}
+
+static void put64(unsigned char *p, uint64_t v) {
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
+}
+
+/* One frame: header, then the payload in up to two parts. */
+static void send_frame(int kind, const void *a, size_t alen, const void *b, size_t blen) {
+    unsigned char head[5];
+    head[0] = (unsigned char)kind;
+    put32(head + 1, (uint32_t)(alen + blen));
+    write_all(1, head, 5);
+    if (alen)
+        write_all(1, a, alen);
+    if (blen)
+        write_all(1, b, blen);
+}
+
+static void fatal(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    send_frame(L_FATAL, msg, strlen(msg), NULL, 0);
+    _exit(125);
+}
+
+/* --------------------------------------------------------------- buffers */
+
+struct buf {
+    unsigned char *data;
+    size_t off, len, cap;
+};
+
+static void buf_add(struct buf *b, const void *data, size_t len) {
+    if (b->off > 0 && b->off == b->len)
+        b->off = b->len = 0;
+    if (b->len + len > b->cap) {
+        if (b->off > 0) {
+            memmove(b->data, b->data + b->off, b->len - b->off);
+            b->len -= b->off;
+            b->off = 0;
+        }
+        if (b->len + len > b->cap) {
+            size_t cap = b->cap ? b->cap : 4096;
+            while (cap < b->len + len)
+                cap *= 2;
+            b->data = realloc(b->data, cap);
+            if (!b->data)
+                fatal("out of memory");
+            b->cap = cap;
+        }
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+static size_t buf_size(const struct buf *b) { return b->len - b->off; }
+
+/* ------------------------------------------------------------ processes */
+
+/* A process the launcher started and whose output it forwards. */
+struct proc {
+    pid_t pid;
+    int out, err;       /* pipes from its stdout and stderr, -1 once closed */
+    int in;             /* pipe to its stdin, -1 if none or closed */
+    int exited;
+    int status;         /* from wait4 */
+    struct rusage ru;
+    struct timespec start, end;
+    long long oom_before;
+};
+
+/* What the launcher does now. */
+enum phase { WAIT_FILES, COMPILING, WAIT_GO, RUNNING, VALIDATING, BENCHING, DONE };
+
+static struct {
+    /* Command line. */
+    char *prestart;
+    char *report;
+    int report_stdout;
+    char *bench_file;
+    char **compile;  /* NULL-terminated, or NULL */
+    char **run;      /* NULL-terminated */
+    char **then;     /* NULL-terminated, or NULL */
+
+    enum phase phase;
+    struct proc child;   /* the current process (compiler, program, runner) */
+    int have_child;
+    int sigfd;
+    struct buf host;     /* unparsed bytes from the host */
+    int host_open;
+    struct buf stdin_buf; /* the program's stdin, not yet written */
+    int stdin_eof;
+    /* Prestart: the FIFO the interpreter reads its script from. */
+    int fifo;
+    struct buf fifo_buf;
+    int fifo_ready;      /* the script's content is queued */
+    int fifo_died;       /* the interpreter died before opening the FIFO */
+    int last_status;
+} L = {.sigfd = -1, .host_open = 1, .fifo = -1};
+
+static long long oom_kills(void) {
+    static const char *files[] = {"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        FILE *f = fopen(files[i], "re");
+        if (!f)
+            continue;
+        char line[128];
+        long long n = -1;
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "oom_kill %lld", &n) == 1)
+                break;
+        }
+        fclose(f);
+        if (n >= 0)
+            return n;
+    }
+    return -1;
+}
+
+static int cloexec_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+/* Starts argv with stdin from a new pipe (with_stdin), /dev/null, and
+ * stdout to `out_file` when given. */
+static void spawn(char **argv, int with_stdin, const char *out_file) {
+    int o[2], e[2], i[2] = {-1, -1};
+    if (cloexec_pipe(o) || cloexec_pipe(e) || (with_stdin && cloexec_pipe(i)))
+        fatal("pipe: %s", strerror(errno));
+    int out_fd = -1;
+    if (out_file) {
+        out_fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out_fd < 0)
+            fatal("cannot open %s: %s", out_file, strerror(errno));
+    }
+    struct proc *p = &L.child;
+    memset(p, 0, sizeof *p);
+    p->oom_before = oom_kills();
+    clock_gettime(CLOCK_MONOTONIC, &p->start);
+    pid_t pid = fork();
+    if (pid < 0)
+        fatal("fork: %s", strerror(errno));
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        /* The program, not the launcher, is what the OOM killer takes. */
+        int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (adj >= 0) {
+            if (write(adj, "1000", 4) < 0) {
+                /* Not fatal: the largest process is taken anyway. */
+            }
+            close(adj);
+        }
+        int in_fd = with_stdin ? i[0] : open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_file ? out_fd : o[1], 1) < 0 || dup2(e[1], 2) < 0)
+            _exit(126);
+        execvp(argv[0], argv);
+        int err = errno;
+        dprintf(2, "execbox: cannot run %s: %s\n", argv[0], strerror(err));
+        _exit(err == ENOENT ? 127 : 126);
+    }
+    close(o[1]);
+    close(e[1]);
+    if (out_fd >= 0)
+        close(out_fd);
+    p->pid = pid;
+    p->out = o[0];
+    p->err = e[0];
+    set_nonblock(p->out);
+    set_nonblock(p->err);
+    if (with_stdin) {
+        close(i[0]);
+        p->in = i[1];
+        set_nonblock(p->in);
+    } else {
+        p->in = -1;
+    }
+    L.have_child = 1;
+}
+
+/* Forwards what a pipe has; closes it at EOF. `limit`: most bytes to read
+ * now (0: one read). */
+static void forward(int *fd, int kind, size_t limit) {
+    static unsigned char chunk[CHUNK];
+    size_t total = 0;
+    while (*fd >= 0) {
+        ssize_t n = read(*fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            close(*fd);
+            *fd = -1;
+            return;
+        }
+        send_frame(kind, chunk, (size_t)n, NULL, 0);
+        total += (size_t)n;
+        if (total >= limit)
+            return;
+    }
+}
+
+static void close_fd(int *fd) {
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+/* After the process exited: what it wrote is in its pipes; take it (bounded,
+ * a leftover process may go on writing) and close them. */
+static void drain(struct proc *p) {
+    forward(&p->out, L_STDOUT, DRAIN_LIMIT);
+    forward(&p->err, L_STDERR, DRAIN_LIMIT);
+    close_fd(&p->out);
+    close_fd(&p->err);
+    close_fd(&p->in);
+}
+
+static void send_status(int kind, struct proc *p) {
+    unsigned char s[44];
+    int code = -1, sig = 0;
+    if (WIFEXITED(p->status))
+        code = WEXITSTATUS(p->status);
+    else if (WIFSIGNALED(p->status))
+        sig = WTERMSIG(p->status);
+    uint64_t user_us = (uint64_t)p->ru.ru_utime.tv_sec * 1000000 + (uint64_t)p->ru.ru_utime.tv_usec;
+    uint64_t sys_us = (uint64_t)p->ru.ru_stime.tv_sec * 1000000 + (uint64_t)p->ru.ru_stime.tv_usec;
+    int64_t wall_ns = (int64_t)(p->end.tv_sec - p->start.tv_sec) * 1000000000 + (p->end.tv_nsec - p->start.tv_nsec);
+    long long after = oom_kills();
+    long long ooms = (p->oom_before >= 0 && after >= 0) ? after - p->oom_before : -1;
+    put32(s, (uint32_t)code);
+    put32(s + 4, (uint32_t)sig);
+    put64(s + 8, user_us);
+    put64(s + 16, sys_us);
+    put64(s + 24, (uint64_t)(wall_ns / 1000));
+    put64(s + 32, (uint64_t)p->ru.ru_maxrss);
+    put32(s + 40, (uint32_t)(int32_t)ooms);
+    send_frame(kind, s, sizeof s, NULL, 0);
+    L.last_status = code >= 0 ? code : 128 + sig;
+}
+
+/* Sends a file as a BLOCK frame: u16 name length, name, content. */
+static void send_block(const char *name, const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    struct buf content = {0};
+    unsigned char chunk[CHUNK];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0) {
+        buf_add(&content, chunk, (size_t)n);
+        if (content.len > (32u << 20))
+            break;
+    }
+    close(fd);
+    size_t nlen = strlen(name);
+    unsigned char head[2 + 64];
+    head[0] = (unsigned char)(nlen >> 8);
+    head[1] = (unsigned char)nlen;
+    memcpy(head + 2, name, nlen);
+    send_frame(L_BLOCK, head, 2 + nlen, content.data, content.len);
+    free(content.data);
+}
+
+/* ------------------------------------------------------------- the run */
+
+static void start_program(void) {
+    if (L.report) {
+        L.phase = VALIDATING;
+        spawn(L.run, 1, L.report_stdout ? L.report : NULL);
+    } else {
+        L.phase = RUNNING;
+        if (!L.have_child)
+            spawn(L.run, 1, NULL);
+    }
+}
+
+static void after_files(void) {
+    if (L.prestart) {
+        L.fifo_ready = 1;
+        if (L.fifo_died)
+            close_fd(&L.fifo);
+    }
+    if (L.compile) {
+        L.phase = COMPILING;
+        spawn(L.compile, 0, NULL);
+    } else {
+        start_program();
+    }
+}
+
+/* A validation run is over: nothing the tested code started may print any
+ * more, then the report and timings go to the host. */
+static void finish_validation(struct proc *p) {
+    if (getpid() == 1)
+        kill(-1, SIGKILL);
+    drain(p);
+    send_block("report", L.report);
+    if (L.bench_file)
+        send_block("bench", L.bench_file);
+    send_status(L_EXITED, p);
+    L.phase = DONE;
+}
+
+/* The current process ended. */
+static void child_done(void) {
+    struct proc *p = &L.child;
+    switch (L.phase) {
+    case COMPILING:
+        drain(p);
+        send_status(L_COMPILED, p);
+        L.have_child = 0;
+        if (!(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0)) {
+            L.phase = DONE;
+            return;
+        }
+        L.phase = WAIT_GO;
+        return;
+    case RUNNING:
+        drain(p);
+        send_status(L_EXITED, p);
+        L.phase = DONE;
+        return;
+    case VALIDATING:
+        if (L.then && WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0) {
+            drain(p);
+            L.phase = BENCHING;
+            spawn(L.then, 0, NULL);
+            return;
+        }
+        finish_validation(p);
+        return;
+    case BENCHING:
+        finish_validation(p);
+        return;
+    default:
+        /* A prestarted interpreter that died before its files came. */
+        if (L.prestart && L.phase == WAIT_FILES) {
+            drain(p);
+            send_status(L_EXITED, p);
+            L.phase = DONE;
+        }
+        return;
+    }
+}
+
+static void reap(void) {
+    for (;;) {
+        int status;
+        struct rusage ru;
+        pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+        if (pid <= 0)
+            return;
+        if (L.have_child && pid == L.child.pid && !L.child.exited) {
+            L.child.exited = 1;
+            L.child.status = status;
+            L.child.ru = ru;
+            clock_gettime(CLOCK_MONOTONIC, &L.child.end);
+        }
+    }
+}
+
+static int safe_name(const char *name, size_t len) {
+    if (len == 0 || len > 128 || name[0] == '.' || name[0] == '-')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static void write_file(const unsigned char *p, size_t len) {
+    if (len < 2)
+        fatal("FILE frame too short");
+    size_t nlen = ((size_t)p[0] << 8) | p[1];
+    if (len < 2 + nlen)
+        fatal("FILE frame too short");
+    char name[129];
+    if (!safe_name((const char *)p + 2, nlen))
+        fatal("refusing file name");
+    memcpy(name, p + 2, nlen);
+    name[nlen] = 0;
+    const unsigned char *content = p + 2 + nlen;
+    size_t clen = len - 2 - nlen;
+    int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        fatal("cannot create %s: %s", name, strerror(errno));
+    size_t off = 0;
+    while (off < clen) {
+        ssize_t n = write(fd, content + off, clen - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            fatal("cannot write %s: %s", name, strerror(errno));
+        off += (size_t)n;
+    }
+    close(fd);
+    if (L.prestart && strcmp(name, L.prestart) == 0)
+        buf_add(&L.fifo_buf, content, clen);
+}
+
+/* Handles every complete frame the host sent. */
+static void host_frames(void) {
+    for (;;) {
+        size_t have = buf_size(&L.host);
+        unsigned char *p = L.host.data + L.host.off;
+        if (have < 5)
+            return;
+        uint32_t len = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) | p[4];
+        if (len > MAX_FRAME)
+            fatal("frame of %u bytes is too large", len);
+        if (have < 5 + (size_t)len)
+            return;
+        int kind = p[0];
+        unsigned char *payload = p + 5;
+        L.host.off += 5 + (size_t)len;
+        switch (kind) {
+        case H_FILE:
+            if (L.phase != WAIT_FILES)
+                fatal("FILE after START");
+            write_file(payload, len);
+            break;
+        case H_START:
+            if (L.phase != WAIT_FILES)
+                fatal("START twice");
+            after_files();
+            break;
+        case H_GO:
+            if (L.phase != WAIT_GO)
+                fatal("GO out of turn");
+            start_program();
+            break;
+        case H_STDIN:
+            buf_add(&L.stdin_buf, payload, len);
+            break;
+        case H_EOF:
+            L.stdin_eof = 1;
+            break;
+        default:
+            fatal("unknown frame kind %d", kind);
+        }
+    }
+}
+
+/* Writes what it can of a buffer to a non-blocking fd; closes the fd when
+ * the buffer is empty and `eof`, or when the reader is gone. */
+static void pump(int *fd, struct buf *b, int eof) {
+    while (*fd >= 0 && buf_size(b) > 0) {
+        ssize_t n = write(*fd, b->data + b->off, buf_size(b));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) {
+            /* The reader closed its end: the rest is not wanted. */
+            b->off = b->len = 0;
+            close_fd(fd);
+            return;
+        }
+        b->off += (size_t)n;
+    }
+    if (*fd >= 0 && buf_size(b) == 0 && eof)
+        close_fd(fd);
+}
+
+static void on_signal(void) {
+    struct signalfd_siginfo si;
+    while (read(L.sigfd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGCHLD)
+            continue;
+        /* Passed on to the program, as a plain kill of it would. */
+        if (L.have_child && !L.child.exited)
+            kill(L.child.pid, (int)si.ssi_signo);
+    }
+}
+
+static void loop(void) {
+    while (L.phase != DONE) {
+        reap();
+        if (L.have_child && L.child.exited) {
+            child_done();
+            continue;
+        }
+        struct proc *c = &L.child;
+        int running = L.have_child && (L.phase == RUNNING || L.phase == VALIDATING);
+        if (running && c->in >= 0)
+            pump(&c->in, &L.stdin_buf, L.stdin_eof);
+        if (L.fifo_ready && L.fifo >= 0)
+            pump(&L.fifo, &L.fifo_buf, 1);
+
+        struct pollfd fds[6];
+        int n = 0;
+        fds[n++] = (struct pollfd){.fd = L.sigfd, .events = POLLIN};
+        int host_i = -1, out_i = -1, err_i = -1, in_i = -1, fifo_i = -1;
+        if (L.host_open && buf_size(&L.stdin_buf) < STDIN_HIGH) {
+            host_i = n;
+            fds[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
+        }
+        if (L.have_child && c->out >= 0) {
+            out_i = n;
+            fds[n++] = (struct pollfd){.fd = c->out, .events = POLLIN};
+        }
+        if (L.have_child && c->err >= 0) {
+            err_i = n;
+            fds[n++] = (struct pollfd){.fd = c->err, .events = POLLIN};
+        }
+        if (running && c->in >= 0 && buf_size(&L.stdin_buf) > 0) {
+            in_i = n;
+            fds[n++] = (struct pollfd){.fd = c->in, .events = POLLOUT};
+        }
+        if (L.fifo_ready && L.fifo >= 0 && buf_size(&L.fifo_buf) > 0) {
+            fifo_i = n;
+            fds[n++] = (struct pollfd){.fd = L.fifo, .events = POLLOUT};
+        }
+        if (poll(fds, (nfds_t)n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            fatal("poll: %s", strerror(errno));
+        }
+        if (fds[0].revents)
+            on_signal();
+        if (out_i >= 0 && fds[out_i].revents)
+            forward(&c->out, L_STDOUT, 0);
+        if (err_i >= 0 && fds[err_i].revents)
+            forward(&c->err, L_STDERR, 0);
+        if (host_i >= 0 && fds[host_i].revents) {
+            unsigned char chunk[CHUNK];
+            ssize_t r = read(0, chunk, sizeof chunk);
+            if (r > 0) {
+                buf_add(&L.host, chunk, (size_t)r);
+                host_frames();
+            } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+                /* The host closed our stdin: no more frames will come. */
+                L.host_open = 0;
+                L.stdin_eof = 1;
+                if (L.phase == WAIT_FILES || L.phase == WAIT_GO)
+                    fatal("the host closed the stream before the run started");
+            }
+        }
+        (void)in_i;
+        (void)fifo_i;
+    }
+}
+
+/* ------------------------------------------------------------ prestart */
+
+static volatile sig_atomic_t prestart_died;
+
+static void prestart_chld(int sig) {
+    (void)sig;
+    /* The interpreter died before opening its script: open the FIFO's read
+     * end here so the blocked open for writing below returns. */
+    prestart_died = 1;
+    int saved = errno;
+    if (L.prestart)
+        open(L.prestart, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    errno = saved;
+}
+
+/* Starts the interpreter before its script exists: FILE is a FIFO, whose
+ * name is removed once the interpreter opened it. Its content is fed when
+ * the files arrive (it is also written as a regular file, so later reads,
+ * e.g. for tracebacks, find it). */
+static void prestart(sigset_t *blocked) {
+    if (mkfifo(L.prestart, 0600) < 0)
+        fatal("mkfifo %s: %s", L.prestart, strerror(errno));
+    struct sigaction sa = {0};
+    sa.sa_handler = prestart_chld;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    spawn(L.run, 1, NULL);
+    /* SIGCHLD may be pending already; unblocking it runs the handler. */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &chld, NULL);
+    int fd;
+    do {
+        fd = open(L.prestart, O_WRONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    sigprocmask(SIG_SETMASK, blocked, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    if (fd < 0)
+        fatal("open %s: %s", L.prestart, strerror(errno));
+    unlink(L.prestart);
+    set_nonblock(fd);
+    L.fifo = fd;
+    L.fifo_died = prestart_died;
+}
+
+/* ------------------------------------------------------------ arguments */
+
+static void usage(void) { fatal("usage: execbox-launcher [options] RUN-ARGV..."); }
+
+static void parse_args(int argc, char **argv) {
+    int i = 1;
+    while (i < argc && strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i], "--compile") != 0) {
+        if (i + 1 >= argc)
+            usage();
+        if (strcmp(argv[i], "--prestart") == 0) {
+            L.prestart = argv[i + 1];
+            if (!safe_name(L.prestart, strlen(L.prestart)))
+                fatal("refusing --prestart file name");
+        } else if (strcmp(argv[i], "--report") == 0) {
+            L.report = argv[i + 1];
+        } else if (strcmp(argv[i], "--report-stdout") == 0) {
+            L.report = argv[i + 1];
+            L.report_stdout = 1;
+        } else if (strcmp(argv[i], "--bench") == 0) {
+            L.bench_file = argv[i + 1];
+        } else {
+            usage();
+        }
+        i += 2;
+    }
+    if (i < argc && strcmp(argv[i], "--compile") == 0) {
+        int start = ++i;
+        while (i < argc && strcmp(argv[i], "--") != 0)
+            i++;
+        if (i >= argc || i == start)
+            usage();
+        argv[i] = NULL;
+        L.compile = argv + start;
+        i++;
+    }
+    if (i >= argc)
+        usage();
+    L.run = argv + i;
+    for (int j = i; j < argc; j++) {
+        if (L.report && strcmp(argv[j], "--then") == 0) {
+            argv[j] = NULL;
+            if (j + 1 >= argc)
+                usage();
+            L.then = argv + j + 1;
+            break;
+        }
+    }
+    if (L.prestart && (L.report || L.compile))
+        fatal("--prestart is for plain runs only");
+}
+
+int main(int argc, char **argv) {
+    /* Not dumpable: the program (same uid) can neither open this process's
+     * /proc/PID/fd (the container's stdio) nor ptrace it. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (getpid() != 1)
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    signal(SIGPIPE, SIG_IGN);
+    parse_args(argc, argv);
+    /* /work is a tmpfs set up by the sandbox policy. */
+    if (chdir("/work") < 0)
+        fatal("cannot enter /work: %s", strerror(errno));
+
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    int forwarded[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+        sigaddset(&blocked, forwarded[i]);
+    sigprocmask(SIG_BLOCK, &blocked, NULL);
+    L.sigfd = signalfd(-1, &blocked, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (L.sigfd < 0)
+        fatal("signalfd: %s", strerror(errno));
+    /* The host's stream and ours are the launcher's alone. */
+    fcntl(0, F_SETFD, FD_CLOEXEC);
+    fcntl(1, F_SETFD, FD_CLOEXEC);
+    fcntl(2, F_SETFD, FD_CLOEXEC);
+
+    L.phase = WAIT_FILES;
+    if (L.prestart)
+        prestart(&blocked);
+    loop();
+    return L.last_status & 0xff;
+}

@@ -1,0 +1,436 @@
+//! A session request: the columns a client inserts into
+//! `backend_execution_sessions`, and its one validation against the runtime
+//! table and the server's limits. The API calls [`Request::validate`] for an
+//! early 400; the worker calls it again as the final authority (a request
+//! inserted straight into the table meets only the worker's check).
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::Mode;
+use crate::config::Limits;
+use crate::runtimes::{Runtime, Runtimes};
+
+/// A session to create: the request columns of `backend_execution_sessions`.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub language: String,
+    pub code: String,
+    pub stdin: Option<String>,
+    pub args: Vec<String>,
+    /// Extra files, as stored: `[{name, content, encoding?}]`.
+    pub files: Option<serde_json::Value>,
+    pub timeout_ms: Option<i32>,
+    pub memory_limit_mb: Option<i32>,
+    pub compile_timeout_ms: Option<i32>,
+    pub compile_memory_limit_mb: Option<i32>,
+    pub interactive: bool,
+    pub room_id: Option<Uuid>,
+    pub session_name: Option<String>,
+    pub mode: Mode,
+    pub tests: Option<String>,
+    pub runs: Option<i32>,
+}
+
+// The enum's derives are `text_enum!`'s; its default is here.
+#[allow(clippy::derivable_impls)]
+impl Default for Mode {
+    fn default() -> Self {
+        Mode::Run
+    }
+}
+
+/// Largest `code`, `stdin` and `tests` (the table's own bounds).
+pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
+/// Most files in one submission (the main file included), and most bytes
+/// in all of them.
+pub const MAX_FILES: usize = 64;
+pub const MAX_TOTAL_BYTES: usize = 4 * 1024 * 1024;
+/// Most program arguments.
+pub const MAX_ARGS: usize = 128;
+
+/// Why a request cannot run. The message is for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("unsupported language {language:?}; supported languages: {supported}")]
+    UnknownLanguage { language: String, supported: String },
+    #[error("{name} {value} is {} this server's {} of {bound} {unit}", if *.above { "above" } else { "below" }, if *.above { "maximum" } else { "minimum" })]
+    OutOfRange { name: &'static str, value: i64, bound: u64, unit: &'static str, above: bool },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A file for `/work`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub name: String,
+    pub content: Vec<u8>,
+}
+
+/// What the request does, checked against its runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidMode {
+    Run,
+    Validate,
+    /// Validate, then time the tests `runs` times.
+    Benchmark {
+        runs: u64,
+    },
+}
+
+/// The limits a request gets: what it asked for within the server's
+/// bounds, or the server's defaults. The compile values apply when the
+/// session has a compile stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestLimits {
+    pub timeout: Duration,
+    pub memory_mb: u64,
+    pub compile_timeout: Duration,
+    pub compile_memory_mb: u64,
+}
+
+/// A request that passed every check.
+#[derive(Debug, Clone)]
+pub struct ValidRequest<'a> {
+    pub runtime: &'a Runtime,
+    pub request: &'a Request,
+    pub mode: ValidMode,
+    pub limits: RequestLimits,
+    /// The extra files, decoded.
+    pub files: Vec<File>,
+}
+
+impl ValidRequest<'_> {
+    /// The tests' source (validation modes; empty otherwise).
+    pub fn tests(&self) -> &str {
+        self.request.tests.as_deref().unwrap_or("")
+    }
+}
+
+/// A requested limit (null = the default), checked against the server's
+/// bounds: never silently raised or lowered.
+fn bounded(
+    name: &'static str,
+    requested: Option<i32>,
+    default: u64,
+    min: u64,
+    max: u64,
+    unit: &'static str,
+) -> Result<u64, RequestError> {
+    match requested {
+        None => Ok(default),
+        Some(v) if (v as i64) < min as i64 => {
+            Err(RequestError::OutOfRange { name, value: v as i64, bound: min, unit, above: false })
+        }
+        Some(v) if v as u64 > max => {
+            Err(RequestError::OutOfRange { name, value: v as i64, bound: max, unit, above: true })
+        }
+        Some(v) => Ok(v as u64),
+    }
+}
+
+fn too_large(what: &str, len: usize, max: usize) -> Result<(), RequestError> {
+    if len > max {
+        return Err(RequestError::TooLarge(format!("{what} is {len} bytes; the limit is {max}")));
+    }
+    Ok(())
+}
+
+impl Request {
+    /// Checks the request against the runtime table and the server's
+    /// limits, decoding its files on the way.
+    pub fn validate<'a>(&'a self, runtimes: &'a Runtimes, l: &Limits) -> Result<ValidRequest<'a>, RequestError> {
+        let runtime = runtimes.resolve(&self.language).ok_or_else(|| RequestError::UnknownLanguage {
+            language: self.language.clone(),
+            supported: runtimes.describe(),
+        })?;
+        too_large("code", self.code.len(), MAX_TEXT_BYTES)?;
+        too_large("stdin", self.stdin.as_deref().map_or(0, str::len), MAX_TEXT_BYTES)?;
+        too_large("tests", self.tests.as_deref().map_or(0, str::len), MAX_TEXT_BYTES)?;
+        let mode = match self.mode {
+            Mode::Run => ValidMode::Run,
+            Mode::Validate | Mode::Benchmark if runtime.validate.is_none() => {
+                return Err(RequestError::Unavailable(format!(
+                    "{} is not available for {}",
+                    self.mode, runtime.language
+                )))
+            }
+            Mode::Benchmark if runtime.benchmark.is_none() => {
+                return Err(RequestError::Unavailable(format!(
+                    "benchmark mode is not available for {}; validation is (mode 'validate')",
+                    runtime.language
+                )))
+            }
+            _ if self.tests.is_none() => {
+                return Err(RequestError::Invalid(format!("mode {} needs tests", self.mode)));
+            }
+            Mode::Validate => ValidMode::Validate,
+            Mode::Benchmark => ValidMode::Benchmark {
+                runs: bounded("runs", self.runs, l.default_benchmark_runs, 1, l.max_benchmark_runs, "runs")?,
+            },
+        };
+        if self.interactive && mode != ValidMode::Run {
+            return Err(RequestError::Invalid("interactive sessions run programs (mode 'run')".into()));
+        }
+        let ms = |v: u64| Duration::from_millis(v);
+        let limits = RequestLimits {
+            timeout: ms(bounded("timeout_ms", self.timeout_ms, l.default_timeout_ms, 1, l.max_timeout_ms, "ms")?),
+            memory_mb: bounded(
+                "memory_limit_mb",
+                self.memory_limit_mb,
+                l.default_memory_mb,
+                l.min_memory_mb,
+                l.max_memory_mb,
+                "MB",
+            )?,
+            compile_timeout: ms(bounded(
+                "compile_timeout_ms",
+                self.compile_timeout_ms,
+                l.default_compile_timeout_ms,
+                1,
+                l.max_compile_timeout_ms,
+                "ms",
+            )?),
+            compile_memory_mb: bounded(
+                "compile_memory_limit_mb",
+                self.compile_memory_limit_mb,
+                l.default_compile_memory_mb,
+                l.min_memory_mb,
+                l.max_compile_memory_mb,
+                "MB",
+            )?,
+        };
+        if self.args.len() > MAX_ARGS {
+            return Err(RequestError::Invalid(format!("too many args: at most {MAX_ARGS}")));
+        }
+        if self.args.iter().any(|a| a.contains('\0')) {
+            return Err(RequestError::Invalid("args may not contain NUL characters".into()));
+        }
+        let written = written_files(runtime, mode);
+        let taken = self.code.len() + self.tests.as_deref().map_or(0, str::len);
+        let files = match &self.files {
+            None => Vec::new(),
+            Some(f) => decode_files(f, &written, taken)?,
+        };
+        Ok(ValidRequest { runtime, request: self, mode, limits, files })
+    }
+}
+
+/// The files execbox itself writes for a request in `mode`.
+fn written_files(rt: &Runtime, mode: ValidMode) -> Vec<&str> {
+    match (mode, &rt.validate) {
+        (ValidMode::Run, _) | (_, None) => vec![rt.file.as_str()],
+        (_, Some(v)) => {
+            let bench = match mode {
+                ValidMode::Benchmark { .. } => rt.benchmark.iter().flat_map(|b| &b.files).collect(),
+                _ => Vec::new(),
+            };
+            v.files.iter().chain(bench).map(|f| f.name.as_str()).collect()
+        }
+    }
+}
+
+/// A name the launcher may safely write under `/work`: one path component of
+/// `[A-Za-z0-9._-]`, not `.`/`..`, not starting with `-` or `.`.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with(['-', '.'])
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Decodes a session's extra files (`[{name, content, encoding?}]`, encoding
+/// `utf8` (default), `base64` or `hex`) and checks them: plain names, none of
+/// `written` (execbox's own) and no duplicates, bounded count and size.
+fn decode_files(files: &serde_json::Value, written: &[&str], taken: usize) -> Result<Vec<File>, RequestError> {
+    let invalid = RequestError::Invalid;
+    let list =
+        files.as_array().ok_or_else(|| invalid("files must be an array of {name, content, encoding?}".into()))?;
+    if list.len() + written.len() > MAX_FILES {
+        return Err(invalid(format!("too many files: at most {MAX_FILES}")));
+    }
+    let mut out: Vec<File> = Vec::with_capacity(list.len());
+    let mut total = taken;
+    for (i, f) in list.iter().enumerate() {
+        let name = f.get("name").and_then(|n| n.as_str()).ok_or_else(|| invalid(format!("files[{i}] has no name")))?;
+        if !is_safe_name(name) {
+            return Err(invalid(format!(
+                "files[{i}]: name {name:?} is not allowed (one plain file name of letters, digits, '.', '_' and '-', not starting with '.' or '-')"
+            )));
+        }
+        if written.contains(&name) {
+            return Err(invalid(format!("files[{i}]: {name:?} is a file execbox writes itself; choose another name")));
+        }
+        if out.iter().any(|f| f.name == name) {
+            return Err(invalid(format!("files[{i}]: {name:?} appears twice")));
+        }
+        let content = f
+            .get("content")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| invalid(format!("files[{i}] ({name}) has no text content")))?;
+        let encoding = f.get("encoding").and_then(|e| e.as_str());
+        let content = decode_content(content, encoding).map_err(|e| invalid(format!("files[{i}] ({name}): {e}")))?;
+        total += content.len();
+        if total > MAX_TOTAL_BYTES {
+            return Err(RequestError::TooLarge(format!("files are too large: at most {MAX_TOTAL_BYTES} bytes in all")));
+        }
+        out.push(File { name: name.to_string(), content });
+    }
+    Ok(out)
+}
+
+/// A file's content in its declared encoding: `utf8` (the default),
+/// `base64` or `hex` (Piston's set).
+pub fn decode_content(content: &str, encoding: Option<&str>) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    match encoding.unwrap_or("utf8") {
+        "utf8" | "utf-8" => Ok(content.as_bytes().to_vec()),
+        "base64" => {
+            base64::engine::general_purpose::STANDARD.decode(content).map_err(|e| format!("invalid base64: {e}"))
+        }
+        "hex" if content.len().is_multiple_of(2) => (0..content.len())
+            .step_by(2)
+            .map(|i| content.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| "invalid hex".to_string()),
+        "hex" => Err("invalid hex".to_string()),
+        other => Err(format!("unknown encoding {other:?} (utf8, base64 or hex)")),
+    }
+}
+
+/// One thing to do to an interactive program's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputEvent {
+    Stdin(Vec<u8>),
+    Eof,
+    Signal(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn req(language: &str) -> Request {
+        Request { language: language.into(), code: "print(1)".into(), ..Default::default() }
+    }
+
+    fn err(r: Request) -> String {
+        let runtimes = Runtimes::builtin();
+        r.validate(&runtimes, &Limits::default()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_and_bounds() {
+        let runtimes = Runtimes::builtin();
+        let l = Limits::default();
+        let r = req("py");
+        let v = r.validate(&runtimes, &l).unwrap();
+        assert_eq!(v.runtime.language, "python");
+        assert_eq!(v.mode, ValidMode::Run);
+        assert_eq!(v.limits.timeout, Duration::from_millis(l.default_timeout_ms));
+        assert_eq!(v.limits.compile_memory_mb, l.default_compile_memory_mb);
+        let r = Request { compile_timeout_ms: Some(1234), compile_memory_limit_mb: Some(300), ..req("cpp") };
+        let v = r.validate(&runtimes, &l).unwrap();
+        assert_eq!((v.limits.compile_timeout, v.limits.compile_memory_mb), (Duration::from_millis(1234), 300));
+    }
+
+    #[test]
+    fn each_refusal_says_why() {
+        let l = Limits::default();
+        let table: Vec<(Request, &str)> = vec![
+            (req("cobol-85"), "unsupported language \"cobol-85\"; supported languages: python"),
+            (Request { timeout_ms: Some(0), ..req("python") }, "timeout_ms 0 is below this server's minimum of 1 ms"),
+            (
+                Request { timeout_ms: Some(l.max_timeout_ms as i32 + 1), ..req("python") },
+                "timeout_ms 300001 is above this server's maximum of 300000 ms",
+            ),
+            (Request { memory_limit_mb: Some(1), ..req("python") }, "memory_limit_mb 1 is below"),
+            (
+                Request { compile_memory_limit_mb: Some(1 << 20), ..req("cpp") },
+                "compile_memory_limit_mb 1048576 is above",
+            ),
+            (Request { compile_timeout_ms: Some(-5), ..req("cpp") }, "compile_timeout_ms -5 is below"),
+            (Request { mode: Mode::Validate, ..req("python") }, "mode validate needs tests"),
+            (
+                Request { mode: Mode::Benchmark, tests: Some("x".into()), runs: Some(0), ..req("python") },
+                "runs 0 is below",
+            ),
+            (Request { args: vec!["a\0b".into()], ..req("python") }, "NUL"),
+            (Request { args: vec![String::new(); 129], ..req("python") }, "too many args"),
+            (Request { code: "x".repeat(MAX_TEXT_BYTES + 1), ..req("python") }, "code is 1048577 bytes"),
+            (
+                Request { interactive: true, mode: Mode::Validate, tests: Some(String::new()), ..req("python") },
+                "interactive",
+            ),
+            (Request { files: Some(json!([{"name": "../x", "content": ""}])), ..req("python") }, "not allowed"),
+            (Request { files: Some(json!([{"name": "main.py", "content": ""}])), ..req("python") }, "execbox writes"),
+            (
+                Request {
+                    mode: Mode::Validate,
+                    tests: Some(String::new()),
+                    files: Some(json!([{"name": "solution.py", "content": ""}])),
+                    ..req("python")
+                },
+                "execbox writes",
+            ),
+            (
+                Request {
+                    files: Some(json!([{"name": "a", "content": ""}, {"name": "a", "content": ""}])),
+                    ..req("py")
+                },
+                "twice",
+            ),
+            (
+                Request { files: Some(json!([{"name": "a", "content": "zz", "encoding": "hex"}])), ..req("py") },
+                "invalid hex",
+            ),
+            (
+                Request { files: Some(json!([{"name": "a", "content": "x", "encoding": "rot13"}])), ..req("py") },
+                "unknown encoding",
+            ),
+            (Request { files: Some(json!([{"content": "x"}])), ..req("py") }, "no name"),
+            (Request { files: Some(json!({"name": "a"})), ..req("py") }, "array"),
+            (
+                Request { files: Some(json!([{"name": "a", "content": "x".repeat(MAX_TOTAL_BYTES)}])), ..req("py") },
+                "too large",
+            ),
+        ];
+        for (r, want) in table {
+            let got = err(r);
+            assert!(got.contains(want), "{got:?} should say {want:?}");
+        }
+    }
+
+    #[test]
+    fn files_decode() {
+        let runtimes = Runtimes::builtin();
+        let r = Request {
+            files: Some(json!([
+                {"name": "util.py", "content": "x = 1"},
+                {"name": "data.bin", "content": "AAEC", "encoding": "base64"},
+                {"name": "h.txt", "content": "6869", "encoding": "hex"}
+            ])),
+            ..req("python")
+        };
+        let v = r.validate(&runtimes, &Limits::default()).unwrap();
+        assert_eq!(v.files[0], File { name: "util.py".into(), content: b"x = 1".to_vec() });
+        assert_eq!(v.files[1].content, vec![0, 1, 2]);
+        assert_eq!(v.files[2].content, b"hi".to_vec());
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["main.py", "Main.java", "a_b-c.1"] {
+            assert!(is_safe_name(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "/etc/passwd", "-rf", ".bashrc", "a b", "a\nb", "é.py", "a\\b"] {
+            assert!(!is_safe_name(bad), "{bad:?}");
+        }
+    }
+}

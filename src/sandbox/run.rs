@@ -1,0 +1,342 @@
+//! One run, driven: a thin `select!` over the container's output, Docker's
+//! wait, the timers, stop requests and the log writer. Every happening goes
+//! to the state machine (`state.rs`), whose actions are carried out here;
+//! nothing in this loop waits on Docker or the database while a deadline
+//! could pass (kills are fired off, log lines are queued and delivered as
+//! the writer takes them).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::errors::Error as DockerError;
+use bollard::query_parameters::WaitContainerOptions;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{sleep_until, Instant};
+
+use super::engine::{Engine, Running, SandboxError};
+use super::launcher::{self, Decoder, Event, Status};
+use super::state::{Action, Ending, Failure, Input as Happened, RunState, StopReason};
+use crate::model::request::File;
+use crate::model::{InputEvent, Stage};
+use crate::output::{Flow, LogLine, OutputPipe};
+
+/// Limits of one stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageLimits {
+    pub timeout: Duration,
+    pub memory_mb: u64,
+    /// CPU share in cores.
+    pub cpus: f64,
+}
+
+/// The stages of a run: an optional compile stage, then the program.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stages {
+    pub compile: Option<StageLimits>,
+    pub run: StageLimits,
+}
+
+impl Stages {
+    fn limits(&self, stage: Stage) -> StageLimits {
+        match (stage, self.compile) {
+            (Stage::Compile, Some(c)) => c,
+            _ => self.run,
+        }
+    }
+}
+
+/// What goes into the container: the files, then (after the compile
+/// stage, if any) the program's stdin.
+pub struct Input {
+    pub files: Vec<File>,
+    /// The program's stdin.
+    pub stdin: Vec<u8>,
+    /// Interactive sessions: more stdin, end of input and signals, until
+    /// `Eof` or the end of the run. `None`: end of input after `stdin`.
+    pub events: Option<mpsc::Receiver<InputEvent>>,
+}
+
+/// How a run ended and what the launcher reported.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub ending: Ending,
+    /// The stage the run was in when it ended.
+    pub stage: Stage,
+    /// The compiler's status, when it ran to its end.
+    pub compiled: Option<Status>,
+    /// Named files the launcher sent (validation: `report`, `bench`).
+    pub blocks: HashMap<String, Bytes>,
+    /// Docker's word on an OOM kill, asked only when the launcher could
+    /// not tell (it was killed itself, or the cgroup was unreadable).
+    pub oom_killed: bool,
+    /// From the start of the run to its end, as seen by the worker.
+    pub wall_time: Duration,
+}
+
+/// How long output may still arrive after the container ended.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// How long a killed container may take to be reported gone.
+const KILL_GRACE: Duration = Duration::from_secs(15);
+/// Lines queued for the log writer beyond which reading output waits for
+/// the writer (backpressure, not loss).
+const QUEUE_HIGH: usize = 4096;
+
+/// Waits until `at`, or forever without one.
+async fn at(t: Option<Instant>) {
+    match t {
+        Some(t) => sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Aborts the task when the run is over.
+struct Owned(tokio::task::JoinHandle<()>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Feeds `input`, streams output into `pipe` (delivered to `logs`) and ends
+/// the run on exit, deadline, output cap or a stop request. Deadlines count
+/// from this call. The container is left for [`Engine::remove`].
+pub async fn run(
+    engine: &Engine,
+    running: Running,
+    input: Input,
+    stages: &Stages,
+    pipe: &mut OutputPipe,
+    logs: &mpsc::Sender<LogLine>,
+    stop: &mut watch::Receiver<Option<StopReason>>,
+) -> Result<Finished, SandboxError> {
+    let Running { id, mut output, input: container_stdin } = running;
+    // auto_remove is off, so waiting on a container that already exited
+    // still returns its status: a fast exit cannot be missed.
+    let mut wait = Box::pin(engine.docker().wait_container(&id, None::<WaitContainerOptions>));
+    let started = Instant::now();
+
+    // Stdin is written concurrently with reading output: a program that
+    // prints before reading must not deadlock against us.
+    let (gate_tx, gate_rx) = oneshot::channel();
+    let mut gate = stages.compile.map(|_| gate_tx);
+    let gate_rx = stages.compile.map(|_| gate_rx);
+    let _feeder = Owned(tokio::spawn(feed(engine.clone(), id.clone(), container_stdin, input, gate_rx)));
+
+    let (mut state, first) = RunState::start(stages.compile.is_some());
+    pipe.set_stage(state.stage());
+    let mut actions: std::collections::VecDeque<Action> = first.into();
+    let mut decoder = Decoder::default();
+    let (mut deadline, mut kill_grace, mut drain) = (None, None, None);
+    let (mut output_open, mut wait_open, mut stop_open) = (true, true, true);
+    let mut compiled = None;
+    let mut blocks = HashMap::new();
+    let mut diagnostics = String::new();
+
+    let ending = 'run: loop {
+        while let Some(action) = actions.pop_front() {
+            match action {
+                Action::Kill => {
+                    let (engine, id) = (engine.clone(), id.clone());
+                    tokio::spawn(async move { engine.kill(&id).await });
+                    kill_grace = Some(Instant::now() + KILL_GRACE);
+                }
+                Action::ArmDeadline(stage) => deadline = Some(Instant::now() + stages.limits(stage).timeout),
+                Action::StartRun => {
+                    pipe.set_stage(Stage::Run);
+                    if let Some(compile) = stages.compile {
+                        engine.switch_limits(&id, &compile, &stages.run).await?;
+                    }
+                    if let Some(tx) = gate.take() {
+                        // The feeder may be gone (stdin closed): the
+                        // launcher then learns nothing more, which is fine.
+                        let _ = tx.send(());
+                    }
+                }
+                Action::ArmDrain => drain = Some(Instant::now() + DRAIN_GRACE),
+                Action::Finish(ending) => break 'run ending,
+                Action::Fail(Failure::KillTimeout) => return Err(SandboxError::KillTimeout(KILL_GRACE)),
+                Action::Fail(Failure::Launcher(why)) => {
+                    let said = diagnostics.trim();
+                    let why = if said.is_empty() { why } else { format!("{why}; it said: {said}") };
+                    return Err(SandboxError::Launcher(why));
+                }
+            }
+        }
+        // Hand queued lines to the writer as far as it takes them now.
+        while pipe.queued() > 0 {
+            match logs.try_reserve() {
+                Ok(permit) => permit.send(pipe.pop().expect("a queued line")),
+                Err(mpsc::error::TrySendError::Full(())) => break,
+                Err(mpsc::error::TrySendError::Closed(())) => {
+                    // The writer stopped (fenced out): nobody wants them.
+                    while pipe.pop().is_some() {}
+                }
+            }
+        }
+        // Once the run is ending, output is read (so Docker can finish) and
+        // dropped; until then, a writer that falls behind slows the reading.
+        let ending_decided = state.ending_decided();
+        let read = output_open && (ending_decided || pipe.queued() < QUEUE_HIGH);
+        tokio::select! {
+            frame = output.next(), if read => match frame {
+                Some(Ok(LogOutput::StdOut { message })) => {
+                    decoder.push(&message);
+                    loop {
+                        let event = match decoder.next_event() {
+                            Ok(Some(e)) => e,
+                            Ok(None) => break,
+                            Err(e) => {
+                                actions.extend(state.on(Happened::LauncherFailed(e.to_string())));
+                                break;
+                            }
+                        };
+                        if !matches!(event, Event::Output(..)) {
+                            tracing::debug!(?event, "launcher event");
+                        }
+                        let happened = match event {
+                            Event::Output(stream, data) => {
+                                if !state.ending_decided() && pipe.push(stream, &data) == Flow::Stop {
+                                    Some(Happened::CapReached)
+                                } else {
+                                    None
+                                }
+                            }
+                            Event::Compiled(status) => {
+                                compiled = Some(status);
+                                Some(Happened::Compiled(status))
+                            }
+                            Event::Exited(status) => Some(Happened::Exited(status)),
+                            Event::Block(name, data) => {
+                                blocks.insert(name, data);
+                                None
+                            }
+                            Event::Fatal(why) => Some(Happened::LauncherFailed(format!("the launcher failed: {why}"))),
+                        };
+                        if let Some(h) = happened {
+                            actions.extend(state.on(h));
+                        }
+                    }
+                }
+                Some(Ok(LogOutput::StdErr { message })) => {
+                    // Outside the protocol: only the launcher's own words
+                    // before it could speak it.
+                    if diagnostics.len() < 2048 {
+                        diagnostics.push_str(&String::from_utf8_lossy(&message));
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "attach stream failed; waiting for the exit without further output");
+                    output_open = false;
+                    actions.extend(state.on(Happened::OutputClosed));
+                }
+                None => {
+                    output_open = false;
+                    actions.extend(state.on(Happened::OutputClosed));
+                }
+            },
+            permit = logs.reserve(), if pipe.queued() > 0 => match permit {
+                Ok(permit) => permit.send(pipe.pop().expect("a queued line")),
+                Err(_) => while pipe.pop().is_some() {},
+            },
+            res = wait.next(), if wait_open => {
+                wait_open = false;
+                let code = match res {
+                    Some(Ok(r)) => Some(r.status_code),
+                    Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Some(code),
+                    Some(Err(e)) => {
+                        engine.kill(&id).await;
+                        return Err(e.into());
+                    }
+                    None => None,
+                };
+                actions.extend(state.on(Happened::ContainerExited(code)));
+            }
+            _ = at(deadline) => {
+                tracing::debug!(stage = ?state.stage(), "deadline passed");
+                deadline = None;
+                actions.extend(state.on(Happened::Deadline));
+            }
+            _ = at(kill_grace) => {
+                kill_grace = None;
+                actions.extend(state.on(Happened::KillGraceOver));
+            }
+            _ = at(drain) => {
+                drain = None;
+                actions.extend(state.on(Happened::DrainOver));
+            }
+            changed = stop.changed(), if stop_open => match changed {
+                Ok(()) => {
+                    let reason = *stop.borrow_and_update();
+                    if let Some(reason) = reason {
+                        actions.extend(state.on(Happened::Stop(reason)));
+                    }
+                }
+                Err(_) => stop_open = false,
+            },
+        }
+    };
+    let wall_time = started.elapsed();
+    pipe.flush();
+    if decoder.pending() > 0 && matches!(ending, Ending::Vanished(_)) {
+        tracing::debug!(bytes = decoder.pending(), "the launcher was cut off mid-frame");
+    }
+    let oom_killed = match ending {
+        Ending::Vanished(code) => engine.oom_killed(&id, code == Some(137)).await?,
+        Ending::Exited(s) | Ending::CompileFailed(s) if s.exit.signal() == Some(9) && s.oom_kills.is_none() => {
+            engine.oom_killed(&id, true).await?
+        }
+        _ => false,
+    };
+    if !diagnostics.trim().is_empty() {
+        tracing::warn!(said = %diagnostics.trim(), "the launcher wrote outside its protocol");
+    }
+    Ok(Finished { ending, stage: state.stage(), compiled, blocks, oom_killed, wall_time })
+}
+
+/// Writes the files, then (after `gate`, the run stage's limits are in
+/// force, and GO) stdin, then EOF or the interactive input. A program that
+/// exits without reading its stdin closes the pipe, which is not an error.
+async fn feed(
+    engine: Engine,
+    id: String,
+    mut pipe: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    input: Input,
+    gate: Option<oneshot::Receiver<()>>,
+) {
+    if pipe.write_all(&launcher::files(&input.files)).await.is_err() || pipe.flush().await.is_err() {
+        return;
+    }
+    if let Some(gate) = gate {
+        if gate.await.is_err() || pipe.write_all(&launcher::go()).await.is_err() {
+            return;
+        }
+        tracing::debug!("GO written");
+    }
+    let mut first = launcher::stdin(&input.stdin);
+    if input.events.is_none() {
+        first.extend(launcher::eof());
+    }
+    if pipe.write_all(&first).await.is_err() || pipe.flush().await.is_err() {
+        return;
+    }
+    let Some(mut events) = input.events else { return };
+    while let Some(event) = events.recv().await {
+        let frame = match event {
+            InputEvent::Stdin(bytes) => launcher::stdin(&bytes),
+            InputEvent::Eof => launcher::eof(),
+            InputEvent::Signal(sig) => {
+                engine.signal(&id, &sig).await;
+                continue;
+            }
+        };
+        if pipe.write_all(&frame).await.is_err() || pipe.flush().await.is_err() {
+            return;
+        }
+    }
+}
