@@ -127,13 +127,10 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
             }
         }
     }
-    let left = match w.ctx.pool.get().await {
-        Ok(db) => workers::leave(&**db, &wc.id).await.map_err(|e| crate::error_chain(&e)),
-        Err(e) => Err(crate::error_chain(&e)),
-    };
-    if let Err(e) = left {
-        tracing::warn!(error = %e, "cannot remove this worker's presence row; it ages out");
-    }
+    on_db(&w.ctx.pool, "cannot remove this worker's presence row; it ages out", |db| async move {
+        workers::leave(pg(&db), &wc.id).await
+    })
+    .await;
     tracing::info!("worker stopped");
     Ok(())
 }
@@ -150,6 +147,35 @@ fn warm_pool(cfg: &Config, runtimes: &Runtimes, engine: &Engine, scope: &str) ->
     }
     let budget = Budget { memory_mb: cfg.worker.warm_memory_mb, cpus: cfg.worker.warm_cpus };
     Ok((!wanted.is_empty()).then(|| Arc::new(WarmPool::new(engine.clone(), wanted, cfg.worker.warm_ttl(), budget))))
+}
+
+/// Runs `query` on a pooled connection. Either failure (no connection, or
+/// the query's) is logged once, as `failed`, and is `None`: every caller
+/// treats an unknown answer as "nothing to do now".
+async fn on_db<T, Q>(
+    pool: &deadpool_postgres::Pool,
+    failed: &str,
+    query: impl FnOnce(deadpool_postgres::Object) -> Q,
+) -> Option<T>
+where
+    Q: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    let result = match pool.get().await {
+        Ok(db) => query(db).await.map_err(|e| crate::error_chain(&e)),
+        Err(e) => Err(crate::error_chain(&e)),
+    };
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(error = %e, "{failed}");
+            None
+        }
+    }
+}
+
+/// A pooled connection as the plain client the queries take.
+fn pg(db: &deadpool_postgres::Client) -> &tokio_postgres::Client {
+    db
 }
 
 /// Waits for the database, retrying with backoff; `None` on shutdown.
@@ -195,17 +221,13 @@ impl Worker {
             return;
         }
         let wc = &self.ctx.cfg.worker;
-        let claimed = match self.ctx.pool.get().await {
-            Ok(db) => queue::claim(&db, &wc.id, free, wc.lease()).await.map_err(|e| crate::error_chain(&e)),
-            Err(e) => Err(crate::error_chain(&e)),
-        };
-        let claimed = match claimed {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "claim failed");
-                return;
-            }
-        };
+        let claimed =
+            on_db(
+                &self.ctx.pool,
+                "claim failed",
+                |db| async move { queue::claim(&db, &wc.id, free, wc.lease()).await },
+            );
+        let Some(claimed) = claimed.await else { return };
         for s in claimed {
             let (stop_tx, stop_rx) = watch::channel(None);
             let (id, attempt) = (s.id, s.attempt);
@@ -259,20 +281,15 @@ impl Worker {
         if runs.is_empty() {
             return;
         }
-        let renewed = match self.ctx.pool.get().await {
-            Ok(db) => {
-                queue::heartbeat(&**db, &runs, self.ctx.cfg.worker.lease()).await.map_err(|e| crate::error_chain(&e))
-            }
-            Err(e) => Err(crate::error_chain(&e)),
-        };
-        let renewed = match renewed {
-            Ok(r) => r,
-            Err(e) => {
-                // Not fatal yet: the lease is several heartbeats long.
-                tracing::warn!(error = %e, "heartbeat failed");
-                return;
-            }
-        };
+        // A failure is not fatal yet: the lease is several heartbeats long.
+        let (lease, runs_ref) = (self.ctx.cfg.worker.lease(), &runs);
+        let renewed =
+            on_db(
+                &self.ctx.pool,
+                "heartbeat failed",
+                |db| async move { queue::heartbeat(pg(&db), runs_ref, lease).await },
+            );
+        let Some(renewed) = renewed.await else { return };
         for (id, _) in runs {
             match renewed.iter().find(|r| r.id == id) {
                 None => self.stop(id, StopReason::LeaseLost),
@@ -292,11 +309,9 @@ impl Worker {
             running: self.runs.len(),
             max_runs: wc.max_concurrent_runs,
         };
-        if let Ok(db) = self.ctx.pool.get().await {
-            if let Err(e) = workers::beat(&**db, &presence).await {
-                tracing::debug!(error = %crate::error_chain(&e), "cannot record presence");
-            }
-        }
+        let presence = &presence;
+        on_db(&self.ctx.pool, "cannot record presence", |db| async move { workers::beat(pg(&db), presence).await })
+            .await;
     }
 
     /// Pings the engine; logs only when reachability changes.
@@ -317,23 +332,13 @@ impl Worker {
     }
 
     async fn rescue(&self) {
-        let db = match self.ctx.pool.get().await {
-            Ok(db) => db,
-            Err(e) => {
-                tracing::warn!(error = %crate::error_chain(&e), "rescue skipped: no database connection");
-                return;
-            }
-        };
-        match queue::rescue_expired(&**db).await {
-            Ok(ids) if !ids.is_empty() => {
-                tracing::warn!(?ids, "ended sessions whose worker stopped responding")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %crate::error_chain(&e), "rescue failed"),
+        let rescued =
+            on_db(&self.ctx.pool, "rescue failed", |db| async move { queue::rescue_expired(pg(&db)).await }).await;
+        if let Some(ids) = rescued.filter(|ids| !ids.is_empty()) {
+            tracing::warn!(?ids, "ended sessions whose worker stopped responding");
         }
-        if let Err(e) = workers::prune(&**db).await {
-            tracing::warn!(error = %crate::error_chain(&e), "cannot prune old presence rows");
-        }
+        on_db(&self.ctx.pool, "cannot prune old presence rows", |db| async move { workers::prune(pg(&db)).await })
+            .await;
     }
 
     /// Removes containers of this database whose session attempt is no longer
@@ -354,19 +359,9 @@ impl Worker {
         // Other workers' liveness is asked only when it matters; unknown
         // (the query failed) keeps their containers.
         let alive = if others_pooled {
-            match self.ctx.pool.get().await {
-                Ok(db) => match workers::alive_ids(&**db, self.ctx.cfg.worker.lease()).await {
-                    Ok(ids) => Some(ids),
-                    Err(e) => {
-                        tracing::warn!(error = %crate::error_chain(&e), "cannot tell which workers are alive; keeping their containers");
-                        None
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %crate::error_chain(&e), "cannot tell which workers are alive; keeping their containers");
-                    None
-                }
-            }
+            let lease = self.ctx.cfg.worker.lease();
+            let failed = "cannot tell which workers are alive; keeping their containers";
+            on_db(&self.ctx.pool, failed, |db| async move { workers::alive_ids(pg(&db), lease).await }).await
         } else {
             Some(Vec::new())
         };
@@ -378,26 +373,20 @@ impl Worker {
         };
         if !ask.is_empty() {
             let runs: Vec<(Uuid, i32)> = ask.iter().map(|(_, run)| *run).collect();
-            let live = match self.ctx.pool.get().await {
-                Ok(db) => queue::live(&**db, &runs).await.map_err(|e| crate::error_chain(&e)),
-                Err(e) => Err(crate::error_chain(&e)),
-            };
-            match live {
-                Ok(live) => garbage.extend(reap::dead(ask, &live)),
-                Err(e) => tracing::warn!(error = %e, "cannot tell which sessions are live; keeping their containers"),
+            let (failed, runs) = ("cannot tell which sessions are live; keeping their containers", &runs);
+            if let Some(live) =
+                on_db(&self.ctx.pool, failed, |db| async move { queue::live(pg(&db), runs).await }).await
+            {
+                garbage.extend(reap::dead(ask, &live));
             }
         }
         for cid in garbage {
             match self.ctx.engine.remove(&cid).await {
                 Ok(()) => {
                     tracing::info!(container = %cid, "reaped a container whose session is no longer live");
-                    let recorded = match self.ctx.pool.get().await {
-                        Ok(db) => containers::removed(&**db, &cid).await.map_err(|e| crate::error_chain(&e)),
-                        Err(e) => Err(crate::error_chain(&e)),
-                    };
-                    if let Err(e) = recorded {
-                        tracing::debug!(container = %cid, error = %e, "cannot record the removal (dashboard only)");
-                    }
+                    let failed = "cannot record a reaped container's removal (dashboard only)";
+                    let cid = cid.as_str();
+                    on_db(&self.ctx.pool, failed, |db| async move { containers::removed(pg(&db), cid).await }).await;
                 }
                 Err(e) => {
                     tracing::warn!(container = %cid, error = %crate::error_chain(&e), "cannot reap container")
