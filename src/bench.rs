@@ -24,7 +24,7 @@ use crate::db::Database;
 use crate::model::Request;
 
 #[derive(Debug, Clone)]
-pub struct BenchOptions {
+pub(crate) struct BenchOptions {
     pub iterations: usize,
     pub sessions: usize,
     pub concurrency: usize,
@@ -201,7 +201,7 @@ where
 /// A part of the benchmark, for `--only` (a quicker look while working on
 /// one path; only a whole run writes the results files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Part {
+pub(crate) enum Part {
     /// (a), (b), (c), the claim path and the idle worker's memory.
     Latency,
     /// (d) and the busy worker's memory.
@@ -210,7 +210,7 @@ pub enum Part {
     Ingestion,
 }
 
-pub async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
+pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
     let want = |p: Part| opts.only.is_none_or(|o| o == p);
     let target = Target::resolve(cfg, None)?;
     let database = target.db.clone();

@@ -22,14 +22,14 @@ use futures::StreamExt;
 use crate::runtimes::Runtimes;
 use crate::sandbox::Engine;
 
-pub const REGISTRY_BASE: &str = "debian:bookworm-slim";
-pub const LOCAL_BASE: &str = "execbox/debian-base:bookworm";
+pub(crate) const REGISTRY_BASE: &str = "debian:bookworm-slim";
+pub(crate) const LOCAL_BASE: &str = "execbox/debian-base:bookworm";
 /// The image that holds the compiled launcher (`images/launcher/`).
-pub const LAUNCHER_IMAGE: &str = "execbox/launcher:latest";
+pub(crate) const LAUNCHER_IMAGE: &str = "execbox/launcher:latest";
 const DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
 
 /// Builds every runtime image (or those of `only`, by language or alias).
-pub async fn build(engine: &Engine, runtimes: &Runtimes, only: &[String]) -> anyhow::Result<()> {
+pub(crate) async fn build(engine: &Engine, runtimes: &Runtimes, only: &[String]) -> anyhow::Result<()> {
     engine.ping().await.context("`execbox images build` needs a Docker engine")?;
     let mut wanted = Vec::new();
     for name in only {
@@ -171,7 +171,7 @@ fn parse_step(line: &str) -> Option<(u64, u64)> {
 }
 
 /// The runtime images the engine does not have yet.
-pub async fn missing(engine: &Engine, runtimes: &Runtimes) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn missing(engine: &Engine, runtimes: &Runtimes) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for rt in runtimes.all() {
         if !engine.image_exists(&rt.image).await? {

@@ -19,19 +19,19 @@
 //! * [`cli`]: the command line (the binary is a thin shell around it).
 
 pub mod api;
-pub mod bench;
+pub(crate) mod bench;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod dev;
 pub mod exec;
-pub mod images;
+pub(crate) mod images;
 pub mod metrics;
 pub mod model;
-pub mod output;
+pub(crate) mod output;
 pub mod runtimes;
 pub mod sandbox;
-pub mod validate;
+pub(crate) mod validate;
 pub mod worker;
 
 mod embedded {

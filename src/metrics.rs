@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Upper bounds (seconds) of the histogram buckets.
 const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
 
-pub struct Histogram {
+pub(crate) struct Histogram {
     counts: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     /// Sum in microseconds.
@@ -24,7 +24,7 @@ impl Histogram {
         }
     }
 
-    pub fn observe(&self, d: std::time::Duration) {
+    pub(crate) fn observe(&self, d: std::time::Duration) {
         let secs = d.as_secs_f64();
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
@@ -59,8 +59,8 @@ pub struct Metrics {
     pub containers_cold: AtomicU64,
     /// Finished sessions by end reason (`EndReason::ALL`'s order).
     sessions_finished: [AtomicU64; REASONS],
-    pub run_duration: Histogram,
-    pub container_start: Histogram,
+    pub(crate) run_duration: Histogram,
+    pub(crate) container_start: Histogram,
 }
 
 pub static METRICS: Metrics = Metrics {
@@ -73,14 +73,14 @@ pub static METRICS: Metrics = Metrics {
 };
 
 impl Metrics {
-    pub fn finished(&self, reason: EndReason) {
+    pub(crate) fn finished(&self, reason: EndReason) {
         if let Some(i) = EndReason::ALL.iter().position(|r| *r == reason) {
             self.sessions_finished[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// This process's metrics in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
+    pub(crate) fn render(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP execbox_log_rows_written_total Log rows this process wrote.\n# TYPE execbox_log_rows_written_total counter\nexecbox_log_rows_written_total {}",

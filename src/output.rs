@@ -5,11 +5,11 @@
 
 use std::collections::VecDeque;
 
-pub use crate::model::{Level, Stage, Stream};
+pub(crate) use crate::model::{Level, Stage, Stream};
 
 /// One row-to-be of `execution_logs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
+pub(crate) struct LogLine {
     pub stream: Stream,
     pub level: Level,
     pub message: String,
@@ -20,28 +20,28 @@ pub struct LogLine {
 }
 
 /// A line as the splitter cuts it: its text and whether a newline ended it.
-pub type Piece = (String, bool);
+pub(crate) type Piece = (String, bool);
 
 impl LogLine {
-    pub fn program(stream: Stream, (message, newline): Piece) -> LogLine {
+    pub(crate) fn program(stream: Stream, (message, newline): Piece) -> LogLine {
         let level = if stream == Stream::Stderr { Level::Error } else { Level::Info };
         LogLine { stream, level, message, newline, stage: Stage::Run }
     }
-    pub fn system(level: Level, message: impl Into<String>) -> LogLine {
+    pub(crate) fn system(level: Level, message: impl Into<String>) -> LogLine {
         LogLine { stream: Stream::System, level, message: message.into(), newline: true, stage: Stage::Run }
     }
 }
 
 /// Splits one stream's bytes into lines.
 #[derive(Debug, Default)]
-pub struct LineSplitter {
+pub(crate) struct LineSplitter {
     buf: Vec<u8>,
 }
 
 impl LineSplitter {
     /// Appends `data`, returning every line it completes (and pieces of lines
     /// longer than `max_line`, split at a character boundary).
-    pub fn push(&mut self, data: &[u8], max_line: usize, out: &mut Vec<Piece>) {
+    pub(crate) fn push(&mut self, data: &[u8], max_line: usize, out: &mut Vec<Piece>) {
         let mut rest = data;
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
             self.buf.extend_from_slice(&rest[..nl]);
@@ -55,7 +55,7 @@ impl LineSplitter {
     }
 
     /// Emits a final line that had no newline, if any.
-    pub fn flush(&mut self, out: &mut Vec<Piece>) {
+    pub(crate) fn flush(&mut self, out: &mut Vec<Piece>) {
         if !self.buf.is_empty() {
             out.push((decode(&self.buf), false));
             self.buf.clear();
@@ -80,7 +80,7 @@ impl LineSplitter {
 }
 
 /// Lossy UTF-8 with NUL replaced too (a CR stays: the text is exact).
-pub fn decode(bytes: &[u8]) -> String {
+pub(crate) fn decode(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
     if s.contains('\0') {
         s.replace('\0', "\u{FFFD}")
@@ -90,7 +90,7 @@ pub fn decode(bytes: &[u8]) -> String {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     Continue,
     /// The output cap was reached: stop the program (later output is
     /// discarded).
@@ -100,7 +100,7 @@ pub enum Flow {
 /// A session's output on its way to the log writer: lines are queued here
 /// and taken by whoever delivers them ([`OutputPipe::pop`]), so pushing
 /// never waits.
-pub struct OutputPipe {
+pub(crate) struct OutputPipe {
     stdout: LineSplitter,
     stderr: LineSplitter,
     seen: u64,
@@ -114,7 +114,7 @@ pub struct OutputPipe {
 }
 
 impl OutputPipe {
-    pub fn new(cap: u64, max_line: usize) -> OutputPipe {
+    pub(crate) fn new(cap: u64, max_line: usize) -> OutputPipe {
         OutputPipe {
             stdout: Default::default(),
             stderr: Default::default(),
@@ -129,19 +129,19 @@ impl OutputPipe {
     }
 
     /// The compiler's first lines (at most about 1 KB).
-    pub fn compile_excerpt(&self) -> &str {
+    pub(crate) fn compile_excerpt(&self) -> &str {
         self.compile_excerpt.trim_end()
     }
 
     /// Lines from now on belong to `stage` (partial lines are flushed to the
     /// stage that printed them).
-    pub fn set_stage(&mut self, stage: Stage) {
+    pub(crate) fn set_stage(&mut self, stage: Stage) {
         self.flush();
         self.stage = stage;
     }
 
     /// Feeds program output. After the cap, everything is discarded.
-    pub fn push(&mut self, stream: Stream, data: &[u8]) -> Flow {
+    pub(crate) fn push(&mut self, stream: Stream, data: &[u8]) -> Flow {
         if self.capped {
             return Flow::Stop;
         }
@@ -171,7 +171,7 @@ impl OutputPipe {
     }
 
     /// Queues partial lines of both streams.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         self.stdout.flush(&mut out);
         self.stderr.flush(&mut err);
@@ -179,30 +179,25 @@ impl OutputPipe {
         self.queue_all(Stream::Stderr, err);
     }
 
-    pub fn system(&mut self, level: Level, message: impl Into<String>) {
+    pub(crate) fn system(&mut self, level: Level, message: impl Into<String>) {
         let line = LogLine { stage: self.stage, ..LogLine::system(level, message) };
         self.queue.push_back(line);
     }
 
     /// Lines waiting to be delivered.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queue.len()
     }
 
     /// The oldest line waiting to be delivered.
-    pub fn pop(&mut self) -> Option<LogLine> {
+    pub(crate) fn pop(&mut self) -> Option<LogLine> {
         self.queue.pop_front()
-    }
-
-    /// Puts back a line that could not be delivered yet.
-    pub fn unpop(&mut self, line: LogLine) {
-        self.queue.push_front(line);
     }
 
     /// Delivers every queued line (the writer applies backpressure). A
     /// closed channel means the writer stopped (fenced out): the lines are
     /// dropped.
-    pub async fn deliver(&mut self, tx: &tokio::sync::mpsc::Sender<LogLine>) {
+    pub(crate) async fn deliver(&mut self, tx: &tokio::sync::mpsc::Sender<LogLine>) {
         while let Some(line) = self.queue.pop_front() {
             if tx.send(line).await.is_err() {
                 self.queue.clear();

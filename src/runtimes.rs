@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 
 /// The table that ships inside the binary.
-pub const BUILTIN: &str = include_str!("../runtimes.toml");
+pub(crate) const BUILTIN: &str = include_str!("../runtimes.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,16 +54,16 @@ pub struct Runtime {
     pub prestart_unless: Vec<String>,
     /// How to validate a solution against a test suite in this language.
     #[serde(default)]
-    pub validate: Option<Validate>,
+    pub(crate) validate: Option<Validate>,
     /// How to time a validated solution's test suite in one process.
     #[serde(default)]
-    pub benchmark: Option<Benchmark>,
+    pub(crate) benchmark: Option<Benchmark>,
 }
 
 impl Runtime {
     /// The `--prestart` file of a plain run that brings these extra files,
     /// when this runtime has one.
-    pub fn prestart_file<'a>(&self, mut extra_files: impl Iterator<Item = &'a str>) -> Option<&str> {
+    pub(crate) fn prestart_file<'a>(&self, mut extra_files: impl Iterator<Item = &'a str>) -> Option<&str> {
         let blocked = extra_files.any(|n| self.prestart_unless.iter().any(|u| u == n));
         (self.prestart && self.compile.is_none() && !blocked).then_some(self.file.as_str())
     }
@@ -76,7 +76,7 @@ impl Runtime {
 /// nanoseconds per timed run, a line each, to `output`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Benchmark {
+pub(crate) struct Benchmark {
     #[serde(default)]
     pub files: Vec<TemplateFile>,
     #[serde(default)]
@@ -87,7 +87,7 @@ pub struct Benchmark {
 
 /// The values a template may name.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Vars<'a> {
+pub(crate) struct Vars<'a> {
     pub solution: &'a str,
     pub tests: &'a str,
     pub runs: u64,
@@ -99,7 +99,7 @@ pub struct Vars<'a> {
 
 /// Expands `{solution}`, `{tests}`, `{runs}`, `{warmup}` and `{test_names}`
 /// in one pass, so a solution that contains "{tests}" is not expanded.
-pub fn render(template: &str, v: &Vars<'_>) -> String {
+pub(crate) fn render(template: &str, v: &Vars<'_>) -> String {
     let (runs, warmup) = (v.runs.to_string(), v.warmup.to_string());
     let table: [(&str, &str); 5] = [
         ("{solution}", v.solution),
@@ -132,7 +132,7 @@ pub fn render(template: &str, v: &Vars<'_>) -> String {
 /// where its machine-readable report is.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Validate {
+pub(crate) struct Validate {
     pub files: Vec<TemplateFile>,
     #[serde(default)]
     pub compile: Option<Vec<String>>,
@@ -148,13 +148,13 @@ pub struct Validate {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TemplateFile {
+pub(crate) struct TemplateFile {
     pub name: String,
     pub content: String,
 }
 
 impl TemplateFile {
-    pub fn render(&self, v: &Vars<'_>) -> String {
+    pub(crate) fn render(&self, v: &Vars<'_>) -> String {
         render(&self.content, v)
     }
 }
@@ -175,7 +175,7 @@ impl Runtimes {
     }
 
     /// A table of one runtime.
-    pub fn of(rt: Runtime) -> Runtimes {
+    pub(crate) fn of(rt: Runtime) -> Runtimes {
         Runtimes { list: vec![rt] }
     }
 
@@ -190,7 +190,7 @@ impl Runtimes {
         }
     }
 
-    pub fn parse(text: &str) -> anyhow::Result<Runtimes> {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Runtimes> {
         let file: File = toml::from_str(text)?;
         let mut seen = std::collections::HashSet::new();
         for rt in &file.runtime {
@@ -237,17 +237,17 @@ impl Runtimes {
     }
 
     /// The runtime whose `extensions` include the file's extension.
-    pub fn for_file(&self, path: &Path) -> Option<&Runtime> {
+    pub(crate) fn for_file(&self, path: &Path) -> Option<&Runtime> {
         let ext = path.extension()?.to_str()?;
         self.list.iter().find(|rt| rt.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
     }
 
-    pub fn all(&self) -> &[Runtime] {
+    pub(crate) fn all(&self) -> &[Runtime] {
         &self.list
     }
 
     /// "python (py, python3), node (javascript, js, nodejs)" for error messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         self.list
             .iter()
             .map(|rt| {

@@ -11,7 +11,7 @@ use crate::model::{ReportFormat, TestStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TestCase {
+pub(crate) struct TestCase {
     pub name: String,
     pub status: TestStatus,
     pub message: Option<String>,
@@ -22,7 +22,7 @@ pub struct TestCase {
 /// results, and (benchmark mode) the timing statistics.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ValidationResult {
+pub(crate) struct ValidationResult {
     pub passed: bool,
     pub tests_passed: usize,
     pub total_tests: usize,
@@ -38,7 +38,7 @@ pub struct ValidationResult {
 /// `outliers` (outside Tukey's fences, 1.5 IQR beyond the quartiles).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Statistics {
+pub(crate) struct Statistics {
     pub mean_execution_time: f64,
     pub standard_deviation: f64,
     pub median: f64,
@@ -51,13 +51,13 @@ pub struct Statistics {
 }
 
 impl ValidationResult {
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("a validation result serializes")
     }
 }
 
 /// The session's `result` for a validation run.
-pub fn result(tests: &[TestCase]) -> ValidationResult {
+pub(crate) fn result(tests: &[TestCase]) -> ValidationResult {
     let passed = tests.iter().filter(|t| t.status == TestStatus::Passed).count();
     let bad = tests.iter().filter(|t| matches!(t.status, TestStatus::Failed | TestStatus::Error)).count();
     ValidationResult {
@@ -70,17 +70,17 @@ pub fn result(tests: &[TestCase]) -> ValidationResult {
 }
 
 /// The result of a validation whose code did not compile: no test ran.
-pub fn compile_error_result(message: &str) -> ValidationResult {
+pub(crate) fn compile_error_result(message: &str) -> ValidationResult {
     ValidationResult { compile_error: Some(message.to_string()), ..Default::default() }
 }
 
 /// Benchmark timings: one duration in nanoseconds per line.
-pub fn timings(text: &[u8]) -> Vec<f64> {
+pub(crate) fn timings(text: &[u8]) -> Vec<f64> {
     String::from_utf8_lossy(text).lines().filter_map(|l| l.trim().parse::<f64>().ok()).filter(|v| *v >= 0.0).collect()
 }
 
 /// The benchmark statistics of timings in nanoseconds; None without any.
-pub fn statistics(nanos: &[f64]) -> Option<Statistics> {
+pub(crate) fn statistics(nanos: &[f64]) -> Option<Statistics> {
     let mut ms: Vec<f64> = nanos.iter().map(|n| n / 1e6).collect();
     ms.sort_by(|a, b| a.total_cmp(b));
     let n = ms.len();
@@ -116,7 +116,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// Parses a report in `format` (see `runtimes::Validate::format`).
 /// `declared` lists the test names the tests' source declares (used where
 /// the format is text the tested code could imitate).
-pub fn parse(format: ReportFormat, report: &[u8], declared: &[String]) -> Result<Vec<TestCase>, String> {
+pub(crate) fn parse(format: ReportFormat, report: &[u8], declared: &[String]) -> Result<Vec<TestCase>, String> {
     let text = String::from_utf8_lossy(report);
     match format {
         ReportFormat::Junit => junit(&text),
@@ -282,7 +282,7 @@ fn gotest(text: &str, declared: &[String]) -> Vec<TestCase> {
 }
 
 /// `func TestXxx(t *testing.T)` names in Go test source.
-pub fn go_test_names(source: &str) -> Vec<String> {
+pub(crate) fn go_test_names(source: &str) -> Vec<String> {
     let mut names = Vec::new();
     for line in source.lines() {
         let Some(rest) = line.trim_start().strip_prefix("func Test") else { continue };

@@ -27,7 +27,7 @@ use crate::config::{ApiConfig, Secret};
 
 /// Who is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Principal {
+pub(crate) enum Principal {
     /// A signed-in user: the token's `sub`.
     User(Uuid),
     /// The project's service role: may act for any user.
@@ -35,7 +35,7 @@ pub enum Principal {
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("missing access token: send `Authorization: Bearer <Supabase access token>`")]
     Missing,
     #[error("malformed access token: {0}")]
@@ -76,7 +76,7 @@ pub enum AuthError {
 
 impl AuthError {
     /// Which check failed, for clients to branch on.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             AuthError::Missing => "missing_token",
             AuthError::Malformed(_) => "malformed",
@@ -213,7 +213,7 @@ impl Jwks {
 }
 
 /// Verifies access tokens; built once from the configuration.
-pub struct Verifier {
+pub(crate) struct Verifier {
     hs256: Option<DecodingKey>,
     jwks: Option<Arc<Jwks>>,
     issuer: Option<String>,
@@ -221,7 +221,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn new(cfg: &ApiConfig) -> anyhow::Result<Verifier> {
+    pub(crate) fn new(cfg: &ApiConfig) -> anyhow::Result<Verifier> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
         let base = cfg.supabase_url.as_ref().map(|u| u.trim_end_matches('/').to_string());
         Ok(Verifier {
@@ -243,7 +243,7 @@ impl Verifier {
         })
     }
 
-    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let raw_alg = raw_header_alg(token)?;
         if raw_alg.eq_ignore_ascii_case("none") {
             return Err(AuthError::AlgNone);
@@ -338,7 +338,7 @@ fn raw_header_alg(token: &str) -> Result<String, AuthError> {
 
 /// The bearer token of a request: the Authorization header, else (for
 /// browsers' WebSockets, which cannot set headers) `access_token` in the query.
-pub fn token_from(headers: &axum::http::HeaderMap, query: Option<&str>) -> Result<String, AuthError> {
+pub(crate) fn token_from(headers: &axum::http::HeaderMap, query: Option<&str>) -> Result<String, AuthError> {
     if let Some(h) = headers.get(axum::http::header::AUTHORIZATION) {
         let h = h.to_str().map_err(|_| AuthError::Malformed("Authorization header is not text".into()))?;
         let token = h

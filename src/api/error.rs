@@ -8,7 +8,7 @@ use serde_json::json;
 use super::auth::AuthError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -33,7 +33,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -65,7 +65,7 @@ impl ApiError {
 
     /// For unexpected failures: the cause is logged with a request id, and
     /// the client gets only that id (an opaque 500).
-    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
         let request_id = uuid::Uuid::new_v4();
         tracing::error!(%request_id, error = %e, "request failed");
         ApiError::Internal { request_id }
@@ -73,14 +73,14 @@ impl ApiError {
 
     /// The database cannot be reached: a 503 that names no host or driver
     /// detail (those are logged).
-    pub fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn unavailable(e: impl std::fmt::Display) -> ApiError {
         tracing::warn!(error = %e, "database unavailable");
         ApiError::Unavailable("the database is unavailable; try again shortly".into())
     }
 
     /// A database error: the database is down (503), or a constraint said
     /// no (422 with its message), or something else (500).
-    pub fn db(e: &tokio_postgres::Error) -> ApiError {
+    pub(crate) fn db(e: &tokio_postgres::Error) -> ApiError {
         match e.as_db_error() {
             Some(d) if d.code().code().starts_with("23") => ApiError::Unprocessable(d.message().to_string()),
             Some(d) if d.code().code() == "42501" => ApiError::Forbidden(d.message().to_string()),

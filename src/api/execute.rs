@@ -15,7 +15,7 @@ use crate::model::{Mode, Request, SessionStatus};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExecuteRequest {
+pub(crate) struct ExecuteRequest {
     pub solution: String,
     pub tests: String,
     pub language: String,
@@ -23,7 +23,7 @@ pub struct ExecuteRequest {
     pub runs: Option<i64>,
 }
 
-pub async fn validate(
+pub(crate) async fn validate(
     State(st): State<ApiState>,
     Authed(p): Authed,
     JsonBody(req): JsonBody<ExecuteRequest>,
@@ -31,7 +31,7 @@ pub async fn validate(
     execute(st, p, req, Mode::Validate).await
 }
 
-pub async fn run(
+pub(crate) async fn run(
     State(st): State<ApiState>,
     Authed(p): Authed,
     JsonBody(req): JsonBody<ExecuteRequest>,

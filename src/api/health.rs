@@ -20,7 +20,7 @@ fn fresh(st: &ApiState) -> Duration {
     st.cfg.worker.heartbeat_interval() * 3
 }
 
-pub async fn health(State(st): State<ApiState>) -> Response {
+pub(crate) async fn health(State(st): State<ApiState>) -> Response {
     let t0 = Instant::now();
     let db = async {
         let c = st.pool.get().await.map_err(|e| crate::error_chain(&e))?;
@@ -53,7 +53,7 @@ pub async fn health(State(st): State<ApiState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-pub async fn metrics(State(st): State<ApiState>, Authed(p): Authed) -> Result<Response, ApiError> {
+pub(crate) async fn metrics(State(st): State<ApiState>, Authed(p): Authed) -> Result<Response, ApiError> {
     if p != Principal::Service {
         return Err(ApiError::Forbidden("metrics are for the service role".into()));
     }

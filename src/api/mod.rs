@@ -4,15 +4,15 @@
 //! Docker** — a session it creates runs on whichever worker claims it, and
 //! its output is read back from `execution_logs`.
 
-pub mod auth;
-pub mod error;
-pub mod execute;
-pub mod health;
-pub mod json;
+pub(crate) mod auth;
+pub(crate) mod error;
+pub(crate) mod execute;
+pub(crate) mod health;
+pub(crate) mod json;
 pub mod openapi;
-pub mod piston;
-pub mod run_backend;
-pub mod sessions;
+pub(crate) mod piston;
+pub(crate) mod run_backend;
+pub(crate) mod sessions;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,8 +41,8 @@ pub struct Inner {
     pub runtimes: Arc<Runtimes>,
     pub database: Database,
     pub pool: Pool,
-    pub verifier: Verifier,
-    pub limiter: sessions::RateLimiter,
+    pub(crate) verifier: Verifier,
+    pub(crate) limiter: sessions::RateLimiter,
     pub started: Instant,
 }
 
@@ -71,7 +71,7 @@ impl ApiState {
 
 /// A verified caller (extractor): `Authorization: Bearer <token>`, or the
 /// `access_token` query parameter (browsers' WebSockets cannot set headers).
-pub struct Authed(pub Principal);
+pub(crate) struct Authed(pub Principal);
 
 impl<S> FromRequestParts<S> for Authed
 where
@@ -105,7 +105,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
     ]
 }
 
-pub fn router(st: ApiState) -> Router {
+pub(crate) fn router(st: ApiState) -> Router {
     let cors = cors_layer(&st.cfg.api.cors_origins);
     let mut r = Router::new();
     for (path, handler) in routes() {

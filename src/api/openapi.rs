@@ -5,7 +5,7 @@
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
-pub async fn serve() -> impl IntoResponse {
+pub(crate) async fn serve() -> impl IntoResponse {
     axum::Json(document())
 }
 

@@ -25,7 +25,7 @@ use crate::model::{EndReason, Exit, Request, SessionStatus, Stage, StageUsage, S
 use crate::runtimes::Runtime;
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct PistonFile {
+pub(crate) struct PistonFile {
     #[serde(default)]
     pub name: Option<String>,
     pub content: String,
@@ -35,7 +35,7 @@ pub struct PistonFile {
 
 /// Piston's execute request (also the body of a socket's `init`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ExecuteRequest {
+pub(crate) struct ExecuteRequest {
     pub language: String,
     #[serde(default)]
     pub version: Option<String>,
@@ -58,7 +58,7 @@ pub struct ExecuteRequest {
     pub run_memory_limit: Option<i64>,
 }
 
-pub async fn runtimes(State(st): State<ApiState>) -> axum::Json<Value> {
+pub(crate) async fn runtimes(State(st): State<ApiState>) -> axum::Json<Value> {
     let list: Vec<Value> = st
         .runtimes
         .all()
@@ -259,7 +259,7 @@ fn compile_stage(state: &SessionState, out: &Output) -> Option<Value> {
     Some(stage_object(&out.compile, verdict, message, state.usage.compile))
 }
 
-pub async fn execute(
+pub(crate) async fn execute(
     State(st): State<ApiState>,
     Authed(p): Authed,
     headers: HeaderMap,
@@ -289,18 +289,18 @@ pub async fn execute(
 
 /// Piston's close codes.
 mod close {
-    pub const ALREADY_INITIALIZED: u16 = 4000;
-    pub const INIT_TIMEOUT: u16 = 4001;
-    pub const NOTIFIED_ERROR: u16 = 4002;
-    pub const NOT_INITIALIZED: u16 = 4003;
-    pub const ONLY_STDIN: u16 = 4004;
-    pub const INVALID_SIGNAL: u16 = 4005;
-    pub const JOB_COMPLETED: u16 = 4999;
+    pub(crate) const ALREADY_INITIALIZED: u16 = 4000;
+    pub(crate) const INIT_TIMEOUT: u16 = 4001;
+    pub(crate) const NOTIFIED_ERROR: u16 = 4002;
+    pub(crate) const NOT_INITIALIZED: u16 = 4003;
+    pub(crate) const ONLY_STDIN: u16 = 4004;
+    pub(crate) const INVALID_SIGNAL: u16 = 4005;
+    pub(crate) const JOB_COMPLETED: u16 = 4999;
 }
 
 const SIGNALS: [&str; 7] = ["SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"];
 
-pub async fn connect(
+pub(crate) async fn connect(
     State(st): State<ApiState>,
     Authed(p): Authed,
     headers: HeaderMap,

@@ -20,7 +20,7 @@ use crate::model::{Request, SessionStatus};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RunRequest {
+pub(crate) struct RunRequest {
     pub code: String,
     pub language: String,
     #[serde(default)]
@@ -31,7 +31,7 @@ pub struct RunRequest {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UserContext {
+pub(crate) struct UserContext {
     #[serde(default)]
     pub user_id: Option<Uuid>,
     #[serde(default)]
@@ -46,7 +46,7 @@ fn now() -> String {
 
 /// Creates the session and answers once a worker has it (or after a short
 /// wait): `{sessionId, containerId, status}`.
-pub async fn create(
+pub(crate) async fn create(
     State(st): State<ApiState>,
     Authed(p): Authed,
     JsonBody(req): JsonBody<RunRequest>,
@@ -86,7 +86,7 @@ pub async fn create(
 
 /// The session's log lines: those already written, then live ones, then
 /// `execution_complete`. Owner only (404 otherwise, so ids do not leak).
-pub async fn socket(
+pub(crate) async fn socket(
     State(st): State<ApiState>,
     Authed(p): Authed,
     Path(session_id): Path<String>,

@@ -16,7 +16,7 @@ use crate::model::{Request, SessionStatus, Stage, Stream};
 
 /// The user a request acts for: the token's subject; a `userId` named in the
 /// request must match it. A service-role token must name the user.
-pub fn acting_user(p: Principal, named: Option<Uuid>) -> Result<Uuid, ApiError> {
+pub(crate) fn acting_user(p: Principal, named: Option<Uuid>) -> Result<Uuid, ApiError> {
     match (p, named) {
         (Principal::User(u), Some(n)) if n != u => Err(ApiError::Forbidden(
             "userId does not match the signed-in user; it is taken from the access token".into(),
@@ -31,18 +31,18 @@ pub fn acting_user(p: Principal, named: Option<Uuid>) -> Result<Uuid, ApiError> 
 }
 
 /// Per-user token buckets (per API node).
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     per_minute: f64,
     buckets: Mutex<HashMap<Uuid, (f64, Instant)>>,
 }
 
 impl RateLimiter {
-    pub fn new(per_minute: u32) -> RateLimiter {
+    pub(crate) fn new(per_minute: u32) -> RateLimiter {
         RateLimiter { per_minute: per_minute as f64, buckets: Mutex::new(HashMap::new()) }
     }
 
     /// Takes one token, or says how long until one is available.
-    pub fn take(&self, user: Uuid) -> Result<(), Duration> {
+    pub(crate) fn take(&self, user: Uuid) -> Result<(), Duration> {
         let rate = self.per_minute / 60.0;
         let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if b.len() > 100_000 {
@@ -62,7 +62,7 @@ impl RateLimiter {
 
 /// Creates a pending session for `user`: the request's validation (the
 /// worker's own, run early for a 400), then the per-user limits.
-pub async fn create(st: &ApiState, user: Uuid, req: &Request) -> Result<Uuid, ApiError> {
+pub(crate) async fn create(st: &ApiState, user: Uuid, req: &Request) -> Result<Uuid, ApiError> {
     req.validate(&st.runtimes, &st.cfg.limits)?;
     if let Err(wait) = st.limiter.take(user) {
         return Err(ApiError::TooManyRequests {
@@ -93,7 +93,7 @@ pub async fn create(st: &ApiState, user: Uuid, req: &Request) -> Result<Uuid, Ap
 
 /// Whether `user` can see session `id` (RLS decides; a service principal
 /// sees all). Not found and not yours are the same answer, so ids do not leak.
-pub async fn owner_of(st: &ApiState, p: Principal, id: Uuid) -> Result<Uuid, ApiError> {
+pub(crate) async fn owner_of(st: &ApiState, p: Principal, id: Uuid) -> Result<Uuid, ApiError> {
     let db = st.pool.get().await?;
     let row = db.query_opt("select user_id from public.backend_execution_sessions where id = $1", &[&id]).await?;
     match (row.map(|r| r.get::<_, Uuid>(0)), p) {
@@ -105,7 +105,7 @@ pub async fn owner_of(st: &ApiState, p: Principal, id: Uuid) -> Result<Uuid, Api
 
 /// One stage's output as text.
 #[derive(Debug, Default)]
-pub struct StageOutput {
+pub(crate) struct StageOutput {
     pub stdout: String,
     pub stderr: String,
     /// stdout and stderr interleaved as they were printed.
@@ -116,7 +116,7 @@ pub struct StageOutput {
 
 /// How a finished session's output reads, per stage.
 #[derive(Debug, Default)]
-pub struct Output {
+pub(crate) struct Output {
     pub compile: StageOutput,
     pub run: StageOutput,
     /// execbox's own notes (system rows).
@@ -124,7 +124,7 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn push(&mut self, row: &LogRow) {
+    pub(crate) fn push(&mut self, row: &LogRow) {
         let text = row.text();
         let stage = match row.stage {
             Stage::Compile => &mut self.compile,
@@ -145,7 +145,7 @@ impl Output {
 
 /// Waits for the session to end, collecting its output. A session nobody
 /// claims within `queue_wait` is cancelled and reported as unavailable.
-pub async fn wait(
+pub(crate) async fn wait(
     st: &ApiState,
     id: Uuid,
     user: Uuid,

@@ -14,17 +14,17 @@ use crate::model::{Request, SessionStatus, Stream};
 use crate::runtimes::Runtimes;
 
 /// Exit codes of `execbox run` besides the program's own.
-pub mod exit {
+pub(crate) mod exit {
     /// Wall-clock limit reached (as `timeout(1)`).
-    pub const TIMEOUT: i32 = 124;
+    pub(crate) const TIMEOUT: i32 = 124;
     /// execbox could not run it (infrastructure error).
-    pub const INFRA: i32 = 125;
+    pub(crate) const INFRA: i32 = 125;
     /// Cancelled (Ctrl-C).
-    pub const CANCELLED: i32 = 130;
+    pub(crate) const CANCELLED: i32 = 130;
 }
 
 #[derive(Debug, Clone)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     pub file: std::path::PathBuf,
     pub lang: Option<String>,
     /// Text for stdin, or "-" to read this process's stdin.
@@ -36,7 +36,7 @@ pub struct RunArgs {
 }
 
 /// Parses "1500", "1500ms", "2s", "1m" into milliseconds.
-pub fn parse_duration_ms(s: &str) -> Result<i32, String> {
+pub(crate) fn parse_duration_ms(s: &str) -> Result<i32, String> {
     let s = s.trim();
     let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
         (n, 1)
@@ -80,7 +80,7 @@ fn exit_code(state: &SessionState) -> i32 {
 }
 
 /// Runs FILE through the database; returns the process exit code.
-pub async fn run(
+pub(crate) async fn run(
     args: RunArgs,
     cfg: &Config,
     runtimes: &Runtimes,
@@ -173,7 +173,7 @@ pub async fn run(
 }
 
 /// `execbox sessions`: the most recent sessions as a table.
-pub async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
+pub(crate) async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
     let target = Target::resolve(cfg, None)?;
     let db = target.db.connect().await?;
     let rows = db
@@ -218,12 +218,12 @@ fn print_table(rows: &[Vec<String>]) {
 }
 
 /// `execbox logs ID [--follow]`: stdout rows to stdout, the rest to stderr.
-pub async fn logs(cfg: &Config, id: &str, follow: bool) -> anyhow::Result<i32> {
+pub(crate) async fn logs(cfg: &Config, id: &str, follow: bool) -> anyhow::Result<i32> {
     let id = Uuid::parse_str(id.trim()).map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))?;
     let target = Target::resolve(cfg, None)?;
     let mut f = Follower::open(&target.db, id, None).await?;
     if follow {
-        let state = f.to_end(print_row).await?;
+        let state = f.stream_to_end(print_row).await?;
         return Ok(exit_code(&state));
     }
     let (state, rows) = f.poll().await?;

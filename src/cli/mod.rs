@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod commands;
-pub mod target;
+pub(crate) mod target;
 
 use crate::config::Config;
 use crate::runtimes::Runtimes;
@@ -18,13 +18,13 @@ use commands::RunArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "execbox", version, about = "Runs untrusted code from Supabase rows in hardened containers")]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Everything on this machine: PostgreSQL (in .execbox/), Docker check,
     /// runtime images, a worker, a dev user and token, and a demo run.
     Dev {
@@ -124,7 +124,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ImagesCommand {
+pub(crate) enum ImagesCommand {
     /// Build the runtime images (all, or the named languages).
     Build { languages: Vec<String> },
 }
@@ -132,7 +132,7 @@ pub enum ImagesCommand {
 impl Command {
     /// The log filter when EXECBOX_LOG is not set: servers say what they do,
     /// interactive commands stay quiet.
-    pub fn default_log_filter(&self) -> &'static str {
+    fn default_log_filter(&self) -> &'static str {
         match self {
             Command::Worker | Command::Serve { .. } | Command::Migrate { .. } | Command::Images { .. } => {
                 "info,tokio_postgres=warn"
@@ -142,8 +142,25 @@ impl Command {
     }
 }
 
+/// The whole program: parses the command line, sets up logging
+/// (`EXECBOX_LOG`, else the command's default), runs the command.
+pub async fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EXECBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.command.default_log_filter()));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli).await {
+        Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a command; returns the process exit code.
-pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+async fn run(cli: Cli) -> anyhow::Result<i32> {
     let cfg = Config::load()?;
     let runtimes = Arc::new(Runtimes::load(cfg.runtimes_file.as_deref())?);
     match cli.command {

@@ -12,20 +12,20 @@ use crate::db::Database;
 use crate::dev::state::DevState;
 
 #[derive(Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub db: Database,
     pub user: Option<Uuid>,
 }
 
 /// The nearest `.execbox/dev.json` from `start` upwards.
-pub fn find_dev_state(start: &Path) -> Option<PathBuf> {
+pub(crate) fn find_dev_state(start: &Path) -> Option<PathBuf> {
     start.ancestors().map(|d| d.join(".execbox").join("dev.json")).find(|p| p.is_file())
 }
 
 impl Target {
     /// `cfg` supplies TLS settings; its URL is used only when DATABASE_URL
     /// was really set.
-    pub fn resolve(cfg: &Config, user: Option<Uuid>) -> anyhow::Result<Target> {
+    pub(crate) fn resolve(cfg: &Config, user: Option<Uuid>) -> anyhow::Result<Target> {
         let env_user = match std::env::var("EXECBOX_USER_ID") {
             Ok(u) if !u.is_empty() => Some(Uuid::parse_str(u.trim()).context("EXECBOX_USER_ID is not a uuid")?),
             _ => None,
@@ -45,7 +45,7 @@ impl Target {
         Ok(Target { db: Database::new(Secret::new(state.database_url()), None)?, user: user.or(Some(state.user_id)) })
     }
 
-    pub fn require_user(&self) -> anyhow::Result<Uuid> {
+    pub(crate) fn require_user(&self) -> anyhow::Result<Uuid> {
         match self.user {
             Some(u) => Ok(u),
             None => bail!("which user? pass --user <uuid> or set EXECBOX_USER_ID (the session is inserted as that user, under RLS)"),

@@ -5,7 +5,7 @@ use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 /// Records a container that is running the session; returns the row id.
-pub async fn started(
+pub(crate) async fn started(
     db: &deadpool_postgres::Client,
     session_id: Uuid,
     attempt: i32,
@@ -25,7 +25,7 @@ pub async fn started(
 
 /// The container's end, in one write: its exit (when known) and, when it
 /// is already gone, its removal.
-pub async fn ended(
+pub(crate) async fn ended(
     db: &deadpool_postgres::Client,
     row: Uuid,
     exit: Option<(Option<i32>, bool)>,
@@ -48,7 +48,7 @@ pub async fn ended(
 
 /// Marks containers removed, by Docker id (also used by the reaper, which
 /// knows nothing but the id).
-pub async fn removed(db: &impl GenericClient, container_id: &str) -> Result<(), tokio_postgres::Error> {
+pub(crate) async fn removed(db: &impl GenericClient, container_id: &str) -> Result<(), tokio_postgres::Error> {
     db.execute(
         "update public.container_instances
          set status = 'removed', removed_at = now(), finished_at = coalesce(finished_at, now())

@@ -17,7 +17,7 @@ use crate::model::{EndReason, Exit, Level, SessionStatus, Stage, Stream, Usage};
 const POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LogRow {
+pub(crate) struct LogRow {
     pub seq: i32,
     pub stream: Stream,
     pub level: Level,
@@ -30,7 +30,7 @@ pub struct LogRow {
 
 impl LogRow {
     /// The text as printed (with its newline, if it had one).
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         if self.newline {
             format!("{}\n", self.message)
         } else {
@@ -41,7 +41,7 @@ impl LogRow {
 
 /// The session's state as followers see it.
 #[derive(Debug, Clone, Serialize)]
-pub struct SessionState {
+pub(crate) struct SessionState {
     pub status: SessionStatus,
     pub end_reason: Option<EndReason>,
     pub exit_code: Option<i32>,
@@ -50,17 +50,17 @@ pub struct SessionState {
 }
 
 impl SessionState {
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.status.is_done()
     }
 
     /// How the program ended, when it did by itself or by a signal.
-    pub fn exit(&self) -> Option<Exit> {
+    pub(crate) fn exit(&self) -> Option<Exit> {
         Exit::from_stored(self.exit_code, self.end_reason)
     }
 }
 
-pub struct Follower {
+pub(crate) struct Follower {
     client: Client,
     wake: mpsc::UnboundedReceiver<Notification>,
     session: Uuid,
@@ -71,7 +71,7 @@ pub struct Follower {
 impl Follower {
     /// Connects and starts listening (before the first read, so nothing
     /// written in between is missed). Reads as `user` under RLS when given.
-    pub async fn open(db: &Database, session: Uuid, user: Option<Uuid>) -> anyhow::Result<Follower> {
+    pub(crate) async fn open(db: &Database, session: Uuid, user: Option<Uuid>) -> anyhow::Result<Follower> {
         let (client, wake) = db.connect_listening().await?;
         client.batch_execute("LISTEN execbox_logs; LISTEN execbox_done;").await?;
         Ok(Follower { client, wake, session, user, next_seq: 1 })
@@ -94,7 +94,7 @@ impl Follower {
     }
 
     /// Rows written since the last call.
-    pub async fn fetch(&mut self) -> anyhow::Result<Vec<LogRow>> {
+    pub(crate) async fn fetch(&mut self) -> anyhow::Result<Vec<LogRow>> {
         let (session, from) = (self.session, self.next_seq);
         let rows = self
             .query(
@@ -124,7 +124,7 @@ impl Follower {
     }
 
     /// The session's status; an error if the user cannot see it.
-    pub async fn state(&mut self) -> anyhow::Result<SessionState> {
+    pub(crate) async fn state(&mut self) -> anyhow::Result<SessionState> {
         let session = self.session;
         let rows = self
             .query(
@@ -145,14 +145,14 @@ impl Follower {
 
     /// The session's state and the rows written since the last call, read in
     /// that order: when the state is terminal, the rows are complete.
-    pub async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
+    pub(crate) async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
         let state = self.state().await?;
         let rows = self.fetch().await?;
         Ok((state, rows))
     }
 
     /// Waits for a notification about this session, or the poll interval.
-    pub async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         let session = self.session.to_string();
         let _ = tokio::time::timeout(POLL, async {
             while let Some(n) = self.wake.recv().await {
@@ -168,7 +168,7 @@ impl Follower {
 
     /// Streams every row to `on_row` until the session ends; returns how it
     /// ended. A terminal status means every row is already written.
-    pub async fn to_end(&mut self, mut on_row: impl FnMut(&LogRow)) -> anyhow::Result<SessionState> {
+    pub(crate) async fn stream_to_end(&mut self, mut on_row: impl FnMut(&LogRow)) -> anyhow::Result<SessionState> {
         loop {
             let (state, rows) = self.poll().await?;
             for row in rows {

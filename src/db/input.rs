@@ -10,14 +10,14 @@ use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
-pub use crate::model::InputEvent;
+pub(crate) use crate::model::InputEvent;
 
 /// Re-reads the table when nothing was notified for this long.
 const POLL: Duration = Duration::from_millis(500);
 
 /// Follows `session_input` of `session` until the receiver is dropped.
 /// `wake` is notified when the worker hears `execbox_input` for it.
-pub fn follow(pool: Pool, session: Uuid, wake: Arc<Notify>) -> mpsc::Receiver<InputEvent> {
+pub(crate) fn follow(pool: Pool, session: Uuid, wake: Arc<Notify>) -> mpsc::Receiver<InputEvent> {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         let mut last: i64 = 0;

@@ -16,12 +16,12 @@ use uuid::Uuid;
 
 use super::Database;
 
-pub const SESSION_CHANNEL: &str = "execbox_session";
-pub const CANCEL_CHANNEL: &str = "execbox_cancel";
-pub const INPUT_CHANNEL: &str = "execbox_input";
+pub(crate) const SESSION_CHANNEL: &str = "execbox_session";
+pub(crate) const CANCEL_CHANNEL: &str = "execbox_cancel";
+pub(crate) const INPUT_CHANNEL: &str = "execbox_input";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Wake {
+pub(crate) enum Wake {
     /// LISTEN is (re)established: anything may have been missed.
     Connected,
     Session(Uuid),
@@ -35,7 +35,7 @@ pub enum Wake {
 const PING_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Runs until `shutdown`, reconnecting with exponential backoff.
-pub fn spawn(db: Database, tx: mpsc::Sender<Wake>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn(db: Database, tx: mpsc::Sender<Wake>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {

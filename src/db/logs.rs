@@ -20,10 +20,10 @@ const MAX_BATCH_ROWS: usize = 2_000;
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Lines buffered between the container and the database; when full, reading
 /// the container's output waits (backpressure, not loss).
-pub const CHANNEL_CAPACITY: usize = 8_192;
+pub(crate) const CHANNEL_CAPACITY: usize = 8_192;
 
 #[derive(Debug, thiserror::Error)]
-pub enum LogError {
+pub(crate) enum LogError {
     #[error("the session is no longer owned by this attempt; its logs were not written")]
     Fenced,
     #[error("cannot write log rows: {0}")]
@@ -31,14 +31,14 @@ pub enum LogError {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct LogStats {
+pub(crate) struct LogStats {
     pub rows: u64,
     pub batches: u64,
 }
 
 /// Starts a writer for one session attempt. Drop every sender to finish; the
 /// handle returns once all lines are written.
-pub fn spawn(
+pub(crate) fn spawn(
     pool: Pool,
     session_id: Uuid,
     attempt: i32,

@@ -12,16 +12,16 @@
 //! * [`migrate`]: applies `supabase/migrations`;
 //! * [`tls`]: TLS to the database.
 
-pub mod containers;
-pub mod follow;
-pub mod input;
-pub mod listener;
-pub mod logs;
+pub(crate) mod containers;
+pub(crate) mod follow;
+pub(crate) mod input;
+pub(crate) mod listener;
+pub(crate) mod logs;
 pub mod migrate;
-pub mod queue;
-pub mod tls;
+pub(crate) mod queue;
+pub(crate) mod tls;
 pub mod user;
-pub mod workers;
+pub(crate) mod workers;
 
 use std::path::Path;
 
@@ -49,12 +49,12 @@ impl Database {
         Ok(Database { url, pg, tls: tls::connector(ca_file)? })
     }
 
-    pub fn url(&self) -> &Secret {
+    pub(crate) fn url(&self) -> &Secret {
         &self.url
     }
 
     /// A connection pool of at most `max_size` connections.
-    pub fn pool(&self, max_size: usize) -> anyhow::Result<Pool> {
+    pub(crate) fn pool(&self, max_size: usize) -> anyhow::Result<Pool> {
         let mgr = deadpool_postgres::Manager::from_config(
             self.pg.clone(),
             self.tls.clone(),
@@ -70,7 +70,7 @@ impl Database {
 
     /// One connection whose notifications (LISTEN) arrive on the returned
     /// channel; the channel closes when the connection does.
-    pub async fn connect_listening(&self) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<Notification>)> {
+    pub(crate) async fn connect_listening(&self) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<Notification>)> {
         let (client, mut conn) = self.pg.connect(self.tls.clone()).await.context("cannot connect to the database")?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -96,7 +96,7 @@ impl Database {
 
 /// A label value naming this database, so deployments (and test databases)
 /// that share one Docker engine never touch each other's containers.
-pub async fn scope(client: &Client) -> anyhow::Result<String> {
+pub(crate) async fn scope(client: &Client) -> anyhow::Result<String> {
     // The cluster's system identifier tells apart clusters whose databases
     // share a name (every Supabase project's is `postgres`). Where a managed
     // service denies pg_control_system(), the server address stands in.

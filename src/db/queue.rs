@@ -16,10 +16,9 @@ use crate::model::{Outcome, Request};
 
 /// A session this worker now owns.
 #[derive(Debug, Clone)]
-pub struct Claimed {
+pub(crate) struct Claimed {
     pub id: Uuid,
     pub attempt: i32,
-    pub user_id: Uuid,
     pub request: Request,
 }
 
@@ -33,7 +32,7 @@ fn ms(d: Duration) -> i64 {
 }
 
 /// Claims up to `limit` pending sessions, oldest first.
-pub async fn claim(
+pub(crate) async fn claim(
     db: &deadpool_postgres::Client,
     worker_id: &str,
     limit: usize,
@@ -55,7 +54,7 @@ pub async fn claim(
              set status = 'running', attempt = s.attempt + 1, claimed_by = $1,
                  started_at = now(), lease_expires_at = now() + $3::bigint * interval '1 millisecond'
              from next where s.id = next.id
-             returning s.id, s.attempt, s.user_id, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
+             returning s.id, s.attempt, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
                        s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb,
                        s.mode, s.tests, s.runs, s.room_id, s.session_name",
         )
@@ -66,7 +65,6 @@ pub async fn claim(
             Ok(Claimed {
                 id: r.try_get("id")?,
                 attempt: r.try_get("attempt")?,
-                user_id: r.try_get("user_id")?,
                 request: Request {
                     language: r.try_get("language")?,
                     code: r.try_get("code")?,
@@ -91,14 +89,14 @@ pub async fn claim(
 
 /// A session whose lease was renewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Renewed {
+pub(crate) struct Renewed {
     pub id: Uuid,
     pub cancel_requested: bool,
 }
 
 /// Extends the leases of `runs` (session, attempt). Runs missing from the
 /// answer are no longer ours and must be stopped.
-pub async fn heartbeat(
+pub(crate) async fn heartbeat(
     db: &impl GenericClient,
     runs: &[(Uuid, i32)],
     lease: Duration,
@@ -122,7 +120,7 @@ pub async fn heartbeat(
 
 /// Records the outcome, fenced on the attempt. `false`: the session was no
 /// longer ours and nothing was written.
-pub async fn finish(
+pub(crate) async fn finish(
     db: &deadpool_postgres::Client,
     id: Uuid,
     attempt: i32,
@@ -148,7 +146,7 @@ pub async fn finish(
 /// partition). They are finished as `error`, never retried: the program may
 /// already have run and printed, and a session must never run twice. A final
 /// `system` log row tells the watching user what happened.
-pub async fn rescue_expired(db: &impl GenericClient) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+pub(crate) async fn rescue_expired(db: &impl GenericClient) -> Result<Vec<Uuid>, tokio_postgres::Error> {
     let rows = db
         .query(
             "with expired as (
@@ -173,7 +171,10 @@ pub async fn rescue_expired(db: &impl GenericClient) -> Result<Vec<Uuid>, tokio_
 
 /// Which of `runs` are still live: running under that attempt with a lease
 /// that has not expired. The reaper keeps only their containers.
-pub async fn live(db: &impl GenericClient, runs: &[(Uuid, i32)]) -> Result<Vec<(Uuid, i32)>, tokio_postgres::Error> {
+pub(crate) async fn live(
+    db: &impl GenericClient,
+    runs: &[(Uuid, i32)],
+) -> Result<Vec<(Uuid, i32)>, tokio_postgres::Error> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }

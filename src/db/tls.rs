@@ -19,9 +19,9 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// What every connection of execbox uses to (maybe) speak TLS.
-pub type Connector = MakeRustlsConnect;
+pub(crate) type Connector = MakeRustlsConnect;
 
-pub fn connector(ca_file: Option<&Path>) -> anyhow::Result<Connector> {
+pub(crate) fn connector(ca_file: Option<&Path>) -> anyhow::Result<Connector> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -11,7 +11,7 @@ use crate::model::Request;
 
 /// Begins a transaction as PostgREST runs a request of `user`: role
 /// `authenticated` and the user's JWT claims.
-pub async fn as_user(client: &mut Client, user: Uuid) -> Result<Transaction<'_>, tokio_postgres::Error> {
+pub(crate) async fn as_user(client: &mut Client, user: Uuid) -> Result<Transaction<'_>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     tx.batch_execute("set local role authenticated").await?;
     let claims = serde_json::json!({"sub": user.to_string(), "role": "authenticated", "aud": "authenticated"});
@@ -53,7 +53,7 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
 }
 
 /// Asks for a cancel, as the owner.
-pub async fn cancel(client: &mut Client, user: Uuid, id: Uuid) -> anyhow::Result<bool> {
+pub(crate) async fn cancel(client: &mut Client, user: Uuid, id: Uuid) -> anyhow::Result<bool> {
     let tx = as_user(client, user).await?;
     let n = tx
         .execute("update public.backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])
@@ -64,7 +64,7 @@ pub async fn cancel(client: &mut Client, user: Uuid, id: Uuid) -> anyhow::Result
 
 /// Feeds an interactive session: stdin text, end of input or a signal
 /// (`kind` per `session_input`'s check).
-pub async fn input(
+pub(crate) async fn input(
     client: &mut Client,
     user: Uuid,
     id: Uuid,
@@ -78,7 +78,7 @@ pub async fn input(
 }
 
 /// The server's message for a database error, without the driver's wrapping.
-pub fn db_message(e: &tokio_postgres::Error) -> String {
+pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(d) => d.message().to_string(),
         None => crate::error_chain(e),

@@ -8,7 +8,7 @@ use tokio_postgres::GenericClient;
 
 /// What a worker says about itself.
 #[derive(Debug, Clone)]
-pub struct Presence<'a> {
+pub(crate) struct Presence<'a> {
     pub id: &'a str,
     pub hostname: &'a str,
     pub docker_ok: bool,
@@ -16,7 +16,7 @@ pub struct Presence<'a> {
     pub max_runs: usize,
 }
 
-pub async fn beat(db: &impl GenericClient, p: &Presence<'_>) -> Result<(), tokio_postgres::Error> {
+pub(crate) async fn beat(db: &impl GenericClient, p: &Presence<'_>) -> Result<(), tokio_postgres::Error> {
     db.execute(
         "insert into public.execbox_workers (id, hostname, version, docker_ok, running, max_runs)
          values ($1, $2, $3, $4, $5, $6)
@@ -29,18 +29,18 @@ pub async fn beat(db: &impl GenericClient, p: &Presence<'_>) -> Result<(), tokio
 }
 
 /// A worker that stops cleanly says goodbye; dead ones age out.
-pub async fn leave(db: &impl GenericClient, id: &str) -> Result<(), tokio_postgres::Error> {
+pub(crate) async fn leave(db: &impl GenericClient, id: &str) -> Result<(), tokio_postgres::Error> {
     db.execute("delete from public.execbox_workers where id = $1", &[&id]).await?;
     Ok(())
 }
 
 /// Forgets workers not seen for an hour.
-pub async fn prune(db: &impl GenericClient) -> Result<u64, tokio_postgres::Error> {
+pub(crate) async fn prune(db: &impl GenericClient) -> Result<u64, tokio_postgres::Error> {
     db.execute("delete from public.execbox_workers where last_seen < now() - interval '1 hour'", &[]).await
 }
 
 /// Workers seen within `fresh`: (alive, alive with a working Docker engine).
-pub async fn alive(db: &impl GenericClient, fresh: Duration) -> Result<(i64, i64), tokio_postgres::Error> {
+pub(crate) async fn alive(db: &impl GenericClient, fresh: Duration) -> Result<(i64, i64), tokio_postgres::Error> {
     let row = db
         .query_one(
             "select count(*), count(*) filter (where docker_ok) from public.execbox_workers
@@ -52,7 +52,7 @@ pub async fn alive(db: &impl GenericClient, fresh: Duration) -> Result<(i64, i64
 }
 
 /// Ids of workers seen within `fresh`.
-pub async fn alive_ids(db: &impl GenericClient, fresh: Duration) -> Result<Vec<String>, tokio_postgres::Error> {
+pub(crate) async fn alive_ids(db: &impl GenericClient, fresh: Duration) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = db
         .query(
             "select id from public.execbox_workers where last_seen > now() - $1::bigint * interval '1 millisecond'",

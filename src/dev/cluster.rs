@@ -25,7 +25,7 @@ pub struct Cluster {
 /// be moved with `EXECBOX_PG_SYSTEM_DIR`, for unusual installs and tests).
 /// The server binaries, offering (Debian, root) to install Debian's
 /// PostgreSQL when there are none.
-pub fn ensure_bindir(assume_yes: bool) -> anyhow::Result<PathBuf> {
+pub(crate) fn ensure_bindir(assume_yes: bool) -> anyhow::Result<PathBuf> {
     use super::install::{apt_install, confirm, is_debian_root};
     let missing = match find_bindir() {
         Ok(dir) => return Ok(dir),
@@ -41,7 +41,7 @@ pub fn ensure_bindir(assume_yes: bool) -> anyhow::Result<PathBuf> {
     find_bindir()
 }
 
-pub fn find_bindir() -> anyhow::Result<PathBuf> {
+pub(crate) fn find_bindir() -> anyhow::Result<PathBuf> {
     let complete = |d: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|b| d.join(b).is_file());
     if let Some(dir) = std::env::var_os("EXECBOX_PG_BINDIR") {
         let dir = PathBuf::from(dir);
@@ -103,11 +103,11 @@ impl Cluster {
         }
     }
 
-    pub fn is_initialized(&self) -> bool {
+    pub(crate) fn is_initialized(&self) -> bool {
         self.dir.join("PG_VERSION").is_file()
     }
 
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         self.cmd("pg_ctl").arg("-D").arg(&self.dir).arg("status").output().map(|o| o.status.success()).unwrap_or(false)
     }
 
@@ -189,7 +189,7 @@ impl Cluster {
         Ok(())
     }
 
-    pub fn stop(&self) -> anyhow::Result<()> {
+    pub(crate) fn stop(&self) -> anyhow::Result<()> {
         let out = self.cmd("pg_ctl").arg("-D").arg(&self.dir).args(["-m", "fast", "-w", "stop"]).output()?;
         if !out.status.success() && self.is_running() {
             bail!("{}", explain("PostgreSQL did not stop", &out, ""));

@@ -11,7 +11,7 @@ use super::install::{apt_install, confirm, have, is_debian_root};
 use crate::sandbox::Engine;
 
 /// Returns once the engine answers, or fails with one sentence and the fix.
-pub async fn ensure(engine: &Engine, assume_yes: bool, state_dir: &Path) -> anyhow::Result<()> {
+pub(crate) async fn ensure(engine: &Engine, assume_yes: bool, state_dir: &Path) -> anyhow::Result<()> {
     let err = match engine.ping().await {
         Ok(()) => return Ok(()),
         Err(e) => crate::error_chain(&e),

@@ -6,18 +6,18 @@ use std::path::Path;
 
 use anyhow::bail;
 
-pub fn is_debian_root() -> bool {
+pub(crate) fn is_debian_root() -> bool {
     Path::new("/etc/debian_version").exists() && super::is_root()
 }
 
 /// Whether a program is on PATH (or in the system's sbin/bin).
-pub fn have(cmd: &str) -> bool {
+pub(crate) fn have(cmd: &str) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).chain(["/usr/sbin".into(), "/usr/bin".into()]).any(|d| d.join(cmd).is_file())
 }
 
 /// Asks a yes/no question on the terminal; `assume_yes` answers for the user.
-pub fn confirm(question: &str, assume_yes: bool) -> bool {
+pub(crate) fn confirm(question: &str, assume_yes: bool) -> bool {
     if assume_yes {
         return true;
     }
@@ -34,7 +34,7 @@ pub fn confirm(question: &str, assume_yes: bool) -> bool {
 }
 
 /// `apt-get install -y PACKAGE`, non-interactively.
-pub fn apt_install(package: &str) -> anyhow::Result<()> {
+pub(crate) fn apt_install(package: &str) -> anyhow::Result<()> {
     println!("==> apt-get install -y {package}");
     let apt = |args: &[&str]| {
         std::process::Command::new("apt-get")

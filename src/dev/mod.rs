@@ -7,9 +7,9 @@
 //! session, and on Ctrl-C stops it all, keeping the data for next time.
 
 pub mod cluster;
-pub mod docker;
+pub(crate) mod docker;
 mod install;
-pub mod state;
+pub(crate) mod state;
 mod token;
 
 use std::path::PathBuf;
@@ -34,7 +34,7 @@ pub fn is_root() -> bool {
 }
 
 #[derive(Debug, Clone)]
-pub struct DevOptions {
+pub(crate) struct DevOptions {
     /// The state directory (`.execbox`).
     pub dir: PathBuf,
     /// PostgreSQL port; None keeps the one recorded (54322 the first time).
@@ -45,9 +45,9 @@ pub struct DevOptions {
     pub no_demo: bool,
 }
 
-pub const DEFAULT_PORT: u16 = 54322;
+pub(crate) const DEFAULT_PORT: u16 = 54322;
 
-pub const DEMO_CODE: &str = r#"import platform, time
+pub(crate) const DEMO_CODE: &str = r#"import platform, time
 print(f"hello from execbox: Python {platform.python_version()}, in a locked-down container")
 for i in range(1, 4):
     print(f"streaming line {i} of 3", flush=True)
@@ -58,7 +58,7 @@ fn step(msg: &str) {
     println!("==> {msg}");
 }
 
-pub async fn run(
+pub(crate) async fn run(
     opts: DevOptions,
     base: Config,
     runtimes: Arc<Runtimes>,
@@ -215,7 +215,7 @@ async fn demo(database: &crate::db::Database, state: &DevState) -> anyhow::Resul
     };
     let id = crate::db::user::submit(&mut c, state.user_id, &req).await?;
     let mut f = Follower::open(database, id, Some(state.user_id)).await?;
-    let end = f.to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message)).await?;
+    let end = f.stream_to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message)).await?;
     println!("    session {id}: {}", end.status);
     Ok(())
 }

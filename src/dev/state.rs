@@ -13,7 +13,7 @@ use crate::config::Secret;
 
 /// No `Debug`: it holds a secret.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct DevState {
+pub(crate) struct DevState {
     pub port: u16,
     pub user_id: Uuid,
     jwt_secret: String,
@@ -21,25 +21,25 @@ pub struct DevState {
 
 impl DevState {
     /// A new state with a fresh user id and a random 256-bit secret.
-    pub fn generate(port: u16) -> DevState {
+    pub(crate) fn generate(port: u16) -> DevState {
         let secret: String = (0..2).map(|_| Uuid::new_v4().simple().to_string()).collect();
         DevState { port, user_id: Uuid::new_v4(), jwt_secret: secret }
     }
 
-    pub fn jwt_secret(&self) -> Secret {
+    pub(crate) fn jwt_secret(&self) -> Secret {
         Secret::new(self.jwt_secret.clone())
     }
 
-    pub fn database_url(&self) -> String {
+    pub(crate) fn database_url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    pub fn read(path: &Path) -> anyhow::Result<DevState> {
+    pub(crate) fn read(path: &Path) -> anyhow::Result<DevState> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{} is damaged; delete it to start over", path.display()))
     }
 
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn write(&self, path: &Path) -> anyhow::Result<()> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)

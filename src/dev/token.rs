@@ -9,7 +9,7 @@ use crate::config::Secret;
 
 /// The claims of a user's access token, as Supabase Auth issues them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub sub: String,
     pub role: String,
     pub aud: String,
@@ -20,11 +20,11 @@ pub struct Claims {
     pub email: Option<String>,
 }
 
-pub const DEV_ISSUER: &str = "execbox-dev";
+pub(crate) const DEV_ISSUER: &str = "execbox-dev";
 
 /// A user's access token signed with the shared secret (HS256), valid for
 /// `valid_for`.
-pub fn sign_hs256(
+pub(crate) fn sign_hs256(
     secret: &Secret,
     user: Uuid,
     email: Option<String>,

@@ -23,12 +23,13 @@ use crate::sandbox::warm::WarmPool;
 use crate::sandbox::{Engine, Input, SandboxError, StopReason};
 
 use judge::{judge, judge_validation};
-pub use plan::{container_spec, default_spec};
+pub(crate) use plan::container_spec;
+pub use plan::default_spec;
 use plan::{plan, Plan};
 
 /// What every session run needs; cheap to clone.
 #[derive(Clone)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub pool: Pool,
     pub engine: Engine,
     pub runtimes: Arc<Runtimes>,
@@ -42,7 +43,7 @@ pub struct Ctx {
 /// Runs the session to its end. Never panics on bad input; every path ends
 /// in a recorded outcome unless the session was taken away from us.
 /// `input` is notified when `session_input` rows arrive for this session.
-pub async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<StopReason>>, input: Arc<Notify>) {
+pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Option<StopReason>>, input: Arc<Notify>) {
     let (tx, writer) = logs::spawn(ctx.pool.clone(), s.id, s.attempt);
     let mut pipe = OutputPipe::new(ctx.cfg.limits.output_limit_bytes, ctx.cfg.limits.max_line_bytes);
 

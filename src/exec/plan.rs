@@ -95,7 +95,7 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
 /// The container for a run of `rt` with these stages and command: the
 /// container starts with the first stage's limits (the driver switches to
 /// the run stage's after compiling). The warm pool uses the same function.
-pub fn container_spec(
+pub(crate) fn container_spec(
     rt: &Runtime,
     launch: &Launch,
     stages: &Stages,

@@ -55,7 +55,7 @@ fn classify(e: DockerError, image: &str) -> SandboxError {
 }
 
 /// A started container, attached, its launcher waiting for its files.
-pub struct Running {
+pub(crate) struct Running {
     pub id: String,
     pub(super) output: std::pin::Pin<Box<dyn futures::Stream<Item = Result<LogOutput, DockerError>> + Send>>,
     pub(super) input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
@@ -67,7 +67,7 @@ impl Running {
     /// kills them all) has closed it, and a waiting launcher prints nothing.
     /// No engine round trip, so a warm container is checked on the claim
     /// path for free.
-    pub fn is_waiting(&mut self) -> bool {
+    pub(crate) fn is_waiting(&mut self) -> bool {
         use futures::FutureExt;
         self.output.next().now_or_never().is_none()
     }
@@ -99,15 +99,15 @@ impl Engine {
         &self.docker
     }
 
-    pub fn limits(&self) -> &Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.limits
     }
 
-    pub async fn ping(&self) -> Result<(), SandboxError> {
+    pub(crate) async fn ping(&self) -> Result<(), SandboxError> {
         self.docker.ping().await.map(|_| ()).map_err(SandboxError::Unreachable)
     }
 
-    pub async fn image_exists(&self, image: &str) -> Result<bool, SandboxError> {
+    pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, SandboxError> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
@@ -127,7 +127,7 @@ impl Engine {
 
     /// Attaches (before start, so no output is missed) and starts: the
     /// launcher then waits for its files on stdin.
-    pub async fn start(&self, c: &Created) -> Result<Running, SandboxError> {
+    pub(crate) async fn start(&self, c: &Created) -> Result<Running, SandboxError> {
         let opts = AttachContainerOptionsBuilder::default()
             .stdin(true)
             .stdout(true)
@@ -181,7 +181,7 @@ impl Engine {
     }
 
     /// Sends a signal to the container's processes (through its init).
-    pub async fn signal(&self, id: &str, signal: &str) {
+    pub(crate) async fn signal(&self, id: &str, signal: &str) {
         let opts = KillContainerOptions { signal: signal.into() };
         if let Err(e) = self.docker.kill_container(id, Some(opts)).await {
             tracing::debug!(container = id, signal, error = %e, "signal not delivered (container probably stopped)");
@@ -190,7 +190,7 @@ impl Engine {
 
     /// SIGKILL; failures (already dead, already gone) are only logged.
     /// Returns when the kill was sent.
-    pub async fn kill(&self, id: &str) -> Instant {
+    pub(crate) async fn kill(&self, id: &str) -> Instant {
         let opts = KillContainerOptions { signal: "SIGKILL".into() };
         if let Err(e) = self.docker.kill_container(id, Some(opts)).await {
             tracing::debug!(container = id, error = %e, "kill failed (container probably already stopped)");
@@ -215,7 +215,10 @@ impl Engine {
     }
 
     /// Every container execbox made in `scope`, with its labels.
-    pub async fn list_managed(&self, scope: &str) -> Result<Vec<(String, HashMap<String, String>)>, SandboxError> {
+    pub(crate) async fn list_managed(
+        &self,
+        scope: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, SandboxError> {
         let filters = HashMap::from([(
             "label",
             vec![format!("{}=true", policy::LABEL_MANAGED), format!("{}={scope}", policy::LABEL_SCOPE)],

@@ -41,18 +41,18 @@ pub const PATH: &str = "/usr/local/bin/execbox-launcher";
 
 mod kind {
     // execbox → launcher
-    pub const FILE: u8 = 1;
-    pub const START: u8 = 2;
-    pub const GO: u8 = 3;
-    pub const STDIN: u8 = 4;
-    pub const EOF: u8 = 5;
+    pub(crate) const FILE: u8 = 1;
+    pub(crate) const START: u8 = 2;
+    pub(crate) const GO: u8 = 3;
+    pub(crate) const STDIN: u8 = 4;
+    pub(crate) const EOF: u8 = 5;
     // launcher → execbox
-    pub const STDOUT: u8 = 1;
-    pub const STDERR: u8 = 2;
-    pub const COMPILED: u8 = 3;
-    pub const EXITED: u8 = 4;
-    pub const BLOCK: u8 = 5;
-    pub const FATAL: u8 = 6;
+    pub(crate) const STDOUT: u8 = 1;
+    pub(crate) const STDERR: u8 = 2;
+    pub(crate) const COMPILED: u8 = 3;
+    pub(crate) const EXITED: u8 = 4;
+    pub(crate) const BLOCK: u8 = 5;
+    pub(crate) const FATAL: u8 = 6;
 }
 
 /// Largest frame either side accepts.
@@ -66,7 +66,7 @@ const STDIN_CHUNK: usize = 1 << 20;
 
 /// Validation: where the framework's report is, and the benchmark's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     pub path: String,
     /// The runner prints its report on stdout (captured into `path`).
     pub from_stdout: bool,
@@ -78,7 +78,7 @@ pub struct Report {
 
 /// What the launcher runs: its command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Launch {
+pub(crate) struct Launch {
     /// Plain runs of interpreters: start it before the files arrive, its
     /// script this file (a FIFO until the content is fed).
     pub prestart: Option<String>,
@@ -89,7 +89,7 @@ pub struct Launch {
 
 impl Launch {
     /// The container's command (the launcher is its entrypoint).
-    pub fn argv(&self) -> Vec<String> {
+    pub(crate) fn argv(&self) -> Vec<String> {
         let mut cmd = Vec::new();
         if let Some(file) = &self.prestart {
             cmd.extend(["--prestart".to_string(), file.clone()]);
@@ -142,14 +142,14 @@ pub fn files(files: &[File]) -> Vec<u8> {
 }
 
 /// The run stage may start (its limits are in force).
-pub fn go() -> Vec<u8> {
+pub(crate) fn go() -> Vec<u8> {
     let mut out = Vec::new();
     frame(&mut out, kind::GO, &[]);
     out
 }
 
 /// Bytes for the program's stdin.
-pub fn stdin(data: &[u8]) -> Vec<u8> {
+pub(crate) fn stdin(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / STDIN_CHUNK + 1));
     for chunk in data.chunks(STDIN_CHUNK) {
         frame(&mut out, kind::STDIN, &[chunk]);
@@ -158,7 +158,7 @@ pub fn stdin(data: &[u8]) -> Vec<u8> {
 }
 
 /// The end of the program's stdin.
-pub fn eof() -> Vec<u8> {
+pub(crate) fn eof() -> Vec<u8> {
     let mut out = Vec::new();
     frame(&mut out, kind::EOF, &[]);
     out
@@ -178,7 +178,7 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.exit == Exit::Code(0)
     }
 }
@@ -249,7 +249,7 @@ impl Decoder {
     }
 
     /// Bytes of an incomplete frame (at the end of the stream: a cut).
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.buf.len()
     }
 }

@@ -8,13 +8,14 @@
 //!   before start, kill, inspect, remove, and find containers left behind;
 //! * [`warm`] keeps warm, started containers ready per language.
 
-pub mod engine;
+pub(crate) mod engine;
 pub mod launcher;
 pub mod policy;
-pub mod run;
-pub mod state;
-pub mod warm;
+pub(crate) mod run;
+pub(crate) mod state;
+pub(crate) mod warm;
 
-pub use engine::{Created, Engine, Running, SandboxError};
-pub use run::{Finished, Input, StageLimits, Stages};
-pub use state::{Ending, StopReason};
+pub(crate) use engine::Running;
+pub use engine::{Created, Engine, SandboxError};
+pub(crate) use run::{Finished, Input, StageLimits, Stages};
+pub(crate) use state::{Ending, StopReason};

@@ -10,21 +10,21 @@ use uuid::Uuid;
 use crate::config::Limits;
 
 /// Label every execbox container carries; the reaper only touches these.
-pub const LABEL_MANAGED: &str = "execbox.managed";
-pub const LABEL_SESSION: &str = "execbox.session_id";
-pub const LABEL_ATTEMPT: &str = "execbox.attempt";
-pub const LABEL_WORKER: &str = "execbox.worker_id";
+pub(crate) const LABEL_MANAGED: &str = "execbox.managed";
+pub(crate) const LABEL_SESSION: &str = "execbox.session_id";
+pub(crate) const LABEL_ATTEMPT: &str = "execbox.attempt";
+pub(crate) const LABEL_WORKER: &str = "execbox.worker_id";
 /// Which database the session lives in, so that deployments (or test
 /// databases) sharing one Docker engine never reap each other's containers.
-pub const LABEL_SCOPE: &str = "execbox.scope";
+pub(crate) const LABEL_SCOPE: &str = "execbox.scope";
 /// A warm container, made before any session: it belongs to its worker.
-pub const LABEL_POOL: &str = "execbox.pool";
+pub(crate) const LABEL_POOL: &str = "execbox.pool";
 
 /// Where the submitted files are written (a tmpfs).
-pub const WORK_DIR: &str = "/work";
+pub(crate) const WORK_DIR: &str = "/work";
 
 /// The labels of a container that runs one session's attempt.
-pub fn session_labels(scope: &str, session: Uuid, attempt: i32, worker_id: &str) -> HashMap<String, String> {
+pub(crate) fn session_labels(scope: &str, session: Uuid, attempt: i32, worker_id: &str) -> HashMap<String, String> {
     HashMap::from([
         (LABEL_MANAGED.to_string(), "true".to_string()),
         (LABEL_SCOPE.to_string(), scope.to_string()),
@@ -35,7 +35,7 @@ pub fn session_labels(scope: &str, session: Uuid, attempt: i32, worker_id: &str)
 }
 
 /// The labels of a warm container: of this database and worker, pooled.
-pub fn pool_labels(scope: &str, worker_id: &str) -> HashMap<String, String> {
+pub(crate) fn pool_labels(scope: &str, worker_id: &str) -> HashMap<String, String> {
     HashMap::from([
         (LABEL_MANAGED.to_string(), "true".to_string()),
         (LABEL_SCOPE.to_string(), scope.to_string()),
@@ -46,7 +46,7 @@ pub fn pool_labels(scope: &str, worker_id: &str) -> HashMap<String, String> {
 
 /// Whose a managed container is, by its labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Owner {
+pub(crate) enum Owner {
     /// A session's attempt.
     Session { id: Uuid, attempt: i32 },
     /// A warm container of this worker (None: the label is missing).
@@ -56,7 +56,7 @@ pub enum Owner {
 }
 
 /// Reads the labels [`session_labels`] and [`pool_labels`] write.
-pub fn owner(labels: &HashMap<String, String>) -> Owner {
+pub(crate) fn owner(labels: &HashMap<String, String>) -> Owner {
     if labels.contains_key(LABEL_POOL) {
         return Owner::Pool { worker: labels.get(LABEL_WORKER).cloned() };
     }
@@ -85,7 +85,7 @@ pub struct ContainerSpec {
 }
 
 /// The hardened configuration for `spec` under `limits`.
-pub fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreateBody {
+pub(crate) fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreateBody {
     let memory = (spec.memory_mb * 1024 * 1024) as i64;
     let mut env: Vec<String> = vec!["HOME=/tmp".into(), "TMPDIR=/tmp".into(), "LANG=C.UTF-8".into()];
     env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));

@@ -26,7 +26,7 @@ use crate::output::{Flow, LogLine, OutputPipe};
 
 /// Limits of one stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StageLimits {
+pub(crate) struct StageLimits {
     pub timeout: Duration,
     pub memory_mb: u64,
     /// CPU share in cores.
@@ -35,7 +35,7 @@ pub struct StageLimits {
 
 /// The stages of a run: an optional compile stage, then the program.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stages {
+pub(crate) struct Stages {
     pub compile: Option<StageLimits>,
     pub run: StageLimits,
 }
@@ -51,7 +51,7 @@ impl Stages {
 
 /// What goes into the container: the files, then (after the compile
 /// stage, if any) the program's stdin.
-pub struct Input {
+pub(crate) struct Input {
     pub files: Vec<File>,
     /// The program's stdin.
     pub stdin: Vec<u8>,
@@ -62,7 +62,7 @@ pub struct Input {
 
 /// How a run ended and what the launcher reported.
 #[derive(Debug, Clone)]
-pub struct Finished {
+pub(crate) struct Finished {
     pub ending: Ending,
     /// The stage the run was in when it ended.
     pub stage: Stage,
@@ -105,7 +105,7 @@ impl Drop for Owned {
 /// Feeds `input`, streams output into `pipe` (delivered to `logs`) and ends
 /// the run on exit, deadline, output cap or a stop request. Deadlines count
 /// from this call. The container is left for [`Engine::remove`].
-pub async fn run(
+pub(crate) async fn run(
     engine: &Engine,
     running: Running,
     input: Input,

@@ -16,7 +16,7 @@ use crate::model::Stage;
 
 /// Why execbox stopped a program before it ended by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     /// The owner set `cancel_requested_at`.
     Cancelled,
     /// This worker no longer holds the session (lease expired, reclaimed).
@@ -27,7 +27,7 @@ pub enum StopReason {
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// The program (or test runner) ended by itself.
     Exited(Status),
     /// The compiler failed.
@@ -43,7 +43,7 @@ pub enum Ending {
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Input {
+pub(crate) enum Input {
     /// The launcher's compiler status.
     Compiled(Status),
     /// The launcher's program status (its last frame).
@@ -68,7 +68,7 @@ pub enum Input {
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Kill the container (without waiting for Docker's answer) and arm the
     /// kill grace.
     Kill,
@@ -86,14 +86,14 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Killed, yet not gone within the kill grace.
     KillTimeout,
     Launcher(String),
 }
 
 #[derive(Debug)]
-pub struct RunState {
+pub(crate) struct RunState {
     stage: Stage,
     /// The reason the run ends, once there is one.
     ending: Option<Ending>,
@@ -106,28 +106,29 @@ pub struct RunState {
 impl RunState {
     /// A run that starts in the compile stage or straight in the run stage;
     /// the actions to take at once.
-    pub fn start(compile: bool) -> (RunState, Vec<Action>) {
+    pub(crate) fn start(compile: bool) -> (RunState, Vec<Action>) {
         let stage = if compile { Stage::Compile } else { Stage::Run };
         let state = RunState { stage, ending: None, output_open: true, container_exit: None, done: false };
         (state, vec![Action::ArmDeadline(stage)])
     }
 
-    pub fn stage(&self) -> Stage {
+    pub(crate) fn stage(&self) -> Stage {
         self.stage
     }
 
-    pub fn is_done(&self) -> bool {
+    #[cfg(test)]
+    fn is_done(&self) -> bool {
         self.done
     }
 
     /// A reason to end was decided (a kill is under way): later output is
     /// beyond the cut.
-    pub fn ending_decided(&self) -> bool {
+    pub(crate) fn ending_decided(&self) -> bool {
         self.ending.is_some()
     }
 
     /// The next step.
-    pub fn on(&mut self, input: Input) -> Vec<Action> {
+    pub(crate) fn on(&mut self, input: Input) -> Vec<Action> {
         if self.done {
             return Vec::new();
         }

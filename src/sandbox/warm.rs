@@ -24,7 +24,7 @@ struct Warm {
 /// What idle warm containers may hold together: the sum of their memory
 /// limits and of their CPU limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Budget {
+pub(crate) struct Budget {
     pub memory_mb: u64,
     pub cpus: f64,
 }
@@ -50,7 +50,7 @@ fn add(a: (u64, f64), b: (u64, f64)) -> (u64, f64) {
     (a.0 + b.0, a.1 + b.1)
 }
 
-pub struct WarmPool {
+pub(crate) struct WarmPool {
     engine: Engine,
     /// Per language: the container spec and how many to keep ready.
     wanted: HashMap<String, (ContainerSpec, usize)>,
@@ -67,7 +67,7 @@ pub struct WarmPool {
 impl WarmPool {
     /// `wanted`: language → (spec, count). Specs carry `LABEL_POOL` and no
     /// session label.
-    pub fn new(
+    pub(crate) fn new(
         engine: Engine,
         wanted: HashMap<String, (ContainerSpec, usize)>,
         ttl: Duration,
@@ -96,13 +96,13 @@ impl WarmPool {
     }
 
     /// The spec warm containers of `language` are made from, if pooled.
-    pub fn spec(&self, language: &str) -> Option<&ContainerSpec> {
+    pub(crate) fn spec(&self, language: &str) -> Option<&ContainerSpec> {
         self.wanted.get(language).map(|(s, _)| s)
     }
 
     /// A ready container for `language`, or None (use the cold path). The
     /// caller owns it from now on and must `release` it after removal.
-    pub async fn take(&self, language: &str) -> Option<Running> {
+    pub(crate) async fn take(&self, language: &str) -> Option<Running> {
         loop {
             let mut warm = {
                 // Marked in use under the idle lock: never unowned (locks are
@@ -122,13 +122,13 @@ impl WarmPool {
     }
 
     /// A taken container was removed.
-    pub fn release(&self, id: &str) {
+    pub(crate) fn release(&self, id: &str) {
         self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
     /// Whether the pool owns this container (idle or in use): the reaper
     /// leaves those alone.
-    pub fn owns(&self, id: &str) -> bool {
+    pub(crate) fn owns(&self, id: &str) -> bool {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.values().flatten().any(|w| w.running.id == id) {
             return true;
@@ -136,13 +136,13 @@ impl WarmPool {
         self.in_use.lock().unwrap_or_else(|e| e.into_inner()).contains(id)
     }
 
-    pub fn idle_count(&self, language: &str) -> usize {
+    pub(crate) fn idle_count(&self, language: &str) -> usize {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).get(language).map(VecDeque::len).unwrap_or(0)
     }
 
     /// Recycles expired or dead idle containers and tops every language up.
     /// Concurrent calls do nothing (one fill at a time).
-    pub async fn fill(&self) {
+    pub(crate) async fn fill(&self) {
         let Ok(_guard) = self.filling.try_lock() else { return };
         if self.is_closed() {
             return;
@@ -243,7 +243,7 @@ impl WarmPool {
 
     /// Stops making containers, waits for a fill in progress, and removes
     /// every idle container (shutdown).
-    pub async fn drain(&self) {
+    pub(crate) async fn drain(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let _guard = self.filling.lock().await;
         let all: Vec<String> = {
