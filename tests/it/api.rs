@@ -312,6 +312,80 @@ async fn jwks_keys_verify_and_rotate_without_restart() {
     api.stop().await;
 }
 
+/// Token checks read a snapshot of the project's keys: while a refresh (a
+/// rotation's unknown key id) waits on a slow JWKS endpoint, tokens signed
+/// with a known key are answered at once, and the waiting checks share one
+/// fetch.
+#[tokio::test]
+async fn token_checks_never_wait_for_a_jwks_refresh() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let (es_key, es_jwk) = es256_key("es-1");
+    let (new_key, new_jwk) = es256_key("es-2");
+    let keys = Arc::new(Mutex::new(vec![es_jwk]));
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // The endpoint answers only while the gate is open.
+    let (gate, gated) = tokio::sync::watch::channel(true);
+    let app = axum::Router::new().route(
+        "/auth/v1/.well-known/jwks.json",
+        axum::routing::get({
+            let (keys, fetches) = (keys.clone(), fetches.clone());
+            move || {
+                let (keys, fetches, mut gated) = (keys.clone(), fetches.clone(), gated.clone());
+                async move {
+                    fetches.fetch_add(1, SeqCst);
+                    while !*gated.borrow_and_update() {
+                        gated.changed().await.unwrap();
+                    }
+                    axum::Json(json!({"keys": keys.lock().unwrap().clone()}))
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let supabase = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut cfg = db.config();
+    cfg.api.supabase_url = Some(supabase);
+    cfg.api.jwks_refetch_min_interval_ms = 0;
+    let api = Arc::new(Api::start(cfg, false).await);
+    // Authenticated, then refused for its language: no worker needed.
+    let probe = json!({"language": "no-such-language", "files": [{"content": "1"}]});
+    let known = sign(Algorithm::ES256, "es-1", &es_key, &claims(user));
+    let (status, v) = post(&api, "/api/v2/execute", Some(&known), probe.clone()).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(fetches.load(SeqCst), 1);
+
+    // A rotation begins: the endpoint hangs, five checks of the new key wait.
+    gate.send(false).unwrap();
+    let rotated = sign(Algorithm::ES256, "es-2", &new_key, &claims(user));
+    let waiting: Vec<_> = (0..5)
+        .map(|_| {
+            let (api, token, probe) = (api.clone(), rotated.clone(), probe.clone());
+            tokio::spawn(async move { post(&api, "/api/v2/execute", Some(&token), probe).await })
+        })
+        .collect();
+    while fetches.load(SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Meanwhile a known key is answered without waiting for the endpoint
+    // (which answers nothing until the gate opens).
+    let answered =
+        tokio::time::timeout(Duration::from_secs(10), post(&api, "/api/v2/execute", Some(&known), probe.clone()))
+            .await
+            .expect("a check of a known key waited for the JWKS refresh");
+    assert_eq!(answered.0, 400, "{}", answered.1);
+
+    keys.lock().unwrap().push(new_jwk);
+    gate.send(true).unwrap();
+    for w in waiting {
+        let (status, v) = w.await.unwrap();
+        assert_eq!(status, 400, "the new key verifies once fetched: {v}");
+    }
+    assert_eq!(fetches.load(SeqCst), 2, "the five waiting checks shared one fetch");
+}
+
 #[tokio::test]
 async fn run_backend_and_its_log_socket() {
     let db = TestDb::new().await;
