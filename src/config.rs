@@ -256,11 +256,6 @@ impl WorkerConfig {
 }
 
 impl Config {
-    /// The database this configuration names, with its TLS settings.
-    pub fn database(&self) -> anyhow::Result<crate::db::Database> {
-        crate::db::Database::new(self.database_url.clone(), self.database_ca_file.as_deref())
-    }
-
     /// Defaults, then the TOML file named by `EXECBOX_CONFIG` (if any), then
     /// `EXECBOX_*` and `DATABASE_URL` from the environment.
     pub fn load() -> anyhow::Result<Config> {

@@ -84,31 +84,13 @@ static void put32(unsigned char *p, uint32_t v) {
     p[3] = v;
 }
 
+static uint32_t get32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
 static void put64(unsigned char *p, uint64_t v) {
     put32(p, (uint32_t)(v >> 32));
     put32(p + 4, (uint32_t)v);
-}
-
-/* One frame: header, then the payload in up to two parts. */
-static void send_frame(int kind, const void *a, size_t alen, const void *b, size_t blen) {
-    unsigned char head[5];
-    head[0] = (unsigned char)kind;
-    put32(head + 1, (uint32_t)(alen + blen));
-    write_all(1, head, 5);
-    if (alen)
-        write_all(1, a, alen);
-    if (blen)
-        write_all(1, b, blen);
-}
-
-static void fatal(const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    send_frame(L_FATAL, msg, strlen(msg), NULL, 0);
-    _exit(125);
 }
 
 /* --------------------------------------------------------------- buffers */
@@ -117,6 +99,8 @@ struct buf {
     unsigned char *data;
     size_t off, len, cap;
 };
+
+static void fatal(const char *fmt, ...);
 
 static void buf_add(struct buf *b, const void *data, size_t len) {
     if (b->off > 0 && b->off == b->len)
@@ -142,6 +126,84 @@ static void buf_add(struct buf *b, const void *data, size_t len) {
 }
 
 static size_t buf_size(const struct buf *b) { return b->len - b->off; }
+
+/* Frames for the host are gathered in one buffer and written in as few
+ * writes as possible: program output waits at most FLUSH_NS (or until
+ * FLUSH_BYTES are pending), and consecutive output of one stream shares a
+ * frame, so a program printing line by line costs a frame per batch, not a
+ * frame and a wake-up per line. Control frames go out at once, after
+ * everything before them. */
+#define FLUSH_BYTES (64u << 10)
+#define FLUSH_NS 1000000L
+#define MERGE_MAX (1u << 20)
+
+static struct {
+    struct buf pending;
+    size_t last;          /* offset of the last output frame's header */
+    int last_kind;        /* its kind; 0: the last frame cannot grow */
+    struct timespec since; /* when the oldest pending byte was framed */
+} out;
+
+static void flush_out(void) {
+    if (out.pending.len > 0)
+        write_all(1, out.pending.data, out.pending.len);
+    out.pending.len = 0;
+    out.pending.off = 0;
+    out.last_kind = 0;
+}
+
+/* One frame (payload in up to two parts). */
+static void send_frame(int kind, const void *a, size_t alen, const void *b, size_t blen) {
+    int output = kind == L_STDOUT || kind == L_STDERR;
+    if (out.pending.len == 0)
+        clock_gettime(CLOCK_MONOTONIC, &out.since);
+    if (output && out.last_kind == kind && !blen) {
+        uint32_t len = get32(out.pending.data + out.last + 1);
+        if (len + alen <= MERGE_MAX) {
+            put32(out.pending.data + out.last + 1, len + (uint32_t)alen);
+            buf_add(&out.pending, a, alen);
+            goto sent;
+        }
+    }
+    unsigned char head[5];
+    head[0] = (unsigned char)kind;
+    put32(head + 1, (uint32_t)(alen + blen));
+    out.last = out.pending.len;
+    out.last_kind = output ? kind : 0;
+    buf_add(&out.pending, head, 5);
+    if (alen)
+        buf_add(&out.pending, a, alen);
+    if (blen)
+        buf_add(&out.pending, b, blen);
+sent:
+    if (!output || out.pending.len >= FLUSH_BYTES)
+        flush_out();
+}
+
+/* How long pending output may still wait (NULL: nothing is pending). */
+static struct timespec *flush_timeout(struct timespec *ts) {
+    if (out.pending.len == 0)
+        return NULL;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long waited = (now.tv_sec - out.since.tv_sec) * 1000000000L + (now.tv_nsec - out.since.tv_nsec);
+    long left = FLUSH_NS - waited;
+    if (left < 0)
+        left = 0;
+    ts->tv_sec = 0;
+    ts->tv_nsec = left;
+    return ts;
+}
+
+static void fatal(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    send_frame(L_FATAL, msg, strlen(msg), NULL, 0);
+    _exit(125);
+}
 
 /* ------------------------------------------------------------ processes */
 
@@ -607,11 +669,15 @@ static void loop(void) {
             fifo_i = n;
             fds[n++] = (struct pollfd){.fd = L.fifo, .events = POLLOUT};
         }
-        if (poll(fds, (nfds_t)n, -1) < 0) {
+        struct timespec ts;
+        int ready = ppoll(fds, (nfds_t)n, flush_timeout(&ts), NULL);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             fatal("poll: %s", strerror(errno));
         }
+        if (out.pending.len > 0 && flush_timeout(&ts)->tv_nsec == 0)
+            flush_out();
         if (fds[0].revents)
             on_signal();
         if (out_i >= 0 && fds[out_i].revents)

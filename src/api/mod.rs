@@ -55,7 +55,7 @@ impl std::ops::Deref for ApiState {
 
 impl ApiState {
     pub fn new(cfg: Arc<Config>, runtimes: Arc<Runtimes>) -> anyhow::Result<ApiState> {
-        let database = cfg.database()?;
+        let database = Database::of(&cfg)?;
         let pool = database.pool(32)?;
         Ok(ApiState(Arc::new(Inner {
             verifier: Verifier::new(&cfg.api)?,

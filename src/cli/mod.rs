@@ -196,7 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Migrate { supabase_fixture } => {
-            let mut client = cfg.database()?.connect().await?;
+            let mut client = crate::db::Database::of(&cfg)?.connect().await?;
             if supabase_fixture {
                 crate::db::migrate::apply_fixture(&client).await?;
             }

@@ -49,6 +49,11 @@ impl Database {
         Ok(Database { url, pg, tls: tls::connector(ca_file)? })
     }
 
+    /// The database a configuration names, with its TLS settings.
+    pub(crate) fn of(cfg: &crate::config::Config) -> anyhow::Result<Database> {
+        Database::new(cfg.database_url.clone(), cfg.database_ca_file.as_deref())
+    }
+
     pub(crate) fn url(&self) -> &Secret {
         &self.url
     }
