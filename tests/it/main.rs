@@ -10,6 +10,7 @@ mod languages;
 mod migrate;
 mod pgtap;
 mod queue;
+mod realtime;
 mod rls;
 mod run;
 mod sandbox;
