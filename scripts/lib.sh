@@ -39,15 +39,30 @@ pg_bindir() {
   return 1
 }
 
-# PostgreSQL server binaries (any version >= 15), pgTAP, psql.
+# PostgreSQL server binaries (any version >= 15), pgTAP and pg_prove (what
+# `supabase test db` runs), plpgsql_check (what `supabase db lint` needs), psql.
 ensure_postgres() {
   if ! pg_bindir >/dev/null || ! command -v psql >/dev/null; then
     apt_install postgresql-15 postgresql-client-15
   fi
   local bin; bin=$(pg_bindir) || die "no PostgreSQL server binaries found"
   local ver; ver=$("$bin/postgres" --version | grep -oE '[0-9]+' | head -1)
-  if [ ! -f "/usr/share/postgresql/$ver/extension/pgtap.control" ]; then
-    apt_install "postgresql-$ver-pgtap"
+  local missing=()
+  [ -f "/usr/share/postgresql/$ver/extension/pgtap.control" ] || missing+=("postgresql-$ver-pgtap")
+  [ -f "/usr/share/postgresql/$ver/extension/plpgsql_check.control" ] || missing+=("postgresql-$ver-plpgsql-check")
+  command -v pg_prove >/dev/null || missing+=(libtap-parser-sourcehandler-pgtap-perl)
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}
+
+# Node.js and npm (Debian's when missing), and the JavaScript tools the
+# tests drive (supabase-js, the Supabase CLI, postgres-meta), pinned by
+# tests/js/package-lock.json.
+ensure_js_tools() {
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+  local stamp="$EXECBOX_ROOT/tests/js/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$EXECBOX_ROOT/tests/js/package-lock.json" -nt "$stamp" ]; then
+    log "npm ci (tests/js: supabase-js, the Supabase CLI, postgres-meta)"
+    (cd "$EXECBOX_ROOT/tests/js" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
 

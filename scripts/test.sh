@@ -16,6 +16,7 @@ cargo clippy --locked --all-targets --quiet -- -D warnings
 ensure_postgres
 ensure_debootstrap
 ensure_docker
+ensure_js_tools
 
 log "building execbox"
 cargo build --locked --quiet

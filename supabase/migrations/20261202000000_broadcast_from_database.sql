@@ -115,7 +115,29 @@ as $$
               then substring(topic from 9)::uuid end
 $$;
 
+-- Whether the calling user may receive on `topic`: the user's own session,
+-- or a session id nobody has used yet (so a client can join its channel
+-- before it inserts the session, and miss nothing). A `security definer`
+-- lookup: under the caller's RLS another user's session would look
+-- unused. Session ids are random 128-bit uuids chosen by their owner's
+-- client, so nobody joins another user's session unless they learn its id
+-- before it exists.
+create function public.execbox_may_receive(topic text) returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(
+    (select s.user_id = auth.uid()
+     from public.backend_execution_sessions s
+     where s.id = public.execbox_topic_session(topic)),
+    public.execbox_topic_session(topic) is not null and auth.uid() is not null
+  )
+$$;
+
+revoke all on function public.execbox_may_receive(text) from public;
 grant execute on function public.execbox_topic_session(text) to anon, authenticated, service_role;
+grant execute on function public.execbox_may_receive(text) to authenticated;
 
 do $$
 begin
@@ -124,18 +146,14 @@ begin
     return;
   end if;
   -- Owners receive their sessions' broadcasts; the check is one primary-key
-  -- lookup.
+  -- lookup, evaluated once per statement.
   execute $policy$
     create policy "execbox: owners receive their sessions' broadcasts"
       on realtime.messages for select to authenticated
       using (
         realtime.messages.extension = 'broadcast'
         and realtime.messages.topic = (select realtime.topic())
-        and exists (
-          select 1 from public.backend_execution_sessions s
-          where s.id = public.execbox_topic_session((select realtime.topic()))
-            and s.user_id = (select auth.uid())
-        )
+        and (select public.execbox_may_receive(realtime.topic()))
       )
   $policy$;
   -- Nobody but execbox (the service side, which bypasses RLS) sends on a

@@ -127,6 +127,12 @@ async fn output_and_status_are_broadcast_in_batches_to_the_owner_only() {
     assert!(!may_join(&mut c, &topic, Some(other)).await, "another user does not");
     assert!(!may_join(&mut c, &topic, None).await, "anon does not");
     assert!(!may_join(&mut c, "session:not-a-uuid", Some(owner)).await, "a malformed topic is refused, not an error");
+    // A client joins its session's channel before it inserts the session:
+    // an id nobody has used yet may be joined by a signed-in user (ids are
+    // the owner's random choice), never by anon.
+    let unused = format!("session:{}", Uuid::new_v4());
+    assert!(may_join(&mut c, &unused, Some(other)).await);
+    assert!(!may_join(&mut c, &unused, None).await);
     // Nobody but the service sends there, not even the owner.
     assert!(!may_send(&mut c, &topic, owner).await);
 }

@@ -52,10 +52,13 @@ async fn stdout_and_stderr_keep_their_order_and_levels() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker();
+    // Lines of the two streams keep their order when they are apart by more
+    // than a CPU-quota period (100 ms): a throttled container can hold both
+    // pipes' bytes until it runs again.
     let code = "import sys, time\n\
                 for i in range(3):\n\
-                \x20   print(f'out {i}'); time.sleep(0.05)\n\
-                \x20   print(f'err {i}', file=sys.stderr); time.sleep(0.05)\n";
+                \x20   print(f'out {i}'); time.sleep(0.25)\n\
+                \x20   print(f'err {i}', file=sys.stderr); time.sleep(0.25)\n";
     let id = db.submit(user, "py", code).await;
     assert_eq!(db.wait_done(id, T).await.status, "completed");
     let logs = db.logs(id).await;

@@ -94,6 +94,14 @@ impl TestDb {
         TestDb { url: url_for(&name) }
     }
 
+    /// A database with the Supabase stand-in and no migration applied (what
+    /// a new Supabase project has).
+    pub async fn with_fixture() -> TestDb {
+        let db = TestDb::empty().await;
+        execbox::db::migrate::apply_fixture(&db.client().await).await.unwrap();
+        db
+    }
+
     /// The database's name.
     pub fn name(&self) -> &str {
         self.url.rsplit('/').next().unwrap()

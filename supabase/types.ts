@@ -1,0 +1,501 @@
+export type Json =
+  | string
+  | number
+  | boolean
+  | null
+  | { [key: string]: Json | undefined }
+  | Json[]
+
+export type Database = {
+  public: {
+    Tables: {
+      backend_execution_sessions: {
+        Row: {
+          args: string[]
+          attempt: number
+          cancel_requested_at: string | null
+          claimed_by: string | null
+          code: string
+          compile_memory_limit_mb: number | null
+          compile_timeout_ms: number | null
+          created_at: string
+          end_reason: string | null
+          error: string | null
+          exit_code: number | null
+          files: Json | null
+          finished_at: string | null
+          id: string
+          interactive: boolean
+          language: string
+          lease_expires_at: string | null
+          memory_limit_mb: number | null
+          mode: string
+          result: Json | null
+          room_id: string | null
+          runs: number | null
+          session_name: string | null
+          started_at: string | null
+          status: string
+          stdin: string | null
+          tests: string | null
+          timeout_ms: number | null
+          usage: Json | null
+          user_id: string
+        }
+        Insert: {
+          args?: string[]
+          attempt?: number
+          cancel_requested_at?: string | null
+          claimed_by?: string | null
+          code: string
+          compile_memory_limit_mb?: number | null
+          compile_timeout_ms?: number | null
+          created_at?: string
+          end_reason?: string | null
+          error?: string | null
+          exit_code?: number | null
+          files?: Json | null
+          finished_at?: string | null
+          id?: string
+          interactive?: boolean
+          language: string
+          lease_expires_at?: string | null
+          memory_limit_mb?: number | null
+          mode?: string
+          result?: Json | null
+          room_id?: string | null
+          runs?: number | null
+          session_name?: string | null
+          started_at?: string | null
+          status?: string
+          stdin?: string | null
+          tests?: string | null
+          timeout_ms?: number | null
+          usage?: Json | null
+          user_id?: string
+        }
+        Update: {
+          args?: string[]
+          attempt?: number
+          cancel_requested_at?: string | null
+          claimed_by?: string | null
+          code?: string
+          compile_memory_limit_mb?: number | null
+          compile_timeout_ms?: number | null
+          created_at?: string
+          end_reason?: string | null
+          error?: string | null
+          exit_code?: number | null
+          files?: Json | null
+          finished_at?: string | null
+          id?: string
+          interactive?: boolean
+          language?: string
+          lease_expires_at?: string | null
+          memory_limit_mb?: number | null
+          mode?: string
+          result?: Json | null
+          room_id?: string | null
+          runs?: number | null
+          session_name?: string | null
+          started_at?: string | null
+          status?: string
+          stdin?: string | null
+          tests?: string | null
+          timeout_ms?: number | null
+          usage?: Json | null
+          user_id?: string
+        }
+        Relationships: []
+      }
+      container_instances: {
+        Row: {
+          attempt: number
+          container_id: string | null
+          created_at: string
+          exit_code: number | null
+          finished_at: string | null
+          id: string
+          image: string
+          oom_killed: boolean | null
+          removed_at: string | null
+          session_id: string
+          started_at: string | null
+          status: string
+          worker_id: string
+        }
+        Insert: {
+          attempt: number
+          container_id?: string | null
+          created_at?: string
+          exit_code?: number | null
+          finished_at?: string | null
+          id?: string
+          image: string
+          oom_killed?: boolean | null
+          removed_at?: string | null
+          session_id: string
+          started_at?: string | null
+          status?: string
+          worker_id: string
+        }
+        Update: {
+          attempt?: number
+          container_id?: string | null
+          created_at?: string
+          exit_code?: number | null
+          finished_at?: string | null
+          id?: string
+          image?: string
+          oom_killed?: boolean | null
+          removed_at?: string | null
+          session_id?: string
+          started_at?: string | null
+          status?: string
+          worker_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "container_instances_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "backend_execution_sessions"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "container_instances_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "session_overview"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
+      execbox_workers: {
+        Row: {
+          docker_ok: boolean
+          hostname: string
+          id: string
+          last_seen: string
+          max_runs: number
+          running: number
+          started_at: string
+          version: string
+        }
+        Insert: {
+          docker_ok: boolean
+          hostname: string
+          id: string
+          last_seen?: string
+          max_runs: number
+          running?: number
+          started_at?: string
+          version: string
+        }
+        Update: {
+          docker_ok?: boolean
+          hostname?: string
+          id?: string
+          last_seen?: string
+          max_runs?: number
+          running?: number
+          started_at?: string
+          version?: string
+        }
+        Relationships: []
+      }
+      execution_logs: {
+        Row: {
+          created_at: string
+          id: number
+          level: string
+          message: string
+          newline: boolean
+          seq: number
+          session_id: string
+          stage: string
+          stream: string
+          user_id: string
+        }
+        Insert: {
+          created_at?: string
+          id?: never
+          level: string
+          message: string
+          newline?: boolean
+          seq: number
+          session_id: string
+          stage?: string
+          stream: string
+          user_id: string
+        }
+        Update: {
+          created_at?: string
+          id?: never
+          level?: string
+          message?: string
+          newline?: boolean
+          seq?: number
+          session_id?: string
+          stage?: string
+          stream?: string
+          user_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "execution_logs_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "backend_execution_sessions"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "execution_logs_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "session_overview"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
+      session_input: {
+        Row: {
+          created_at: string
+          data: string | null
+          id: number
+          kind: string
+          session_id: string
+          user_id: string
+        }
+        Insert: {
+          created_at?: string
+          data?: string | null
+          id?: never
+          kind: string
+          session_id: string
+          user_id?: string
+        }
+        Update: {
+          created_at?: string
+          data?: string | null
+          id?: never
+          kind?: string
+          session_id?: string
+          user_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "session_input_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "backend_execution_sessions"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "session_input_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "session_overview"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
+    }
+    Views: {
+      session_overview: {
+        Row: {
+          cpu_ms: number | null
+          created_at: string | null
+          duration_ms: number | null
+          end_reason: string | null
+          error: string | null
+          exit_code: number | null
+          finished_at: string | null
+          id: string | null
+          language: string | null
+          memory_kb: number | null
+          mode: string | null
+          output_rows: number | null
+          session_name: string | null
+          started_at: string | null
+          status: string | null
+          user_id: string | null
+          worker_id: string | null
+        }
+        Insert: {
+          cpu_ms?: never
+          created_at?: string | null
+          duration_ms?: never
+          end_reason?: string | null
+          error?: string | null
+          exit_code?: number | null
+          finished_at?: string | null
+          id?: string | null
+          language?: string | null
+          memory_kb?: never
+          mode?: string | null
+          output_rows?: never
+          session_name?: string | null
+          started_at?: string | null
+          status?: string | null
+          user_id?: string | null
+          worker_id?: string | null
+        }
+        Update: {
+          cpu_ms?: never
+          created_at?: string | null
+          duration_ms?: never
+          end_reason?: string | null
+          error?: string | null
+          exit_code?: number | null
+          finished_at?: string | null
+          id?: string | null
+          language?: string | null
+          memory_kb?: never
+          mode?: string | null
+          output_rows?: never
+          session_name?: string | null
+          started_at?: string | null
+          status?: string | null
+          user_id?: string | null
+          worker_id?: string | null
+        }
+        Relationships: []
+      }
+    }
+    Functions: {
+      execbox_may_receive: { Args: { topic: string }; Returns: boolean }
+      execbox_topic_session: { Args: { topic: string }; Returns: string }
+    }
+    Enums: {
+      [_ in never]: never
+    }
+    CompositeTypes: {
+      [_ in never]: never
+    }
+  }
+}
+
+type DatabaseWithoutInternals = Omit<Database, "__InternalSupabase">
+
+type DefaultSchema = DatabaseWithoutInternals[Extract<keyof Database, "public">]
+
+export type Tables<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof (DefaultSchema["Tables"] & DefaultSchema["Views"])
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends (DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof (DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"] &
+        DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Views"])
+    : never) = never,
+> = DefaultSchemaTableNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? (DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"] &
+      DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Views"])[TableName] extends {
+      Row: infer R
+    }
+    ? R
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof (DefaultSchema["Tables"] &
+        DefaultSchema["Views"])
+    ? (DefaultSchema["Tables"] &
+        DefaultSchema["Views"])[DefaultSchemaTableNameOrOptions] extends {
+        Row: infer R
+      }
+      ? R
+      : never
+    : never
+
+export type TablesInsert<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof DefaultSchema["Tables"]
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends (DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"]
+    : never) = never,
+> = DefaultSchemaTableNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"][TableName] extends {
+      Insert: infer I
+    }
+    ? I
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof DefaultSchema["Tables"]
+    ? DefaultSchema["Tables"][DefaultSchemaTableNameOrOptions] extends {
+        Insert: infer I
+      }
+      ? I
+      : never
+    : never
+
+export type TablesUpdate<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof DefaultSchema["Tables"]
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends (DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"]
+    : never) = never,
+> = DefaultSchemaTableNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"][TableName] extends {
+      Update: infer U
+    }
+    ? U
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof DefaultSchema["Tables"]
+    ? DefaultSchema["Tables"][DefaultSchemaTableNameOrOptions] extends {
+        Update: infer U
+      }
+      ? U
+      : never
+    : never
+
+export type Enums<
+  DefaultSchemaEnumNameOrOptions extends
+    | keyof DefaultSchema["Enums"]
+    | { schema: keyof DatabaseWithoutInternals },
+  EnumName extends (DefaultSchemaEnumNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaEnumNameOrOptions["schema"]]["Enums"]
+    : never) = never,
+> = DefaultSchemaEnumNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? DatabaseWithoutInternals[DefaultSchemaEnumNameOrOptions["schema"]]["Enums"][EnumName]
+  : DefaultSchemaEnumNameOrOptions extends keyof DefaultSchema["Enums"]
+    ? DefaultSchema["Enums"][DefaultSchemaEnumNameOrOptions]
+    : never
+
+export type CompositeTypes<
+  PublicCompositeTypeNameOrOptions extends
+    | keyof DefaultSchema["CompositeTypes"]
+    | { schema: keyof DatabaseWithoutInternals },
+  CompositeTypeName extends (PublicCompositeTypeNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[PublicCompositeTypeNameOrOptions["schema"]]["CompositeTypes"]
+    : never) = never,
+> = PublicCompositeTypeNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? DatabaseWithoutInternals[PublicCompositeTypeNameOrOptions["schema"]]["CompositeTypes"][CompositeTypeName]
+  : PublicCompositeTypeNameOrOptions extends keyof DefaultSchema["CompositeTypes"]
+    ? DefaultSchema["CompositeTypes"][PublicCompositeTypeNameOrOptions]
+    : never
+
+export const Constants = {
+  public: {
+    Enums: {},
+  },
+} as const
+
