@@ -144,6 +144,14 @@ pub struct Limits {
     pub max_compile_timeout_ms: u64,
     pub default_compile_memory_mb: u64,
     pub max_compile_memory_mb: u64,
+    /// CPU-time limit of the run stage (user + system of the program and
+    /// everything it starts) when a session names none; 0: none (only the
+    /// wall clock).
+    pub default_cpu_time_ms: u64,
+    pub max_cpu_time_ms: u64,
+    /// The compile stage's CPU-time limit when a session names none; 0: none.
+    pub default_compile_cpu_time_ms: u64,
+    pub max_compile_cpu_time_ms: u64,
     /// CPU share of the compile stage (compilers are CPU-bound and short).
     pub compile_cpus: f64,
     /// Benchmark mode: timed repetitions when a session names none, and the most it may ask for.
@@ -216,6 +224,10 @@ impl Default for Limits {
             max_compile_timeout_ms: 120_000,
             default_compile_memory_mb: 1024,
             max_compile_memory_mb: 2048,
+            default_cpu_time_ms: 0,
+            max_cpu_time_ms: 300_000,
+            default_compile_cpu_time_ms: 0,
+            max_compile_cpu_time_ms: 120_000,
             compile_cpus: 1.0,
             default_benchmark_runs: 100,
             max_benchmark_runs: 1000,
@@ -313,6 +325,10 @@ impl Config {
         e.set("EXECBOX_MAX_COMPILE_TIMEOUT_MS", &mut l.max_compile_timeout_ms)?;
         e.set("EXECBOX_DEFAULT_COMPILE_MEMORY_MB", &mut l.default_compile_memory_mb)?;
         e.set("EXECBOX_MAX_COMPILE_MEMORY_MB", &mut l.max_compile_memory_mb)?;
+        e.set("EXECBOX_DEFAULT_CPU_TIME_MS", &mut l.default_cpu_time_ms)?;
+        e.set("EXECBOX_MAX_CPU_TIME_MS", &mut l.max_cpu_time_ms)?;
+        e.set("EXECBOX_DEFAULT_COMPILE_CPU_TIME_MS", &mut l.default_compile_cpu_time_ms)?;
+        e.set("EXECBOX_MAX_COMPILE_CPU_TIME_MS", &mut l.max_compile_cpu_time_ms)?;
         e.set("EXECBOX_MAX_BENCHMARK_RUNS", &mut l.max_benchmark_runs)?;
         e.set("EXECBOX_CPUS", &mut l.cpus)?;
         e.set("EXECBOX_COMPILE_CPUS", &mut l.compile_cpus)?;
@@ -376,6 +392,9 @@ impl Config {
                 "EXECBOX_DEFAULT_COMPILE_MEMORY_MB must be between {} and EXECBOX_MAX_COMPILE_MEMORY_MB",
                 l.min_memory_mb
             );
+        }
+        if l.default_cpu_time_ms > l.max_cpu_time_ms || l.default_compile_cpu_time_ms > l.max_compile_cpu_time_ms {
+            bail!("EXECBOX_DEFAULT_CPU_TIME_MS and EXECBOX_DEFAULT_COMPILE_CPU_TIME_MS may not exceed their maxima");
         }
         if l.default_benchmark_runs == 0 || l.default_benchmark_runs > l.max_benchmark_runs {
             bail!("EXECBOX_MAX_BENCHMARK_RUNS must be at least the default of {} runs", l.default_benchmark_runs);

@@ -16,8 +16,10 @@ export type Database = {
           cancel_requested_at: string | null
           claimed_by: string | null
           code: string
+          compile_cpu_time_limit_ms: number | null
           compile_memory_limit_mb: number | null
           compile_timeout_ms: number | null
+          cpu_time_limit_ms: number | null
           created_at: string
           end_reason: string | null
           error: string | null
@@ -48,8 +50,10 @@ export type Database = {
           cancel_requested_at?: string | null
           claimed_by?: string | null
           code: string
+          compile_cpu_time_limit_ms?: number | null
           compile_memory_limit_mb?: number | null
           compile_timeout_ms?: number | null
+          cpu_time_limit_ms?: number | null
           created_at?: string
           end_reason?: string | null
           error?: string | null
@@ -80,8 +84,10 @@ export type Database = {
           cancel_requested_at?: string | null
           claimed_by?: string | null
           code?: string
+          compile_cpu_time_limit_ms?: number | null
           compile_memory_limit_mb?: number | null
           compile_timeout_ms?: number | null
+          cpu_time_limit_ms?: number | null
           created_at?: string
           end_reason?: string | null
           error?: string | null

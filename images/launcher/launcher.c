@@ -136,6 +136,8 @@ static size_t buf_size(const struct buf *b) { return b->len - b->off; }
 #define FLUSH_BYTES (64u << 10)
 #define FLUSH_NS 1000000L
 #define MERGE_MAX (1u << 20)
+/* How often a CPU-time limit is checked. */
+#define CPU_CHECK_NS 10000000L
 
 static struct {
     struct buf pending;
@@ -217,6 +219,9 @@ struct proc {
     struct rusage ru;
     struct timespec start, end;
     long long oom_before;
+    uint64_t cpu_limit_ns;  /* 0: none */
+    long long cpu_base_ns;  /* the tree's CPU time when the limit started counting */
+    int cpu_exceeded;       /* killed for its CPU time */
 };
 
 /* What the launcher does now. */
@@ -246,7 +251,100 @@ static struct {
     int fifo_ready;      /* the script's content is queued */
     int fifo_died;       /* the interpreter died before opening the FIFO */
     int last_status;
+    /* CPU-time limits (ms; 0: none) of the compile and run stages, from START. */
+    uint64_t cpu_limit_ms[2];
 } L = {.sigfd = -1, .host_open = 1, .fifo = -1};
+
+static long long read_number(const char *path, const char *key) {
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char line[128];
+    long long n = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (!key) {
+            if (sscanf(line, "%lld", &n) == 1)
+                break;
+        } else if (strncmp(line, key, strlen(key)) == 0 && sscanf(line + strlen(key), " %lld", &n) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+/* CPU time (ns) the container's processes used, as the cgroup counts it
+ * (it includes processes the program started and no longer waits for),
+ * minus the launcher's own; -1 if the cgroup cannot be read. */
+static long long tree_cpu_ns(void) {
+    long long ns;
+    long long usec = read_number("/sys/fs/cgroup/cpu.stat", "usage_usec");
+    if (usec >= 0)
+        ns = usec * 1000;
+    else if ((ns = read_number("/sys/fs/cgroup/cpuacct/cpuacct.usage", NULL)) < 0)
+        return -1;
+    struct rusage self;
+    getrusage(RUSAGE_SELF, &self);
+    ns -= (long long)self.ru_utime.tv_sec * 1000000000LL + (long long)self.ru_utime.tv_usec * 1000LL;
+    ns -= (long long)self.ru_stime.tv_sec * 1000000000LL + (long long)self.ru_stime.tv_usec * 1000LL;
+    return ns;
+}
+
+/* Where the cgroup cannot be read: the process and the children it waited
+ * for, from /proc. */
+static long long proc_cpu_ns(pid_t pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    unsigned long long ut, st;
+    long long cut, cst;
+    /* fields 14-17 (utime stime cutime cstime), counted after the comm's ')' */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &ut, &st, &cut, &cst) != 4)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return (long long)((ut + st + (unsigned long long)cut + (unsigned long long)cst) * (1000000000ULL / (unsigned long long)hz));
+}
+
+static long long cpu_used_ns(const struct proc *p) {
+    long long t = tree_cpu_ns();
+    return t >= 0 ? t : proc_cpu_ns(p->pid);
+}
+
+/* Starts counting `p`'s CPU time against `limit_ms` (0: none); the kernel's
+ * RLIMIT_CPU (whole seconds, per process) stands behind the count. */
+static void limit_cpu(struct proc *p, uint64_t limit_ms) {
+    p->cpu_limit_ns = limit_ms * 1000000ULL;
+    p->cpu_base_ns = cpu_used_ns(p);
+    if (limit_ms > 0) {
+        rlim_t secs = (rlim_t)(limit_ms / 1000 + 2);
+        struct rlimit r = {secs, secs + 1};
+        prlimit(p->pid, RLIMIT_CPU, &r, NULL);
+    }
+}
+
+/* Kills the process tree that ran over its CPU time. */
+static void check_cpu(struct proc *p) {
+    if (p->cpu_limit_ns == 0 || p->exited || p->cpu_exceeded)
+        return;
+    long long used = cpu_used_ns(p);
+    /* (Signed: the cgroup's count less the launcher's own may dip below an
+     * earlier reading; the two clocks are sampled apart.) */
+    if (used < 0 || p->cpu_base_ns < 0 || used - p->cpu_base_ns < (long long)p->cpu_limit_ns)
+        return;
+    p->cpu_exceeded = 1;
+    if (getpid() == 1)
+        kill(-1, SIGKILL);
+    else
+        kill(p->pid, SIGKILL);
+}
 
 static long long oom_kills(void) {
     static const char *files[] = {"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"};
@@ -371,7 +469,7 @@ static void drain(struct proc *p) {
 }
 
 static void send_status(int kind, struct proc *p) {
-    unsigned char s[44];
+    unsigned char s[48];
     int code = -1, sig = 0;
     if (WIFEXITED(p->status))
         code = WEXITSTATUS(p->status);
@@ -389,6 +487,7 @@ static void send_status(int kind, struct proc *p) {
     put64(s + 24, (uint64_t)(wall_ns / 1000));
     put64(s + 32, (uint64_t)p->ru.ru_maxrss);
     put32(s + 40, (uint32_t)(int32_t)ooms);
+    put32(s + 44, p->cpu_exceeded ? 1u : 0u); /* flags: 1 = over its CPU time */
     send_frame(kind, s, sizeof s, NULL, 0);
     L.last_status = code >= 0 ? code : 128 + sig;
 }
@@ -427,6 +526,9 @@ static void start_program(void) {
         if (!L.have_child)
             spawn(L.run, 1, NULL);
     }
+    /* (A prestarted interpreter counts from here: its startup was not the
+     * session's.) */
+    limit_cpu(&L.child, L.cpu_limit_ms[1]);
 }
 
 static void after_files(void) {
@@ -438,6 +540,7 @@ static void after_files(void) {
     if (L.compile) {
         L.phase = COMPILING;
         spawn(L.compile, 0, NULL);
+        limit_cpu(&L.child, L.cpu_limit_ms[0]);
     } else {
         start_program();
     }
@@ -480,6 +583,7 @@ static void child_done(void) {
             drain(p);
             L.phase = BENCHING;
             spawn(L.then, 0, NULL);
+            limit_cpu(&L.child, L.cpu_limit_ms[1]);
             return;
         }
         finish_validation(p);
@@ -580,6 +684,11 @@ static void host_frames(void) {
         case H_START:
             if (L.phase != WAIT_FILES)
                 fatal("START twice");
+            /* Optional: u64 compile CPU ms, u64 run CPU ms (0: none). */
+            if (len >= 16) {
+                L.cpu_limit_ms[0] = ((uint64_t)get32(payload) << 32) | get32(payload + 4);
+                L.cpu_limit_ms[1] = ((uint64_t)get32(payload + 8) << 32) | get32(payload + 12);
+            }
             after_files();
             break;
         case H_GO:
@@ -670,7 +779,15 @@ static void loop(void) {
             fds[n++] = (struct pollfd){.fd = L.fifo, .events = POLLOUT};
         }
         struct timespec ts;
-        int ready = ppoll(fds, (nfds_t)n, flush_timeout(&ts), NULL);
+        struct timespec *timeout = flush_timeout(&ts);
+        int counting = L.have_child && !L.child.exited && L.child.cpu_limit_ns > 0;
+        if (counting && (!timeout || timeout->tv_nsec > CPU_CHECK_NS)) {
+            /* The CPU time is counted every CPU_CHECK_NS. */
+            ts.tv_sec = 0;
+            ts.tv_nsec = CPU_CHECK_NS;
+            timeout = &ts;
+        }
+        int ready = ppoll(fds, (nfds_t)n, timeout, NULL);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
@@ -678,6 +795,8 @@ static void loop(void) {
         }
         if (out.pending.len > 0 && flush_timeout(&ts)->tv_nsec == 0)
             flush_out();
+        if (counting)
+            check_cpu(&L.child);
         if (fds[0].revents)
             on_signal();
         if (out_i >= 0 && fds[out_i].revents)

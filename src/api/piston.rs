@@ -136,11 +136,6 @@ fn to_session(st: &ApiState, req: &ExecuteRequest, interactive: bool) -> Result<
     let compile_cpu_time = piston_limit("compile_cpu_time", req.compile_cpu_time)?;
     let run_memory = piston_limit("run_memory_limit", req.run_memory_limit)?;
     let compile_memory = piston_limit("compile_memory_limit", req.compile_memory_limit)?;
-    // A CPU-time bound is enforced as the wall-clock bound when tighter.
-    let tighter = |a: Option<i64>, b: Option<i64>| match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
     let min_mb = st.cfg.limits.min_memory_mb as i64;
     Ok((
         Request {
@@ -149,9 +144,11 @@ fn to_session(st: &ApiState, req: &ExecuteRequest, interactive: bool) -> Result<
             stdin: req.stdin.clone(),
             args: req.args.clone(),
             files: (!extra.is_empty()).then_some(Value::Array(extra)),
-            timeout_ms: column(tighter(run_timeout, run_cpu_time)),
+            timeout_ms: column(run_timeout),
             memory_limit_mb: column(megabytes(run_memory).map(|m| m.max(min_mb))),
-            compile_timeout_ms: column(tighter(compile_timeout, compile_cpu_time)),
+            cpu_time_limit_ms: column(run_cpu_time),
+            compile_timeout_ms: column(compile_timeout),
+            compile_cpu_time_limit_ms: column(compile_cpu_time),
             compile_memory_limit_mb: column(megabytes(compile_memory).map(|m| m.max(min_mb))),
             interactive,
             session_name: Some("piston".into()),
@@ -171,6 +168,8 @@ fn piston_error(e: crate::model::RequestError) -> ApiError {
                 "compile_timeout_ms" => ("compile_timeout", bound),
                 "memory_limit_mb" => ("run_memory_limit", bound * 1024 * 1024),
                 "compile_memory_limit_mb" => ("compile_memory_limit", bound * 1024 * 1024),
+                "cpu_time_limit_ms" => ("run_cpu_time", bound),
+                "compile_cpu_time_limit_ms" => ("compile_cpu_time", bound),
                 other => (other, bound),
             };
             if above {
@@ -211,7 +210,7 @@ fn verdict(reason: Option<EndReason>, exit: Option<Exit>) -> (Value, Value, Valu
             Some(Exit::Signal(n)) => (json!("SG"), json!(signal_name(n)), Value::Null),
             _ => killed,
         },
-        Some(R::Timeout) | Some(R::CompileTimeout) => (json!("TO"), json!("SIGKILL"), Value::Null),
+        Some(R::Timeout | R::CpuTime | R::CompileTimeout) => (json!("TO"), json!("SIGKILL"), Value::Null),
         Some(R::OutputLimit) => (json!("OL"), json!("SIGKILL"), Value::Null),
         Some(R::MemoryLimit) | Some(R::CompileMemoryLimit) | Some(R::Cancelled) => killed,
         Some(R::InvalidRequest | R::ImageMissing | R::Infrastructure | R::WorkerLost | R::Shutdown) | None => {

@@ -31,6 +31,7 @@ pub(crate) struct RunArgs {
     pub stdin: Option<String>,
     pub timeout_ms: Option<i32>,
     pub memory_mb: Option<i32>,
+    pub cpu_time_ms: Option<i32>,
     pub json: bool,
     pub user: Option<Uuid>,
 }
@@ -117,6 +118,7 @@ pub(crate) async fn run(
         stdin,
         timeout_ms: args.timeout_ms,
         memory_limit_mb: args.memory_mb,
+        cpu_time_limit_ms: args.cpu_time_ms,
         session_name: name,
         ..Default::default()
     };

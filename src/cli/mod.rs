@@ -58,6 +58,9 @@ pub(crate) enum Command {
         /// Memory limit in MB.
         #[arg(long)]
         memory: Option<i32>,
+        /// CPU-time limit (the program and everything it starts), e.g. 2s.
+        #[arg(long, value_parser = commands::parse_duration_ms)]
+        cpu_time: Option<i32>,
         /// Print the final session row and its logs as JSON.
         #[arg(long)]
         json: bool,
@@ -171,10 +174,19 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::dev::run(opts, cfg, runtimes, shutdown).await?;
             Ok(0)
         }
-        Command::Run { file, lang, stdin, timeout, memory, json, user } => {
+        Command::Run { file, lang, stdin, timeout, memory, cpu_time, json, user } => {
             let interrupted = CancellationToken::new();
             tokio::spawn(signal_shutdown(interrupted.clone()));
-            let args = RunArgs { file, lang, stdin, timeout_ms: timeout, memory_mb: memory, json, user };
+            let args = RunArgs {
+                file,
+                lang,
+                stdin,
+                timeout_ms: timeout,
+                memory_mb: memory,
+                cpu_time_ms: cpu_time,
+                json,
+                user,
+            };
             commands::run(args, &cfg, &runtimes, interrupted).await
         }
         Command::Sessions { limit } => commands::sessions(&cfg, limit).await.map(|()| 0),

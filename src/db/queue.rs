@@ -56,7 +56,8 @@ pub(crate) async fn claim(
              from next where s.id = next.id
              returning s.id, s.attempt, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
                        s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb,
-                       s.mode, s.tests, s.runs, s.room_id, s.session_name",
+                       s.mode, s.tests, s.runs, s.room_id, s.session_name, s.cpu_time_limit_ms,
+                       s.compile_cpu_time_limit_ms",
         )
         .await?;
     let rows = db.query(&claim, &[&worker_id, &(limit as i64), &ms(lease)]).await?;
@@ -76,6 +77,8 @@ pub(crate) async fn claim(
                     interactive: r.try_get("interactive")?,
                     compile_timeout_ms: r.try_get("compile_timeout_ms")?,
                     compile_memory_limit_mb: r.try_get("compile_memory_limit_mb")?,
+                    cpu_time_limit_ms: r.try_get("cpu_time_limit_ms")?,
+                    compile_cpu_time_limit_ms: r.try_get("compile_cpu_time_limit_ms")?,
                     mode: r.try_get("mode")?,
                     tests: r.try_get("tests")?,
                     runs: r.try_get("runs")?,

@@ -27,8 +27,9 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
         .query_one(
             "insert into public.backend_execution_sessions
                (language, code, stdin, args, files, timeout_ms, memory_limit_mb, interactive, room_id, session_name,
-                mode, tests, runs, compile_timeout_ms, compile_memory_limit_mb)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning id",
+                mode, tests, runs, compile_timeout_ms, compile_memory_limit_mb, cpu_time_limit_ms,
+                compile_cpu_time_limit_ms)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning id",
             &[
                 &req.language,
                 &req.code,
@@ -45,6 +46,8 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
                 &req.runs,
                 &req.compile_timeout_ms,
                 &req.compile_memory_limit_mb,
+                &req.cpu_time_limit_ms,
+                &req.compile_cpu_time_limit_ms,
             ],
         )
         .await?;

@@ -35,8 +35,19 @@ pub(super) fn judge(f: &Finished, stages: &Stages, output_limit: u64, compile_ex
     let compile_mb = stages.compile.map(|c| c.memory_mb).unwrap_or_default();
     let run_mb = stages.run.memory_mb;
     let said = |r: R, exit: Option<Exit>, msg: String| Outcome::new(r, exit, Some(msg));
+    let cpu_ms = |l: Option<crate::sandbox::StageLimits>| l.and_then(|l| l.cpu_time).map_or(0, |t| t.as_millis());
     let mut outcome = match f.ending {
         Ending::Stopped(StopReason::LeaseLost) => return None,
+        Ending::CompileFailed(s) if s.cpu_exceeded => said(
+            R::CompileTimeout,
+            Some(s.exit),
+            format!("compile CPU time limit of {} ms reached; the compiler was killed", cpu_ms(stages.compile)),
+        ),
+        Ending::Exited(s) if s.cpu_exceeded => said(
+            R::CpuTime,
+            Some(s.exit),
+            format!("CPU time limit of {} ms reached; the program was killed", cpu_ms(Some(stages.run))),
+        ),
         Ending::CompileFailed(s) if out_of_memory(&s, f.oom_killed) => said(
             R::CompileMemoryLimit,
             Some(s.exit),
@@ -198,12 +209,26 @@ mod tests {
     use crate::sandbox::StageLimits;
 
     fn stages(compile: bool) -> Stages {
-        let s = |ms, mb| StageLimits { timeout: Duration::from_millis(ms), memory_mb: mb, cpus: 1.0 };
+        let s = |ms, mb| StageLimits {
+            timeout: Duration::from_millis(ms),
+            memory_mb: mb,
+            cpus: 1.0,
+            cpu_time: Some(Duration::from_millis(ms / 2)),
+        };
         Stages { compile: compile.then(|| s(9000, 1024)), run: s(2000, 256) }
     }
 
     fn st(exit: Exit, ooms: Option<u32>) -> Status {
-        Status { exit, usage: StageUsage { cpu_ms: 5.0, wall_ms: 7.0, memory_kb: 100 }, oom_kills: ooms }
+        Status {
+            exit,
+            usage: StageUsage { cpu_ms: 5.0, wall_ms: 7.0, memory_kb: 100 },
+            oom_kills: ooms,
+            cpu_exceeded: false,
+        }
+    }
+
+    fn over_cpu(exit: Exit) -> Status {
+        Status { cpu_exceeded: true, ..st(exit, Some(0)) }
     }
 
     fn fin(ending: Ending, stage: Stage, oom_killed: bool) -> Finished {
@@ -239,6 +264,8 @@ mod tests {
             // A program that survived its child's OOM kill and exited 0.
             (fin(Ending::Exited(st(Exit::Code(0), Some(1))), run, false), Some((S::Completed, R::Exit, Some(0), ""))),
             (fin(Ending::CompileTimedOut, Stage::Compile, false), Some((S::Timeout, R::CompileTimeout, None, "compile time limit of 9000 ms"))),
+            (fin(Ending::Exited(over_cpu(Exit::Signal(9))), run, false), Some((S::Timeout, R::CpuTime, Some(137), "CPU time limit of 1000 ms reached"))),
+            (fin(Ending::CompileFailed(over_cpu(Exit::Signal(9))), Stage::Compile, false), Some((S::Timeout, R::CompileTimeout, Some(137), "compile CPU time limit of 4500 ms"))),
             (fin(Ending::TimedOut, run, false), Some((S::Timeout, R::Timeout, None, "time limit of 2000 ms"))),
             (fin(Ending::OutputLimit, run, false), Some((S::Failed, R::OutputLimit, None, "output limit of 100 bytes"))),
             (fin(Ending::Stopped(StopReason::Cancelled), run, false), Some((S::Cancelled, R::Cancelled, None, "cancelled by the owner"))),

@@ -37,11 +37,17 @@ pub(super) struct Validation {
 /// The plan of a request that passed validation.
 pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
     let runtime = req.runtime;
-    let run = StageLimits { timeout: req.limits.timeout, memory_mb: req.limits.memory_mb, cpus: l.cpus };
+    let run = StageLimits {
+        timeout: req.limits.timeout,
+        memory_mb: req.limits.memory_mb,
+        cpus: l.cpus,
+        cpu_time: req.limits.cpu_time,
+    };
     let compile_limits = StageLimits {
         timeout: req.limits.compile_timeout,
         memory_mb: req.limits.compile_memory_mb,
         cpus: l.compile_cpus,
+        cpu_time: req.limits.compile_cpu_time,
     };
     let extra_names = req.files.iter().map(|f| f.name.as_str());
     let (mut files, launch, validation) = match (req.mode, &runtime.validate) {

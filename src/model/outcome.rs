@@ -16,6 +16,9 @@ text_enum! {
         Signal = "signal",
         /// The run stage's wall-clock limit.
         Timeout = "timeout",
+        /// The run stage's CPU-time limit (the program and everything it
+        /// started).
+        CpuTime = "cpu_time",
         /// The session's output limit.
         OutputLimit = "output_limit",
         /// The run stage's memory limit (the kernel's OOM killer).
@@ -52,7 +55,7 @@ impl EndReason {
             Exit | Signal | OutputLimit | MemoryLimit | CompileError | CompileMemoryLimit | InvalidRequest => {
                 SessionStatus::Failed
             }
-            Timeout | CompileTimeout => SessionStatus::Timeout,
+            Timeout | CpuTime | CompileTimeout => SessionStatus::Timeout,
             Cancelled => SessionStatus::Cancelled,
             ImageMissing | Infrastructure | WorkerLost | Shutdown => SessionStatus::Error,
         }
@@ -172,6 +175,7 @@ mod tests {
             (Exit, None, S::Failed),
             (Signal, Some(super::Exit::Signal(11)), S::Failed),
             (Timeout, None, S::Timeout),
+            (CpuTime, Some(super::Exit::Signal(9)), S::Timeout),
             (CompileTimeout, None, S::Timeout),
             (OutputLimit, None, S::Failed),
             (MemoryLimit, Some(super::Exit::Signal(9)), S::Failed),

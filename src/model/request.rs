@@ -25,6 +25,9 @@ pub struct Request {
     pub memory_limit_mb: Option<i32>,
     pub compile_timeout_ms: Option<i32>,
     pub compile_memory_limit_mb: Option<i32>,
+    /// CPU time (user + system, the program and everything it starts).
+    pub cpu_time_limit_ms: Option<i32>,
+    pub compile_cpu_time_limit_ms: Option<i32>,
     pub interactive: bool,
     pub room_id: Option<Uuid>,
     pub session_name: Option<String>,
@@ -90,8 +93,11 @@ pub enum ValidMode {
 pub struct RequestLimits {
     pub timeout: Duration,
     pub memory_mb: u64,
+    /// None: no CPU-time limit (only the wall clock).
+    pub cpu_time: Option<Duration>,
     pub compile_timeout: Duration,
     pub compile_memory_mb: u64,
+    pub compile_cpu_time: Option<Duration>,
 }
 
 /// A request that passed every check.
@@ -178,6 +184,7 @@ impl Request {
             return Err(RequestError::Invalid("interactive sessions run programs (mode 'run')".into()));
         }
         let ms = |v: u64| Duration::from_millis(v);
+        let cpu = |v: u64| (v > 0).then(|| Duration::from_millis(v));
         let limits = RequestLimits {
             timeout: ms(bounded("timeout_ms", self.timeout_ms, l.default_timeout_ms, 1, l.max_timeout_ms, "ms")?),
             memory_mb: bounded(
@@ -204,6 +211,22 @@ impl Request {
                 l.max_compile_memory_mb,
                 "MB",
             )?,
+            cpu_time: cpu(bounded(
+                "cpu_time_limit_ms",
+                self.cpu_time_limit_ms,
+                l.default_cpu_time_ms,
+                1,
+                l.max_cpu_time_ms,
+                "ms",
+            )?),
+            compile_cpu_time: cpu(bounded(
+                "compile_cpu_time_limit_ms",
+                self.compile_cpu_time_limit_ms,
+                l.default_compile_cpu_time_ms,
+                1,
+                l.max_compile_cpu_time_ms,
+                "ms",
+            )?),
         };
         if self.args.len() > MAX_ARGS {
             return Err(RequestError::Invalid(format!("too many args: at most {MAX_ARGS}")));

@@ -22,7 +22,9 @@
 //!                                           FATAL     message
 //!
 //! status: i32 exit code (-1 if signalled), i32 signal, u64 user µs,
-//!         u64 system µs, u64 wall µs, u64 peak RSS KiB, i32 OOM kills (-1 unknown)
+//!         u64 system µs, u64 wall µs, u64 peak RSS KiB, i32 OOM kills (-1 unknown),
+//!         u32 flags (1: killed for its CPU time)
+//! START:  u64 compile-stage CPU ms, u64 run-stage CPU ms (0: no limit)
 //! ```
 //!
 //! A run: FILE…, START; with a compile stage the launcher answers COMPILED
@@ -128,16 +130,26 @@ fn frame(out: &mut Vec<u8>, kind: u8, parts: &[&[u8]]) {
     }
 }
 
-/// The files, then START. Names must satisfy [`is_safe_name`] (checked by
-/// the request's validation; asserted here).
-pub fn files(files: &[File]) -> Vec<u8> {
-    let size: usize = files.iter().map(|f| f.name.len() + f.content.len() + 7).sum::<usize>() + 5;
+/// CPU-time limits the launcher enforces on each stage (the program and
+/// everything it starts, as the container's cgroup counts them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CpuLimits {
+    pub compile: Option<std::time::Duration>,
+    pub run: Option<std::time::Duration>,
+}
+
+/// The files, then START (with the CPU-time limits: u64 ms of the compile
+/// and run stages, 0 for none). Names must satisfy [`is_safe_name`]
+/// (checked by the request's validation; asserted here).
+pub fn files(files: &[File], cpu: &CpuLimits) -> Vec<u8> {
+    let size: usize = files.iter().map(|f| f.name.len() + f.content.len() + 7).sum::<usize>() + 21;
     let mut out = Vec::with_capacity(size);
     for f in files {
         assert!(is_safe_name(&f.name), "unsafe file name reached the sandbox: {:?}", f.name);
         frame(&mut out, kind::FILE, &[&(f.name.len() as u16).to_be_bytes(), f.name.as_bytes(), &f.content]);
     }
-    frame(&mut out, kind::START, &[]);
+    let ms = |d: Option<std::time::Duration>| d.map_or(0, |d| d.as_millis().max(1) as u64).to_be_bytes();
+    frame(&mut out, kind::START, &[&ms(cpu.compile), &ms(cpu.run)]);
     out
 }
 
@@ -175,6 +187,8 @@ pub struct Status {
     pub usage: StageUsage,
     /// OOM kills in the container's cgroup while it ran (None: unknown).
     pub oom_kills: Option<u32>,
+    /// The launcher killed it for its CPU time.
+    pub cpu_exceeded: bool,
 }
 
 impl Status {
@@ -263,16 +277,18 @@ fn status(p: &[u8]) -> Option<Status> {
     let signal = p.get_i32();
     let (user, system, wall, rss) = (p.get_u64(), p.get_u64(), p.get_u64(), p.get_u64());
     let ooms = p.get_i32();
+    let flags = if p.len() >= 4 { p.get_u32() } else { 0 };
     let exit = if code >= 0 { Exit::Code(code) } else { Exit::Signal(signal) };
     Some(Status {
         exit,
         usage: StageUsage { cpu_ms: (user + system) as f64 / 1000.0, wall_ms: wall as f64 / 1000.0, memory_kb: rss },
         oom_kills: u32::try_from(ooms).ok(),
+        cpu_exceeded: flags & 1 != 0,
     })
 }
 
 #[cfg(test)]
-pub(crate) fn encode_status(code: i32, signal: i32, cpu_us: u64, ooms: i32) -> Vec<u8> {
+pub(crate) fn encode_status(code: i32, signal: i32, cpu_us: u64, ooms: i32, flags: u32) -> Vec<u8> {
     let mut p = Vec::new();
     for v in [code.to_be_bytes(), signal.to_be_bytes()] {
         p.extend_from_slice(&v);
@@ -281,6 +297,7 @@ pub(crate) fn encode_status(code: i32, signal: i32, cpu_us: u64, ooms: i32) -> V
         p.extend_from_slice(&v.to_be_bytes());
     }
     p.extend_from_slice(&ooms.to_be_bytes());
+    p.extend_from_slice(&flags.to_be_bytes());
     p
 }
 
@@ -338,8 +355,13 @@ mod tests {
 
     #[test]
     fn requests_are_framed() {
-        let f = files(&[File { name: "main.py".into(), content: b"print(1)\n".to_vec() }]);
-        assert_eq!(f, b"\x01\x00\x00\x00\x12\x00\x07main.pyprint(1)\n\x02\x00\x00\x00\x00");
+        let f = files(&[File { name: "main.py".into(), content: b"print(1)\n".to_vec() }], &CpuLimits::default());
+        assert_eq!(
+            f,
+            b"\x01\x00\x00\x00\x12\x00\x07main.pyprint(1)\n\x02\x00\x00\x00\x10\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+        );
+        let limited = CpuLimits { compile: None, run: Some(std::time::Duration::from_millis(1500)) };
+        assert_eq!(&files(&[], &limited)[5..], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0xdc]);
         assert_eq!(stdin(b"ab"), b"\x04\x00\x00\x00\x02ab");
         assert!(stdin(b"").is_empty());
         assert_eq!(eof(), b"\x05\x00\x00\x00\x00");
@@ -353,9 +375,9 @@ mod tests {
         let mut stream = Vec::new();
         stream.extend(encode_event(kind::STDOUT, b"hello\n"));
         stream.extend(encode_event(kind::STDERR, b"\x1eexecbox:exit:0\x1e\n"));
-        stream.extend(encode_event(kind::COMPILED, &encode_status(0, 0, 1500, 0)));
+        stream.extend(encode_event(kind::COMPILED, &encode_status(0, 0, 1500, 0, 0)));
         stream.extend(encode_event(kind::BLOCK, b"\x00\x06reportXML"));
-        stream.extend(encode_event(kind::EXITED, &encode_status(-1, 9, 0, 1)));
+        stream.extend(encode_event(kind::EXITED, &encode_status(-1, 9, 0, 1, 1)));
         let want = vec![
             Event::Output(Stream::Stdout, bytes::Bytes::from_static(b"hello\n")),
             Event::Output(Stream::Stderr, bytes::Bytes::from_static(b"\x1eexecbox:exit:0\x1e\n")),
@@ -363,12 +385,14 @@ mod tests {
                 exit: Exit::Code(0),
                 usage: StageUsage { cpu_ms: 1.5, wall_ms: 2.0, memory_kb: 1234 },
                 oom_kills: Some(0),
+                cpu_exceeded: false,
             }),
             Event::Block("report".into(), bytes::Bytes::from_static(b"XML")),
             Event::Exited(Status {
                 exit: Exit::Signal(9),
                 usage: StageUsage { cpu_ms: 0.0, wall_ms: 2.0, memory_kb: 1234 },
                 oom_kills: Some(1),
+                cpu_exceeded: true,
             }),
         ];
         for split in 1..stream.len() {

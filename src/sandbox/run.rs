@@ -31,6 +31,9 @@ pub(crate) struct StageLimits {
     pub memory_mb: u64,
     /// CPU share in cores.
     pub cpus: f64,
+    /// CPU time (the program and everything it starts); the launcher
+    /// enforces it.
+    pub cpu_time: Option<Duration>,
 }
 
 /// The stages of a run: an optional compile stage, then the program.
@@ -125,7 +128,8 @@ pub(crate) async fn run(
     let (gate_tx, gate_rx) = oneshot::channel();
     let mut gate = stages.compile.map(|_| gate_tx);
     let gate_rx = stages.compile.map(|_| gate_rx);
-    let _feeder = Owned(tokio::spawn(feed(engine.clone(), id.clone(), container_stdin, input, gate_rx)));
+    let cpu = launcher::CpuLimits { compile: stages.compile.and_then(|c| c.cpu_time), run: stages.run.cpu_time };
+    let _feeder = Owned(tokio::spawn(feed(engine.clone(), id.clone(), container_stdin, input, cpu, gate_rx)));
 
     let (mut state, first) = RunState::start(stages.compile.is_some());
     pipe.set_stage(state.stage());
@@ -307,9 +311,10 @@ async fn feed(
     id: String,
     mut pipe: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
     input: Input,
+    cpu: launcher::CpuLimits,
     gate: Option<oneshot::Receiver<()>>,
 ) {
-    if pipe.write_all(&launcher::files(&input.files)).await.is_err() || pipe.flush().await.is_err() {
+    if pipe.write_all(&launcher::files(&input.files, &cpu)).await.is_err() || pipe.flush().await.is_err() {
         return;
     }
     if let Some(gate) = gate {

@@ -208,7 +208,7 @@ mod tests {
     use crate::model::{Exit, StageUsage};
 
     fn status(exit: Exit) -> Status {
-        Status { exit, usage: StageUsage::default(), oom_kills: Some(0) }
+        Status { exit, usage: StageUsage::default(), oom_kills: Some(0), cpu_exceeded: false }
     }
 
     use Action::*;

@@ -525,6 +525,23 @@ async fn piston_execute_runtimes_and_errors() {
     assert_eq!(status, 200, "{v}");
     assert_eq!((v["run"]["status"].clone(), v["run"]["signal"].clone()), (json!("TO"), json!("SIGKILL")));
 
+    // A CPU-time limit stops a burner (Piston's TO), not a sleeper.
+    let mut burner = piston("while True: pass");
+    burner["run_cpu_time"] = json!(300);
+    let (status, v) = post(&api, "/api/v2/execute", Some(&token), burner).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["run"]["status"].clone(), v["run"]["signal"].clone()), (json!("TO"), json!("SIGKILL")), "{v}");
+    assert!(v["run"]["cpu_time"].as_i64().unwrap() >= 300, "{v}");
+    let mut sleeper = piston("import time\ntime.sleep(1)\nprint('up')");
+    sleeper["run_cpu_time"] = json!(300);
+    let (status, v) = post(&api, "/api/v2/execute", Some(&token), sleeper).await;
+    assert_eq!(
+        (status, v["run"]["stdout"].clone(), v["run"]["status"].clone()),
+        (200, json!("up\n"), Value::Null),
+        "{v}"
+    );
+    assert!(v["run"]["wall_time"].as_i64().unwrap() >= 1000, "{v}");
+
     // ...but never raise it.
     let mut greedy = piston("1");
     greedy["run_timeout"] = json!(600_000);

@@ -48,12 +48,18 @@ impl<'a> Sandbox<'a> {
     /// Submits a session; returns it and the container it ran in, which on
     /// the warm path is one the pool had ready, on the cold path not.
     async fn submit(&self, language: &str, code: &str, timeout_ms: Option<i32>) -> (Uuid, String) {
-        let image = execbox::runtimes::Runtimes::builtin().resolve(language).unwrap().image.clone();
+        let req =
+            execbox::model::Request { language: language.into(), code: code.into(), timeout_ms, ..Default::default() };
+        self.submit_request(req).await
+    }
+
+    async fn submit_request(&self, req: execbox::model::Request) -> (Uuid, String) {
+        let image = execbox::runtimes::Runtimes::builtin().resolve(&req.language).unwrap().image.clone();
         let ready = match self.path {
             Path::Warm => wait_pool_of(&self.worker_id, 1, Some(&image)).await,
             Path::Cold => HashSet::new(),
         };
-        let id = self.db.submit_with(self.user, language, code, None, timeout_ms, None).await;
+        let id = self.db.insert(self.user, &req).await;
         let container = container_of(self.db, id).await;
         assert_eq!(
             ready.contains(&container),
@@ -249,6 +255,50 @@ async fn output_flood_is_capped_keeping_what_was_printed() {
             .iter()
             .any(|l| l.stream == "system" && l.message.contains("output limit of 100000 bytes reached")));
         wait_container_gone(&container, Duration::from_secs(10)).await;
+        sb.stop().await;
+    }
+}
+
+/// CPU time is counted for the program and everything it starts, and it
+/// stops burners, never sleepers.
+#[tokio::test]
+async fn cpu_time_limits_stop_burners_not_sleepers() {
+    let db = TestDb::new().await;
+    let limited = |code: &str, cpu_ms: i32| execbox::model::Request {
+        language: "python".into(),
+        code: code.into(),
+        timeout_ms: Some(30_000),
+        cpu_time_limit_ms: Some(cpu_ms),
+        ..Default::default()
+    };
+    for path in PATHS {
+        let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
+        for (what, code) in [
+            ("a burner", "while True:\n    pass\n"),
+            ("burning children", "import os\nfor _ in range(3):\n    if os.fork() == 0:\n        while True: pass\nimport time\ntime.sleep(600)\n"),
+        ] {
+            let (id, _) = sb.submit_request(limited(code, 500)).await;
+            let s = db.wait_done(id, T).await;
+            let what = format!("{path:?}: {what}");
+            assert_eq!(s.status, "timeout", "{what}: {s:?}");
+            let (_, reason) = ended_on_time(&db, id, Duration::from_secs(30), &what).await;
+            assert_eq!(reason, "cpu_time", "{what}");
+            assert!(s.error.unwrap().contains("CPU time limit of 500 ms"), "{what}");
+        }
+        let (id, _) = sb.submit_request(limited("import time\ntime.sleep(2)\nprint('slept')\n", 300)).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "completed", "{path:?}: a sleeper is not stopped: {s:?}");
+        let usage: serde_json::Value = db
+            .client()
+            .await
+            .query_one("select usage from backend_execution_sessions where id = $1", &[&id])
+            .await
+            .unwrap()
+            .get(0);
+        let run = &usage["run"];
+        assert!(run["wallMs"].as_f64().unwrap() >= 2000.0, "{path:?}: {usage}");
+        assert!(run["cpuMs"].as_f64().unwrap() < 300.0, "{path:?}: {usage}");
+        assert!(run["memoryKb"].as_u64().unwrap() > 1000, "{path:?}: {usage}");
         sb.stop().await;
     }
 }

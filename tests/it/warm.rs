@@ -276,7 +276,8 @@ async fn the_launcher_reports_an_interpreter_that_died_before_its_script() {
     use execbox::model::{Exit, Stream};
     use execbox::sandbox::launcher::{self, Decoder, Event};
     use tokio::io::AsyncWriteExt;
-    let frames = launcher::files(&[File { name: "main.py".into(), content: b"print(1)\n".to_vec() }]);
+    let frames =
+        launcher::files(&[File { name: "main.py".into(), content: b"print(1)\n".to_vec() }], &Default::default());
     let mut child = tokio::process::Command::new("docker")
         .args(["run", "--rm", "-i", "--network", "none", "--read-only", "--tmpfs", "/work", "--user", "65534:65534"])
         .args(["--label", "execbox.test=launcher", "--entrypoint", launcher::PATH, "execbox/python:3.11"])
