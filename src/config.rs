@@ -79,6 +79,25 @@ pub struct ApiConfig {
     pub max_active_sessions_per_user: i64,
     /// Sessions a user may create per minute (token bucket, per API node).
     pub rate_limit_per_minute: u32,
+    /// Whether Piston's routes need credentials (`token`, the default) or
+    /// also serve callers without any (`none`, for private networks: Piston's
+    /// own clients send none), as one anonymous user, limited per client IP.
+    pub piston_auth: PistonAuth,
+    /// Open Piston mode: requests per minute from one client IP...
+    pub piston_ip_rate_per_minute: u32,
+    /// ...and requests one client IP may have running at once.
+    pub piston_ip_max_active: usize,
+}
+
+/// Who may call Piston's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PistonAuth {
+    /// An access token or API key, as every route.
+    #[default]
+    Token,
+    /// Also no credentials at all: an anonymous user, limited per IP.
+    None,
 }
 
 impl Default for ApiConfig {
@@ -95,6 +114,9 @@ impl Default for ApiConfig {
             max_body_bytes: 2 * 1024 * 1024,
             max_active_sessions_per_user: 4,
             rate_limit_per_minute: 60,
+            piston_auth: PistonAuth::Token,
+            piston_ip_rate_per_minute: 60,
+            piston_ip_max_active: 4,
         }
     }
 }
@@ -352,6 +374,9 @@ impl Config {
         e.set("EXECBOX_MAX_BODY_BYTES", &mut a.max_body_bytes)?;
         e.set("EXECBOX_MAX_ACTIVE_SESSIONS_PER_USER", &mut a.max_active_sessions_per_user)?;
         e.set("EXECBOX_RATE_LIMIT_PER_MINUTE", &mut a.rate_limit_per_minute)?;
+        e.set("EXECBOX_PISTON_AUTH", &mut a.piston_auth)?;
+        e.set("EXECBOX_PISTON_IP_RATE_PER_MINUTE", &mut a.piston_ip_rate_per_minute)?;
+        e.set("EXECBOX_PISTON_IP_MAX_ACTIVE", &mut a.piston_ip_max_active)?;
         cfg.finish()
     }
 
@@ -470,6 +495,16 @@ impl FromEnv for bool {
             "1" | "true" | "yes" | "on" => Ok(true),
             "0" | "false" | "no" | "off" | "" => Ok(false),
             _ => bail!("expected true or false (got {s:?})"),
+        }
+    }
+}
+
+impl FromEnv for PistonAuth {
+    fn from_env(s: &str) -> anyhow::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "token" => Ok(PistonAuth::Token),
+            "none" => Ok(PistonAuth::None),
+            _ => bail!("expected token or none (got {s:?})"),
         }
     }
 }

@@ -177,6 +177,39 @@ export type Database = {
           },
         ]
       }
+      execbox_api_keys: {
+        Row: {
+          created_at: string
+          id: string
+          key_hash: string
+          last_used_at: string | null
+          name: string
+          prefix: string
+          revoked_at: string | null
+          user_id: string
+        }
+        Insert: {
+          created_at?: string
+          id?: string
+          key_hash: string
+          last_used_at?: string | null
+          name: string
+          prefix: string
+          revoked_at?: string | null
+          user_id?: string
+        }
+        Update: {
+          created_at?: string
+          id?: string
+          key_hash?: string
+          last_used_at?: string | null
+          name?: string
+          prefix?: string
+          revoked_at?: string | null
+          user_id?: string
+        }
+        Relationships: []
+      }
       execbox_workers: {
         Row: {
           docker_ok: boolean
@@ -370,6 +403,7 @@ export type Database = {
       }
     }
     Functions: {
+      create_api_key: { Args: { name: string }; Returns: string }
       execbox_may_receive: { Args: { topic: string }; Returns: boolean }
       execbox_topic_session: { Args: { topic: string }; Returns: string }
     }

@@ -36,8 +36,10 @@ pub(crate) enum Principal {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum AuthError {
-    #[error("missing access token: send `Authorization: Bearer <Supabase access token>`")]
+    #[error("missing credentials: send `Authorization: Bearer <Supabase access token or execbox API key>` (or the key as X-Api-Key or X-Auth-Token)")]
     Missing,
+    #[error("unknown or revoked API key")]
+    ApiKeyRefused,
     #[error("malformed access token: {0}")]
     Malformed(String),
     #[error("tokens signed with `alg: none` are not accepted")]
@@ -79,6 +81,7 @@ impl AuthError {
     pub(crate) fn code(&self) -> &'static str {
         match self {
             AuthError::Missing => "missing_token",
+            AuthError::ApiKeyRefused => "api_key_refused",
             AuthError::Malformed(_) => "malformed",
             AuthError::AlgNone => "alg_none",
             AuthError::Hs256NotConfigured => "hs256_not_accepted",
@@ -338,6 +341,44 @@ fn raw_header_alg(token: &str) -> Result<String, AuthError> {
 
 /// The bearer token of a request: the Authorization header, else (for
 /// browsers' WebSockets, which cannot set headers) `access_token` in the query.
+/// What a request presents to authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// A Supabase access token (a JWT).
+    Token(String),
+    /// An execbox API key (`exb_...`).
+    ApiKey(String),
+}
+
+impl Credential {
+    fn classify(s: String) -> Credential {
+        if crate::db::keys::looks_like_key(&s) {
+            Credential::ApiKey(s)
+        } else {
+            Credential::Token(s)
+        }
+    }
+}
+
+/// The credential a request carries: `Authorization: Bearer` (a token or a
+/// key), `X-Api-Key` (a key), `X-Auth-Token` (Judge0's header: a key or a
+/// token), or `?access_token=` (browsers' WebSockets). None at all is
+/// `Missing`.
+pub(crate) fn credential_from(headers: &axum::http::HeaderMap, query: Option<&str>) -> Result<Credential, AuthError> {
+    for name in ["x-api-key", "x-auth-token"] {
+        if let Some(v) = headers.get(name) {
+            let v = v.to_str().map_err(|_| AuthError::Malformed(format!("{name} is not text")))?.trim().to_string();
+            return match Credential::classify(v) {
+                Credential::Token(_) if name == "x-api-key" => {
+                    Err(AuthError::Malformed("X-Api-Key is not an execbox API key (exb_...)".into()))
+                }
+                c => Ok(c),
+            };
+        }
+    }
+    token_from(headers, query).map(Credential::classify)
+}
+
 pub(crate) fn token_from(headers: &axum::http::HeaderMap, query: Option<&str>) -> Result<String, AuthError> {
     if let Some(h) = headers.get(axum::http::header::AUTHORIZATION) {
         let h = h.to_str().map_err(|_| AuthError::Malformed("Authorization header is not text".into()))?;

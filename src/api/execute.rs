@@ -62,7 +62,7 @@ async fn execute(
         ..Default::default()
     };
     let limits = new.validate(&st.runtimes, &st.cfg.limits)?.limits;
-    let id = sessions::create(&st, user, &new).await?;
+    let id = sessions::create(&st, user, sessions::Quota::PerUser, &new).await?;
     let (state, out) = sessions::wait(&st, id, user, limits.timeout + limits.compile_timeout).await?;
     let db = st.pool.get().await?;
     let result: Option<Value> =
@@ -76,6 +76,7 @@ async fn execute(
     body["sessionId"] = json!(id);
     body["status"] = json!(state.status);
     body["endReason"] = json!(state.end_reason);
+    body["usage"] = json!(state.usage);
     body["output"] = json!(format!("{}{}", out.compile.output, out.run.output));
     if state.status != SessionStatus::Completed {
         body["error"] = json!(state.error);

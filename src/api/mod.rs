@@ -4,11 +4,13 @@
 //! Docker** — a session it creates runs on whichever worker claims it, and
 //! its output is read back from `execution_logs`.
 
+pub(crate) mod anonymous;
 pub(crate) mod auth;
 pub(crate) mod error;
 pub(crate) mod execute;
 pub(crate) mod health;
 pub(crate) mod json;
+pub(crate) mod limits;
 pub mod openapi;
 pub(crate) mod piston;
 pub(crate) mod run_backend;
@@ -42,7 +44,8 @@ pub struct Inner {
     pub database: Database,
     pub pool: Pool,
     pub(crate) verifier: Verifier,
-    pub(crate) limiter: sessions::RateLimiter,
+    pub(crate) limiter: limits::RateLimiter<uuid::Uuid>,
+    pub(crate) open: anonymous::OpenMode,
     pub started: Instant,
 }
 
@@ -59,7 +62,8 @@ impl ApiState {
         let pool = database.pool(32)?;
         Ok(ApiState(Arc::new(Inner {
             verifier: Verifier::new(&cfg.api)?,
-            limiter: sessions::RateLimiter::new(cfg.api.rate_limit_per_minute),
+            limiter: limits::RateLimiter::new(cfg.api.rate_limit_per_minute),
+            open: anonymous::OpenMode::new(&cfg.api),
             cfg,
             runtimes,
             database,
@@ -69,9 +73,9 @@ impl ApiState {
     }
 }
 
-/// A verified caller (extractor): `Authorization: Bearer <token>`, or the
-/// `access_token` query parameter (browsers' WebSockets cannot set headers).
-pub(crate) struct Authed(pub Principal);
+/// A verified caller (extractor): a Supabase access token or an API key
+/// (see [`auth::credential_from`] for where they may be sent).
+pub(crate) struct Authed(pub(crate) Principal);
 
 impl<S> FromRequestParts<S> for Authed
 where
@@ -82,8 +86,23 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let st = ApiState::from_ref(state);
-        let token = auth::token_from(&parts.headers, parts.uri.query())?;
-        Ok(Authed(st.verifier.verify(&token).await?))
+        let credential = auth::credential_from(&parts.headers, parts.uri.query())?;
+        Ok(Authed(authenticate(&st, credential).await?))
+    }
+}
+
+/// Who a credential is: a token verified locally, a key looked up (so a
+/// revoked key is refused at once).
+async fn authenticate(st: &ApiState, credential: auth::Credential) -> Result<Principal, ApiError> {
+    match credential {
+        auth::Credential::Token(t) => Ok(st.verifier.verify(&t).await?),
+        auth::Credential::ApiKey(k) => {
+            let db = st.pool.get().await?;
+            match crate::db::keys::owner(&**db, &k).await? {
+                Some(user) => Ok(Principal::User(user)),
+                None => Err(auth::AuthError::ApiKeyRefused.into()),
+            }
+        }
     }
 }
 
@@ -154,7 +173,12 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-            .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderName::from_static("x-api-key"),
+                axum::http::HeaderName::from_static("x-auth-token"),
+            ])
             .max_age(std::time::Duration::from_secs(600)),
     )
 }
@@ -167,6 +191,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "API listening");
-    axum::serve(listener, router(st)).with_graceful_shutdown(shutdown).await?;
+    // The peer's address is what open Piston mode limits by.
+    let app = router(st).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

@@ -15,10 +15,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::anonymous::PistonCaller;
 use super::error::ApiError;
 use super::json::JsonBody;
 use super::sessions::{self, Output, StageOutput};
-use super::{ApiState, Authed};
+use super::ApiState;
 use crate::db::follow::{Follower, SessionState};
 use crate::model::outcome::signal_name;
 use crate::model::{EndReason, Exit, Request, SessionStatus, Stage, StageUsage, Stream};
@@ -260,14 +261,14 @@ fn compile_stage(state: &SessionState, out: &Output) -> Option<Value> {
 
 pub(crate) async fn execute(
     State(st): State<ApiState>,
-    Authed(p): Authed,
+    caller: PistonCaller,
     headers: HeaderMap,
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = sessions::acting_user(p, named_user(&headers)?)?;
+    let user = sessions::acting_user(caller.principal(), named_user(&headers)?)?;
     let (new, rt) = to_session(&st, &req, false)?;
     let limits = new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?.limits;
-    let id = sessions::create(&st, user, &new).await?;
+    let id = sessions::create(&st, user, caller.quota(), &new).await?;
     let (state, out) = sessions::wait(&st, id, user, limits.timeout + limits.compile_timeout).await?;
     let compile = rt.compile.is_some().then(|| compile_stage(&state, &out)).flatten();
     let compile_failed = state.end_reason.is_some_and(EndReason::in_compile_stage);
@@ -301,14 +302,15 @@ const SIGNALS: [&str; 7] = ["SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP",
 
 pub(crate) async fn connect(
     State(st): State<ApiState>,
-    Authed(p): Authed,
+    caller: PistonCaller,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let user = sessions::acting_user(p, named_user(&headers)?)?;
+    let user = sessions::acting_user(caller.principal(), named_user(&headers)?)?;
     let ws = ws.map_err(super::not_a_websocket)?;
     Ok(ws.on_upgrade(move |socket| async move {
-        if let Err(e) = interactive(st, socket, user).await {
+        // The caller (and an anonymous caller's place) lasts as long as the socket.
+        if let Err(e) = interactive(st, socket, user, &caller).await {
             tracing::debug!(error = %format!("{e:#}"), "piston socket ended");
         }
     }))
@@ -333,7 +335,7 @@ async fn feed(st: &ApiState, user: Uuid, id: Uuid, kind: &str, data: Option<&str
     Ok(crate::db::user::input(&mut db, user, id, kind, data).await?)
 }
 
-async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid) -> anyhow::Result<()> {
+async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid, caller: &PistonCaller) -> anyhow::Result<()> {
     // The first message must be `init`, within a second.
     let first = tokio::time::timeout(Duration::from_secs(1), socket.recv()).await;
     let msg: Value = match first {
@@ -368,7 +370,7 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid) -> anyhow:
     let created = async {
         let (new, rt) = to_session(&st, &req, true)?;
         new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?;
-        let id = sessions::create(&st, user, &new).await?;
+        let id = sessions::create(&st, user, caller.quota(), &new).await?;
         Ok::<_, ApiError>((id, rt))
     }
     .await;

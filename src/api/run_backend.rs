@@ -61,7 +61,7 @@ pub(crate) async fn create(
         session_name: ctx.and_then(|c| c.session_name.clone()),
         ..Default::default()
     };
-    let id = sessions::create(&st, user, &new).await?;
+    let id = sessions::create(&st, user, sessions::Quota::PerUser, &new).await?;
     // A worker usually claims it within milliseconds; the container id is
     // then known. The WebSocket works either way.
     let db = st.pool.get().await?;

@@ -2,8 +2,6 @@
 //! one as the calling user (RLS applies, exactly as a frontend's insert),
 //! enforce per-user limits, wait for the outcome, gather the output.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -30,47 +28,40 @@ pub(crate) fn acting_user(p: Principal, named: Option<Uuid>) -> Result<Uuid, Api
     }
 }
 
-/// Per-user token buckets (per API node).
-pub(crate) struct RateLimiter {
-    per_minute: f64,
-    buckets: Mutex<HashMap<Uuid, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    pub(crate) fn new(per_minute: u32) -> RateLimiter {
-        RateLimiter { per_minute: per_minute as f64, buckets: Mutex::new(HashMap::new()) }
-    }
-
-    /// Takes one token, or says how long until one is available.
-    pub(crate) fn take(&self, user: Uuid) -> Result<(), Duration> {
-        let rate = self.per_minute / 60.0;
-        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if b.len() > 100_000 {
-            b.retain(|_, (_, t)| t.elapsed() < Duration::from_secs(120));
-        }
-        let (tokens, last) = b.entry(user).or_insert((self.per_minute, Instant::now()));
-        *tokens = (*tokens + last.elapsed().as_secs_f64() * rate).min(self.per_minute);
-        *last = Instant::now();
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / rate))
-        }
-    }
+/// Which limits a new session counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quota {
+    /// The user's: sessions per minute and sessions at once.
+    PerUser,
+    /// None more: the caller was admitted per client address (open Piston
+    /// mode's anonymous user).
+    AdmittedPerAddress,
 }
 
 /// Creates a pending session for `user`: the request's validation (the
-/// worker's own, run early for a 400), then the per-user limits.
-pub(crate) async fn create(st: &ApiState, user: Uuid, req: &Request) -> Result<Uuid, ApiError> {
+/// worker's own, run early for a 400), then the `quota`'s limits.
+pub(crate) async fn create(st: &ApiState, user: Uuid, quota: Quota, req: &Request) -> Result<Uuid, ApiError> {
     req.validate(&st.runtimes, &st.cfg.limits)?;
-    if let Err(wait) = st.limiter.take(user) {
-        return Err(ApiError::TooManyRequests {
-            message: format!("rate limit: at most {} sessions per minute", st.cfg.api.rate_limit_per_minute),
-            retry_after_secs: wait.as_secs() + 1,
-        });
+    if quota == Quota::PerUser {
+        if let Err(wait) = st.limiter.take(user) {
+            return Err(ApiError::TooManyRequests {
+                message: format!("rate limit: at most {} sessions per minute", st.cfg.api.rate_limit_per_minute),
+                retry_after_secs: wait.as_secs() + 1,
+            });
+        }
     }
     let mut db = st.pool.get().await?;
+    if quota == Quota::PerUser {
+        active_limit(st, &db, user).await?;
+    }
+    crate::db::user::submit(&mut db, user, req).await.map_err(|e| match e.as_db_error() {
+        Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),
+        _ => ApiError::db(&e),
+    })
+}
+
+/// The user's sessions pending or running, against the limit.
+async fn active_limit(st: &ApiState, db: &tokio_postgres::Client, user: Uuid) -> Result<(), ApiError> {
     let active: i64 = db
         .query_one(
             "select count(*) from public.backend_execution_sessions where user_id = $1 and status in ('pending', 'running')",
@@ -85,10 +76,7 @@ pub(crate) async fn create(st: &ApiState, user: Uuid, req: &Request) -> Result<U
             retry_after_secs: 2,
         });
     }
-    crate::db::user::submit(&mut db, user, req).await.map_err(|e| match e.as_db_error() {
-        Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),
-        _ => ApiError::db(&e),
-    })
+    Ok(())
 }
 
 /// Whether `user` can see session `id` (RLS decides; a service principal

@@ -210,7 +210,7 @@ pub(crate) async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_table(rows: &[Vec<String>]) {
+pub(super) fn print_table(rows: &[Vec<String>]) {
     let widths: Vec<usize> =
         (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     for r in rows {

@@ -1,6 +1,6 @@
 //! The command line. `main.rs` only parses it and calls [`run`]. The
-//! client commands (`run`, `sessions`, `logs`) are in `commands.rs`; they go
-//! through the database exactly as a frontend does.
+//! client commands (`run`, `sessions`, `logs`) are in `commands.rs`, `keys`
+//! in `keys.rs`; they go through the database exactly as a frontend does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod commands;
+mod keys;
 pub(crate) mod target;
 
 use crate::config::Config;
@@ -124,6 +125,24 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// API keys (for clients that cannot hold a Supabase session), as a user.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        /// Act as this user (default: EXECBOX_USER_ID, else the dev user).
+        #[arg(long, global = true)]
+        user: Option<Uuid>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Make a key; prints it (shown this once).
+    Create { name: String },
+    /// The user's keys (never the keys themselves).
+    List,
+    /// Revoke a key by id; requests with it are refused at once.
+    Revoke { id: Uuid },
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +247,14 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Images { command: ImagesCommand::Build { languages } } => {
             let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
             crate::images::build(&engine, &runtimes, &languages).await?;
+            Ok(0)
+        }
+        Command::Keys { command, user } => {
+            match command {
+                KeysCommand::Create { name } => keys::create(&cfg, user, &name).await?,
+                KeysCommand::List => keys::list(&cfg, user).await?,
+                KeysCommand::Revoke { id } => keys::revoke(&cfg, user, id).await?,
+            }
             Ok(0)
         }
     }

@@ -87,3 +87,20 @@ pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
         None => crate::error_chain(e),
     }
 }
+
+/// Creates the anonymous user `id` in `auth.users` (as Supabase Auth marks
+/// one: `is_anonymous`, provider `anonymous`) unless it exists.
+pub(crate) async fn ensure_anonymous(
+    db: &impl tokio_postgres::GenericClient,
+    id: Uuid,
+) -> Result<(), tokio_postgres::Error> {
+    db.execute(
+        "insert into auth.users (instance_id, id, aud, role, is_anonymous, raw_app_meta_data, raw_user_meta_data)
+         values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', true,
+                 '{\"provider\": \"anonymous\", \"providers\": [\"anonymous\"]}', '{\"execbox\": \"open Piston mode\"}')
+         on conflict (id) do nothing",
+        &[&id],
+    )
+    .await?;
+    Ok(())
+}

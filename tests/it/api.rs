@@ -64,17 +64,17 @@ impl Drop for Api {
 }
 
 /// The test configuration with the API's HS256 secret set.
-fn api_config(db: &TestDb) -> Config {
+pub(crate) fn api_config(db: &TestDb) -> Config {
     let mut cfg = db.config();
     cfg.api.jwt_secret = Some(Secret::new(SECRET));
     cfg
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn claims(user: Uuid) -> Value {
+pub(crate) fn claims(user: Uuid) -> Value {
     json!({"sub": user.to_string(), "role": "authenticated", "aud": "authenticated", "exp": now() + 600, "iat": now()})
 }
 
@@ -82,25 +82,25 @@ fn hs256(claims: &Value, secret: &str) -> String {
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
-fn user_token(user: Uuid) -> String {
+pub(crate) fn user_token(user: Uuid) -> String {
     hs256(&claims(user), SECRET)
 }
 
-fn service_token() -> String {
+pub(crate) fn service_token() -> String {
     hs256(&json!({"role": "service_role", "iss": "supabase", "exp": now() + 600}), SECRET)
 }
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-async fn body(resp: reqwest::Response) -> (u16, Value) {
+pub(crate) async fn body(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text:?}")))
 }
 
-async fn post(api: &Api, path: &str, token: Option<&str>, body_json: Value) -> (u16, Value) {
+pub(crate) async fn post(api: &Api, path: &str, token: Option<&str>, body_json: Value) -> (u16, Value) {
     let mut req = http().post(format!("{}{path}", api.base)).json(&body_json);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -108,7 +108,7 @@ async fn post(api: &Api, path: &str, token: Option<&str>, body_json: Value) -> (
     body(req.send().await.unwrap()).await
 }
 
-async fn get(api: &Api, path: &str, token: Option<&str>) -> (u16, Value) {
+pub(crate) async fn get(api: &Api, path: &str, token: Option<&str>) -> (u16, Value) {
     let mut req = http().get(format!("{}{path}", api.base));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -116,7 +116,7 @@ async fn get(api: &Api, path: &str, token: Option<&str>) -> (u16, Value) {
     body(req.send().await.unwrap()).await
 }
 
-fn piston(code: &str) -> Value {
+pub(crate) fn piston(code: &str) -> Value {
     json!({"language": "python", "version": "*", "files": [{"name": "test.py", "content": code}]})
 }
 
@@ -641,7 +641,7 @@ async fn piston_floods_end_on_time_at_default_settings() {
     }
 }
 
-async fn read_until<S>(ws: &mut S, pred: impl Fn(&Value) -> bool) -> (Vec<Value>, Option<u16>)
+pub(crate) async fn read_until<S>(ws: &mut S, pred: impl Fn(&Value) -> bool) -> (Vec<Value>, Option<u16>)
 where
     S: futures::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
