@@ -179,6 +179,16 @@ pub struct Limits {
     /// Benchmark mode: timed repetitions when a session names none, and the most it may ask for.
     pub default_benchmark_runs: u64,
     pub max_benchmark_runs: u64,
+    /// Test cases: most cases in one session...
+    pub max_cases: usize,
+    /// ...a case's wall-clock limit when neither it nor its session names one...
+    pub default_case_timeout_ms: u64,
+    /// ...the time all of a session's cases (and their checks) may take
+    /// together (cases that would not fit are skipped)...
+    pub max_cases_time_ms: u64,
+    /// ...and a case's stdout + stderr bytes before it is stopped
+    /// (`output_limit`).
+    pub case_output_bytes: u64,
     /// CPU share as a fraction of one core (0.5 = half a core).
     pub cpus: f64,
     pub pids_limit: i64,
@@ -253,6 +263,10 @@ impl Default for Limits {
             compile_cpus: 1.0,
             default_benchmark_runs: 100,
             max_benchmark_runs: 1000,
+            max_cases: 1000,
+            default_case_timeout_ms: 10_000,
+            max_cases_time_ms: 300_000,
+            case_output_bytes: 1024 * 1024,
             cpus: 0.5,
             pids_limit: 64,
             output_limit_bytes: 1024 * 1024,
@@ -352,6 +366,10 @@ impl Config {
         e.set("EXECBOX_DEFAULT_COMPILE_CPU_TIME_MS", &mut l.default_compile_cpu_time_ms)?;
         e.set("EXECBOX_MAX_COMPILE_CPU_TIME_MS", &mut l.max_compile_cpu_time_ms)?;
         e.set("EXECBOX_MAX_BENCHMARK_RUNS", &mut l.max_benchmark_runs)?;
+        e.set("EXECBOX_MAX_CASES", &mut l.max_cases)?;
+        e.set("EXECBOX_DEFAULT_CASE_TIMEOUT_MS", &mut l.default_case_timeout_ms)?;
+        e.set("EXECBOX_MAX_CASES_TIME_MS", &mut l.max_cases_time_ms)?;
+        e.set("EXECBOX_CASE_OUTPUT_BYTES", &mut l.case_output_bytes)?;
         e.set("EXECBOX_CPUS", &mut l.cpus)?;
         e.set("EXECBOX_COMPILE_CPUS", &mut l.compile_cpus)?;
         e.set("EXECBOX_PIDS_LIMIT", &mut l.pids_limit)?;
@@ -423,6 +441,18 @@ impl Config {
         }
         if l.default_benchmark_runs == 0 || l.default_benchmark_runs > l.max_benchmark_runs {
             bail!("EXECBOX_MAX_BENCHMARK_RUNS must be at least the default of {} runs", l.default_benchmark_runs);
+        }
+        if l.max_cases == 0 || l.max_cases > 10_000 {
+            bail!("EXECBOX_MAX_CASES must be between 1 and 10000");
+        }
+        if l.default_case_timeout_ms == 0 || l.default_case_timeout_ms > l.max_timeout_ms {
+            bail!("EXECBOX_DEFAULT_CASE_TIMEOUT_MS must be between 1 and EXECBOX_MAX_TIMEOUT_MS");
+        }
+        if l.max_cases_time_ms < l.default_case_timeout_ms {
+            bail!("EXECBOX_MAX_CASES_TIME_MS must be at least EXECBOX_DEFAULT_CASE_TIMEOUT_MS");
+        }
+        if l.case_output_bytes < 1024 {
+            bail!("EXECBOX_CASE_OUTPUT_BYTES must be at least 1024");
         }
         let cores = |c: f64| c > 0.0 && c <= 64.0;
         if !cores(l.cpus) || !cores(l.compile_cpus) {

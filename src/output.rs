@@ -17,6 +17,8 @@ pub(crate) struct LogLine {
     /// without one and for all but the last piece of a split long line).
     pub newline: bool,
     pub stage: Stage,
+    /// Mode cases: the index of the case that printed it.
+    pub case: Option<i32>,
 }
 
 /// A line as the splitter cuts it: its text and whether a newline ended it.
@@ -25,10 +27,10 @@ pub(crate) type Piece = (String, bool);
 impl LogLine {
     pub(crate) fn program(stream: Stream, (message, newline): Piece) -> LogLine {
         let level = if stream == Stream::Stderr { Level::Error } else { Level::Info };
-        LogLine { stream, level, message, newline, stage: Stage::Run }
+        LogLine { stream, level, message, newline, stage: Stage::Run, case: None }
     }
     pub(crate) fn system(level: Level, message: impl Into<String>) -> LogLine {
-        LogLine { stream: Stream::System, level, message: message.into(), newline: true, stage: Stage::Run }
+        LogLine { stream: Stream::System, level, message: message.into(), newline: true, stage: Stage::Run, case: None }
     }
 }
 
@@ -108,6 +110,10 @@ pub(crate) struct OutputPipe {
     capped: bool,
     max_line: usize,
     stage: Stage,
+    case: Option<i32>,
+    /// Mode cases: reaching the cap stops the logging, not the program
+    /// (each case has its own output limit).
+    cases: bool,
     /// The compile stage's first lines, for the session's error message.
     compile_excerpt: String,
     queue: VecDeque<LogLine>,
@@ -123,6 +129,8 @@ impl OutputPipe {
             capped: false,
             max_line,
             stage: Stage::Run,
+            case: None,
+            cases: false,
             compile_excerpt: String::new(),
             queue: VecDeque::new(),
         }
@@ -138,6 +146,18 @@ impl OutputPipe {
     pub(crate) fn set_stage(&mut self, stage: Stage) {
         self.flush();
         self.stage = stage;
+    }
+
+    /// Mode cases: reaching the cap ends the logging only.
+    pub(crate) fn set_cases_mode(&mut self) {
+        self.cases = true;
+    }
+
+    /// Lines from now on were printed by case `case` (partial lines are
+    /// flushed to the case that printed them).
+    pub(crate) fn set_case(&mut self, case: Option<i32>) {
+        self.flush();
+        self.case = case;
     }
 
     /// Feeds program output. After the cap, everything is discarded.
@@ -159,12 +179,14 @@ impl OutputPipe {
             self.capped = true;
             self.flush();
             let cap = self.cap;
-            self.system(
-                Level::Error,
+            let message = if self.cases {
+                format!("output limit of {cap} bytes reached; later output is not logged (each case is still judged)")
+            } else {
                 format!(
                     "output limit of {cap} bytes reached; the program was stopped and the rest of its output discarded"
-                ),
-            );
+                )
+            };
+            self.system(Level::Error, message);
             return Flow::Stop;
         }
         Flow::Continue
@@ -180,7 +202,7 @@ impl OutputPipe {
     }
 
     pub(crate) fn system(&mut self, level: Level, message: impl Into<String>) {
-        let line = LogLine { stage: self.stage, ..LogLine::system(level, message) };
+        let line = LogLine { stage: self.stage, case: self.case, ..LogLine::system(level, message) };
         self.queue.push_back(line);
     }
 
@@ -214,7 +236,7 @@ impl OutputPipe {
                 self.compile_excerpt.push_str(&text);
                 self.compile_excerpt.push('\n');
             }
-            self.queue.push_back(LogLine { stage: self.stage, ..LogLine::program(stream, piece) });
+            self.queue.push_back(LogLine { stage: self.stage, case: self.case, ..LogLine::program(stream, piece) });
         }
     }
 }

@@ -14,6 +14,12 @@ export type Database = {
           args: string[]
           attempt: number
           cancel_requested_at: string | null
+          cases: Json | null
+          checker: string | null
+          checker_abs_tolerance: number | null
+          checker_code: string | null
+          checker_language: string | null
+          checker_rel_tolerance: number | null
           claimed_by: string | null
           code: string
           compile_cpu_time_limit_ms: number | null
@@ -39,6 +45,7 @@ export type Database = {
           started_at: string | null
           status: string
           stdin: string | null
+          stop_on_failure: boolean
           tests: string | null
           timeout_ms: number | null
           usage: Json | null
@@ -48,6 +55,12 @@ export type Database = {
           args?: string[]
           attempt?: number
           cancel_requested_at?: string | null
+          cases?: Json | null
+          checker?: string | null
+          checker_abs_tolerance?: number | null
+          checker_code?: string | null
+          checker_language?: string | null
+          checker_rel_tolerance?: number | null
           claimed_by?: string | null
           code: string
           compile_cpu_time_limit_ms?: number | null
@@ -73,6 +86,7 @@ export type Database = {
           started_at?: string | null
           status?: string
           stdin?: string | null
+          stop_on_failure?: boolean
           tests?: string | null
           timeout_ms?: number | null
           usage?: Json | null
@@ -82,6 +96,12 @@ export type Database = {
           args?: string[]
           attempt?: number
           cancel_requested_at?: string | null
+          cases?: Json | null
+          checker?: string | null
+          checker_abs_tolerance?: number | null
+          checker_code?: string | null
+          checker_language?: string | null
+          checker_rel_tolerance?: number | null
           claimed_by?: string | null
           code?: string
           compile_cpu_time_limit_ms?: number | null
@@ -107,6 +127,7 @@ export type Database = {
           started_at?: string | null
           status?: string
           stdin?: string | null
+          stop_on_failure?: boolean
           tests?: string | null
           timeout_ms?: number | null
           usage?: Json | null
@@ -245,6 +266,7 @@ export type Database = {
       }
       execution_logs: {
         Row: {
+          case_index: number | null
           created_at: string
           id: number
           level: string
@@ -257,6 +279,7 @@ export type Database = {
           user_id: string
         }
         Insert: {
+          case_index?: number | null
           created_at?: string
           id?: never
           level: string
@@ -269,6 +292,7 @@ export type Database = {
           user_id: string
         }
         Update: {
+          case_index?: number | null
           created_at?: string
           id?: never
           level?: string

@@ -12,15 +12,25 @@
  * holds the container's stdio).
  *
  *   execbox-launcher [--prestart FILE] [--report FILE | --report-stdout FILE]
- *                    [--bench FILE] [--compile COMPILE-ARGV... --] RUN-ARGV...
- *                    [--then BENCH-ARGV...]
+ *                    [--bench FILE] [--cases] [--compile COMPILE-ARGV... --]
+ *                    RUN-ARGV... [--then BENCH-ARGV...]
  *
  * Host to launcher: FILE (written into /work), START (every file is there),
  * GO (the run stage's limits are in force), STDIN (bytes for the program),
- * EOF (end of the program's stdin).
+ * EOF (end of the program's stdin; with --cases: no more cases), CASE (with
+ * --cases: run the program once more, with these limits, arguments, files
+ * and stdin).
  * Launcher to host: STDOUT/STDERR (the program's bytes), COMPILED (the
  * compiler's status), EXITED (the program's status; last frame of a run),
- * BLOCK (a named file, e.g. a test report), FATAL (the launcher failed).
+ * BLOCK (a named file, e.g. a test report), FATAL (the launcher failed),
+ * CASE_DONE (a case's status).
+ *
+ * With --cases the program runs once per CASE, each time as a fresh process
+ * in a /work restored to what it was after compiling (kept in this
+ * process's memory, which the program cannot read), with /tmp and /dev/shm
+ * emptied and every process of the previous case killed; a case that runs
+ * over its wall time, CPU time or output bytes is killed, and its status
+ * says which.
  *
  * Statuses carry the exit code or signal and what the kernel measured:
  * CPU time (wait4's rusage of the process and everything it waited for),
@@ -29,6 +39,7 @@
  * Built statically from Debian's gcc by images/launcher/Dockerfile.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -48,9 +59,9 @@
 #include <unistd.h>
 
 /* Host to launcher. */
-enum { H_FILE = 1, H_START = 2, H_GO = 3, H_STDIN = 4, H_EOF = 5 };
+enum { H_FILE = 1, H_START = 2, H_GO = 3, H_STDIN = 4, H_EOF = 5, H_CASE = 6 };
 /* Launcher to host. */
-enum { L_STDOUT = 1, L_STDERR = 2, L_COMPILED = 3, L_EXITED = 4, L_BLOCK = 5, L_FATAL = 6 };
+enum { L_STDOUT = 1, L_STDERR = 2, L_COMPILED = 3, L_EXITED = 4, L_BLOCK = 5, L_FATAL = 6, L_CASE_DONE = 7 };
 
 #define MAX_FRAME (64u << 20)
 #define CHUNK 65536
@@ -101,6 +112,7 @@ struct buf {
 };
 
 static void fatal(const char *fmt, ...);
+static int safe_name(const char *name, size_t len);
 
 static void buf_add(struct buf *b, const void *data, size_t len) {
     if (b->off > 0 && b->off == b->len)
@@ -222,10 +234,12 @@ struct proc {
     uint64_t cpu_limit_ns;  /* 0: none */
     long long cpu_base_ns;  /* the tree's CPU time when the limit started counting */
     int cpu_exceeded;       /* killed for its CPU time */
+    int wall_exceeded;      /* (cases) killed for its wall time */
+    int output_exceeded;    /* (cases) killed for its output bytes */
 };
 
 /* What the launcher does now. */
-enum phase { WAIT_FILES, COMPILING, WAIT_GO, RUNNING, VALIDATING, BENCHING, DONE };
+enum phase { WAIT_FILES, COMPILING, WAIT_GO, RUNNING, VALIDATING, BENCHING, CASE_WAIT, CASE_RUNNING, DONE };
 
 static struct {
     /* Command line. */
@@ -253,7 +267,22 @@ static struct {
     int last_status;
     /* CPU-time limits (ms; 0: none) of the compile and run stages, from START. */
     uint64_t cpu_limit_ms[2];
+    /* --cases: the current case's wall deadline and output bytes left, and
+     * whether the host said there are no more cases. */
+    int cases;
+    struct timespec case_deadline;
+    uint64_t case_out_left;
+    int cases_over;
 } L = {.sigfd = -1, .host_open = 1, .fifo = -1};
+
+/* Kills the process and everything else in the sandbox (as PID 1), or
+ * just the process (outside a container). */
+static void kill_tree(struct proc *p) {
+    if (getpid() == 1)
+        kill(-1, SIGKILL);
+    else if (!p->exited)
+        kill(p->pid, SIGKILL);
+}
 
 static long long read_number(const char *path, const char *key) {
     FILE *f = fopen(path, "re");
@@ -340,10 +369,7 @@ static void check_cpu(struct proc *p) {
     if (used < 0 || p->cpu_base_ns < 0 || used - p->cpu_base_ns < (long long)p->cpu_limit_ns)
         return;
     p->cpu_exceeded = 1;
-    if (getpid() == 1)
-        kill(-1, SIGKILL);
-    else
-        kill(p->pid, SIGKILL);
+    kill_tree(p);
 }
 
 static long long oom_kills(void) {
@@ -444,6 +470,20 @@ static void forward(int *fd, int kind, size_t limit) {
             *fd = -1;
             return;
         }
+        if (L.phase == CASE_RUNNING) {
+            /* A case's output is bounded: past its budget the case is
+             * killed and the rest is dropped. */
+            if (L.child.output_exceeded)
+                continue;
+            if ((uint64_t)n > L.case_out_left) {
+                n = (ssize_t)L.case_out_left;
+                L.child.output_exceeded = 1;
+                kill_tree(&L.child);
+            }
+            L.case_out_left -= (uint64_t)n;
+            if (n == 0)
+                continue;
+        }
         send_frame(kind, chunk, (size_t)n, NULL, 0);
         total += (size_t)n;
         if (total >= limit)
@@ -487,7 +527,9 @@ static void send_status(int kind, struct proc *p) {
     put64(s + 24, (uint64_t)(wall_ns / 1000));
     put64(s + 32, (uint64_t)p->ru.ru_maxrss);
     put32(s + 40, (uint32_t)(int32_t)ooms);
-    put32(s + 44, p->cpu_exceeded ? 1u : 0u); /* flags: 1 = over its CPU time */
+    /* flags: 1 = over its CPU time, 2 = over its wall time, 4 = over its
+     * output bytes (the last two: cases only) */
+    put32(s + 44, (p->cpu_exceeded ? 1u : 0u) | (p->wall_exceeded ? 2u : 0u) | (p->output_exceeded ? 4u : 0u));
     send_frame(kind, s, sizeof s, NULL, 0);
     L.last_status = code >= 0 ? code : 128 + sig;
 }
@@ -515,9 +557,306 @@ static void send_block(const char *name, const char *path) {
     free(content.data);
 }
 
+/* ---------------------------------------------------------------- cases */
+
+/* /work as the compile stage left it, kept in this process's memory (which
+ * the program can neither read nor write: this process is not dumpable). */
+struct snap_entry {
+    char *path;     /* relative to /work */
+    int type;       /* 'd', 'f' or 'l' */
+    mode_t mode;
+    unsigned char *data; /* file content or link target */
+    size_t len;
+};
+
+static struct {
+    struct snap_entry *e;
+    size_t n, cap, bytes;
+    mode_t root_mode;
+} snap;
+
+/* Most bytes of /work a case snapshot keeps. */
+#define SNAP_MAX (256u << 20)
+/* Deepest directory tree emptied between cases. */
+#define WIPE_DEPTH 256
+
+static void snap_add(struct snap_entry e) {
+    if (snap.n == snap.cap) {
+        snap.cap = snap.cap ? snap.cap * 2 : 64;
+        snap.e = realloc(snap.e, snap.cap * sizeof *snap.e);
+        if (!snap.e)
+            fatal("out of memory");
+    }
+    snap.e[snap.n++] = e;
+}
+
+static unsigned char *read_all(int fd, size_t *len) {
+    struct buf b = {0};
+    unsigned char chunk[CHUNK];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fatal("cannot read /work for the cases: %s", strerror(errno));
+        }
+        buf_add(&b, chunk, (size_t)n);
+        if (snap.bytes + b.len > SNAP_MAX)
+            fatal("/work holds more than %u MiB after compiling; too much to restore between cases", SNAP_MAX >> 20);
+    }
+    *len = b.len;
+    return b.data;
+}
+
+/* Records the directory `dir` (relative path `rel`, "" for /work). */
+static void snap_dir(int dir, const char *rel, int depth) {
+    if (depth > WIPE_DEPTH)
+        fatal("/work is nested too deeply to restore between cases");
+    DIR *d = fdopendir(dup(dir));
+    if (!d)
+        fatal("cannot list /work for the cases: %s", strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        size_t plen = strlen(rel) + strlen(de->d_name) + 2;
+        char *path = malloc(plen);
+        if (!path)
+            fatal("out of memory");
+        snprintf(path, plen, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+        struct snap_entry e = {.path = path, .mode = st.st_mode & 07777};
+        if (S_ISDIR(st.st_mode)) {
+            e.type = 'd';
+            snap_add(e);
+            int sub = openat(dir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0)
+                fatal("cannot open %s for the cases: %s", path, strerror(errno));
+            snap_dir(sub, path, depth + 1);
+            close(sub);
+        } else if (S_ISREG(st.st_mode)) {
+            int fd = openat(dir, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0)
+                fatal("cannot open %s for the cases: %s", path, strerror(errno));
+            e.type = 'f';
+            e.data = read_all(fd, &e.len);
+            close(fd);
+            snap.bytes += e.len;
+            snap_add(e);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = readlinkat(dir, de->d_name, target, sizeof target);
+            if (n < 0)
+                continue;
+            e.type = 'l';
+            e.data = malloc((size_t)n + 1);
+            if (!e.data)
+                fatal("out of memory");
+            memcpy(e.data, target, (size_t)n);
+            e.data[n] = 0;
+            e.len = (size_t)n;
+            snap_add(e);
+        } else {
+            free(path); /* FIFOs, sockets, devices: not part of a build */
+        }
+    }
+    closedir(d);
+}
+
+static void snapshot_work(void) {
+    struct stat st;
+    snap.root_mode = stat(".", &st) == 0 ? st.st_mode & 07777 : 0755;
+    int dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        fatal("cannot open /work: %s", strerror(errno));
+    snap_dir(dir, "", 0);
+    close(dir);
+}
+
+/* Removes everything inside the directory `dir` (whatever modes the program
+ * left); entries it cannot remove (another owner's, in /tmp) stay. */
+static void wipe(int dir, int depth) {
+    if (depth > WIPE_DEPTH)
+        fatal("the program nested directories too deeply to clean up between cases");
+    DIR *d = fdopendir(dup(dir));
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dir, de->d_name, 0) == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        fchmodat(dir, de->d_name, 0700, 0);
+        int sub = openat(dir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) {
+            wipe(sub, depth + 1);
+            close(sub);
+        }
+        unlinkat(dir, de->d_name, AT_REMOVEDIR);
+    }
+    closedir(d);
+}
+
+static void wipe_path(const char *path) {
+    int dir = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0)
+        return;
+    wipe(dir, 0);
+    close(dir);
+}
+
+/* Creates `path` (`flags`: O_EXCL or O_TRUNC) with `data` and `mode`. */
+static void write_whole(const char *path, const unsigned char *data, size_t len, mode_t mode, int flags) {
+    int fd = open(path, O_WRONLY | O_CREAT | flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fatal("cannot create %s: %s", path, strerror(errno));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            fatal("cannot write %s: %s", path, strerror(errno));
+        off += (size_t)n;
+    }
+    fchmod(fd, mode);
+    close(fd);
+}
+
+/* /work as it was after compiling; /tmp and /dev/shm empty. */
+static void restore_work(void) {
+    chmod(".", 0700);
+    wipe_path(".");
+    for (size_t i = 0; i < snap.n; i++) {
+        struct snap_entry *e = &snap.e[i];
+        if (e->type == 'd') {
+            if (mkdir(e->path, 0700) < 0)
+                fatal("cannot restore %s: %s", e->path, strerror(errno));
+        } else if (e->type == 'f') {
+            write_whole(e->path, e->data, e->len, e->mode, O_EXCL);
+        } else if (symlink((const char *)e->data, e->path) < 0) {
+            fatal("cannot restore %s: %s", e->path, strerror(errno));
+        }
+    }
+    /* Directories' modes last (a read-only one was written into). */
+    for (size_t i = snap.n; i-- > 0;) {
+        if (snap.e[i].type == 'd')
+            chmod(snap.e[i].path, snap.e[i].mode);
+    }
+    chmod(".", snap.root_mode);
+    wipe_path("/tmp");
+    wipe_path("/dev/shm");
+}
+
+static uint64_t get64(const unsigned char *p) { return ((uint64_t)get32(p) << 32) | get32(p + 4); }
+
+/* A CASE frame: u64 wall ms, u64 CPU ms (0: none), u64 output bytes,
+ * u16 argument count, each u32 length and bytes, u16 file count, each
+ * u16 name length, name, u32 length and bytes; the rest is stdin. */
+static void start_case(const unsigned char *p, size_t len) {
+    if (L.phase != CASE_WAIT)
+        fatal("CASE out of turn");
+    size_t off = 0;
+#define NEED(n)                                                                                                        \
+    do {                                                                                                               \
+        if (len - off < (size_t)(n))                                                                                   \
+            fatal("CASE frame too short");                                                                             \
+    } while (0)
+    NEED(26);
+    uint64_t wall_ms = get64(p), cpu_ms = get64(p + 8), out_cap = get64(p + 16);
+    size_t nargs = ((size_t)p[24] << 8) | p[25];
+    off = 26;
+    size_t nbase = 0;
+    while (L.run[nbase])
+        nbase++;
+    char **argv = calloc(nbase + nargs + 1, sizeof *argv);
+    if (!argv)
+        fatal("out of memory");
+    for (size_t i = 0; i < nbase; i++)
+        argv[i] = L.run[i];
+    for (size_t i = 0; i < nargs; i++) {
+        NEED(4);
+        size_t alen = get32(p + off);
+        off += 4;
+        NEED(alen);
+        argv[nbase + i] = strndup((const char *)p + off, alen);
+        off += alen;
+    }
+    restore_work();
+    NEED(2);
+    size_t nfiles = ((size_t)p[off] << 8) | p[off + 1];
+    off += 2;
+    for (size_t i = 0; i < nfiles; i++) {
+        NEED(2);
+        size_t nlen = ((size_t)p[off] << 8) | p[off + 1];
+        off += 2;
+        NEED(nlen + 4);
+        if (!safe_name((const char *)p + off, nlen))
+            fatal("refusing case file name");
+        char name[129];
+        memcpy(name, p + off, nlen);
+        name[nlen] = 0;
+        off += nlen;
+        size_t clen = get32(p + off);
+        off += 4;
+        NEED(clen);
+        write_whole(name, p + off, clen, 0644, O_TRUNC);
+        off += clen;
+    }
+#undef NEED
+    L.stdin_buf.off = L.stdin_buf.len = 0;
+    buf_add(&L.stdin_buf, p + off, len - off);
+    L.stdin_eof = 1;
+    L.case_out_left = out_cap;
+    L.phase = CASE_RUNNING;
+    spawn(argv, 1, NULL);
+    for (size_t i = nbase; i < nbase + nargs; i++)
+        free(argv[i]);
+    free(argv);
+    clock_gettime(CLOCK_MONOTONIC, &L.case_deadline);
+    L.case_deadline.tv_sec += (time_t)(wall_ms / 1000);
+    L.case_deadline.tv_nsec += (long)(wall_ms % 1000) * 1000000L;
+    if (L.case_deadline.tv_nsec >= 1000000000L) {
+        L.case_deadline.tv_sec++;
+        L.case_deadline.tv_nsec -= 1000000000L;
+    }
+    limit_cpu(&L.child, cpu_ms);
+}
+
+/* Nanoseconds until the case's wall deadline (0 once passed). */
+static long long case_left_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long left = (long long)(L.case_deadline.tv_sec - now.tv_sec) * 1000000000LL +
+                     (L.case_deadline.tv_nsec - now.tv_nsec);
+    return left > 0 ? left : 0;
+}
+
+/* The cases are over (the host said so, or went away). */
+static void end_cases(void) {
+    /* Its status says nothing: each case had its own. */
+    struct proc none = {0};
+    none.oom_before = -1;
+    send_status(L_EXITED, &none);
+    L.phase = DONE;
+}
+
 /* ------------------------------------------------------------- the run */
 
 static void start_program(void) {
+    if (L.cases) {
+        snapshot_work();
+        L.phase = CASE_WAIT;
+        if (L.cases_over)
+            end_cases();
+        return;
+    }
     if (L.report) {
         L.phase = VALIDATING;
         spawn(L.run, 1, L.report_stdout ? L.report : NULL);
@@ -591,6 +930,16 @@ static void child_done(void) {
     case BENCHING:
         finish_validation(p);
         return;
+    case CASE_RUNNING:
+        /* Nothing of this case may outlive it. */
+        kill_tree(p);
+        drain(p);
+        send_status(L_CASE_DONE, p);
+        L.have_child = 0;
+        L.phase = CASE_WAIT;
+        if (L.cases_over)
+            end_cases();
+        return;
     default:
         /* A prestarted interpreter that died before its files came. */
         if (L.prestart && L.phase == WAIT_FILES) {
@@ -643,19 +992,7 @@ static void write_file(const unsigned char *p, size_t len) {
     name[nlen] = 0;
     const unsigned char *content = p + 2 + nlen;
     size_t clen = len - 2 - nlen;
-    int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0)
-        fatal("cannot create %s: %s", name, strerror(errno));
-    size_t off = 0;
-    while (off < clen) {
-        ssize_t n = write(fd, content + off, clen - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            fatal("cannot write %s: %s", name, strerror(errno));
-        off += (size_t)n;
-    }
-    close(fd);
+    write_whole(name, content, clen, 0644, O_EXCL);
     if (L.prestart && strcmp(name, L.prestart) == 0)
         buf_add(&L.fifo_buf, content, clen);
 }
@@ -697,10 +1034,23 @@ static void host_frames(void) {
             start_program();
             break;
         case H_STDIN:
+            if (L.cases)
+                fatal("STDIN in cases mode (a case's stdin is in its CASE)");
             buf_add(&L.stdin_buf, payload, len);
             break;
         case H_EOF:
+            if (L.cases) {
+                L.cases_over = 1;
+                if (L.phase == CASE_WAIT)
+                    end_cases();
+                break;
+            }
             L.stdin_eof = 1;
+            break;
+        case H_CASE:
+            if (!L.cases)
+                fatal("CASE without --cases");
+            start_case(payload, len);
             break;
         default:
             fatal("unknown frame kind %d", kind);
@@ -748,7 +1098,7 @@ static void loop(void) {
             continue;
         }
         struct proc *c = &L.child;
-        int running = L.have_child && (L.phase == RUNNING || L.phase == VALIDATING);
+        int running = L.have_child && (L.phase == RUNNING || L.phase == VALIDATING || L.phase == CASE_RUNNING);
         if (running && c->in >= 0)
             pump(&c->in, &L.stdin_buf, L.stdin_eof);
         if (L.fifo_ready && L.fifo >= 0)
@@ -787,6 +1137,20 @@ static void loop(void) {
             ts.tv_nsec = CPU_CHECK_NS;
             timeout = &ts;
         }
+        int timing = L.phase == CASE_RUNNING && L.have_child && !L.child.exited && !L.child.wall_exceeded;
+        if (timing) {
+            long long left = case_left_ns();
+            if (left == 0) {
+                L.child.wall_exceeded = 1;
+                kill_tree(&L.child);
+                continue;
+            }
+            if (!timeout || (long long)timeout->tv_sec * 1000000000LL + timeout->tv_nsec > left) {
+                ts.tv_sec = (time_t)(left / 1000000000LL);
+                ts.tv_nsec = (long)(left % 1000000000LL);
+                timeout = &ts;
+            }
+        }
         int ready = ppoll(fds, (nfds_t)n, timeout, NULL);
         if (ready < 0) {
             if (errno == EINTR)
@@ -815,6 +1179,11 @@ static void loop(void) {
                 L.stdin_eof = 1;
                 if (L.phase == WAIT_FILES || L.phase == WAIT_GO)
                     fatal("the host closed the stream before the run started");
+                if (L.cases) {
+                    L.cases_over = 1;
+                    if (L.phase == CASE_WAIT)
+                        end_cases();
+                }
             }
         }
         (void)in_i;
@@ -875,6 +1244,11 @@ static void usage(void) { fatal("usage: execbox-launcher [options] RUN-ARGV...")
 static void parse_args(int argc, char **argv) {
     int i = 1;
     while (i < argc && strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i], "--compile") != 0) {
+        if (strcmp(argv[i], "--cases") == 0) {
+            L.cases = 1;
+            i++;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         if (strcmp(argv[i], "--prestart") == 0) {
@@ -915,8 +1289,10 @@ static void parse_args(int argc, char **argv) {
             break;
         }
     }
-    if (L.prestart && (L.report || L.compile))
+    if (L.prestart && (L.report || L.compile || L.cases))
         fatal("--prestart is for plain runs only");
+    if (L.cases && L.report)
+        fatal("--cases and --report do not mix");
 }
 
 int main(int argc, char **argv) {

@@ -214,9 +214,10 @@ fn verdict(reason: Option<EndReason>, exit: Option<Exit>) -> (Value, Value, Valu
         Some(R::Timeout | R::CpuTime | R::CompileTimeout) => (json!("TO"), json!("SIGKILL"), Value::Null),
         Some(R::OutputLimit) => (json!("OL"), json!("SIGKILL"), Value::Null),
         Some(R::MemoryLimit) | Some(R::CompileMemoryLimit) | Some(R::Cancelled) => killed,
-        Some(R::InvalidRequest | R::ImageMissing | R::Infrastructure | R::WorkerLost | R::Shutdown) | None => {
-            (json!("XX"), Value::Null, Value::Null)
-        }
+        Some(
+            R::InvalidRequest | R::ImageMissing | R::Infrastructure | R::WorkerLost | R::Shutdown | R::CheckerFailed,
+        )
+        | None => (json!("XX"), Value::Null, Value::Null),
     }
 }
 

@@ -96,6 +96,7 @@ async fn insert(
     let messages: Vec<&str> = batch.iter().map(|l| l.message.as_str()).collect();
     let newlines: Vec<bool> = batch.iter().map(|l| l.newline).collect();
     let stages: Vec<&str> = batch.iter().map(|l| l.stage.as_str()).collect();
+    let cases: Vec<Option<i32>> = batch.iter().map(|l| l.case).collect();
     // A transient failure (connection reset) is retried a few times: the
     // unique (session_id, seq) key makes a retry of a committed batch fail
     // loudly instead of duplicating rows.
@@ -107,18 +108,22 @@ async fn insert(
             let db = pool.get().await.map_err(|e| LogError::Db(e.to_string()))?;
             let insert = db
                 .prepare_cached(
-                    "insert into public.execution_logs (session_id, user_id, seq, stream, level, message, newline, stage)
-                     select s.id, s.user_id, l.seq, l.stream, l.level, l.message, l.newline, l.stage
+                    "insert into public.execution_logs
+                       (session_id, user_id, seq, stream, level, message, newline, stage, case_index)
+                     select s.id, s.user_id, l.seq, l.stream, l.level, l.message, l.newline, l.stage, l.case_index
                      from public.backend_execution_sessions s,
-                          unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[])
-                            as l(seq, stream, level, message, newline, stage)
+                          unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::int[])
+                            as l(seq, stream, level, message, newline, stage, case_index)
                      where s.id = $1 and s.attempt = $2 and s.status = 'running'",
                 )
                 .await
                 .map_err(|e| LogError::Db(crate::error_chain(&e)))?;
-            db.execute(&insert, &[&session_id, &attempt, &seqs, &streams, &levels, &messages, &newlines, &stages])
-                .await
-                .map_err(|e| LogError::Db(crate::error_chain(&e)))
+            db.execute(
+                &insert,
+                &[&session_id, &attempt, &seqs, &streams, &levels, &messages, &newlines, &stages, &cases],
+            )
+            .await
+            .map_err(|e| LogError::Db(crate::error_chain(&e)))
         }
         .await;
         match result {

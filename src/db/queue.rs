@@ -57,7 +57,8 @@ pub(crate) async fn claim(
              returning s.id, s.attempt, s.language, s.code, s.stdin, s.timeout_ms, s.memory_limit_mb,
                        s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb,
                        s.mode, s.tests, s.runs, s.room_id, s.session_name, s.cpu_time_limit_ms,
-                       s.compile_cpu_time_limit_ms",
+                       s.compile_cpu_time_limit_ms, s.cases, s.checker, s.checker_code, s.checker_language,
+                       s.checker_abs_tolerance, s.checker_rel_tolerance, s.stop_on_failure",
         )
         .await?;
     let rows = db.query(&claim, &[&worker_id, &(limit as i64), &ms(lease)]).await?;
@@ -84,6 +85,13 @@ pub(crate) async fn claim(
                     runs: r.try_get("runs")?,
                     room_id: r.try_get("room_id")?,
                     session_name: r.try_get("session_name")?,
+                    cases: r.try_get("cases")?,
+                    checker: r.try_get("checker")?,
+                    checker_code: r.try_get("checker_code")?,
+                    checker_language: r.try_get("checker_language")?,
+                    checker_abs_tolerance: r.try_get("checker_abs_tolerance")?,
+                    checker_rel_tolerance: r.try_get("checker_rel_tolerance")?,
+                    stop_on_failure: r.try_get("stop_on_failure")?,
                 },
             })
         })

@@ -28,8 +28,10 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
             "insert into public.backend_execution_sessions
                (language, code, stdin, args, files, timeout_ms, memory_limit_mb, interactive, room_id, session_name,
                 mode, tests, runs, compile_timeout_ms, compile_memory_limit_mb, cpu_time_limit_ms,
-                compile_cpu_time_limit_ms)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning id",
+                compile_cpu_time_limit_ms, cases, checker, checker_code, checker_language, checker_abs_tolerance,
+                checker_rel_tolerance, stop_on_failure)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                     $22, $23, $24) returning id",
             &[
                 &req.language,
                 &req.code,
@@ -48,6 +50,13 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
                 &req.compile_memory_limit_mb,
                 &req.cpu_time_limit_ms,
                 &req.compile_cpu_time_limit_ms,
+                &req.cases,
+                &req.checker,
+                &req.checker_code,
+                &req.checker_language,
+                &req.checker_abs_tolerance,
+                &req.checker_rel_tolerance,
+                &req.stop_on_failure,
             ],
         )
         .await?;

@@ -224,6 +224,8 @@ mod tests {
             usage: StageUsage { cpu_ms: 5.0, wall_ms: 7.0, memory_kb: 100 },
             oom_kills: ooms,
             cpu_exceeded: false,
+            wall_exceeded: false,
+            output_exceeded: false,
         }
     }
 

@@ -3,8 +3,11 @@
 //! while its output streams to the log writer, judge how it ended, record
 //! that (fenced on the attempt), then remove the container.
 
+mod cases;
+mod compare;
 mod judge;
 mod plan;
+mod verdict;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +55,11 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
         Err(e) => Some(Outcome::refused(EndReason::InvalidRequest, e.to_string())),
         Ok(valid) => {
             let plan = plan(&valid, &ctx.cfg.limits);
-            run(&ctx, &s, &plan, &mut pipe, &tx, &mut stop, &mut container, &input).await
+            if valid.cases.is_some() {
+                pipe.set_cases_mode();
+            }
+            let cases = valid.cases.as_ref();
+            run(&ctx, &s, &plan, cases, &mut pipe, &tx, &mut stop, &mut container, &input).await
         }
     };
     if let Some(o) = &outcome {
@@ -168,6 +175,7 @@ async fn run(
     ctx: &Ctx,
     s: &Claimed,
     plan: &Plan<'_>,
+    cases: Option<&crate::model::cases::ValidCases<'_>>,
     pipe: &mut OutputPipe,
     logs: &tokio::sync::mpsc::Sender<crate::output::LogLine>,
     stop: &mut watch::Receiver<Option<StopReason>>,
@@ -227,11 +235,15 @@ async fn run(
         })
     };
     *container = Some(ContainerRecord { id: running.id.clone(), row: Some(row), exit: None });
+    if let Some(cases) = cases {
+        return cases::run(ctx, s, plan, cases, running, pipe, logs, stop).await;
+    }
 
     let input = Input {
         files: plan.files.clone(),
         stdin: s.request.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
         events: s.request.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, input.clone())),
+        cases: None,
     };
     let finished = match crate::sandbox::run::run(&ctx.engine, running, input, &plan.stages, pipe, logs, stop).await {
         Ok(f) => f,

@@ -4,8 +4,10 @@
 //! server's limits.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::config::Limits;
+use crate::model::cases::{ValidCases, ValidChecker};
 use crate::model::request::File;
 use crate::model::{ReportFormat, ValidMode, ValidRequest};
 use crate::runtimes::{Runtime, Vars};
@@ -23,6 +25,38 @@ pub(super) struct Plan<'a> {
     pub(super) launch: Launch,
     /// Set for validation runs: how to read the framework's report.
     pub(super) validation: Option<Validation>,
+    /// Set for test cases: the checker's sandbox, when a program judges.
+    pub(super) checker: Option<CheckerPlan<'a>>,
+}
+
+/// A checker program's sandbox: compiled once like the solution, then run
+/// once per case on that case's files.
+#[derive(Debug)]
+pub(super) struct CheckerPlan<'a> {
+    pub(super) runtime: &'a Runtime,
+    pub(super) stages: Stages,
+    pub(super) files: Vec<File>,
+    pub(super) launch: Launch,
+    /// One check's wall-clock limit.
+    pub(super) timeout: Duration,
+}
+
+/// Output bytes a checker may print per case.
+pub(super) const CHECKER_OUTPUT_BYTES: u64 = 64 * 1024;
+
+/// The time all the cases (and their checks) may take: their limits' sum,
+/// at most the server's budget (`max_cases_time_ms`; cases that would not
+/// fit are not run).
+fn cases_budget(cases: &ValidCases<'_>, checker: Option<Duration>, l: &Limits) -> Duration {
+    let sum: Duration = cases.cases.iter().map(|c| c.timeout + checker.unwrap_or_default()).sum();
+    sum.min(Duration::from_millis(l.max_cases_time_ms))
+}
+
+/// How long the run stage of a cases session may take in all, as a
+/// backstop: the launcher enforces each case's limits, execbox sends no case
+/// that would not fit the budget; this covers the starts and restores.
+fn cases_backstop(budget: Duration, n: usize) -> Duration {
+    budget + Duration::from_secs(10) + Duration::from_millis(50) * n as u32
 }
 
 #[derive(Debug, PartialEq)]
@@ -51,6 +85,17 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
     };
     let extra_names = req.files.iter().map(|f| f.name.as_str());
     let (mut files, launch, validation) = match (req.mode, &runtime.validate) {
+        (ValidMode::Cases, _) => (
+            vec![File { name: runtime.file.clone(), content: req.request.code.as_bytes().to_vec() }],
+            Launch {
+                prestart: None,
+                report: None,
+                compile: runtime.compile.clone(),
+                run: [runtime.run.as_slice(), req.request.args.as_slice()].concat(),
+                cases: true,
+            },
+            None,
+        ),
         (ValidMode::Run, _) | (_, None) => (
             vec![File { name: runtime.file.clone(), content: req.request.code.as_bytes().to_vec() }],
             Launch {
@@ -58,6 +103,7 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
                 report: None,
                 compile: runtime.compile.clone(),
                 run: [runtime.run.as_slice(), req.request.args.as_slice()].concat(),
+                cases: false,
             },
             None,
         ),
@@ -88,14 +134,64 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
             };
             (
                 files,
-                Launch { prestart: None, report: Some(report), compile, run: v.run.clone() },
+                Launch { prestart: None, report: Some(report), compile, run: v.run.clone(), cases: false },
                 Some(Validation { format: v.format, declared, bench: benchmark.map(|(_, r)| r) }),
             )
         }
     };
     files.extend(req.files.iter().cloned());
+    let (run, checker) = match &req.cases {
+        Some(cases) => {
+            let checker = match cases.checker {
+                ValidChecker::Program { runtime, code } => Some(checker_plan(runtime, code, l)),
+                ValidChecker::Compare(_) => None,
+            };
+            let budget = cases_budget(cases, checker.as_ref().map(|c| c.timeout), l);
+            let run = StageLimits {
+                timeout: cases_backstop(budget, cases.cases.len()),
+                memory_mb: cases.max_memory_mb(),
+                // Each case has its own CPU-time limit.
+                cpu_time: None,
+                ..run
+            };
+            (run, checker)
+        }
+        None => (run, None),
+    };
     let stages = Stages { compile: launch.compile.is_some().then_some(compile_limits), run };
-    Plan { runtime, stages, files, launch, validation }
+    Plan { runtime, stages, files, launch, validation, checker }
+}
+
+/// The checker program's sandbox: the server's default limits.
+fn checker_plan<'a>(runtime: &'a Runtime, code: &str, l: &Limits) -> CheckerPlan<'a> {
+    let launch = Launch {
+        prestart: None,
+        report: None,
+        compile: runtime.compile.clone(),
+        run: runtime.run.clone(),
+        cases: true,
+    };
+    let timeout = Duration::from_millis(l.default_case_timeout_ms);
+    let compile = StageLimits {
+        timeout: Duration::from_millis(l.default_compile_timeout_ms),
+        memory_mb: l.default_compile_memory_mb,
+        cpus: l.compile_cpus,
+        cpu_time: None,
+    };
+    // Its run stage lasts as long as the solution's cases may.
+    let run = StageLimits {
+        timeout: Duration::from_millis(l.max_cases_time_ms) + Duration::from_secs(10),
+        memory_mb: l.default_memory_mb,
+        cpus: l.cpus,
+        cpu_time: None,
+    };
+    CheckerPlan {
+        runtime,
+        stages: Stages { compile: launch.compile.is_some().then_some(compile), run },
+        files: vec![File { name: runtime.file.clone(), content: code.as_bytes().to_vec() }],
+        launch,
+        timeout,
+    }
 }
 
 /// The container for a run of `rt` with these stages and command: the
@@ -205,5 +301,42 @@ mod tests {
             Request { mode: Mode::Validate, tests: Some("func TestAdd(t *testing.T) {}".into()), ..req("go") },
             |p| assert_eq!(p.validation.as_ref().unwrap().declared, ["TestAdd"]),
         );
+    }
+
+    #[test]
+    fn cases_compile_once_and_get_a_budget() {
+        let cases = serde_json::json!([{"timeout_ms": 1000, "memory_limit_mb": 64}, {"timeout_ms": 2000}]);
+        let req = Request {
+            language: "cpp".into(),
+            code: "int main(){}".into(),
+            mode: Mode::Cases,
+            memory_limit_mb: Some(128),
+            cases: Some(cases.clone()),
+            ..Default::default()
+        };
+        planned(req.clone(), |p| {
+            assert_eq!(p.launch.argv()[..2], ["--cases", "--compile"]);
+            assert!(p.stages.compile.is_some());
+            // The run stage holds every case: the most memory any asks for,
+            // their time plus the backstop.
+            assert_eq!(p.stages.run.memory_mb, 128);
+            assert_eq!(p.stages.run.timeout, Duration::from_millis(3000 + 10_000 + 100));
+            assert_eq!(p.stages.run.cpu_time, None);
+            assert!(p.checker.is_none());
+        });
+        let checked = Request {
+            checker: Some(crate::model::Checker::Program),
+            checker_code: Some("import sys".into()),
+            checker_language: Some("python".into()),
+            ..req
+        };
+        planned(checked, |p| {
+            let c = p.checker.as_ref().unwrap();
+            assert_eq!(c.runtime.language, "python");
+            assert_eq!(c.launch.argv()[0], "--cases");
+            assert_eq!(c.files[0].content, b"import sys");
+            let per_check = Limits::default().default_case_timeout_ms;
+            assert_eq!(p.stages.run.timeout, Duration::from_millis(3000 + 2 * per_check + 10_000 + 100));
+        });
     }
 }

@@ -2,11 +2,13 @@
 //! worker, the API and the CLI speak these types, never their text.
 //!
 //! * the closed sets (status, mode, stream, stage, level, report format,
-//!   test status, end reason) as enums, each mapped to its database text and
+//!   test status, end reason, checker, case status) as enums, each mapped to its database text and
 //!   JSON in one place ([`text_enum!`]);
 //! * [`request`]: a session request as inserted, and its one validation;
-//! * [`outcome`]: how a session ended (status, end reason, exit, usage).
+//! * [`outcome`]: how a session ended (status, end reason, exit, usage);
+//! * [`cases`]: test cases, their checker and their verdicts.
 
+pub mod cases;
 pub mod outcome;
 pub mod request;
 
@@ -125,6 +127,40 @@ text_enum! {
         Validate = "validate",
         /// Validate, then time the tests.
         Benchmark = "benchmark",
+        /// Compile once, run each test case and judge its output.
+        Cases = "cases",
+    }
+}
+
+text_enum! {
+    /// How a case's output is judged (`checker`).
+    pub enum Checker {
+        /// Byte for byte.
+        Exact = "exact",
+        /// Line by line, trailing whitespace of each line and trailing blank
+        /// lines ignored (Judge0's rule; the default).
+        Lines = "lines",
+        /// Whitespace-separated tokens.
+        Tokens = "tokens",
+        /// Tokens; numbers equal within an absolute or relative tolerance.
+        Float = "float",
+        /// A checker program.
+        Program = "program",
+    }
+}
+
+text_enum! {
+    /// One test case's verdict.
+    pub enum CaseStatus {
+        Accepted = "accepted",
+        WrongAnswer = "wrong_answer",
+        TimeLimit = "time_limit",
+        MemoryLimit = "memory_limit",
+        RuntimeError = "runtime_error",
+        OutputLimit = "output_limit",
+        /// Not run: an earlier case failed (`stop_on_failure`), the cases'
+        /// time budget ran out, or the session ended first.
+        Skipped = "skipped",
     }
 }
 
@@ -210,6 +246,8 @@ mod tests {
         check(ReportFormat::ALL);
         check(TestStatus::ALL);
         check(EndReason::ALL);
+        check(Checker::ALL);
+        check(CaseStatus::ALL);
         assert_eq!(
             "Completed".parse::<SessionStatus>().unwrap_err().to_string(),
             "\"Completed\" is not a valid SessionStatus"

@@ -42,6 +42,9 @@ text_enum! {
         WorkerLost = "worker_lost",
         /// The worker shut down before the run finished.
         Shutdown = "shutdown",
+        /// Test cases: the checker program failed (did not compile, crashed,
+        /// ran over its limits or exited other than 0, 1 or 2).
+        CheckerFailed = "checker_failed",
     }
 }
 
@@ -57,7 +60,7 @@ impl EndReason {
             }
             Timeout | CpuTime | CompileTimeout => SessionStatus::Timeout,
             Cancelled => SessionStatus::Cancelled,
-            ImageMissing | Infrastructure | WorkerLost | Shutdown => SessionStatus::Error,
+            ImageMissing | Infrastructure | WorkerLost | Shutdown | CheckerFailed => SessionStatus::Error,
         }
     }
 
@@ -144,7 +147,7 @@ pub struct Outcome {
     pub exit: Option<Exit>,
     /// One sentence for the user (also the last `system` log row).
     pub error: Option<String>,
-    /// Validation results (`result` column).
+    /// Validation and test-case results (`result` column).
     pub result: Option<serde_json::Value>,
     pub usage: Usage,
 }
@@ -187,6 +190,7 @@ mod tests {
             (Infrastructure, None, S::Error),
             (WorkerLost, None, S::Error),
             (Shutdown, None, S::Error),
+            (CheckerFailed, None, S::Error),
         ];
         for (reason, exit, status) in table {
             assert_eq!(reason.status(exit), status, "{reason} {exit:?}");

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::Mode;
+use super::cases::{CaseDefaults, CheckerColumns, ValidCases};
+use super::{Checker, Mode};
 use crate::config::Limits;
 use crate::runtimes::{Runtime, Runtimes};
 
@@ -34,6 +35,14 @@ pub struct Request {
     pub mode: Mode,
     pub tests: Option<String>,
     pub runs: Option<i32>,
+    /// Mode `cases`: the cases, as stored (see [`super::cases`]).
+    pub cases: Option<serde_json::Value>,
+    pub checker: Option<Checker>,
+    pub checker_code: Option<String>,
+    pub checker_language: Option<String>,
+    pub checker_abs_tolerance: Option<f64>,
+    pub checker_rel_tolerance: Option<f64>,
+    pub stop_on_failure: bool,
 }
 
 // The enum's derives are `text_enum!`'s; its default is here.
@@ -84,6 +93,8 @@ pub enum ValidMode {
     Benchmark {
         runs: u64,
     },
+    /// Compile once, run and judge each case ([`ValidRequest::cases`]).
+    Cases,
 }
 
 /// The limits a request gets: what it asked for within the server's
@@ -109,6 +120,8 @@ pub struct ValidRequest<'a> {
     pub limits: RequestLimits,
     /// The extra files, decoded.
     pub files: Vec<File>,
+    /// Mode cases: the cases and their checker.
+    pub cases: Option<ValidCases<'a>>,
 }
 
 impl ValidRequest<'_> {
@@ -160,6 +173,7 @@ impl Request {
         too_large("tests", self.tests.as_deref().map_or(0, str::len), MAX_TEXT_BYTES)?;
         let mode = match self.mode {
             Mode::Run => ValidMode::Run,
+            Mode::Cases => ValidMode::Cases,
             Mode::Validate | Mode::Benchmark if runtime.validate.is_none() => {
                 return Err(RequestError::Unavailable(format!(
                     "{} is not available for {}",
@@ -183,6 +197,7 @@ impl Request {
         if self.interactive && mode != ValidMode::Run {
             return Err(RequestError::Invalid("interactive sessions run programs (mode 'run')".into()));
         }
+        let cases = self.valid_cases(mode, runtimes, l)?;
         let ms = |v: u64| Duration::from_millis(v);
         let cpu = |v: u64| (v > 0).then(|| Duration::from_millis(v));
         let limits = RequestLimits {
@@ -240,7 +255,52 @@ impl Request {
             None => Vec::new(),
             Some(f) => decode_files(f, &written, taken)?,
         };
-        Ok(ValidRequest { runtime, request: self, mode, limits, files })
+        Ok(ValidRequest { runtime, request: self, mode, limits, files, cases })
+    }
+
+    /// Mode cases: its cases and checker; other modes may not name them.
+    fn valid_cases<'a>(
+        &'a self,
+        mode: ValidMode,
+        runtimes: &'a Runtimes,
+        l: &Limits,
+    ) -> Result<Option<ValidCases<'a>>, RequestError> {
+        let named = self.cases.is_some()
+            || self.checker.is_some()
+            || self.checker_code.is_some()
+            || self.checker_language.is_some()
+            || self.checker_abs_tolerance.is_some()
+            || self.checker_rel_tolerance.is_some()
+            || self.stop_on_failure;
+        if mode != ValidMode::Cases {
+            return match named {
+                true => Err(RequestError::Invalid("cases, checker and stop_on_failure are for mode 'cases'".into())),
+                false => Ok(None),
+            };
+        }
+        let Some(cases) = &self.cases else {
+            return Err(RequestError::Invalid("mode cases needs cases".into()));
+        };
+        let defaults = CaseDefaults {
+            timeout_ms: self.timeout_ms,
+            cpu_time_ms: self.cpu_time_limit_ms,
+            memory_mb: self.memory_limit_mb,
+        };
+        let checker = super::cases::parse_checker(
+            CheckerColumns {
+                checker: self.checker,
+                code: self.checker_code.as_deref(),
+                language: self.checker_language.as_deref(),
+                abs: self.checker_abs_tolerance,
+                rel: self.checker_rel_tolerance,
+            },
+            runtimes,
+        )?;
+        Ok(Some(ValidCases {
+            cases: super::cases::parse_cases(cases, defaults, l)?,
+            checker,
+            stop_on_failure: self.stop_on_failure,
+        }))
     }
 }
 

@@ -18,13 +18,19 @@
 //!   START  (every file is written)          STDERR    bytes
 //!   GO     (run-stage limits in force)      COMPILED  status
 //!   STDIN  bytes                            EXITED    status (the run's last frame)
-//!   EOF    (end of the program's stdin)     BLOCK     u16 name length, name, bytes
-//!                                           FATAL     message
+//!   EOF    (end of the program's stdin;     BLOCK     u16 name length, name, bytes
+//!          --cases: no more cases)          FATAL     message
+//!   CASE   (--cases) one more run           CASE_DONE status (--cases)
 //!
 //! status: i32 exit code (-1 if signalled), i32 signal, u64 user µs,
 //!         u64 system µs, u64 wall µs, u64 peak RSS KiB, i32 OOM kills (-1 unknown),
-//!         u32 flags (1: killed for its CPU time)
+//!         u32 flags (1: killed for its CPU time, 2: for its wall time,
+//!         4: for its output bytes; the last two in cases only)
 //! START:  u64 compile-stage CPU ms, u64 run-stage CPU ms (0: no limit)
+//! CASE:   u64 wall ms, u64 CPU ms (0: none), u64 output bytes,
+//!         u16 argument count, each u32 length + bytes,
+//!         u16 file count, each u16 name length + name + u32 length + bytes,
+//!         then the case's whole stdin
 //! ```
 //!
 //! A run: FILE…, START; with a compile stage the launcher answers COMPILED
@@ -32,6 +38,13 @@
 //! output, until EXITED. Validation runs end with BLOCK frames (the test
 //! report, the benchmark timings) before EXITED, sent after every process of
 //! the tested code was killed.
+//!
+//! With `--cases` the program does not start after GO: the launcher keeps
+//! /work as compiled, then runs the program once per CASE (one at a time:
+//! execbox sends the next after CASE_DONE), each in /work restored, /tmp
+//! emptied, every earlier process killed, under the case's own limits; its
+//! output frames come between the CASE and its CASE_DONE. EOF ends the
+//! cases: the launcher answers EXITED (whose status means nothing).
 
 use bytes::{Buf, BytesMut};
 
@@ -48,6 +61,7 @@ mod kind {
     pub(crate) const GO: u8 = 3;
     pub(crate) const STDIN: u8 = 4;
     pub(crate) const EOF: u8 = 5;
+    pub(crate) const CASE: u8 = 6;
     // launcher → execbox
     pub(crate) const STDOUT: u8 = 1;
     pub(crate) const STDERR: u8 = 2;
@@ -55,6 +69,7 @@ mod kind {
     pub(crate) const EXITED: u8 = 4;
     pub(crate) const BLOCK: u8 = 5;
     pub(crate) const FATAL: u8 = 6;
+    pub(crate) const CASE_DONE: u8 = 7;
 }
 
 /// Largest frame either side accepts.
@@ -87,12 +102,17 @@ pub(crate) struct Launch {
     pub report: Option<Report>,
     pub compile: Option<Vec<String>>,
     pub run: Vec<String>,
+    /// Run the program once per CASE frame (test cases).
+    pub cases: bool,
 }
 
 impl Launch {
     /// The container's command (the launcher is its entrypoint).
     pub(crate) fn argv(&self) -> Vec<String> {
         let mut cmd = Vec::new();
+        if self.cases {
+            cmd.push("--cases".to_string());
+        }
         if let Some(file) = &self.prestart {
             cmd.extend(["--prestart".to_string(), file.clone()]);
         }
@@ -160,6 +180,45 @@ pub(crate) fn go() -> Vec<u8> {
     out
 }
 
+/// One test case for a `--cases` launcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Case<'a> {
+    pub wall: std::time::Duration,
+    pub cpu: Option<std::time::Duration>,
+    /// Most bytes of output (stdout and stderr) before the case is killed.
+    pub output_bytes: u64,
+    /// Appended to the run command.
+    pub args: &'a [String],
+    /// Written into /work after it is restored (names as [`is_safe_name`]).
+    pub files: &'a [File],
+    pub stdin: &'a [u8],
+}
+
+/// A CASE frame.
+pub(crate) fn case(c: &Case<'_>) -> Vec<u8> {
+    let mut p = Vec::with_capacity(64 + c.stdin.len() + c.files.iter().map(|f| f.content.len() + 140).sum::<usize>());
+    p.extend_from_slice(&(c.wall.as_millis().max(1) as u64).to_be_bytes());
+    p.extend_from_slice(&c.cpu.map_or(0, |d| d.as_millis().max(1) as u64).to_be_bytes());
+    p.extend_from_slice(&c.output_bytes.to_be_bytes());
+    p.extend_from_slice(&(c.args.len() as u16).to_be_bytes());
+    for a in c.args {
+        p.extend_from_slice(&(a.len() as u32).to_be_bytes());
+        p.extend_from_slice(a.as_bytes());
+    }
+    p.extend_from_slice(&(c.files.len() as u16).to_be_bytes());
+    for f in c.files {
+        assert!(is_safe_name(&f.name), "unsafe file name reached the sandbox: {:?}", f.name);
+        p.extend_from_slice(&(f.name.len() as u16).to_be_bytes());
+        p.extend_from_slice(f.name.as_bytes());
+        p.extend_from_slice(&(f.content.len() as u32).to_be_bytes());
+        p.extend_from_slice(&f.content);
+    }
+    p.extend_from_slice(c.stdin);
+    let mut out = Vec::with_capacity(p.len() + 5);
+    frame(&mut out, kind::CASE, &[&p]);
+    out
+}
+
 /// Bytes for the program's stdin.
 pub(crate) fn stdin(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / STDIN_CHUNK + 1));
@@ -187,8 +246,12 @@ pub struct Status {
     pub usage: StageUsage,
     /// OOM kills in the container's cgroup while it ran (None: unknown).
     pub oom_kills: Option<u32>,
-    /// The launcher killed it for its CPU time.
+    /// The launcher killed it for its CPU time...
     pub cpu_exceeded: bool,
+    /// ...(a case) for its wall time...
+    pub wall_exceeded: bool,
+    /// ...(a case) for its output bytes.
+    pub output_exceeded: bool,
 }
 
 impl Status {
@@ -209,6 +272,8 @@ pub enum Event {
     Block(String, bytes::Bytes),
     /// The launcher could not do its job.
     Fatal(String),
+    /// A case ended (`--cases`).
+    CaseDone(Status),
 }
 
 /// The container's stdout broke the protocol: an infrastructure fault (the
@@ -258,6 +323,7 @@ impl Decoder {
                 Event::Block(String::from_utf8_lossy(name).into_owned(), payload.slice(2 + n..))
             }
             kind::FATAL => Event::Fatal(String::from_utf8_lossy(&payload).into_owned()),
+            kind::CASE_DONE => Event::CaseDone(status(&payload).ok_or_else(|| bad("a short CASE_DONE"))?),
             other => return Err(ProtocolError(format!("an unknown frame kind {other}"))),
         }))
     }
@@ -284,6 +350,8 @@ fn status(p: &[u8]) -> Option<Status> {
         usage: StageUsage { cpu_ms: (user + system) as f64 / 1000.0, wall_ms: wall as f64 / 1000.0, memory_kb: rss },
         oom_kills: u32::try_from(ooms).ok(),
         cpu_exceeded: flags & 1 != 0,
+        wall_exceeded: flags & 2 != 0,
+        output_exceeded: flags & 4 != 0,
     })
 }
 
@@ -317,8 +385,18 @@ mod tests {
         let run = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let table = [
             (
-                Launch { prestart: None, report: None, compile: None, run: run(&["python3", "main.py"]) },
+                Launch { prestart: None, report: None, compile: None, run: run(&["python3", "main.py"]), cases: false },
                 "python3 main.py",
+            ),
+            (
+                Launch {
+                    prestart: None,
+                    report: None,
+                    compile: Some(run(&["g++", "x.cpp"])),
+                    run: run(&["./a.out"]),
+                    cases: true,
+                },
+                "--cases --compile g++ x.cpp -- ./a.out",
             ),
             (
                 Launch {
@@ -326,11 +404,18 @@ mod tests {
                     report: None,
                     compile: None,
                     run: run(&["python3", "main.py"]),
+                    cases: false,
                 },
                 "--prestart main.py python3 main.py",
             ),
             (
-                Launch { prestart: None, report: None, compile: Some(run(&["g++", "x.cpp"])), run: run(&["./a.out"]) },
+                Launch {
+                    prestart: None,
+                    report: None,
+                    compile: Some(run(&["g++", "x.cpp"])),
+                    run: run(&["./a.out"]),
+                    cases: false,
+                },
                 "--compile g++ x.cpp -- ./a.out",
             ),
             (
@@ -344,6 +429,7 @@ mod tests {
                     }),
                     compile: None,
                     run: run(&["test"]),
+                    cases: false,
                 },
                 "--report-stdout /work/r --bench /work/b test --then bench 5",
             ),
@@ -366,6 +452,20 @@ mod tests {
         assert!(stdin(b"").is_empty());
         assert_eq!(eof(), b"\x05\x00\x00\x00\x00");
         assert_eq!(go(), b"\x03\x00\x00\x00\x00");
+        let args = ["a".to_string()];
+        let files = [File { name: "in".into(), content: b"xy".to_vec() }];
+        let c = Case {
+            wall: std::time::Duration::from_millis(300),
+            cpu: None,
+            output_bytes: 1 << 16,
+            args: &args,
+            files: &files,
+            stdin: b"5\n",
+        };
+        let mut want = vec![6, 0, 0, 0, 45];
+        want.extend([0, 0, 0, 0, 0, 0, 1, 44, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+        want.extend(b"\x00\x01\x00\x00\x00\x01a\x00\x01\x00\x02in\x00\x00\x00\x02xy5\n");
+        assert_eq!(case(&c), want);
         let big = stdin(&vec![7u8; STDIN_CHUNK + 1]);
         assert_eq!(big.len(), STDIN_CHUNK + 1 + 10, "two frames");
     }
@@ -377,6 +477,7 @@ mod tests {
         stream.extend(encode_event(kind::STDERR, b"\x1eexecbox:exit:0\x1e\n"));
         stream.extend(encode_event(kind::COMPILED, &encode_status(0, 0, 1500, 0, 0)));
         stream.extend(encode_event(kind::BLOCK, b"\x00\x06reportXML"));
+        stream.extend(encode_event(kind::CASE_DONE, &encode_status(-1, 9, 0, 0, 6)));
         stream.extend(encode_event(kind::EXITED, &encode_status(-1, 9, 0, 1, 1)));
         let want = vec![
             Event::Output(Stream::Stdout, bytes::Bytes::from_static(b"hello\n")),
@@ -386,13 +487,25 @@ mod tests {
                 usage: StageUsage { cpu_ms: 1.5, wall_ms: 2.0, memory_kb: 1234 },
                 oom_kills: Some(0),
                 cpu_exceeded: false,
+                wall_exceeded: false,
+                output_exceeded: false,
             }),
             Event::Block("report".into(), bytes::Bytes::from_static(b"XML")),
+            Event::CaseDone(Status {
+                exit: Exit::Signal(9),
+                usage: StageUsage { cpu_ms: 0.0, wall_ms: 2.0, memory_kb: 1234 },
+                oom_kills: Some(0),
+                cpu_exceeded: false,
+                wall_exceeded: true,
+                output_exceeded: true,
+            }),
             Event::Exited(Status {
                 exit: Exit::Signal(9),
                 usage: StageUsage { cpu_ms: 0.0, wall_ms: 2.0, memory_kb: 1234 },
                 oom_kills: Some(1),
                 cpu_exceeded: true,
+                wall_exceeded: false,
+                output_exceeded: false,
             }),
         ];
         for split in 1..stream.len() {

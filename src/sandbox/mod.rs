@@ -17,5 +17,5 @@ pub(crate) mod warm;
 
 pub(crate) use engine::Running;
 pub use engine::{Created, Engine, SandboxError};
-pub(crate) use run::{Finished, Input, StageLimits, Stages};
+pub(crate) use run::{CaseLink, CaseReport, Finished, Input, StageLimits, Stages};
 pub(crate) use state::{Ending, StopReason};

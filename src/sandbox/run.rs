@@ -21,7 +21,7 @@ use super::engine::{Engine, Running, SandboxError};
 use super::launcher::{self, Decoder, Event, Status};
 use super::state::{Action, Ending, Failure, Input as Happened, RunState, StopReason};
 use crate::model::request::File;
-use crate::model::{InputEvent, Stage};
+use crate::model::{InputEvent, Stage, Stream};
 use crate::output::{Flow, LogLine, OutputPipe};
 
 /// Limits of one stage.
@@ -61,6 +61,66 @@ pub(crate) struct Input {
     /// Interactive sessions: more stdin, end of input and signals, until
     /// `Eof` or the end of the run. `None`: end of input after `stdin`.
     pub events: Option<mpsc::Receiver<InputEvent>>,
+    /// Test cases (a `--cases` launcher): instead of stdin.
+    pub cases: Option<CaseLink>,
+}
+
+/// Test cases: CASE frames in from whoever conducts them (the next is sent
+/// after the previous case's report), each case's report out. When the
+/// frames end, so do the cases.
+pub(crate) struct CaseLink {
+    pub frames: mpsc::Receiver<Vec<u8>>,
+    pub reports: mpsc::Sender<CaseReport>,
+    /// Bytes of each stream a report keeps.
+    pub keep_bytes: usize,
+}
+
+/// How a case ended and what it printed (up to `keep_bytes` per stream).
+#[derive(Debug, Clone)]
+pub(crate) struct CaseReport {
+    pub status: Status,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// More was printed than was kept.
+    pub cut: bool,
+}
+
+/// The current case's output, gathered for its report.
+struct CaseCapture {
+    reports: mpsc::Sender<CaseReport>,
+    keep: usize,
+    /// Counting: the run stage started.
+    active: bool,
+    index: i32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    cut: bool,
+}
+
+impl CaseCapture {
+    fn push(&mut self, stream: Stream, data: &[u8]) {
+        if !self.active {
+            return;
+        }
+        let buf = if stream == Stream::Stderr { &mut self.stderr } else { &mut self.stdout };
+        let room = self.keep.saturating_sub(buf.len());
+        buf.extend_from_slice(&data[..data.len().min(room)]);
+        self.cut |= data.len() > room;
+    }
+
+    /// The case ended: its report goes out, the next case's output starts.
+    fn done(&mut self, status: Status) {
+        let report = CaseReport {
+            status,
+            stdout: std::mem::take(&mut self.stdout),
+            stderr: std::mem::take(&mut self.stderr),
+            cut: std::mem::take(&mut self.cut),
+        };
+        self.index += 1;
+        if self.reports.try_send(report).is_err() {
+            tracing::debug!("a case report nobody waits for");
+        }
+    }
 }
 
 /// How a run ended and what the launcher reported.
@@ -129,10 +189,31 @@ pub(crate) async fn run(
     let mut gate = stages.compile.map(|_| gate_tx);
     let gate_rx = stages.compile.map(|_| gate_rx);
     let cpu = launcher::CpuLimits { compile: stages.compile.and_then(|c| c.cpu_time), run: stages.run.cpu_time };
-    let _feeder = Owned(tokio::spawn(feed(engine.clone(), id.clone(), container_stdin, input, cpu, gate_rx)));
+    let Input { files, stdin, events, cases } = input;
+    let (frames, mut cases) = match cases {
+        Some(c) => (
+            Some(c.frames),
+            Some(CaseCapture {
+                reports: c.reports,
+                keep: c.keep_bytes,
+                active: false,
+                index: 0,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                cut: false,
+            }),
+        ),
+        None => (None, None),
+    };
+    let feeding = Feed { files, stdin, events, frames, cpu };
+    let _feeder = Owned(tokio::spawn(feed(engine.clone(), id.clone(), container_stdin, feeding, gate_rx)));
 
     let (mut state, first) = RunState::start(stages.compile.is_some());
     pipe.set_stage(state.stage());
+    if let (Some(c), Stage::Run) = (cases.as_mut(), state.stage()) {
+        c.active = true;
+        pipe.set_case(Some(0));
+    }
     let mut actions: std::collections::VecDeque<Action> = first.into();
     let mut decoder = Decoder::default();
     let (mut deadline, mut kill_grace, mut drain) = (None, None, None);
@@ -152,6 +233,10 @@ pub(crate) async fn run(
                 Action::ArmDeadline(stage) => deadline = Some(Instant::now() + stages.limits(stage).timeout),
                 Action::StartRun => {
                     pipe.set_stage(Stage::Run);
+                    if let Some(c) = cases.as_mut() {
+                        c.active = true;
+                        pipe.set_case(Some(0));
+                    }
                     if let Some(compile) = stages.compile {
                         engine.switch_limits(&id, &compile, &stages.run).await?;
                     }
@@ -204,12 +289,22 @@ pub(crate) async fn run(
                         }
                         let happened = match event {
                             Event::Output(stream, data) => {
-                                if !state.ending_decided() && pipe.push(stream, &data) == Flow::Stop {
-                                    Some(Happened::CapReached)
-                                } else {
+                                if let Some(c) = cases.as_mut() {
+                                    c.push(stream, &data);
+                                }
+                                let capped = !state.ending_decided() && pipe.push(stream, &data) == Flow::Stop;
+                                // Each case has its own output limit; the
+                                // session's only ends the logging.
+                                (capped && cases.is_none()).then_some(Happened::CapReached)
+                            }
+                            Event::CaseDone(status) => match cases.as_mut() {
+                                Some(c) => {
+                                    c.done(status);
+                                    pipe.set_case(Some(c.index));
                                     None
                                 }
-                            }
+                                None => Some(Happened::LauncherFailed("a case status outside cases".into())),
+                            },
                             Event::Compiled(status) => {
                                 compiled = Some(status);
                                 Some(Happened::Compiled(status))
@@ -303,18 +398,27 @@ pub(crate) async fn run(
     Ok(Finished { ending, stage: state.stage(), compiled, blocks, oom_killed, wall_time })
 }
 
+/// What the feeder writes.
+struct Feed {
+    files: Vec<File>,
+    stdin: Vec<u8>,
+    events: Option<mpsc::Receiver<InputEvent>>,
+    frames: Option<mpsc::Receiver<Vec<u8>>>,
+    cpu: launcher::CpuLimits,
+}
+
 /// Writes the files, then (after `gate`, the run stage's limits are in
-/// force, and GO) stdin, then EOF or the interactive input. A program that
-/// exits without reading its stdin closes the pipe, which is not an error.
+/// force, and GO) stdin, then EOF or the interactive input; or, for test
+/// cases, each case's frame as it comes, then EOF. A program that exits
+/// without reading its stdin closes the pipe, which is not an error.
 async fn feed(
     engine: Engine,
     id: String,
     mut pipe: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
-    input: Input,
-    cpu: launcher::CpuLimits,
+    input: Feed,
     gate: Option<oneshot::Receiver<()>>,
 ) {
-    if pipe.write_all(&launcher::files(&input.files, &cpu)).await.is_err() || pipe.flush().await.is_err() {
+    if pipe.write_all(&launcher::files(&input.files, &input.cpu)).await.is_err() || pipe.flush().await.is_err() {
         return;
     }
     if let Some(gate) = gate {
@@ -322,6 +426,16 @@ async fn feed(
             return;
         }
         tracing::debug!("GO written");
+    }
+    if let Some(mut frames) = input.frames {
+        while let Some(frame) = frames.recv().await {
+            if pipe.write_all(&frame).await.is_err() || pipe.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = pipe.write_all(&launcher::eof()).await;
+        let _ = pipe.flush().await;
+        return;
     }
     let mut first = launcher::stdin(&input.stdin);
     if input.events.is_none() {

@@ -208,7 +208,14 @@ mod tests {
     use crate::model::{Exit, StageUsage};
 
     fn status(exit: Exit) -> Status {
-        Status { exit, usage: StageUsage::default(), oom_kills: Some(0), cpu_exceeded: false }
+        Status {
+            exit,
+            usage: StageUsage::default(),
+            oom_kills: Some(0),
+            cpu_exceeded: false,
+            wall_exceeded: false,
+            output_exceeded: false,
+        }
     }
 
     use Action::*;

@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod cases;
 mod cli;
 mod interactive;
 mod keys;
