@@ -75,7 +75,14 @@ impl WorkerProc {
         rss_kb(self.0.id())
     }
 
-    fn stop(mut self) {
+    /// Stops it (SIGTERM, then waits): the same as dropping it.
+    fn stop(self) {}
+}
+
+/// A worker never outlives its measurement, whichever way it ends (an
+/// orphan would claim the next measurement's sessions).
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
         let _ = self.0.wait();
     }
@@ -208,6 +215,8 @@ pub(crate) enum Part {
     Throughput,
     /// (e).
     Ingestion,
+    /// (h): test cases per second.
+    Cases,
 }
 
 pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
@@ -287,12 +296,87 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
         worker.stop();
     }
 
+    if want(Part::Cases) {
+        let worker = WorkerProc::start(&database, "", &[])?;
+        warm_up(&mut db, &done, user).await?;
+        for (language, code) in [("python", CASES_PY), ("cpp", CASES_CPP)] {
+            eprintln!("==> (h) test cases per second, {language}: 1 case, then {CASES_N}, x3");
+            results["cases"][language] = cases_per_second(&mut db, &done, user, language, code).await?;
+        }
+        worker.stop();
+    }
+
     results["machine"] = machine();
     if opts.only.is_none() {
         write_results(&opts.out, &results)?;
     }
     println!("{}", serde_json::to_string_pretty(&results)?);
     Ok(())
+}
+
+/// Test cases in the cases measurement.
+const CASES_N: usize = 200;
+const CASES_PY: &str = "print(int(input()) * 2)";
+const CASES_CPP: &str =
+    "#include <cstdio>\nint main() { long n; if (scanf(\"%ld\", &n) == 1) printf(\"%ld\\n\", 2 * n); }\n";
+
+/// A cases session of `n` cases, INSERT to completed; checks every case was
+/// accepted.
+async fn cases_session(
+    db: &mut Client,
+    done: &Done,
+    user: Uuid,
+    language: &str,
+    code: &str,
+    n: usize,
+) -> anyhow::Result<f64> {
+    let cases: Vec<Value> =
+        (0..n).map(|i| json!({"stdin": format!("{i}\n"), "expected_output": format!("{}", 2 * i)})).collect();
+    let req = Request {
+        language: language.into(),
+        code: code.into(),
+        mode: crate::model::Mode::Cases,
+        cases: Some(Value::Array(cases)),
+        session_name: Some("bench".into()),
+        ..Default::default()
+    };
+    let t0 = Instant::now();
+    let id = crate::db::user::submit(db, user, &req).await?;
+    let t1 = done.wait_for(id, Duration::from_secs(600)).await?;
+    let row =
+        db.query_one("select status, result from public.backend_execution_sessions where id = $1", &[&id]).await?;
+    let (status, result): (String, Option<Value>) = (row.get(0), row.get(1));
+    let passed = result.as_ref().and_then(|r| r["passed"].as_u64()).unwrap_or(0);
+    anyhow::ensure!(
+        status == "completed" && passed == n as u64,
+        "the bench's {language} cases did not all pass: {status} {result:?}"
+    );
+    Ok((t1 - t0).as_secs_f64() * 1000.0)
+}
+
+/// (h) What one more test case costs: sessions of 1 and of `CASES_N` cases
+/// (the same compile, the same container start), three of each.
+async fn cases_per_second(
+    db: &mut Client,
+    done: &Done,
+    user: Uuid,
+    language: &str,
+    code: &str,
+) -> anyhow::Result<Value> {
+    let (mut one, mut many) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        one.push(cases_session(db, done, user, language, code, 1).await?);
+        many.push(cases_session(db, done, user, language, code, CASES_N).await?);
+    }
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (one, many) = (med(one), med(many));
+    let per_case = (many - one) / (CASES_N - 1) as f64;
+    Ok(
+        json!({"one_case_ms": round(one), "cases": CASES_N, "all_cases_ms": round(many), "per_case_ms": round(per_case), "cases_per_s": round(1000.0 / per_case)}),
+    )
 }
 
 /// (d) Sessions per second through a worker, and its peak memory meanwhile.
@@ -534,6 +618,15 @@ fn results_markdown(r: &Value) -> String {
         ("(g) print → broadcast row written, p50 / p95".into(), p50_p95(&ing["print_to_broadcast_written"])),
         ("(f) worker resident memory, idle / busy".into(), format!("{idle_mb:.1} / {busy_mb:.1} MB")),
     ];
+    let mut measurements = measurements;
+    for language in ["python", "cpp"] {
+        let c = &r["cases"][language];
+        measurements.push((
+            format!("(h) test cases per second, {language} ({} cases in one session; each case's cost)", c["cases"]),
+            format!("{:.0} ({:.1} ms)", f(&c["cases_per_s"]), f(&c["per_case_ms"])),
+        ));
+    }
+    let py_case = f(&r["cases"]["python"]["per_case_ms"]);
     let targets: Vec<(&str, String, bool)> = vec![
         ("warm p50 ≤ 2× bare process", format!("{:.2}×", warm / bare), warm <= 2.0 * bare),
         ("warm p50 ≥ 8× faster than `docker run`", format!("{:.2}×", drun / warm), drun / warm >= 8.0),
@@ -544,6 +637,11 @@ fn results_markdown(r: &Value) -> String {
         ("claim path a handful of ms (p50 ≤ 10 ms)", format!("{claim:.1} ms"), claim <= 10.0),
         ("idle worker under 30 MB resident", format!("{idle_mb:.1} MB"), idle_mb < 30.0),
         ("a few dozen broadcasts per 5,000 lines (≤ 10 per 1,000)", format!("{broadcast:.1}"), broadcast <= 10.0),
+        (
+            "a Python test case costs about a process start (≤ 3× bare)",
+            format!("{:.2}×", py_case / bare),
+            py_case <= 3.0 * bare,
+        ),
     ];
     let m = &r["machine"];
     let mut md = format!(

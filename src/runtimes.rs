@@ -23,6 +23,9 @@ pub struct Runtime {
     pub extensions: Vec<String>,
     /// Image the container runs.
     pub image: String,
+    /// Judge0 CE 1.13.1 language ids that mean this runtime.
+    #[serde(default)]
+    pub judge0: Option<Judge0Language>,
     /// Directory under `images/` holding the Dockerfile that builds `image`.
     pub build: String,
     /// File name the submitted code is written to, inside `/work`.
@@ -58,6 +61,14 @@ pub struct Runtime {
     /// How to time a validated solution's test suite in one process.
     #[serde(default)]
     pub(crate) benchmark: Option<Benchmark>,
+}
+
+/// How the Judge0 API names a runtime.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Judge0Language {
+    pub ids: Vec<u32>,
+    pub name: String,
 }
 
 impl Runtime {
@@ -193,6 +204,7 @@ impl Runtimes {
     pub(crate) fn parse(text: &str) -> anyhow::Result<Runtimes> {
         let file: File = toml::from_str(text)?;
         let mut seen = std::collections::HashSet::new();
+        let mut judge0_ids = std::collections::HashSet::new();
         for rt in &file.runtime {
             if rt.run.is_empty() || rt.compile.as_ref().is_some_and(|c| c.is_empty()) {
                 bail!("runtime {}: `run` (and `compile`, when given) must name a command", rt.language);
@@ -224,6 +236,11 @@ impl Runtimes {
                     bail!("language name or alias {name:?} is used twice");
                 }
             }
+            for id in rt.judge0.iter().flat_map(|j| &j.ids) {
+                if !judge0_ids.insert(*id) {
+                    bail!("Judge0 language id {id} is used twice");
+                }
+            }
         }
         Ok(Runtimes { list: file.runtime })
     }
@@ -234,6 +251,11 @@ impl Runtimes {
         self.list.iter().find(|rt| {
             rt.language.eq_ignore_ascii_case(name) || rt.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
         })
+    }
+
+    /// The runtime a Judge0 language id means.
+    pub(crate) fn by_judge0_id(&self, id: i64) -> Option<&Runtime> {
+        self.list.iter().find(|rt| rt.judge0.as_ref().is_some_and(|j| j.ids.iter().any(|&i| i as i64 == id)))
     }
 
     /// The runtime whose `extensions` include the file's extension.

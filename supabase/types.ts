@@ -321,6 +321,54 @@ export type Database = {
           },
         ]
       }
+      judge0_submissions: {
+        Row: {
+          created_at: string
+          first_case: number
+          language_id: number
+          redirect_stderr_to_stdout: boolean
+          runs: number
+          session_id: string
+          token: string
+          user_id: string
+        }
+        Insert: {
+          created_at?: string
+          first_case: number
+          language_id: number
+          redirect_stderr_to_stdout?: boolean
+          runs?: number
+          session_id: string
+          token?: string
+          user_id?: string
+        }
+        Update: {
+          created_at?: string
+          first_case?: number
+          language_id?: number
+          redirect_stderr_to_stdout?: boolean
+          runs?: number
+          session_id?: string
+          token?: string
+          user_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "judge0_submissions_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "backend_execution_sessions"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "judge0_submissions_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "session_overview"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       session_input: {
         Row: {
           created_at: string

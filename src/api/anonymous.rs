@@ -64,7 +64,7 @@ impl PistonCaller {
     pub(crate) fn quota(&self) -> Quota {
         match self {
             PistonCaller::Known(_) => Quota::PerUser,
-            PistonCaller::Anonymous(_) => Quota::AdmittedPerAddress,
+            PistonCaller::Anonymous(_) => Quota::Admitted,
         }
     }
 }

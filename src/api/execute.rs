@@ -13,8 +13,9 @@ use super::sessions;
 use super::{ApiState, Authed};
 use crate::model::{Mode, Request, SessionStatus};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SeedExecuteRequest)]
 pub(crate) struct ExecuteRequest {
     pub solution: String,
     pub tests: String,
@@ -23,6 +24,19 @@ pub(crate) struct ExecuteRequest {
     pub runs: Option<i64>,
 }
 
+/// Validate a solution against a test suite (seed 004).
+#[utoipa::path(post, path = "/api/execute/validate", tag = "seed", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    request_body = ExecuteRequest,
+    responses(
+        (status = 200, description = "The result", body = super::schemas::SeedResult),
+        (status = 400, description = "Invalid request (language, runs, limits)", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 413, description = "Too large", body = super::schemas::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
+        (status = 422, description = "Wrong shape", body = super::schemas::ErrorBody),
+        (status = 429, description = "Rate or concurrency limit", body = super::schemas::ErrorBody),
+        (status = 503, description = "No worker ran it in time", body = super::schemas::ErrorBody),
+    ))]
 pub(crate) async fn validate(
     State(st): State<ApiState>,
     Authed(p): Authed,
@@ -31,6 +45,19 @@ pub(crate) async fn validate(
     execute(st, p, req, Mode::Validate).await
 }
 
+/// Validate, then time the test suite `runs` times in one process (seed 004).
+#[utoipa::path(post, path = "/api/execute/run", tag = "seed", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    request_body = ExecuteRequest,
+    responses(
+        (status = 200, description = "The result", body = super::schemas::SeedResult),
+        (status = 400, description = "Invalid request (language, runs, limits)", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 413, description = "Too large", body = super::schemas::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
+        (status = 422, description = "Wrong shape", body = super::schemas::ErrorBody),
+        (status = 429, description = "Rate or concurrency limit", body = super::schemas::ErrorBody),
+        (status = 503, description = "No worker ran it in time", body = super::schemas::ErrorBody),
+    ))]
 pub(crate) async fn run(
     State(st): State<ApiState>,
     Authed(p): Authed,

@@ -20,6 +20,11 @@ fn fresh(st: &ApiState) -> Duration {
     st.cfg.worker.heartbeat_interval() * 3
 }
 
+/// Liveness of the database and of workers with Docker.
+#[utoipa::path(get, path = "/health", tag = "health", responses(
+    (status = 200, description = "All parts answer", body = super::schemas::Health),
+    (status = 503, description = "The database or every worker's Docker is down", body = super::schemas::Health),
+))]
 pub(crate) async fn health(State(st): State<ApiState>) -> Response {
     let t0 = Instant::now();
     let db = async {
@@ -53,6 +58,12 @@ pub(crate) async fn health(State(st): State<ApiState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Prometheus metrics (service role).
+#[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])), responses(
+    (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+    (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+    (status = 403, description = "Not the service role", body = super::schemas::ErrorBody),
+))]
 pub(crate) async fn metrics(State(st): State<ApiState>, Authed(p): Authed) -> Result<Response, ApiError> {
     if p != Principal::Service {
         return Err(ApiError::Forbidden("metrics are for the service role".into()));

@@ -10,10 +10,13 @@ pub(crate) mod error;
 pub(crate) mod execute;
 pub(crate) mod health;
 pub(crate) mod json;
+pub(crate) mod judge0;
+pub(crate) mod keys;
 pub(crate) mod limits;
 pub mod openapi;
 pub(crate) mod piston;
 pub(crate) mod run_backend;
+pub(crate) mod schemas;
 pub(crate) mod sessions;
 
 use std::future::Future;
@@ -23,7 +26,7 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 use deadpool_postgres::Pool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -107,7 +110,7 @@ async fn authenticate(st: &ApiState, credential: auth::Credential) -> Result<Pri
 }
 
 /// Every route, in one place: the router is built from this list, and a test
-/// checks that `openapi::document` describes exactly these paths.
+/// checks that `openapi::document` describes exactly these operations.
 pub fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
     vec![
         ("/health", get(health::health)),
@@ -120,8 +123,13 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/api/v2/runtimes", get(piston::runtimes)),
         ("/api/v2/execute", post(piston::execute)),
         ("/api/v2/connect", get(piston::connect)),
-        ("/api/exec", get(piston::connect)),
+        ("/api/exec", get(piston::exec)),
+        ("/api/keys", post(keys::create).get(keys::list)),
+        ("/api/keys/{id}", delete(keys::revoke)),
     ]
+    .into_iter()
+    .chain(judge0::routes())
+    .collect()
 }
 
 pub(crate) fn router(st: ApiState) -> Router {
@@ -172,7 +180,7 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
             .allow_headers([
                 axum::http::header::AUTHORIZATION,
                 axum::http::header::CONTENT_TYPE,

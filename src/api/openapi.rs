@@ -1,103 +1,130 @@
 //! The OpenAPI 3.1 description of the API, served at `/api/openapi.json`
-//! (public: it describes, it holds no data). A test checks it against the
-//! router: every documented operation exists, and every route is documented.
+//! (public: it describes, it holds no data). Generated from the handlers'
+//! `#[utoipa::path]` attributes and the request and response types; what
+//! only the running server knows (its languages, its limits) is filled in
+//! by [`document`]. A test checks it against the router (every route is
+//! documented), and the suite runs schemathesis against it.
 
-use axum::response::IntoResponse;
+use axum::extract::State;
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
-pub(crate) async fn serve() -> impl IntoResponse {
-    axum::Json(document())
+use super::ApiState;
+use crate::config::Limits;
+use crate::runtimes::Runtimes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "execbox", description = "Runs untrusted code in hardened containers. Every request becomes a row of backend_execution_sessions."),
+    paths(
+        super::health::health,
+        super::health::metrics,
+        serve,
+        super::run_backend::create,
+        super::run_backend::socket,
+        super::execute::validate,
+        super::execute::run,
+        super::piston::runtimes,
+        super::piston::execute,
+        super::piston::connect,
+        super::piston::exec,
+        super::keys::create,
+        super::keys::list,
+        super::keys::revoke,
+        super::judge0::about,
+        super::judge0::config_info,
+        super::judge0::languages,
+        super::judge0::language,
+        super::judge0::statuses,
+        super::judge0::create,
+        super::judge0::get_one,
+        super::judge0::create_batch,
+        super::judge0::get_batch,
+    ),
+    modifiers(&Credentials),
+    tags(
+        (name = "seed", description = "The original endpoints"),
+        (name = "piston", description = "Piston v2, drop-in"),
+        (name = "judge0", description = "Judge0 CE 1.13.1, under /judge0"),
+        (name = "keys", description = "API keys for non-browser clients"),
+        (name = "health", description = "Liveness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// The three places a credential may go.
+struct Credentials;
+
+impl Modify for Credentials {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let c = doc.components.get_or_insert_with(Default::default);
+        let bearer = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("A Supabase access token or an execbox API key (`exb_...`)"))
+            .build();
+        c.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        c.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description("X-Api-Key", "An execbox API key"))),
+        );
+        c.add_security_scheme(
+            "auth_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Auth-Token",
+                "Judge0's header: an API key or an access token",
+            ))),
+        );
+    }
 }
 
-fn err(desc: &str) -> Value {
-    json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses(
+    (status = 200, description = "OpenAPI 3.1", body = Object),
+))]
+pub(crate) async fn serve(State(st): State<ApiState>) -> Json<Value> {
+    Json(document(&st.runtimes, &st.cfg.limits))
 }
 
-fn authed(op: Value) -> Value {
-    let mut op = op;
-    op["security"] = json!([{"bearer": []}]);
-    let responses = op["responses"].as_object_mut().expect("responses");
-    responses.insert("401".into(), err("Missing or invalid access token; `check` says which check failed"));
-    op
-}
-
-pub fn document() -> Value {
-    let session_req = json!({
-        "type": "object", "required": ["code", "language"],
-        "properties": {
-            "code": {"type": "string", "maxLength": 1048576},
-            "language": {"type": "string", "examples": ["python", "node"]},
-            "stdin": {"type": "string"},
-            "userContext": {"type": "object", "properties": {
-                "userId": {"type": "string", "format": "uuid", "description": "Must match the token's subject (a service-role token may name any user)"},
-                "roomId": {"type": "string", "format": "uuid"},
-                "sessionName": {"type": "string", "maxLength": 200}
-            }}
+/// The document for a server with these runtimes and limits.
+pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
+    let languages: Vec<&str> = runtimes
+        .all()
+        .iter()
+        .flat_map(|rt| std::iter::once(rt.language.as_str()).chain(rt.aliases.iter().map(String::as_str)))
+        .collect();
+    let mut judge0_ids: Vec<u32> =
+        runtimes.all().iter().filter_map(|rt| rt.judge0.as_ref()).flat_map(|j| j.ids.iter().copied()).collect();
+    judge0_ids.sort();
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let schemas = &mut doc["components"]["schemas"];
+    let only_false = json!({"type": ["boolean", "null"], "enum": [false, null]});
+    let patches = [
+        ("RunBackendRequest", "language", json!({"enum": languages})),
+        ("SeedExecuteRequest", "language", json!({"enum": languages})),
+        ("SeedExecuteRequest", "runs", json!({"minimum": 1, "maximum": l.max_benchmark_runs})),
+        ("PistonExecuteRequest", "language", json!({"enum": languages})),
+        ("Judge0SubmissionRequest", "language_id", json!({"enum": judge0_ids})),
+        ("Judge0SubmissionRequest", "cpu_time_limit", json!({"maximum": secs(l.max_cpu_time_ms)})),
+        ("Judge0SubmissionRequest", "wall_time_limit", json!({"maximum": secs(l.max_timeout_ms)})),
+        (
+            "Judge0SubmissionRequest",
+            "memory_limit",
+            json!({"minimum": l.min_memory_mb * 1024, "maximum": l.max_memory_mb * 1024}),
+        ),
+        ("Judge0SubmissionRequest", "enable_network", only_false.clone()),
+        ("Judge0SubmissionRequest", "enable_per_process_and_thread_time_limit", only_false.clone()),
+        ("Judge0SubmissionRequest", "enable_per_process_and_thread_memory_limit", only_false),
+    ];
+    for (schema, property, patch) in patches {
+        let target = &mut schemas[schema]["properties"][property];
+        assert!(target.is_object(), "{schema}.{property} is not in the document");
+        for (k, v) in patch.as_object().expect("an object") {
+            target[k] = v.clone();
         }
-    });
-    let piston_req = json!({
-        "type": "object", "required": ["language", "files"],
-        "properties": {
-            "language": {"type": "string"}, "version": {"type": "string", "default": "*"},
-            "files": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["content"], "properties": {
-                "name": {"type": "string"}, "content": {"type": "string"}, "encoding": {"enum": ["utf8", "base64", "hex"]}}}},
-            "stdin": {"type": "string"}, "args": {"type": "array", "items": {"type": "string"}},
-            "compile_timeout": {"type": "integer"}, "run_timeout": {"type": "integer"},
-            "compile_cpu_time": {"type": "integer"}, "run_cpu_time": {"type": "integer"},
-            "compile_memory_limit": {"type": "integer"}, "run_memory_limit": {"type": "integer"}
-        }
-    });
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "execbox", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Runs untrusted code in hardened containers. Every request becomes a row of backend_execution_sessions."},
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                "description": "A Supabase access token (or, for WebSockets, the access_token query parameter)"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["message", "code"], "properties": {
-                    "message": {"type": "string"}, "code": {"type": "string"}, "check": {"type": "string"}}},
-                "RunBackendRequest": session_req,
-                "PistonExecuteRequest": piston_req,
-                "ExecuteRequest": {"type": "object", "required": ["solution", "tests", "language"], "properties": {
-                    "solution": {"type": "string"}, "tests": {"type": "string"}, "language": {"type": "string"},
-                    "runs": {"type": "integer", "minimum": 1, "default": 100}}}
-            }
-        },
-        "paths": {
-            "/health": {"get": {"summary": "Liveness of the database and of workers with Docker", "responses": {
-                "200": {"description": "All parts answer"}, "503": {"description": "The database or every worker's Docker is down"}}}},
-            "/metrics": {"get": authed(json!({"summary": "Prometheus metrics (service role)", "responses": {
-                "200": {"description": "text/plain; version=0.0.4"}, "403": err("Not the service role")}}))},
-            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
-            "/api/run-backend": {"post": authed(json!({"summary": "Run code (the seed's API)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunBackendRequest"}}}},
-                "responses": {
-                    "200": {"description": "{sessionId, containerId, status}"},
-                    "400": err("Invalid request"), "403": err("userId is not the caller"), "413": err("Too large"),
-                    "415": err("Not JSON"), "422": err("Wrong shape"), "429": err("Rate or concurrency limit; see Retry-After")}}))},
-            "/api/run-backend/ws/{session_id}": {"get": authed(json!({"summary": "WebSocket of a session's log lines: connected, log..., execution_complete",
-                "parameters": [{"name": "session_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
-                "responses": {"101": {"description": "Switching protocols"}, "404": err("No such session of yours")}}))},
-            "/api/execute/validate": {"post": authed(json!({"summary": "Validate a solution against a test suite (seed 004)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExecuteRequest"}}}},
-                "responses": {"200": {"description": "{passed, testsPassed, totalTests, tests[{name, status, message, durationMs}], output, compileError?}"},
-                    "400": err("Unknown language"), "413": err("Too large"), "415": err("Not JSON"), "422": err("Wrong shape"),
-                    "429": err("Rate or concurrency limit"), "503": err("No worker ran it in time")}}))},
-            "/api/execute/run": {"post": authed(json!({"summary": "Validate, then time the test suite `runs` times in one process (seed 004)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExecuteRequest"}}}},
-                "responses": {"200": {"description": "{passed, testsPassed, totalTests, meanExecutionTime, standardDeviation, median, p95, min, max, n, outliers} (ms)"},
-                    "400": err("Unknown language or runs out of range"), "413": err("Too large"), "415": err("Not JSON"),
-                    "429": err("Rate or concurrency limit"), "503": err("No worker ran it in time")}}))},
-            "/api/v2/runtimes": {"get": {"summary": "Piston: installed runtimes", "responses": {"200": {"description": "[{language, version, aliases, runtime}]"}}}},
-            "/api/v2/execute": {"post": authed(json!({"summary": "Piston: run and wait for the result",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PistonExecuteRequest"}}}},
-                "responses": {"200": {"description": "{language, version, run: {stdout, stderr, output, code, signal, message, status, wall_time}}"},
-                    "400": err("Unknown runtime or a limit above the server's"), "413": err("Too large"), "415": err("Not JSON"),
-                    "429": err("Rate or concurrency limit"), "503": err("No worker ran it in time")}}))},
-            "/api/v2/connect": {"get": authed(json!({"summary": "Piston: interactive WebSocket (init, data, eof, signal)",
-                "responses": {"101": {"description": "Switching protocols"}}}))},
-            "/api/exec": {"get": authed(json!({"summary": "Alias of /api/v2/connect", "responses": {"101": {"description": "Switching protocols"}}}))}
-        }
-    })
+    }
+    doc
 }

@@ -25,7 +25,7 @@ use crate::model::outcome::signal_name;
 use crate::model::{EndReason, Exit, Request, SessionStatus, Stage, StageUsage, Stream};
 use crate::runtimes::Runtime;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub(crate) struct PistonFile {
     #[serde(default)]
     pub name: Option<String>,
@@ -35,7 +35,8 @@ pub(crate) struct PistonFile {
 }
 
 /// Piston's execute request (also the body of a socket's `init`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = PistonExecuteRequest)]
 pub(crate) struct ExecuteRequest {
     pub language: String,
     #[serde(default)]
@@ -59,6 +60,10 @@ pub(crate) struct ExecuteRequest {
     pub run_memory_limit: Option<i64>,
 }
 
+/// Piston: the installed runtimes.
+#[utoipa::path(get, path = "/api/v2/runtimes", tag = "piston", responses(
+    (status = 200, description = "The runtimes", body = Vec<super::schemas::PistonRuntime>),
+))]
 pub(crate) async fn runtimes(State(st): State<ApiState>) -> axum::Json<Value> {
     let list: Vec<Value> = st
         .runtimes
@@ -183,19 +188,6 @@ fn piston_error(e: crate::model::RequestError) -> ApiError {
     }
 }
 
-/// A user named by a service-role caller (Piston requests have no user field).
-fn named_user(headers: &HeaderMap) -> Result<Option<Uuid>, ApiError> {
-    match headers.get("x-execbox-user") {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| Uuid::parse_str(s.trim()).ok())
-            .map(Some)
-            .ok_or_else(|| ApiError::BadRequest("X-Execbox-User must be a user id".into())),
-    }
-}
-
 /// Piston's `status`, `signal` and `code` of a stage that ended this way.
 fn verdict(reason: Option<EndReason>, exit: Option<Exit>) -> (Value, Value, Value) {
     use EndReason as R;
@@ -260,13 +252,27 @@ fn compile_stage(state: &SessionState, out: &Output) -> Option<Value> {
     Some(stage_object(&out.compile, verdict, message, state.usage.compile))
 }
 
+/// Piston: run and wait for the result.
+#[utoipa::path(post, path = "/api/v2/execute", tag = "piston", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    request_body = ExecuteRequest,
+    responses(
+        (status = 200, description = "The result", body = super::schemas::PistonResult),
+        (status = 400, description = "Unknown runtime, bad file, or a limit above the server's", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 403, description = "X-Execbox-User names another user", body = super::schemas::ErrorBody),
+        (status = 413, description = "Too large", body = super::schemas::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
+        (status = 422, description = "Wrong shape", body = super::schemas::ErrorBody),
+        (status = 429, description = "Rate or concurrency limit", body = super::schemas::ErrorBody),
+        (status = 503, description = "No worker ran it in time", body = super::schemas::ErrorBody),
+    ))]
 pub(crate) async fn execute(
     State(st): State<ApiState>,
     caller: PistonCaller,
     headers: HeaderMap,
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = sessions::acting_user(caller.principal(), named_user(&headers)?)?;
+    let user = sessions::acting_user(caller.principal(), sessions::named_user(&headers)?)?;
     let (new, rt) = to_session(&st, &req, false)?;
     let limits = new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?.limits;
     let id = sessions::create(&st, user, caller.quota(), &new).await?;
@@ -301,13 +307,20 @@ mod close {
 
 const SIGNALS: [&str; 7] = ["SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"];
 
+/// Piston: an interactive run over a WebSocket.
+#[utoipa::path(get, path = "/api/v2/connect", tag = "piston", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    responses(
+        (status = 101, description = "WebSocket: init, data, eof, signal; runtime, stage, data, exit, error"),
+        (status = 400, description = "Not a WebSocket request", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+    ))]
 pub(crate) async fn connect(
     State(st): State<ApiState>,
     caller: PistonCaller,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let user = sessions::acting_user(caller.principal(), named_user(&headers)?)?;
+    let user = sessions::acting_user(caller.principal(), sessions::named_user(&headers)?)?;
     let ws = ws.map_err(super::not_a_websocket)?;
     Ok(ws.on_upgrade(move |socket| async move {
         // The caller (and an anonymous caller's place) lasts as long as the socket.
@@ -315,6 +328,22 @@ pub(crate) async fn connect(
             tracing::debug!(error = %format!("{e:#}"), "piston socket ended");
         }
     }))
+}
+
+/// Piston's older path of [`connect`].
+#[utoipa::path(get, path = "/api/exec", tag = "piston", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    responses(
+        (status = 101, description = "WebSocket: init, data, eof, signal; runtime, stage, data, exit, error"),
+        (status = 400, description = "Not a WebSocket request", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+    ))]
+pub(crate) async fn exec(
+    st: State<ApiState>,
+    caller: PistonCaller,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    connect(st, caller, headers, ws).await
 }
 
 fn text(v: Value) -> Message {

@@ -18,8 +18,9 @@ use super::{ApiState, Authed};
 use crate::db::follow::Follower;
 use crate::model::{Request, SessionStatus};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = RunBackendRequest)]
 pub(crate) struct RunRequest {
     pub code: String,
     pub language: String,
@@ -29,7 +30,7 @@ pub(crate) struct RunRequest {
     pub stdin: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct UserContext {
     #[serde(default)]
@@ -46,6 +47,18 @@ fn now() -> String {
 
 /// Creates the session and answers once a worker has it (or after a short
 /// wait): `{sessionId, containerId, status}`.
+#[utoipa::path(post, path = "/api/run-backend", tag = "seed", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    request_body = RunRequest,
+    responses(
+        (status = 200, description = "The session", body = super::schemas::RunBackendCreated),
+        (status = 400, description = "Invalid request", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 403, description = "userId is not the caller", body = super::schemas::ErrorBody),
+        (status = 413, description = "Too large", body = super::schemas::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
+        (status = 422, description = "Wrong shape", body = super::schemas::ErrorBody),
+        (status = 429, description = "Rate or concurrency limit; see Retry-After", body = super::schemas::ErrorBody),
+    ))]
 pub(crate) async fn create(
     State(st): State<ApiState>,
     Authed(p): Authed,
@@ -86,6 +99,14 @@ pub(crate) async fn create(
 
 /// The session's log lines: those already written, then live ones, then
 /// `execution_complete`. Owner only (404 otherwise, so ids do not leak).
+#[utoipa::path(get, path = "/api/run-backend/ws/{session_id}", tag = "seed", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    params(("session_id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 101, description = "WebSocket: connected, log..., execution_complete"),
+        (status = 400, description = "Not a WebSocket request", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 404, description = "No such session of the caller's", body = super::schemas::ErrorBody),
+    ))]
 pub(crate) async fn socket(
     State(st): State<ApiState>,
     Authed(p): Authed,

@@ -28,31 +28,49 @@ pub(crate) fn acting_user(p: Principal, named: Option<Uuid>) -> Result<Uuid, Api
     }
 }
 
+/// A user named by a service-role caller in `X-Execbox-User` (Piston and
+/// Judge0 requests have no user field).
+pub(crate) fn named_user(headers: &axum::http::HeaderMap) -> Result<Option<Uuid>, ApiError> {
+    match headers.get("x-execbox-user") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| Uuid::parse_str(s.trim()).ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest("X-Execbox-User must be a user id".into())),
+    }
+}
+
 /// Which limits a new session counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Quota {
     /// The user's: sessions per minute and sessions at once.
     PerUser,
-    /// None more: the caller was admitted per client address (open Piston
-    /// mode's anonymous user).
-    AdmittedPerAddress,
+    /// None more: the caller was admitted already (per client address, in
+    /// open Piston mode; once for a whole Judge0 batch, by [`admit`]).
+    Admitted,
+}
+
+/// Checks `user`'s limits (sessions per minute, sessions at once) for one
+/// more request.
+pub(crate) async fn admit(st: &ApiState, db: &tokio_postgres::Client, user: Uuid) -> Result<(), ApiError> {
+    if let Err(wait) = st.limiter.take(user) {
+        return Err(ApiError::TooManyRequests {
+            message: format!("rate limit: at most {} sessions per minute", st.cfg.api.rate_limit_per_minute),
+            retry_after_secs: wait.as_secs() + 1,
+        });
+    }
+    active_limit(st, db, user).await
 }
 
 /// Creates a pending session for `user`: the request's validation (the
 /// worker's own, run early for a 400), then the `quota`'s limits.
 pub(crate) async fn create(st: &ApiState, user: Uuid, quota: Quota, req: &Request) -> Result<Uuid, ApiError> {
     req.validate(&st.runtimes, &st.cfg.limits)?;
-    if quota == Quota::PerUser {
-        if let Err(wait) = st.limiter.take(user) {
-            return Err(ApiError::TooManyRequests {
-                message: format!("rate limit: at most {} sessions per minute", st.cfg.api.rate_limit_per_minute),
-                retry_after_secs: wait.as_secs() + 1,
-            });
-        }
-    }
     let mut db = st.pool.get().await?;
     if quota == Quota::PerUser {
-        active_limit(st, &db, user).await?;
+        admit(st, &db, user).await?;
     }
     crate::db::user::submit(&mut db, user, req).await.map_err(|e| match e.as_db_error() {
         Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),

@@ -15,6 +15,7 @@
 pub(crate) mod containers;
 pub(crate) mod follow;
 pub(crate) mod input;
+pub(crate) mod judge0;
 pub(crate) mod keys;
 pub(crate) mod listener;
 pub(crate) mod logs;

@@ -829,7 +829,8 @@ async fn metrics_cors_and_the_openapi_document() {
     // The document describes exactly the routes that exist.
     let (status, doc) = get(&api, "/api/openapi.json", None).await;
     assert_eq!(status, 200);
-    assert_eq!(doc, execbox::api::openapi::document());
+    let limits = api_config(&db).finish().unwrap().limits;
+    assert_eq!(doc, execbox::api::openapi::document(&execbox::runtimes::Runtimes::builtin(), &limits));
     let paths = doc["paths"].as_object().unwrap();
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {

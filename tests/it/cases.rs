@@ -375,8 +375,8 @@ async fn stop_on_failure_the_time_budget_and_cancel_end_cases_early() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let worker = db.worker_with(|c| {
-        c.limits.max_cases_time_ms = 2500;
-        c.limits.default_case_timeout_ms = 1000;
+        c.limits.max_cases_time_ms = 5000;
+        c.limits.default_case_timeout_ms = 3000;
     });
     let echo = "print(input())";
     let three = json!([
@@ -394,13 +394,15 @@ async fn stop_on_failure_the_time_budget_and_cancel_end_cases_early() {
     let id = db.insert(user, &cases_request("python", echo, three)).await;
     assert_eq!(statuses(&finished(&db, id, Duration::from_secs(60)).await.3), ["accepted", "wrong_answer", "accepted"]);
 
-    // A budget of 2.5 s fits two cases of 1 s (and no third after they slept).
-    let sleepy = "import time; time.sleep(0.9); print('done')";
-    let cases = json!([{"timeout_ms": 1000}, {"timeout_ms": 1000}, {"timeout_ms": 1000}]);
+    // A budget of 5 s with cases of up to 3 s: a case starts only while
+    // 3 s remain, so after one case of 1.2 s (plus start-up, up to 0.8 s on
+    // a loaded machine) the second starts and after two the third cannot.
+    let sleepy = "import time; time.sleep(1.2); print('done')";
+    let cases = json!([{"timeout_ms": 3000}, {"timeout_ms": 3000}, {"timeout_ms": 3000}]);
     let id = db.insert(user, &cases_request("python", sleepy, cases)).await;
     let (status, reason, error, result) = finished(&db, id, Duration::from_secs(60)).await;
     assert_eq!((status.as_str(), reason.as_deref()), ("timeout", Some("timeout")), "{error:?} {result}");
-    assert!(error.unwrap().contains("time budget of 2500 ms ran out after 2 of 3 cases"));
+    assert!(error.unwrap().contains("time budget of 5000 ms ran out after 2 of 3 cases"));
     assert_eq!(statuses(&result), ["accepted", "accepted", "skipped"]);
 
     // Cancelled while its cases run.

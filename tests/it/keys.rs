@@ -16,7 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_execbox");
 
 /// `select create_api_key(name)` as `user` (None: anon), as supabase-js's
 /// `rpc('create_api_key', {name})` runs it through PostgREST.
-async fn create_key(db: &TestDb, user: Option<Uuid>, name: &str) -> Result<String, tokio_postgres::Error> {
+pub(crate) async fn create_key(db: &TestDb, user: Option<Uuid>, name: &str) -> Result<String, tokio_postgres::Error> {
     let mut c = db.client().await;
     let tx = as_user(&mut c, user).await;
     let key: String = tx.query_one("select public.create_api_key($1)", &[&name]).await?.get(0);

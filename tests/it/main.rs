@@ -7,6 +7,7 @@ mod api;
 mod cases;
 mod cli;
 mod interactive;
+mod judge0;
 mod keys;
 mod languages;
 mod migrate;

@@ -1,0 +1,110 @@
+//! `/api/keys`: a signed-in user's API keys over HTTP, as `execbox keys`
+//! and `create_api_key()` manage them (as the user, under RLS). The key is
+//! shown once, in the answer that creates it; listings show its prefix.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::json::JsonBody;
+use super::schemas::{CreatedKey, KeyEntry};
+use super::{ApiState, Authed};
+use crate::db::keys;
+
+/// `POST /api/keys`' body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewKey {
+    /// What the key is for (shown in listings).
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+}
+
+/// Keys belong to users: the service role has none to manage.
+fn owner(p: Principal) -> Result<Uuid, ApiError> {
+    match p {
+        Principal::User(u) => Ok(u),
+        Principal::Service => Err(ApiError::Forbidden("API keys belong to users; call as the user".into())),
+    }
+}
+
+#[utoipa::path(post, path = "/api/keys", tag = "keys",
+    security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "The key, shown only now", body = CreatedKey),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 403, description = "Not a user", body = super::schemas::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
+        (status = 422, description = "A name of 1 to 100 characters is needed", body = super::schemas::ErrorBody),
+    ))]
+pub(crate) async fn create(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    JsonBody(body): JsonBody<NewKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let user = owner(p)?;
+    let length = body.name.chars().count();
+    if !(1..=100).contains(&length) {
+        return Err(ApiError::Unprocessable("name must be 1 to 100 characters".into()));
+    }
+    let mut db = st.pool.get().await?;
+    let key = keys::create(&mut db, user, &body.name).await?;
+    let prefix = key.chars().take(12).collect();
+    Ok((StatusCode::CREATED, Json(CreatedKey { key, name: body.name, prefix })))
+}
+
+#[utoipa::path(get, path = "/api/keys", tag = "keys",
+    security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    responses(
+        (status = 200, description = "The caller's keys, newest first", body = Vec<KeyEntry>),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 403, description = "Not a user", body = super::schemas::ErrorBody),
+    ))]
+pub(crate) async fn list(State(st): State<ApiState>, Authed(p): Authed) -> Result<Json<Vec<KeyEntry>>, ApiError> {
+    let user = owner(p)?;
+    let mut db = st.pool.get().await?;
+    let list = keys::list(&mut db, user).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|k| KeyEntry {
+                id: k.id,
+                name: k.name,
+                prefix: k.prefix,
+                created_at: k.created_at,
+                last_used_at: k.last_used_at,
+                revoked_at: k.revoked_at,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys",
+    security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    params(("id" = String, Path, description = "The key's id (from the listing)")),
+    responses(
+        (status = 204, description = "Revoked; requests with it are refused from now on"),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 403, description = "Not a user", body = super::schemas::ErrorBody),
+        (status = 404, description = "No live key of the caller's with that id", body = super::schemas::ErrorBody),
+    ))]
+pub(crate) async fn revoke(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = owner(p)?;
+    let not_found = || ApiError::NotFound(format!("no live key {id} of yours"));
+    let key = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let mut db = st.pool.get().await?;
+    if keys::revoke(&mut db, user, key).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}
