@@ -17,10 +17,12 @@ use crate::model::{Mode, Request, SessionStatus};
 #[serde(deny_unknown_fields)]
 #[schema(as = SeedExecuteRequest)]
 pub(crate) struct ExecuteRequest {
+    #[schema(pattern = r"^[^\x00]*$")]
     pub solution: String,
+    #[schema(pattern = r"^[^\x00]*$")]
     pub tests: String,
     pub language: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::integer::optional")]
     pub runs: Option<i64>,
 }
 

@@ -37,3 +37,54 @@ where
         }
     }
 }
+
+/// Integers as JSON Schema counts them, `3` and `3.0` alike (serde's `i64`
+/// refuses `3.0`, which a schema's `integer` allows). For
+/// `#[serde(deserialize_with = ...)]`.
+pub(crate) mod integer {
+    use serde::de::{Deserialize, Deserializer, Error};
+    use serde_json::Number;
+
+    fn whole<E: Error>(n: &Number) -> Result<i64, E> {
+        if let Some(i) = n.as_i64() {
+            return Ok(i);
+        }
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+            _ => Err(E::custom(format!("expected a whole number within 64 bits, not {n}"))),
+        }
+    }
+
+    pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        whole(&Number::deserialize(d)?)
+    }
+
+    pub(crate) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Option::<Number>::deserialize(d)?.as_ref().map(whole).transpose()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use serde::Deserialize;
+
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "super::required")]
+            a: i64,
+            #[serde(default, deserialize_with = "super::optional")]
+            b: Option<i64>,
+        }
+
+        #[test]
+        fn whole_numbers_in_either_spelling() {
+            let t: T = serde_json::from_str(r#"{"a": 3.0, "b": -7}"#).unwrap();
+            assert_eq!((t.a, t.b), (3, Some(-7)));
+            let t: T = serde_json::from_str(r#"{"a": 3, "b": null}"#).unwrap();
+            assert_eq!((t.a, t.b), (3, None));
+            assert_eq!(serde_json::from_str::<T>(r#"{"a": 3}"#).unwrap().b, None);
+            for bad in [r#"{"a": 3.5}"#, r#"{"a": "3"}"#, r#"{"a": 1e300}"#, r#"{"a": 1, "b": 0.1}"#] {
+                assert!(serde_json::from_str::<T>(bad).is_err(), "{bad}");
+            }
+        }
+    }
+}

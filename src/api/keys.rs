@@ -20,8 +20,9 @@ use crate::db::keys;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewKey {
-    /// What the key is for (shown in listings).
-    #[schema(min_length = 1, max_length = 100)]
+    /// What the key is for (shown in listings): 1 to 100 characters, no
+    /// control characters.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     name: String,
 }
 
@@ -38,10 +39,12 @@ fn owner(p: Principal) -> Result<Uuid, ApiError> {
     request_body = NewKey,
     responses(
         (status = 201, description = "The key, shown only now", body = CreatedKey),
+        (status = 400, description = "Not valid JSON", body = super::schemas::ErrorBody),
+        (status = 413, description = "Too large", body = super::schemas::ErrorBody),
         (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
         (status = 403, description = "Not a user", body = super::schemas::ErrorBody),
         (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
-        (status = 422, description = "A name of 1 to 100 characters is needed", body = super::schemas::ErrorBody),
+        (status = 422, description = "A name of 1 to 100 characters, no control characters, is needed", body = super::schemas::ErrorBody),
     ))]
 pub(crate) async fn create(
     State(st): State<ApiState>,
@@ -50,8 +53,10 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let user = owner(p)?;
     let length = body.name.chars().count();
-    if !(1..=100).contains(&length) {
-        return Err(ApiError::Unprocessable("name must be 1 to 100 characters".into()));
+    if !(1..=100).contains(&length) || body.name.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable(
+            "name must be 1 to 100 characters, none of them control characters".into(),
+        ));
     }
     let mut db = st.pool.get().await?;
     let key = keys::create(&mut db, user, &body.name).await?;

@@ -128,3 +128,23 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
     }
     doc
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_languages_and_limits_are_filled_in() {
+        let l = Limits::default();
+        let doc = document(&Runtimes::builtin(), &l);
+        let schemas = &doc["components"]["schemas"];
+        let languages = schemas["PistonExecuteRequest"]["properties"]["language"]["enum"].as_array().unwrap();
+        assert!(languages.contains(&json!("python")) && languages.contains(&json!("py")), "{languages:?}");
+        let judge0 = &schemas["Judge0SubmissionRequest"]["properties"];
+        assert!(judge0["language_id"]["enum"].as_array().unwrap().contains(&json!(71)));
+        assert_eq!(judge0["memory_limit"]["maximum"], json!(l.max_memory_mb * 1024));
+        assert_eq!(judge0["enable_network"]["enum"], json!([false, null]));
+        let security = doc["components"]["securitySchemes"].as_object().unwrap();
+        assert_eq!(security.keys().collect::<Vec<_>>(), ["api_key", "auth_token", "bearer"]);
+    }
+}

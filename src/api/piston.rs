@@ -29,8 +29,11 @@ use crate::runtimes::Runtime;
 pub(crate) struct PistonFile {
     #[serde(default)]
     pub name: Option<String>,
+    #[schema(pattern = r"^[^\x00]*$")]
     pub content: String,
+    /// `utf8` (the default), `base64` or `hex`.
     #[serde(default)]
+    #[schema(pattern = "^(utf8|utf-8|base64|hex)$")]
     pub encoding: Option<String>,
 }
 
@@ -41,22 +44,25 @@ pub(crate) struct ExecuteRequest {
     pub language: String,
     #[serde(default)]
     pub version: Option<String>,
+    /// The main file first.
+    #[schema(min_items = 1)]
     pub files: Vec<PistonFile>,
     #[serde(default)]
+    #[schema(pattern = r"^[^\x00]*$")]
     pub stdin: Option<String>,
     #[serde(default)]
     pub args: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::integer::optional")]
     pub compile_timeout: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::integer::optional")]
     pub run_timeout: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::integer::optional")]
     pub compile_cpu_time: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::integer::optional")]
     pub run_cpu_time: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::integer::optional")]
     pub compile_memory_limit: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::integer::optional")]
     pub run_memory_limit: Option<i64>,
 }
 

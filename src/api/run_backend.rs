@@ -22,11 +22,13 @@ use crate::model::{Request, SessionStatus};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = RunBackendRequest)]
 pub(crate) struct RunRequest {
+    #[schema(pattern = r"^[^\x00]*$")]
     pub code: String,
     pub language: String,
     #[serde(default)]
     pub user_context: Option<UserContext>,
     #[serde(default)]
+    #[schema(pattern = r"^[^\x00]*$")]
     pub stdin: Option<String>,
 }
 
@@ -38,6 +40,7 @@ pub(crate) struct UserContext {
     #[serde(default)]
     pub room_id: Option<Uuid>,
     #[serde(default)]
+    #[schema(pattern = r"^[^\x00]*$")]
     pub session_name: Option<String>,
 }
 

@@ -163,6 +163,32 @@ fn too_large(what: &str, len: usize, max: usize) -> Result<(), RequestError> {
 impl Request {
     /// Checks the request against the runtime table and the server's
     /// limits, decoding its files on the way.
+    /// PostgreSQL's text and jsonb cannot hold NUL characters: a request
+    /// with one is refused by name (binary data goes base64-encoded in
+    /// `files`).
+    fn storable(&self) -> Result<(), RequestError> {
+        let texts = [
+            ("code", Some(self.code.as_str())),
+            ("stdin", self.stdin.as_deref()),
+            ("tests", self.tests.as_deref()),
+            ("session_name", self.session_name.as_deref()),
+            ("checker_code", self.checker_code.as_deref()),
+            ("checker_language", self.checker_language.as_deref()),
+        ];
+        let jsons = [("files", self.files.as_ref()), ("cases", self.cases.as_ref())];
+        let bad = texts
+            .iter()
+            .find(|(_, t)| t.is_some_and(|t| t.contains('\0')))
+            .map(|(name, _)| *name)
+            .or_else(|| jsons.iter().find(|(_, v)| v.is_some_and(json_has_nul)).map(|(name, _)| *name));
+        match bad {
+            Some(name) => Err(RequestError::Invalid(format!(
+                "{name} may not contain NUL characters (send binary data base64-encoded in files)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn validate<'a>(&'a self, runtimes: &'a Runtimes, l: &Limits) -> Result<ValidRequest<'a>, RequestError> {
         let runtime = runtimes.resolve(&self.language).ok_or_else(|| RequestError::UnknownLanguage {
             language: self.language.clone(),
@@ -171,6 +197,7 @@ impl Request {
         too_large("code", self.code.len(), MAX_TEXT_BYTES)?;
         too_large("stdin", self.stdin.as_deref().map_or(0, str::len), MAX_TEXT_BYTES)?;
         too_large("tests", self.tests.as_deref().map_or(0, str::len), MAX_TEXT_BYTES)?;
+        self.storable()?;
         let mode = match self.mode {
             Mode::Run => ValidMode::Run,
             Mode::Cases => ValidMode::Cases,
@@ -369,6 +396,17 @@ fn decode_files(files: &serde_json::Value, written: &[&str], taken: usize) -> Re
 
 /// A file's content in its declared encoding: `utf8` (the default),
 /// `base64` or `hex` (Piston's set).
+/// Whether a JSON value holds a NUL character in a string or a key.
+fn json_has_nul(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(json_has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
+        _ => false,
+    }
+}
+
 pub fn decode_content(content: &str, encoding: Option<&str>) -> Result<Vec<u8>, String> {
     use base64::Engine as _;
     match encoding.unwrap_or("utf8") {
@@ -445,6 +483,12 @@ mod tests {
                 "runs 0 is below",
             ),
             (Request { args: vec!["a\0b".into()], ..req("python") }, "NUL"),
+            (Request { code: "print(1)\0".into(), ..req("python") }, "code may not contain NUL"),
+            (Request { tests: Some("\0".into()), mode: Mode::Validate, ..req("python") }, "tests may not contain NUL"),
+            (
+                Request { cases: Some(serde_json::json!([{"stdin": "a\0"}])), mode: Mode::Cases, ..req("python") },
+                "cases may not contain NUL",
+            ),
             (Request { args: vec![String::new(); 129], ..req("python") }, "too many args"),
             (Request { code: "x".repeat(MAX_TEXT_BYTES + 1), ..req("python") }, "code is 1048577 bytes"),
             (

@@ -190,20 +190,15 @@ async fn judge0_wait_fields_encodings_errors_and_ownership() {
     let (status, v) = get(&api, &format!("/judge0/submissions/batch?tokens={token}"), Some(&bob_t)).await;
     assert_eq!((status, v), (200, json!({"submissions": [null]})));
 
-    // A batch: bad members say why, good ones run.
-    let (status, v) = post(
-        &api,
-        "/judge0/submissions/batch",
-        Some(&alice_t),
-        json!({"submissions": [
-            {"source_code": "print(1)", "language_id": 71},
-            {"source_code": "print(1)", "language_id": 9999},
-        ]}),
-    )
-    .await;
-    assert_eq!(status, 201, "{v}");
-    assert!(v[0]["token"].is_string(), "{v}");
-    assert!(v[1]["error"].as_str().unwrap().contains("9999"), "{v}");
+    // A batch with a submission execbox cannot run is refused whole, saying
+    // which; nothing of it runs.
+    let batch = json!({"submissions": [
+        {"source_code": "print(1)", "language_id": 71},
+        {"source_code": "print(1)", "language_id": 9999},
+    ]});
+    let (status, v) = post(&api, "/judge0/submissions/batch", Some(&alice_t), batch).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("submissions[1]: language with id 9999"), "{v}");
 
     // Bad input: a status and a message, nothing created.
     let before: i64 = db
@@ -219,6 +214,8 @@ async fn judge0_wait_fields_encodings_errors_and_ownership() {
         ("", json!({"source_code": "x", "language_id": 71, "memory_limit": 1}), 422, "memory_limit"),
         ("", json!({"source_code": "x", "language_id": 71, "enable_network": true}), 422, "network"),
         ("", json!({"source_code": "x", "language_id": 71, "bogus": 1}), 422, "bogus"),
+        ("", json!({"source_code": "x\0", "language_id": 71}), 400, "NUL"),
+        ("", json!({"source_code": "x", "language_id": 71.5}), 422, "whole number"),
         ("", json!({"source_code": "x", "language_id": "71"}), 422, "language_id"),
         ("fields=stdout,bogus", json!({"source_code": "x", "language_id": 71}), 422, "bogus"),
         ("wait=maybe", json!({"source_code": "x", "language_id": 71}), 400, "wait"),

@@ -18,6 +18,7 @@ mod realtime;
 mod rls;
 mod run;
 mod sandbox;
+mod schemathesis;
 mod supabase_cli;
 mod supabase_js;
 mod tls;

@@ -68,7 +68,9 @@ pub(crate) struct CreateParams {
     #[param(value_type = Option<bool>)]
     wait: Option<String>,
     /// With `wait`: the fields to show (`*` for all), comma-separated.
-    #[param(pattern = r"^(\*|[a-z_]+(,[a-z_]+)*)?$")]
+    #[param(
+        pattern = r"^(\*|(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network)(,(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network))*)?$"
+    )]
     fields: Option<String>,
 }
 
@@ -81,7 +83,9 @@ pub(crate) struct ViewParams {
     #[param(value_type = Option<bool>)]
     base64_encoded: Option<String>,
     /// The fields to show (`*` for all), comma-separated.
-    #[param(pattern = r"^(\*|[a-z_]+(,[a-z_]+)*)?$")]
+    #[param(
+        pattern = r"^(\*|(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network)(,(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network))*)?$"
+    )]
     fields: Option<String>,
 }
 
@@ -109,7 +113,9 @@ pub(crate) struct BatchParams {
     #[param(value_type = Option<bool>)]
     base64_encoded: Option<String>,
     /// The fields to show (`*` for all), comma-separated.
-    #[param(pattern = r"^(\*|[a-z_]+(,[a-z_]+)*)?$")]
+    #[param(
+        pattern = r"^(\*|(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network)(,(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network))*)?$"
+    )]
     fields: Option<String>,
 }
 
@@ -118,11 +124,13 @@ fn token(s: &str) -> Option<Uuid> {
     (s.len() == 36).then(|| Uuid::parse_str(s).ok()).flatten()
 }
 
+/// A boolean query parameter as Judge0 (Rails) reads one: `true`/`false`
+/// in any case, `1`/`0`, or empty for false.
 fn flag(name: &str, v: Option<&str>) -> Result<bool, ApiError> {
-    match v.map(str::trim) {
+    match v.map(str::to_ascii_lowercase).as_deref() {
         None | Some("false") | Some("0") | Some("") => Ok(false),
         Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(ApiError::BadRequest(format!("{name} must be true or false, not {other:?}"))),
+        Some(_) => Err(ApiError::BadRequest(format!("{name} must be true or false, not {:?}", v.unwrap_or_default()))),
     }
 }
 
@@ -438,12 +446,12 @@ pub(crate) struct BatchBody {
 #[utoipa::path(post, path = "/judge0/submissions/batch", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
     params(EncodingParams), request_body = BatchBody,
     responses(
-        (status = 201, description = "A token or an error per submission, in order",
+        (status = 201, description = "A token per submission, in order (or why its session could not be made)",
             body = Vec<Judge0BatchItem>),
         (status = 400, description = "A bad query", body = crate::api::schemas::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody),
         (status = 413, description = "Too large", body = crate::api::schemas::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::api::schemas::ErrorBody),
-        (status = 422, description = "Not 1 to 20 submissions, or a wrong shape", body = crate::api::schemas::ErrorBody),
+        (status = 422, description = "Not 1 to 20 submissions, or one execbox cannot run (its index says which)", body = crate::api::schemas::ErrorBody),
         (status = 429, description = "Rate or concurrency limit", body = crate::api::schemas::ErrorBody)))]
 async fn create_batch(
     State(st): State<ApiState>,
@@ -458,19 +466,22 @@ async fn create_batch(
     if body.submissions.is_empty() || body.submissions.len() > MAX_BATCH {
         return Err(ApiError::Unprocessable(format!("a batch holds 1 to {MAX_BATCH} submissions")));
     }
-    let parsed: Vec<Result<Submission<'_>, String>> =
-        body.submissions.iter().map(|b| b.parse(base64, &st.runtimes, &st.cfg.limits)).collect();
-    let valid: Vec<Submission<'_>> = parsed.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
-    sessions::admit(&st, &*st.pool.get().await?, user).await?;
-    let mut tokens = submit(&st, user, &valid).await.into_iter();
-    let out: Vec<Judge0BatchItem> = parsed
+    // One bad submission refuses the batch (with its index), so nothing
+    // runs of a batch the client must send again.
+    let valid: Vec<Submission<'_>> = body
+        .submissions
         .iter()
-        .map(|r| match r {
-            Err(e) => Judge0BatchItem::Error { error: e.clone() },
-            Ok(_) => match tokens.next().expect("a token per valid submission") {
-                Ok(token) => Judge0BatchItem::Token { token },
-                Err(error) => Judge0BatchItem::Error { error },
-            },
+        .enumerate()
+        .map(|(i, b)| b.parse(base64, &st.runtimes, &st.cfg.limits).map_err(|e| format!("submissions[{i}]: {e}")))
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::Unprocessable)?;
+    sessions::admit(&st, &*st.pool.get().await?, user).await?;
+    let out: Vec<Judge0BatchItem> = submit(&st, user, &valid)
+        .await
+        .into_iter()
+        .map(|t| match t {
+            Ok(token) => Judge0BatchItem::Token { token },
+            Err(error) => Judge0BatchItem::Error { error },
         })
         .collect();
     Ok((StatusCode::CREATED, Json(out)))

@@ -25,17 +25,22 @@ pub(crate) const MAX_NUMBER_OF_RUNS: i64 = 20;
 #[schema(as = Judge0SubmissionRequest)]
 pub(crate) struct SubmissionBody {
     /// The program (base64 with `base64_encoded=true`).
+    #[schema(pattern = r"^[^\x00]*$")]
     pub source_code: String,
     /// A Judge0 language id (see `GET /languages`).
+    #[serde(deserialize_with = "crate::api::json::integer::required")]
     pub language_id: i64,
     /// Not supported: absent, null or empty.
     #[schema(max_length = 0)]
     pub compiler_options: Option<String>,
     /// Split into arguments as a POSIX shell would; text a shell could not
     /// split (an unmatched quote) is split at whitespace.
+    #[schema(pattern = r"^[^\x00]*$")]
     pub command_line_arguments: Option<String>,
+    #[schema(pattern = r"^[^\x00]*$")]
     pub stdin: Option<String>,
     /// With it, each run is judged (`lines`: trailing whitespace ignored).
+    #[schema(pattern = r"^[^\x00]*$")]
     pub expected_output: Option<String>,
     /// CPU seconds per run.
     #[schema(exclusive_minimum = 0.0)]
@@ -49,9 +54,11 @@ pub(crate) struct SubmissionBody {
     /// KB per run.
     pub memory_limit: Option<f64>,
     /// Accepted, not applied: the sandbox's memory limit covers the stack.
+    #[serde(default, deserialize_with = "crate::api::json::integer::optional")]
     #[schema(minimum = 1)]
     pub stack_limit: Option<i64>,
     /// Accepted, not applied: the sandbox's process limit holds.
+    #[serde(default, deserialize_with = "crate::api::json::integer::optional")]
     #[schema(minimum = 1)]
     pub max_processes_and_or_threads: Option<i64>,
     /// Only false: limits hold for the whole sandbox.
@@ -59,11 +66,13 @@ pub(crate) struct SubmissionBody {
     /// Only false: limits hold for the whole sandbox.
     pub enable_per_process_and_thread_memory_limit: Option<bool>,
     /// Accepted, not applied: each run's output is capped by the server.
+    #[serde(default, deserialize_with = "crate::api::json::integer::optional")]
     #[schema(minimum = 1)]
     pub max_file_size: Option<i64>,
     pub redirect_stderr_to_stdout: Option<bool>,
     /// Only false: sandboxes have no network.
     pub enable_network: Option<bool>,
+    #[serde(default, deserialize_with = "crate::api::json::integer::optional")]
     #[schema(minimum = 1, maximum = 20)]
     pub number_of_runs: Option<i64>,
     /// Not supported (poll, or send `wait=true`): absent, null or empty.

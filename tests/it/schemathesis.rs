@@ -1,0 +1,48 @@
+//! The OpenAPI document tells the truth: schemathesis (from PyPI, in
+//! `tests/py/.venv`) generates requests from it, valid and invalid, sends
+//! them to a real API with a real worker, and checks every answer against
+//! it with all of its checks. Settings in `tests/py/schemathesis.toml`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::api::{api_config, service_token, user_token, Api};
+use crate::support::*;
+
+#[tokio::test]
+async fn schemathesis_finds_nothing_against_the_openapi_document() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = root.join("tests/py/.venv/bin/schemathesis");
+    assert!(bin.is_file(), "tests/py needs its packages: scripts/test.sh installs them into tests/py/.venv");
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let mut cfg = api_config(&db);
+    // Hundreds of requests from one user in a minute: the limits are
+    // tested elsewhere.
+    cfg.api.rate_limit_per_minute = 100_000;
+    cfg.api.max_active_sessions_per_user = 1_000;
+    let api = Api::start(cfg, true).await;
+    let report = tempfile::tempdir().unwrap();
+    let child = tokio::process::Command::new(bin)
+        .current_dir(root.join("tests/py"))
+        .args(["run", &format!("{}/api/openapi.json", api.base)])
+        .args(["--url", &api.base])
+        .args(["-H", &format!("Authorization: Bearer {}", user_token(user))])
+        .args(["--report", "junit", "--report-dir", report.path().to_str().unwrap()])
+        .env("EXECBOX_SERVICE_TOKEN", service_token())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(600), child.wait_with_output())
+        .await
+        .expect("schemathesis ended")
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "schemathesis found problems:\n{stdout}\n{stderr}");
+    // It ran: every operation it may test was tested and passed.
+    assert!(stdout.contains("passed") && !stdout.contains("0 passed"), "{stdout}");
+    api.stop().await;
+}
