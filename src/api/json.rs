@@ -17,8 +17,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+        // Read as a JSON value first: serde would also build a struct from
+        // an array of its fields' values, which no body here may be.
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) if !v.is_object() => {
+                Err(ApiError::Unprocessable(format!("the body must be a JSON object, not {}", kind(&v))))
+            }
+            Ok(axum::Json(v)) => serde_path_to_error::deserialize(v).map(JsonBody).map_err(|e| {
+                ApiError::Unprocessable(format!("Failed to deserialize the JSON body into the target type: {e}"))
+            }),
             Err(JsonRejection::MissingJsonContentType(_)) => {
                 Err(ApiError::UnsupportedMediaType("send a JSON body with `Content-Type: application/json`".into()))
             }
@@ -35,6 +42,37 @@ where
             }
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
+    }
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Structs inside a body read only from JSON objects (serde would also take
+/// an array of their fields' values). For `#[serde(deserialize_with = ...)]`.
+pub(crate) mod object {
+    use serde::de::{DeserializeOwned, Deserializer, Error};
+    use serde::Deserialize;
+    use serde_json::{Map, Value};
+
+    fn from<T: DeserializeOwned, E: Error>(m: Map<String, Value>) -> Result<T, E> {
+        serde_json::from_value(Value::Object(m)).map_err(E::custom)
+    }
+
+    pub(crate) fn optional<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+        Option::<Map<String, Value>>::deserialize(d)?.map(from).transpose()
+    }
+
+    pub(crate) fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+        Vec::<Map<String, Value>>::deserialize(d)?.into_iter().map(from).collect()
     }
 }
 

@@ -46,6 +46,7 @@ pub(crate) struct ExecuteRequest {
     pub version: Option<String>,
     /// The main file first.
     #[schema(min_items = 1)]
+    #[serde(deserialize_with = "super::json::object::list")]
     pub files: Vec<PistonFile>,
     #[serde(default)]
     #[schema(pattern = r"^[^\x00]*$")]

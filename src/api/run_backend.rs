@@ -25,7 +25,7 @@ pub(crate) struct RunRequest {
     #[schema(pattern = r"^[^\x00]*$")]
     pub code: String,
     pub language: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::object::optional")]
     pub user_context: Option<UserContext>,
     #[serde(default)]
     #[schema(pattern = r"^[^\x00]*$")]

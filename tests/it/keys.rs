@@ -180,3 +180,50 @@ async fn keys_cli_creates_lists_and_revokes_as_the_user() {
     assert!(err.contains("invalid"), "{err}");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn keys_over_http_are_made_listed_and_revoked_by_their_owner() {
+    let db = TestDb::new().await;
+    let (alice, bob) = (db.user().await, db.user().await);
+    let api = Api::start(api_config(&db), false).await;
+    let (at, bt) = (crate::api::user_token(alice), crate::api::user_token(bob));
+
+    let (status, made) = crate::api::post(&api, "/api/keys", Some(&at), json!({"name": "ci"})).await;
+    assert_eq!(status, 201, "{made}");
+    let key = made["key"].as_str().unwrap().to_string();
+    assert_eq!((made["name"].clone(), made["prefix"].clone()), (json!("ci"), json!(key[..12])));
+    // The key works, and lists itself without showing itself.
+    let (status, list) = get(&api, "/api/keys", Some(&key)).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains(&key[12..]), "{list}");
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(get(&api, "/api/keys", Some(&bt)).await.1, json!([]));
+
+    // Bad names and bodies.
+    for (body, want) in [
+        (json!({"name": ""}), 422),
+        (json!({"name": "a\u{7}b"}), 422),
+        (json!({"name": "x".repeat(101)}), 422),
+        (json!(["ci"]), 422),
+        (json!({"name": "ci", "extra": 1}), 422),
+    ] {
+        assert_eq!(crate::api::post(&api, "/api/keys", Some(&at), body.clone()).await.0, want, "{body}");
+    }
+    let service = crate::api::service_token();
+    assert_eq!(crate::api::post(&api, "/api/keys", Some(&service), json!({"name": "x"})).await.0, 403);
+
+    // Only its owner revokes it, once; then it is refused.
+    let revoke = |token: String| {
+        let url = format!("{}/api/keys/{id}", api.base);
+        async move { http().delete(url).bearer_auth(token).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(revoke(bt.clone()).await, 404);
+    assert_eq!(get(&api, "/api/keys", Some(&key)).await.0, 200, "Bob revoked Alice's key");
+    assert_eq!(revoke(at.clone()).await, 204);
+    assert_eq!(revoke(at.clone()).await, 404);
+    let (status, v) = get(&api, "/api/keys", Some(&key)).await;
+    assert_eq!((status, v["check"].clone()), (401, json!("api_key_refused")));
+    assert!(get(&api, "/api/keys", Some(&at)).await.1[0]["revoked_at"].is_string());
+    api.stop().await;
+}

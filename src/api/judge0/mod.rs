@@ -438,6 +438,7 @@ async fn get_one(
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchBody {
     #[schema(min_items = 1, max_items = 20)]
+    #[serde(deserialize_with = "crate::api::json::object::list")]
     submissions: Vec<SubmissionBody>,
 }
 
