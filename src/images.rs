@@ -53,6 +53,21 @@ pub(crate) async fn build(engine: &Engine, runtimes: &Runtimes, only: &[String])
     Ok(())
 }
 
+/// `execbox images list`: each runtime's image, whether this engine has it,
+/// and its size.
+pub(crate) async fn list(engine: &Engine, runtimes: &Runtimes) -> anyhow::Result<()> {
+    engine.ping().await.context("`execbox images list` needs a Docker engine")?;
+    println!("{:<12} {:<10} {:<24} {:>10}", "LANGUAGE", "VERSION", "IMAGE", "SIZE");
+    for rt in runtimes.all() {
+        let size = match engine.image_size(&rt.image).await? {
+            Some(bytes) => format!("{:.0} MB", bytes as f64 / 1e6),
+            None => format!("missing: execbox images build {}", rt.language),
+        };
+        println!("{:<12} {:<10} {:<24} {:>10}", rt.language, rt.version, rt.image, size);
+    }
+    Ok(())
+}
+
 /// Tar of the embedded `images/` directory: the build context of every image.
 fn context_tar() -> anyhow::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());

@@ -149,6 +149,8 @@ pub(crate) enum KeysCommand {
 pub(crate) enum ImagesCommand {
     /// Build the runtime images (all, or the named languages).
     Build { languages: Vec<String> },
+    /// Each runtime's image: present or not, and its size.
+    List,
 }
 
 impl Command {
@@ -247,6 +249,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Images { command: ImagesCommand::Build { languages } } => {
             let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
             crate::images::build(&engine, &runtimes, &languages).await?;
+            Ok(0)
+        }
+        Command::Images { command: ImagesCommand::List } => {
+            let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
+            crate::images::list(&engine, &runtimes).await?;
             Ok(0)
         }
         Command::Keys { command, user } => {

@@ -161,7 +161,7 @@ pub(super) async fn run(
     let checker = match &plan.checker {
         Some(c) => match start_checker(ctx, s, c).await {
             Ok(started) => Some(started),
-            Err(e) => return super::infrastructure(e),
+            Err(e) => return super::infrastructure(ctx, e),
         },
         None => None,
     };
@@ -222,7 +222,7 @@ pub(super) async fn run(
     }
     let finished = match finished {
         Ok(f) => f,
-        Err(e) => return super::infrastructure(e),
+        Err(e) => return super::infrastructure(ctx, e),
     };
     crate::metrics::METRICS.run_duration.observe(finished.wall_time);
     let run = judge(&finished, &plan.stages, l.output_limit_bytes, pipe.compile_excerpt())?;

@@ -159,14 +159,29 @@ async fn record(pool: &Pool, s: &Claimed, o: &Outcome) {
     }
 }
 
-/// A sandbox failure as the session's outcome.
-fn infrastructure(e: SandboxError) -> Option<Outcome> {
+/// A sandbox failure as the session's outcome; a missing image's says the
+/// command that builds it.
+fn infrastructure(ctx: &Ctx, e: SandboxError) -> Option<Outcome> {
     tracing::error!(error = %crate::error_chain(&e), "sandbox failure");
-    let reason = match e {
-        SandboxError::ImageMissing(_) | SandboxError::ImageOutdated(_) => EndReason::ImageMissing,
-        _ => EndReason::Infrastructure,
+    let build = |image: &str| match ctx.runtimes.all().iter().find(|rt| rt.image == image) {
+        Some(rt) => format!("execbox images build {}", rt.language),
+        None => "execbox images build".to_string(),
     };
-    Some(Outcome::refused(reason, e.to_string()))
+    let (reason, message) = match &e {
+        SandboxError::ImageMissing(image) => (
+            EndReason::ImageMissing,
+            format!("runtime image {image} is not on this worker's Docker engine; build it with `{}`", build(image)),
+        ),
+        SandboxError::ImageOutdated(image) => (
+            EndReason::ImageMissing,
+            format!(
+                "runtime image {image} has no execbox launcher (an older execbox built it); rebuild it with `{}`",
+                build(image)
+            ),
+        ),
+        _ => (EndReason::Infrastructure, e.to_string()),
+    };
+    Some(Outcome::refused(reason, message))
 }
 
 /// The sandboxed part. `None`: the session is no longer ours.
@@ -208,12 +223,12 @@ async fn run(
         None => {
             let created = match ctx.engine.create(&spec).await {
                 Ok(c) => c,
-                Err(e) => return infrastructure(e),
+                Err(e) => return infrastructure(ctx, e),
             };
             *container = Some(ContainerRecord { id: created.id.clone(), row: None, exit: None });
             match ctx.engine.start(&created).await {
                 Ok(r) => r,
-                Err(e) => return infrastructure(e),
+                Err(e) => return infrastructure(ctx, e),
             }
         }
     };
@@ -247,7 +262,7 @@ async fn run(
     };
     let finished = match crate::sandbox::run::run(&ctx.engine, running, input, &plan.stages, pipe, logs, stop).await {
         Ok(f) => f,
-        Err(e) => return infrastructure(e),
+        Err(e) => return infrastructure(ctx, e),
     };
     tracing::debug!(ending = ?finished.ending, "container ended");
     crate::metrics::METRICS.run_duration.observe(finished.wall_time);

@@ -107,6 +107,15 @@ impl Engine {
         self.docker.ping().await.map(|_| ()).map_err(SandboxError::Unreachable)
     }
 
+    /// The image's size in bytes, or None when it is not on this engine.
+    pub(crate) async fn image_size(&self, image: &str) -> Result<Option<i64>, SandboxError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(Some(i.size.unwrap_or_default())),
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(classify(e, image)),
+        }
+    }
+
     pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, SandboxError> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),

@@ -294,3 +294,20 @@ async fn logs_prints_a_sessions_rows() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a session id"));
     w.stop().await.unwrap();
 }
+
+#[test]
+fn images_list_shows_each_runtimes_image_and_how_to_build_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("runtimes.toml");
+    let builtin = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/runtimes.toml")).unwrap();
+    // The built-in table plus a language whose image was never built.
+    let extra = "\n[[runtime]]\nlanguage='ghost'\nversion='0'\nimage='execbox/does-not-exist:0'\nbuild='python'\nfile='main.py'\nrun=['python3','main.py']\n";
+    std::fs::write(&table, format!("{builtin}{extra}")).unwrap();
+    let out = Command::new(BIN).args(["images", "list"]).env("EXECBOX_RUNTIMES", &table).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let python = text.lines().find(|l| l.starts_with("python ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(python.contains("execbox/python:3.11") && python.ends_with(" MB"), "{python}");
+    let ghost = text.lines().find(|l| l.starts_with("ghost ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(ghost.ends_with("missing: execbox images build ghost"), "{ghost}");
+}

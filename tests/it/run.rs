@@ -243,7 +243,15 @@ async fn a_missing_image_is_an_infrastructure_error() {
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "error");
     let err = s.error.unwrap();
-    assert!(err.contains("execbox/does-not-exist:0") && err.contains("execbox images build"), "{err}");
+    assert!(err.contains("execbox/does-not-exist:0") && err.contains("`execbox images build python`"), "{err}");
+    let reason: Option<String> = db
+        .client()
+        .await
+        .query_one("select end_reason from public.backend_execution_sessions where id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(reason.as_deref(), Some("image_missing"));
     shutdown.cancel();
     h.await.unwrap().unwrap();
 }
