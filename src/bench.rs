@@ -74,9 +74,6 @@ impl WorkerProc {
     fn rss_kb(&self) -> Option<u64> {
         rss_kb(self.0.id())
     }
-
-    /// Stops it (SIGTERM, then waits): the same as dropping it.
-    fn stop(self) {}
 }
 
 /// A worker never outlives its measurement, whichever way it ends (an
@@ -257,7 +254,7 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
             results["throughput"]["sessions_per_s"] = json!(round(per_s));
             results["worker_rss_kb"]["busy_max"] = json!(busy_kb);
         }
-        worker.stop();
+        drop(worker);
     }
     if want(Part::Throughput) {
         eprintln!("==> (d) docker run loop, {} runs at concurrency {}", opts.sessions, opts.concurrency);
@@ -293,7 +290,7 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
             eprintln!("==> (e) log ingestion: {} lines", opts.lines);
             results["ingestion"] = ingestion(&mut db, &database, &done, user, opts.lines).await?;
         }
-        worker.stop();
+        drop(worker);
     }
 
     if want(Part::Cases) {
@@ -303,7 +300,7 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
             eprintln!("==> (h) test cases per second, {language}: 1 case, then {CASES_N}, x3");
             results["cases"][language] = cases_per_second(&mut db, &done, user, language, code).await?;
         }
-        worker.stop();
+        drop(worker);
     }
 
     results["machine"] = machine();
@@ -598,7 +595,7 @@ fn results_markdown(r: &Value) -> String {
     let broadcast = f(&rt["broadcast"]);
     let idle_mb = f(&r["worker_rss_kb"]["idle"]) / 1024.0;
     let busy_mb = f(&r["worker_rss_kb"]["busy_max"]) / 1024.0;
-    let measurements: Vec<(String, String)> = vec![
+    let mut measurements: Vec<(String, String)> = vec![
         ("(c) bare `python3 -c 'print(1)'`, p50 / p95".into(), p50_p95(&r["bare_process"])),
         ("(b) `docker run --rm`, p50 / p95".into(), p50_p95(&r["docker_run"])),
         ("(a) session INSERT → completed, cold, p50 / p95".into(), p50_p95(&r["session_cold"])),
@@ -618,7 +615,6 @@ fn results_markdown(r: &Value) -> String {
         ("(g) print → broadcast row written, p50 / p95".into(), p50_p95(&ing["print_to_broadcast_written"])),
         ("(f) worker resident memory, idle / busy".into(), format!("{idle_mb:.1} / {busy_mb:.1} MB")),
     ];
-    let mut measurements = measurements;
     for language in ["python", "cpp"] {
         let c = &r["cases"][language];
         measurements.push((

@@ -100,7 +100,6 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
         runtimes.all().iter().filter_map(|rt| rt.judge0.as_ref()).flat_map(|j| j.ids.iter().copied()).collect();
     judge0_ids.sort();
     let secs = |ms: u64| ms as f64 / 1000.0;
-    let schemas = &mut doc["components"]["schemas"];
     let only_false = json!({"type": ["boolean", "null"], "enum": [false, null]});
     let patches = [
         ("RunBackendRequest", "language", json!({"enum": languages})),
@@ -119,6 +118,21 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
         ("Judge0SubmissionRequest", "enable_per_process_and_thread_time_limit", only_false.clone()),
         ("Judge0SubmissionRequest", "enable_per_process_and_thread_memory_limit", only_false),
     ];
+    // Judge0's `fields`: exactly the names a submission has.
+    for op in doc["paths"]
+        .as_object_mut()
+        .expect("paths")
+        .values_mut()
+        .flat_map(|p| p.as_object_mut())
+        .flat_map(|p| p.values_mut())
+    {
+        for param in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+            if param["name"] == "fields" {
+                param["schema"]["pattern"] = json!(super::judge0::fields_pattern());
+            }
+        }
+    }
+    let schemas = &mut doc["components"]["schemas"];
     for (schema, property, patch) in patches {
         let target = &mut schemas[schema]["properties"][property];
         assert!(target.is_object(), "{schema}.{property} is not in the document");
@@ -144,6 +158,10 @@ mod tests {
         assert!(judge0["language_id"]["enum"].as_array().unwrap().contains(&json!(71)));
         assert_eq!(judge0["memory_limit"]["maximum"], json!(l.max_memory_mb * 1024));
         assert_eq!(judge0["enable_network"]["enum"], json!([false, null]));
+        let params = doc["paths"]["/judge0/submissions/{token}"]["get"]["parameters"].as_array().unwrap();
+        let fields = params.iter().find(|p| p["name"] == "fields").unwrap();
+        assert_eq!(fields["schema"]["pattern"], json!(crate::api::judge0::fields_pattern()));
+        assert!(!doc.to_string().contains(r#""parameters":null"#), "filling in added empty parameters");
         let security = doc["components"]["securitySchemes"].as_object().unwrap();
         assert_eq!(security.keys().collect::<Vec<_>>(), ["api_key", "auth_token", "bearer"]);
     }

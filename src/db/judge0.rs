@@ -105,15 +105,7 @@ pub(crate) async fn lookup(
 
 /// The compile stage's output, as printed.
 pub(crate) async fn compile_output(db: &impl GenericClient, session: Uuid) -> Result<String, tokio_postgres::Error> {
-    let row = db
-        .query_one(
-            "select coalesce(string_agg(message || case when newline then E'\\n' else '' end, '' order by seq), '')
-             from public.execution_logs
-             where session_id = $1 and stage = 'compile' and stream in ('stdout', 'stderr')",
-            &[&session],
-        )
-        .await?;
-    row.try_get(0)
+    printed(db, session, None).await
 }
 
 /// A case's stdout and stderr interleaved as printed (from its log rows).
@@ -122,11 +114,18 @@ pub(crate) async fn case_output(
     session: Uuid,
     case: i32,
 ) -> Result<String, tokio_postgres::Error> {
+    printed(db, session, Some(case)).await
+}
+
+/// What the program printed (stdout and stderr, in order): in case `case`,
+/// or without one, in the compile stage.
+async fn printed(db: &impl GenericClient, session: Uuid, case: Option<i32>) -> Result<String, tokio_postgres::Error> {
     let row = db
         .query_one(
             "select coalesce(string_agg(message || case when newline then E'\\n' else '' end, '' order by seq), '')
              from public.execution_logs
-             where session_id = $1 and case_index = $2 and stream in ('stdout', 'stderr')",
+             where session_id = $1 and stream in ('stdout', 'stderr')
+               and case when $2::int is null then stage = 'compile' else case_index = $2 end",
             &[&session, &case],
         )
         .await?;

@@ -12,6 +12,8 @@ mod status;
 mod submission;
 mod view;
 
+pub(crate) use view::fields_pattern;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -67,10 +69,8 @@ pub(crate) struct CreateParams {
     /// Answer once the submission finished, not with its token at once.
     #[param(value_type = Option<bool>)]
     wait: Option<String>,
-    /// With `wait`: the fields to show (`*` for all), comma-separated.
-    #[param(
-        pattern = r"^(\*|(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network)(,(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network))*)?$"
-    )]
+    /// With `wait`: the fields to show (`*` for all), comma-separated (the
+    /// document's pattern is `view::fields_pattern`).
     fields: Option<String>,
 }
 
@@ -83,9 +83,6 @@ pub(crate) struct ViewParams {
     #[param(value_type = Option<bool>)]
     base64_encoded: Option<String>,
     /// The fields to show (`*` for all), comma-separated.
-    #[param(
-        pattern = r"^(\*|(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network)(,(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network))*)?$"
-    )]
     fields: Option<String>,
 }
 
@@ -113,9 +110,6 @@ pub(crate) struct BatchParams {
     #[param(value_type = Option<bool>)]
     base64_encoded: Option<String>,
     /// The fields to show (`*` for all), comma-separated.
-    #[param(
-        pattern = r"^(\*|(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network)(,(token|source_code|language_id|language|stdin|expected_output|stdout|stderr|compile_output|message|status|status_id|exit_code|exit_signal|time|wall_time|memory|created_at|finished_at|number_of_runs|cpu_time_limit|cpu_extra_time|wall_time_limit|memory_limit|stack_limit|max_processes_and_or_threads|enable_per_process_and_thread_time_limit|enable_per_process_and_thread_memory_limit|max_file_size|compiler_options|command_line_arguments|redirect_stderr_to_stdout|callback_url|additional_files|enable_network))*)?$"
-    )]
     fields: Option<String>,
 }
 

@@ -52,6 +52,13 @@ pub(crate) const ALL_FIELDS: [&str; 35] = [
     "enable_network",
 ];
 
+/// What [`Fields::parse`] accepts, as a regular expression (for the
+/// OpenAPI document).
+pub(crate) fn fields_pattern() -> String {
+    let any = ALL_FIELDS.join("|");
+    format!(r"^(\*|({any})(,({any}))*)?$")
+}
+
 /// The fields to show, parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fields(Vec<&'static str>);
@@ -227,6 +234,13 @@ mod tests {
             created_at: chrono::DateTime::from_timestamp(1_700_000_000, 123_000_000).unwrap(),
             finished_at: None,
         }
+    }
+
+    #[test]
+    fn the_fields_pattern_is_what_parse_accepts() {
+        let p = fields_pattern();
+        assert!(p.starts_with(r"^(\*|(token|source_code|") && p.ends_with("))*)?$"), "{p}");
+        assert_eq!(p.matches("enable_network").count(), 2);
     }
 
     #[test]
