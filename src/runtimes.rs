@@ -282,11 +282,54 @@ impl Runtimes {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// The README's language table: one row per runtime, from this table
+    /// (a test keeps the README's copy current).
+    pub fn markdown_table(&self) -> String {
+        let code = |words: &[String]| format!("`{}`", shell_words::join(words));
+        let mut md = String::from(
+            "| language | aliases | version | image | main file | compile | run |\n|---|---|---|---|---|---|---|\n",
+        );
+        for rt in &self.list {
+            let aliases = if rt.aliases.is_empty() {
+                "—".to_string()
+            } else {
+                rt.aliases.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            };
+            let compile = rt.compile.as_deref().map_or("—".to_string(), code);
+            md.push_str(&format!(
+                "| `{}` | {aliases} | {} | `{}` | `{}` | {compile} | {} |\n",
+                rt.language,
+                rt.version,
+                rt.image,
+                rt.file,
+                code(&rt.run)
+            ));
+        }
+        md
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The README's table between its markers is `markdown_table`'s
+    /// (`EXECBOX_UPDATE_README=1` rewrites it).
+    #[test]
+    fn the_readme_language_table_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let (start, end) = ("<!-- languages: generated from runtimes.toml -->\n", "<!-- /languages -->");
+        let from = readme.find(start).expect("the README's table start marker") + start.len();
+        let to = readme[from..].find(end).expect("the README's table end marker") + from;
+        let table = Runtimes::builtin().markdown_table();
+        if std::env::var_os("EXECBOX_UPDATE_README").is_some() {
+            std::fs::write(path, format!("{}{table}{}", &readme[..from], &readme[to..])).unwrap();
+            return;
+        }
+        assert_eq!(&readme[from..to], table, "README.md's language table is stale: run with EXECBOX_UPDATE_README=1");
+    }
 
     #[test]
     fn builtin_table_resolves_names_and_aliases() {

@@ -19,6 +19,11 @@ struct Lang {
     compile_error: Option<(&'static str, &'static str)>,
     exit3: &'static str,
     multi: (&'static str, &'static str, &'static str),
+    /// Prints the line it reads.
+    echo: &'static str,
+    /// As Piston's CI sends `ok`: the language named by its test file's
+    /// second dot-part, and that file's name.
+    piston: (&'static str, &'static str),
 }
 
 const LANGS: &[Lang] = &[
@@ -28,6 +33,8 @@ const LANGS: &[Lang] = &[
         compile_error: None,
         exit3: "import sys\nsys.exit(3)",
         multi: ("import util\nprint(util.f())", "util.py", "def f():\n    return 'OK from util'\n"),
+        echo: "print(input())",
+        piston: ("py", "test.py"),
     },
     Lang {
         name: "node",
@@ -39,6 +46,8 @@ const LANGS: &[Lang] = &[
             "util.js",
             "module.exports = { f: () => 'OK from util' };",
         ),
+        echo: "process.stdout.write(require('fs').readFileSync(0, 'utf8'));",
+        piston: ("js", "test.js"),
     },
     Lang {
         name: "typescript",
@@ -50,6 +59,8 @@ const LANGS: &[Lang] = &[
             "util.ts",
             "export function f(): string { return 'OK from util'; }",
         ),
+        echo: "process.stdout.write(require('fs').readFileSync(0, 'utf8'));",
+        piston: ("ts", "test.ts"),
     },
     Lang {
         name: "go",
@@ -61,6 +72,8 @@ const LANGS: &[Lang] = &[
             "util.go",
             "package main\nfunc f() string { return \"OK from util\" }",
         ),
+        echo: "package main\nimport (\"bufio\"; \"fmt\"; \"os\")\nfunc main() { s := bufio.NewScanner(os.Stdin); s.Scan(); fmt.Println(s.Text()) }",
+        piston: ("go", "test.go"),
     },
     Lang {
         name: "rust",
@@ -72,6 +85,8 @@ const LANGS: &[Lang] = &[
             "util.rs",
             "pub fn f() -> &'static str { \"OK from util\" }",
         ),
+        echo: "fn main() { let mut s = String::new(); std::io::stdin().read_line(&mut s).unwrap(); print!(\"{s}\"); }",
+        piston: ("rs", "test.rs"),
     },
     Lang {
         name: "java",
@@ -86,6 +101,8 @@ const LANGS: &[Lang] = &[
             "Util.java",
             "public class Util { public static String f() { return \"OK from util\"; } }",
         ),
+        echo: "public class Main { public static void main(String[] a) { System.out.println(new java.util.Scanner(System.in).nextLine()); } }",
+        piston: ("java", "test.java"),
     },
     Lang {
         name: "cpp",
@@ -97,9 +114,95 @@ const LANGS: &[Lang] = &[
             "util.h",
             "inline const char* f() { return \"OK from util\"; }",
         ),
+        echo: "#include <iostream>\n#include <string>\nint main() { std::string s; std::getline(std::cin, s); std::cout << s << std::endl; }",
+        piston: ("cpp", "test.cpp"),
+    },
+    Lang {
+        name: "c",
+        ok: "#include <stdio.h>\nint main(void) { printf(\"OK\\n\"); return 0; }",
+        compile_error: Some(("int main(void) { return undefined_thing; }", "undefined_thing")),
+        exit3: "#include <stdlib.h>\nint main(void) { exit(3); }",
+        multi: (
+            "#include <stdio.h>\n#include \"util.h\"\nint main(void) { puts(f()); return 0; }",
+            "util.h",
+            "static const char *f(void) { return \"OK from util\"; }",
+        ),
+        echo: "#include <stdio.h>\nint main(void) { char b[100]; if (fgets(b, sizeof b, stdin)) fputs(b, stdout); return 0; }",
+        piston: ("c", "test.c"),
+    },
+    Lang {
+        name: "bash",
+        ok: "echo OK",
+        compile_error: None,
+        exit3: "exit 3",
+        multi: ("source ./util.sh\nf", "util.sh", "f() { echo \"OK from util\"; }"),
+        echo: "read -r x\necho \"$x\"",
+        piston: ("bash", "test.bash.sh"),
+    },
+    Lang {
+        name: "dash",
+        ok: "echo OK",
+        compile_error: None,
+        exit3: "exit 3",
+        multi: (". ./util.sh\nf", "util.sh", "f() { echo \"OK from util\"; }"),
+        echo: "read -r x\necho \"$x\"",
+        piston: ("dash", "test.dash"),
+    },
+    Lang {
+        name: "awk",
+        ok: "BEGIN { print \"OK\" }",
+        compile_error: None,
+        exit3: "BEGIN { exit 3 }",
+        multi: ("@include \"util.awk\"\nBEGIN { print f() }", "util.awk", "function f() { return \"OK from util\" }"),
+        echo: "{ print }",
+        piston: ("awk", "test.awk"),
+    },
+    Lang {
+        name: "ruby",
+        ok: "puts \"OK\"",
+        compile_error: None,
+        exit3: "exit 3",
+        multi: ("require_relative \"util\"\nputs f", "util.rb", "def f\n  \"OK from util\"\nend"),
+        echo: "puts gets",
+        piston: ("rb", "test.rb"),
+    },
+    Lang {
+        name: "php",
+        ok: "<?php echo \"OK\\n\";",
+        compile_error: None,
+        exit3: "<?php exit(3);",
+        multi: ("<?php require \"util.php\"; echo f(), \"\\n\";", "util.php", "<?php function f() { return \"OK from util\"; }"),
+        echo: "<?php echo fgets(STDIN);",
+        piston: ("php", "test.php"),
+    },
+    Lang {
+        name: "perl",
+        ok: "print \"OK\\n\";",
+        compile_error: None,
+        exit3: "exit 3;",
+        multi: ("require \"./util.pl\";\nprint f(), \"\\n\";", "util.pl", "sub f { \"OK from util\" }\n1;"),
+        echo: "print scalar <STDIN>;",
+        piston: ("pl", "test.pl"),
+    },
+    Lang {
+        name: "lua",
+        ok: "print(\"OK\")",
+        compile_error: None,
+        exit3: "os.exit(3)",
+        multi: ("local u = require(\"util\")\nprint(u.f())", "util.lua", "return { f = function() return \"OK from util\" end }"),
+        echo: "print(io.read(\"l\"))",
+        piston: ("lua", "test.lua"),
+    },
+    Lang {
+        name: "tcl",
+        ok: "puts OK",
+        compile_error: None,
+        exit3: "exit 3",
+        multi: ("source util.tcl\nputs [f]", "util.tcl", "proc f {} { return \"OK from util\" }"),
+        echo: "puts [gets stdin]",
+        piston: ("tcl", "test.tcl"),
     },
 ];
-
 async fn submit_files(db: &TestDb, user: Uuid, language: &str, code: &str, files: Option<serde_json::Value>) -> Uuid {
     db.insert(user, &Request { language: language.into(), code: code.into(), files, ..Default::default() }).await
 }
@@ -116,13 +219,20 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
         let exit3 = submit_files(&db, user, l.name, l.exit3, None).await;
         let (main, name, content) = l.multi;
         let multi = submit_files(&db, user, l.name, main, Some(json!([{"name": name, "content": content}]))).await;
+        let echo = Request {
+            language: l.name.into(),
+            code: l.echo.into(),
+            stdin: Some("hello\n".into()),
+            ..Default::default()
+        };
+        let echo = db.insert(user, &echo).await;
         let broken = match l.compile_error {
             Some((code, _)) => Some(submit_files(&db, user, l.name, code, None).await),
             None => None,
         };
-        cases.push((l, ok, exit3, multi, broken));
+        cases.push((l, ok, exit3, multi, echo, broken));
     }
-    for (l, ok, exit3, multi, broken) in cases {
+    for (l, ok, exit3, multi, echo, broken) in cases {
         let s = db.wait_done(ok, T).await;
         assert_eq!(s.status, "completed", "{}: {s:?} {:?}", l.name, db.logs(ok).await);
         assert_eq!(db.stdout(ok).await, ["OK"], "{}", l.name);
@@ -139,6 +249,10 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
         let s = db.wait_done(multi, T).await;
         assert_eq!(s.status, "completed", "{}: {s:?} {:?}", l.name, db.logs(multi).await);
         assert_eq!(db.stdout(multi).await, ["OK from util"], "{}", l.name);
+
+        let s = db.wait_done(echo, T).await;
+        assert_eq!(s.status, "completed", "{}: {s:?} {:?}", l.name, db.logs(echo).await);
+        assert_eq!(db.stdout(echo).await, ["hello"], "{}", l.name);
 
         if let Some(broken) = broken {
             let s = db.wait_done(broken, T).await;
@@ -171,6 +285,47 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
         }
     }
     w.stop().await.unwrap();
+}
+
+/// Each language's `ok` through `/api/v2/execute` as Piston's CI sends its
+/// package tests (the language named as the test file names it, the file
+/// under its own name), and its echo with stdin.
+#[tokio::test]
+async fn every_language_answers_piston_requests_by_pistons_names() {
+    let _cpu = compiling().await;
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let mut cfg = crate::api::api_config(&db);
+    cfg.api.max_active_sessions_per_user = 100;
+    cfg.worker.max_concurrent_runs = 4;
+    let api = crate::api::Api::start(cfg, true).await;
+    let token = crate::api::user_token(user);
+    let requests = LANGS.iter().flat_map(|l| {
+        let (language, file) = l.piston;
+        [
+            (l.name, "ok", json!({"language": language, "version": "*", "files": [{"name": file, "content": l.ok}]})),
+            (
+                l.name,
+                "echo",
+                json!({"language": language, "version": "*", "files": [{"name": file, "content": l.echo}], "stdin": "hello\n"}),
+            ),
+        ]
+    });
+    let answers = futures::future::join_all(requests.map(|(name, what, body)| {
+        let (api, token) = (&api, &token);
+        async move { (name, what, crate::api::post(api, "/api/v2/execute", Some(token), body).await) }
+    }))
+    .await;
+    for (name, what, (status, v)) in answers {
+        assert_eq!(status, 200, "{name} {what}: {v}");
+        let want = if what == "ok" { "OK\n" } else { "hello\n" };
+        assert_eq!(
+            (v["run"]["stdout"].as_str(), v["run"]["code"].as_i64()),
+            (Some(want), Some(0)),
+            "{name} {what}: {v}"
+        );
+    }
+    api.stop().await;
 }
 
 #[tokio::test]
