@@ -42,6 +42,10 @@ pub struct Runtime {
     pub work_mb: Option<u64>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// What the image holds beyond the language itself (documentation: the
+    /// README's table shows it).
+    #[serde(default)]
+    pub libraries: Vec<String>,
     /// Start the interpreter before the code arrives, its script a FIFO fed
     /// when every file is written (see the launcher, `src/sandbox/launcher.rs`): its startup
     /// overlaps the transfer, and a warm container pays it before the
@@ -288,7 +292,7 @@ impl Runtimes {
     pub fn markdown_table(&self) -> String {
         let code = |words: &[String]| format!("`{}`", shell_words::join(words));
         let mut md = String::from(
-            "| language | aliases | version | image | main file | compile | run |\n|---|---|---|---|---|---|---|\n",
+            "| language | aliases | version | image | main file | compile | run | preinstalled |\n|---|---|---|---|---|---|---|---|\n",
         );
         for rt in &self.list {
             let aliases = if rt.aliases.is_empty() {
@@ -297,8 +301,9 @@ impl Runtimes {
                 rt.aliases.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
             };
             let compile = rt.compile.as_deref().map_or("—".to_string(), code);
+            let libraries = if rt.libraries.is_empty() { "—".to_string() } else { rt.libraries.join(", ") };
             md.push_str(&format!(
-                "| `{}` | {aliases} | {} | `{}` | `{}` | {compile} | {} |\n",
+                "| `{}` | {aliases} | {} | `{}` | `{}` | {compile} | {} | {libraries} |\n",
                 rt.language,
                 rt.version,
                 rt.image,

@@ -329,6 +329,29 @@ async fn every_language_answers_piston_requests_by_pistons_names() {
 }
 
 #[tokio::test]
+async fn python_has_the_scientific_libraries() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker();
+    let code = "import numpy as np, pandas as pd, scipy.optimize, sympy\n\
+                from sklearn.linear_model import LinearRegression\n\
+                m = LinearRegression().fit(np.array([[0], [1], [2]]), np.array([1, 3, 5]))\n\
+                root = scipy.optimize.brentq(lambda x: x * x - 4, 0, 5)\n\
+                print(int(np.arange(4).sum()), pd.DataFrame({'a': [1, 2]}).a.sum(), round(m.coef_[0]), round(root),\n\
+                      sympy.factor('x**2 - 1'))";
+    let id = db
+        .insert(
+            user,
+            &Request { language: "python".into(), code: code.into(), timeout_ms: Some(30_000), ..Default::default() },
+        )
+        .await;
+    let s = db.wait_done(id, T).await;
+    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+    assert_eq!(db.stdout(id).await, ["6 3 2 2 (x - 1)*(x + 1)"]);
+    w.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn compiled_programs_run_under_the_run_stage_limits() {
     let _cpu = compiling().await;
     let db = TestDb::new().await;
