@@ -28,8 +28,14 @@ pub struct Runtime {
     pub judge0: Option<Judge0Language>,
     /// Directory under `images/` holding the Dockerfile that builds `image`.
     pub build: String,
-    /// File name the submitted code is written to, inside `/work`.
+    /// File name the submitted code is written to, inside `/work`. With a
+    /// `main` rule, `{main}` in it (and in `compile` and `run`) is the name
+    /// the code declares.
     pub file: String,
+    /// How the code names its entry point, for languages whose file must be
+    /// named after it (Java's public class).
+    #[serde(default)]
+    pub main: Option<MainRule>,
     /// Compile command (argv, in `/work`), for languages with a compile
     /// stage; it runs with its own time and memory limits before `run`.
     #[serde(default)]
@@ -78,10 +84,64 @@ pub struct Judge0Language {
 impl Runtime {
     /// The `--prestart` file of a plain run that brings these extra files,
     /// when this runtime has one.
+    /// The main file's name and the commands for `code` (see [`MainRule`]).
+    pub(crate) fn entry(&self, code: &str) -> Entry {
+        let Some(rule) = &self.main else {
+            return Entry { file: self.file.clone(), compile: self.compile.clone(), run: self.run.clone() };
+        };
+        let name = rule.name_in(code);
+        let fill = |words: &[String]| words.iter().map(|w| w.replace("{main}", name)).collect::<Vec<_>>();
+        Entry {
+            file: self.file.replace("{main}", name),
+            compile: self.compile.as_deref().map(fill),
+            run: fill(&self.run),
+        }
+    }
+
     pub(crate) fn prestart_file<'a>(&self, mut extra_files: impl Iterator<Item = &'a str>) -> Option<&str> {
         let blocked = extra_files.any(|n| self.prestart_unless.iter().any(|u| u == n));
         (self.prestart && self.compile.is_none() && !blocked).then_some(self.file.as_str())
     }
+}
+
+/// What a language's code is run as: its main file's name and its commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub file: String,
+    pub compile: Option<Vec<String>>,
+    pub run: Vec<String>,
+}
+
+/// Where the code declares the name its file must have: the first match of
+/// `pattern`'s group 1 (an identifier), else `default`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MainRule {
+    pattern: String,
+    default: String,
+    #[serde(skip)]
+    compiled: Option<regex::Regex>,
+}
+
+impl MainRule {
+    fn name_in<'a>(&'a self, code: &'a str) -> &'a str {
+        self.compiled
+            .as_ref()
+            .and_then(|re| re.captures(code))
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str())
+            .filter(|n| is_identifier(n))
+            .unwrap_or(&self.default)
+    }
+}
+
+/// A plain identifier: what a `{main}` may be, so that file names and
+/// arguments made of it stay plain.
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 100
 }
 
 /// Benchmark mode: harness files added to the validation's, an optional
@@ -206,7 +266,17 @@ impl Runtimes {
     }
 
     pub(crate) fn parse(text: &str) -> anyhow::Result<Runtimes> {
-        let file: File = toml::from_str(text)?;
+        let mut file: File = toml::from_str(text)?;
+        for rt in &mut file.runtime {
+            if let Some(rule) = &mut rt.main {
+                let re = regex::Regex::new(&rule.pattern)
+                    .with_context(|| format!("runtime {}: main pattern {:?}", rt.language, rule.pattern))?;
+                if re.captures_len() < 2 || !is_identifier(&rule.default) {
+                    bail!("runtime {}: main needs a pattern with a group and an identifier as default", rt.language);
+                }
+                rule.compiled = Some(re);
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         let mut judge0_ids = std::collections::HashSet::new();
         for rt in &file.runtime {
@@ -216,7 +286,7 @@ impl Runtimes {
             if rt.compile.iter().flatten().chain(&rt.run).any(|a| a == "--") {
                 bail!("runtime {}: `--` cannot be a command argument (it separates compile from run)", rt.language);
             }
-            if !crate::model::request::is_safe_name(&rt.file) {
+            if !crate::model::request::is_safe_name(&rt.entry("").file) {
                 bail!("runtime {}: file name {:?} is not a plain relative name", rt.language, rt.file);
             }
             if let Some(v) = &rt.validate {
@@ -318,6 +388,25 @@ impl Runtimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn java_files_are_named_after_the_public_class() {
+        let rts = Runtimes::builtin();
+        let java = rts.resolve("java").unwrap();
+        let hello = java.entry(
+            "import java.util.*;\n\npublic final class HelloWorld {\n  public static void main(String[] a) {}\n}\n",
+        );
+        assert_eq!(hello.file, "HelloWorld.java");
+        assert_eq!(hello.run.last().unwrap(), "HelloWorld");
+        assert_eq!(hello.compile.unwrap().last().unwrap(), "HelloWorld.java");
+        for code in ["class Helper {}", "// public class Nope\nclass X {}", ""] {
+            let e = java.entry(code);
+            assert_eq!((e.file.as_str(), e.run.last().unwrap().as_str()), ("Main.java", "Main"), "{code:?}");
+        }
+        // Without a rule, the table's names as they are.
+        let py = rts.resolve("python").unwrap().entry("public class X {}");
+        assert_eq!(py.file, "main.py");
+    }
 
     /// The README's table between its markers is `markdown_table`'s
     /// (`EXECBOX_UPDATE_README=1` rewrites it).

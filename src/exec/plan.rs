@@ -84,25 +84,26 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
         cpu_time: req.limits.compile_cpu_time,
     };
     let extra_names = req.files.iter().map(|f| f.name.as_str());
+    let entry = runtime.entry(&req.request.code);
     let (mut files, launch, validation) = match (req.mode, &runtime.validate) {
         (ValidMode::Cases, _) => (
-            vec![File { name: runtime.file.clone(), content: req.request.code.as_bytes().to_vec() }],
+            vec![File { name: entry.file, content: req.request.code.as_bytes().to_vec() }],
             Launch {
                 prestart: None,
                 report: None,
-                compile: runtime.compile.clone(),
-                run: [runtime.run.as_slice(), req.request.args.as_slice()].concat(),
+                compile: entry.compile,
+                run: [entry.run.as_slice(), req.request.args.as_slice()].concat(),
                 cases: true,
             },
             None,
         ),
         (ValidMode::Run, _) | (_, None) => (
-            vec![File { name: runtime.file.clone(), content: req.request.code.as_bytes().to_vec() }],
+            vec![File { name: entry.file, content: req.request.code.as_bytes().to_vec() }],
             Launch {
                 prestart: runtime.prestart_file(extra_names).map(String::from),
                 report: None,
-                compile: runtime.compile.clone(),
-                run: [runtime.run.as_slice(), req.request.args.as_slice()].concat(),
+                compile: entry.compile,
+                run: [entry.run.as_slice(), req.request.args.as_slice()].concat(),
                 cases: false,
             },
             None,
@@ -164,13 +165,8 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
 
 /// The checker program's sandbox: the server's default limits.
 fn checker_plan<'a>(runtime: &'a Runtime, code: &str, l: &Limits) -> CheckerPlan<'a> {
-    let launch = Launch {
-        prestart: None,
-        report: None,
-        compile: runtime.compile.clone(),
-        run: runtime.run.clone(),
-        cases: true,
-    };
+    let entry = runtime.entry(code);
+    let launch = Launch { prestart: None, report: None, compile: entry.compile, run: entry.run, cases: true };
     let timeout = Duration::from_millis(l.default_case_timeout_ms);
     let compile = StageLimits {
         timeout: Duration::from_millis(l.default_compile_timeout_ms),
@@ -188,7 +184,7 @@ fn checker_plan<'a>(runtime: &'a Runtime, code: &str, l: &Limits) -> CheckerPlan
     CheckerPlan {
         runtime,
         stages: Stages { compile: launch.compile.is_some().then_some(compile), run },
-        files: vec![File { name: runtime.file.clone(), content: code.as_bytes().to_vec() }],
+        files: vec![File { name: entry.file, content: code.as_bytes().to_vec() }],
         launch,
         timeout,
     }

@@ -276,11 +276,11 @@ impl Request {
         if self.args.iter().any(|a| a.contains('\0')) {
             return Err(RequestError::Invalid("args may not contain NUL characters".into()));
         }
-        let written = written_files(runtime, mode);
+        let written = written_files(runtime, mode, &self.code);
         let taken = self.code.len() + self.tests.as_deref().map_or(0, str::len);
         let files = match &self.files {
             None => Vec::new(),
-            Some(f) => decode_files(f, &written, taken)?,
+            Some(f) => decode_files(f, &written.iter().map(String::as_str).collect::<Vec<_>>(), taken)?,
         };
         Ok(ValidRequest { runtime, request: self, mode, limits, files, cases })
     }
@@ -332,15 +332,15 @@ impl Request {
 }
 
 /// The files execbox itself writes for a request in `mode`.
-fn written_files(rt: &Runtime, mode: ValidMode) -> Vec<&str> {
+fn written_files(rt: &Runtime, mode: ValidMode, code: &str) -> Vec<String> {
     match (mode, &rt.validate) {
-        (ValidMode::Run, _) | (_, None) => vec![rt.file.as_str()],
+        (ValidMode::Run | ValidMode::Cases, _) | (_, None) => vec![rt.entry(code).file],
         (_, Some(v)) => {
             let bench = match mode {
                 ValidMode::Benchmark { .. } => rt.benchmark.iter().flat_map(|b| &b.files).collect(),
                 _ => Vec::new(),
             };
-            v.files.iter().chain(bench).map(|f| f.name.as_str()).collect()
+            v.files.iter().chain(bench).map(|f| f.name.clone()).collect()
         }
     }
 }

@@ -316,6 +316,15 @@ async fn every_language_answers_piston_requests_by_pistons_names() {
         async move { (name, what, crate::api::post(api, "/api/v2/execute", Some(token), body).await) }
     }))
     .await;
+    // Piston's Java convention: a public class of any name, in a file of
+    // any name.
+    let hello = "public class HelloWorld {\n    public static void main(String[] args) {\n        System.out.println(\"OK\");\n    }\n}\n";
+    let body = |version: &str| json!({"language": "java", "version": version, "files": [{"name": "test.java", "content": hello}]});
+    let (status, v) = crate::api::post(&api, "/api/v2/execute", Some(&token), body("17.0")).await;
+    assert_eq!((status, v["run"]["stdout"].as_str()), (200, Some("OK\n")), "{v}");
+    // A version no runtime has: Piston's 400, in Piston's words.
+    let (status, v) = crate::api::post(&api, "/api/v2/execute", Some(&token), body("15.0.2")).await;
+    assert_eq!((status, v["message"].as_str()), (400, Some("java-15.0.2 runtime is unknown")), "{v}");
     for (name, what, (status, v)) in answers {
         assert_eq!(status, 200, "{name} {what}: {v}");
         let want = if what == "ok" { "OK\n" } else { "hello\n" };

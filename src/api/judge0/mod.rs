@@ -229,7 +229,7 @@ async fn language(
         "id": id.parse::<i64>().unwrap_or_default(),
         "name": name,
         "is_archived": false,
-        "source_file": rt.file,
+        "source_file": rt.entry("").file,
         "compile_cmd": rt.compile.as_ref().map(shell_words::join),
         "run_cmd": shell_words::join(&rt.run),
     })))
