@@ -439,7 +439,7 @@ mod tests {
         ] {
             assert_eq!(rts.resolve(name).map(|r| r.language.as_str()), Some(lang), "{name}");
         }
-        assert!(rts.resolve("cobol").is_none());
+        assert!(rts.resolve("intercal").is_none());
         assert_eq!(rts.for_file(Path::new("dir/hello.py")).unwrap().language, "python");
         assert_eq!(rts.for_file(Path::new("x.MJS")).unwrap().language, "node");
         assert!(rts.for_file(Path::new("Makefile")).is_none());

@@ -394,7 +394,7 @@ mod tests {
         }
         let bad = [
             (cols(Some(Checker::Program), None, Some("python")), "needs checker_code"),
-            (cols(Some(Checker::Program), Some("x"), Some("cobol")), "unsupported language"),
+            (cols(Some(Checker::Program), Some("x"), Some("intercal")), "unsupported language"),
             (cols(Some(Checker::Tokens), Some("x"), None), "are for checker 'program'"),
             (CheckerColumns { rel: Some(-1.0), ..cols(Some(Checker::Float), None, None) }, "at least 0"),
             (CheckerColumns { abs: Some(f64::NAN), ..cols(Some(Checker::Float), None, None) }, "finite"),

@@ -470,7 +470,7 @@ async fn run_backend_and_its_log_socket() {
         post(&api, "/api/run-backend", Some(&service_token()), json!({"code": "print(2)", "language": "py"})).await;
     assert_eq!(status, 400, "{v}");
     // Bad bodies.
-    let (status, v) = post(&api, "/api/run-backend", Some(&token), json!({"code": "1", "language": "cobol"})).await;
+    let (status, v) = post(&api, "/api/run-backend", Some(&token), json!({"code": "1", "language": "intercal"})).await;
     assert_eq!(status, 400, "{v}");
     assert!(v["message"].as_str().unwrap().contains("python"));
     let (status, _) = post(&api, "/api/run-backend", Some(&token), json!({"language": "python"})).await;
@@ -557,10 +557,10 @@ async fn piston_execute_runtimes_and_errors() {
         &api,
         "/api/v2/execute",
         Some(&token),
-        json!({"language": "cobol", "version": "*", "files": [{"content": "x"}]}),
+        json!({"language": "intercal", "version": "*", "files": [{"content": "x"}]}),
     )
     .await;
-    assert_eq!((status, v["message"].as_str()), (400, Some("cobol-* runtime is unknown")));
+    assert_eq!((status, v["message"].as_str()), (400, Some("intercal-* runtime is unknown")));
     let (status, _) = post(
         &api,
         "/api/v2/execute",
@@ -732,7 +732,7 @@ async fn piston_socket_stdin_eof_signals_and_close_codes() {
     }
     let (mut ws, _) = connect("/api/v2/connect").await.unwrap();
     ws.send(WsMessage::Text(
-        json!({"type": "init", "language": "cobol", "files": [{"content": "1"}]}).to_string().into(),
+        json!({"type": "init", "language": "intercal", "files": [{"content": "1"}]}).to_string().into(),
     ))
     .await
     .unwrap();
@@ -1046,9 +1046,13 @@ async fn seed_execute_validate_and_run() {
     )
     .await;
     assert_eq!(status, 400);
-    let (status, _) =
-        post(&api, "/api/execute/validate", Some(&token), json!({"solution": "1", "tests": "", "language": "cobol"}))
-            .await;
+    let (status, _) = post(
+        &api,
+        "/api/execute/validate",
+        Some(&token),
+        json!({"solution": "1", "tests": "", "language": "intercal"}),
+    )
+    .await;
     assert_eq!(status, 400);
     let (status, _) =
         post(&api, "/api/execute/validate", None, json!({"solution": "1", "tests": "", "language": "python"})).await;

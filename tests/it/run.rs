@@ -198,12 +198,12 @@ async fn bad_requests_fail_with_a_clear_error() {
         c.limits.max_memory_mb = 256;
         c.limits.default_memory_mb = 256;
     });
-    let cobol = db.submit(user, "cobol", "DISPLAY 'HI'").await;
+    let intercal = db.submit(user, "intercal", "DISPLAY 'HI'").await;
     let slow = db.submit_with(user, "python", "print(1)", None, Some(600_000), None).await;
     let big = db.submit_with(user, "python", "print(1)", None, None, Some(1024)).await;
     let tiny = db.submit_with(user, "python", "print(1)", None, None, Some(1)).await;
     for (id, needle) in [
-        (cobol, "unsupported language \"cobol\"; supported languages: python (py, python3), node"),
+        (intercal, "unsupported language \"intercal\"; supported languages: python (py, python3), node"),
         (slow, "timeout_ms 600000 is above this server's maximum of 60000 ms"),
         (big, "memory_limit_mb 1024 is above this server's maximum of 256 MB"),
         (tiny, "memory_limit_mb 1 is below this server's minimum"),
