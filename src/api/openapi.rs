@@ -91,11 +91,13 @@ pub(crate) async fn serve(State(st): State<ApiState>) -> Json<Value> {
 pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
     doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
-    let languages: Vec<&str> = runtimes
-        .all()
-        .iter()
-        .flat_map(|rt| std::iter::once(rt.language.as_str()).chain(rt.aliases.iter().map(String::as_str)))
-        .collect();
+    let names = |rt: &'_ crate::runtimes::Runtime| -> Vec<String> {
+        std::iter::once(&rt.language).chain(&rt.aliases).cloned().collect()
+    };
+    let languages: Vec<String> = runtimes.all().iter().flat_map(names).collect();
+    // The seed's validate and run need a test framework (and a harness).
+    let validating: Vec<String> =
+        runtimes.all().iter().filter(|rt| rt.validate.is_some() && rt.benchmark.is_some()).flat_map(names).collect();
     let mut judge0_ids: Vec<u32> =
         runtimes.all().iter().filter_map(|rt| rt.judge0.as_ref()).flat_map(|j| j.ids.iter().copied()).collect();
     judge0_ids.sort();
@@ -103,7 +105,7 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
     let only_false = json!({"type": ["boolean", "null"], "enum": [false, null]});
     let patches = [
         ("RunBackendRequest", "language", json!({"enum": languages})),
-        ("SeedExecuteRequest", "language", json!({"enum": languages})),
+        ("SeedExecuteRequest", "language", json!({"enum": validating})),
         ("SeedExecuteRequest", "runs", json!({"minimum": 1, "maximum": l.max_benchmark_runs})),
         ("PistonExecuteRequest", "language", json!({"enum": languages})),
         ("Judge0SubmissionRequest", "language_id", json!({"enum": judge0_ids})),
@@ -154,6 +156,11 @@ mod tests {
         let schemas = &doc["components"]["schemas"];
         let languages = schemas["PistonExecuteRequest"]["properties"]["language"]["enum"].as_array().unwrap();
         assert!(languages.contains(&json!("python")) && languages.contains(&json!("py")), "{languages:?}");
+        let seed = schemas["SeedExecuteRequest"]["properties"]["language"]["enum"].as_array().unwrap();
+        assert!(
+            seed.contains(&json!("cpp")) && !seed.contains(&json!("c")),
+            "only languages with a test framework: {seed:?}"
+        );
         let judge0 = &schemas["Judge0SubmissionRequest"]["properties"];
         assert!(judge0["language_id"]["enum"].as_array().unwrap().contains(&json!(71)));
         assert_eq!(judge0["memory_limit"]["maximum"], json!(l.max_memory_mb * 1024));
