@@ -353,6 +353,12 @@ pub async fn flooding() -> tokio::sync::RwLockWriteGuard<'static, ()> {
     CPU.write().await
 }
 
+/// Held by a test that runs every language (dozens of compilers and
+/// interpreters): alone, like a flood.
+pub async fn every_language() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    CPU.write().await
+}
+
 /// Held by a test that compiles in many languages at once.
 pub async fn compiling() -> tokio::sync::RwLockReadGuard<'static, ()> {
     CPU.read().await
