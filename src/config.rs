@@ -75,6 +75,10 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Database connections the node's pool holds at most (every read and
+    /// write of a request; waiting requests hold none). The node also keeps
+    /// one connection that LISTENs for progress.
+    pub db_pool_size: usize,
     /// Sessions a user may have pending or running at once.
     pub max_active_sessions_per_user: i64,
     /// Sessions a user may create per minute (token bucket, per API node).
@@ -112,6 +116,7 @@ impl Default for ApiConfig {
             jwks_refetch_min_interval_ms: 10_000,
             cors_origins: Vec::new(),
             max_body_bytes: 2 * 1024 * 1024,
+            db_pool_size: 16,
             max_active_sessions_per_user: 4,
             rate_limit_per_minute: 60,
             piston_auth: PistonAuth::Token,
@@ -390,6 +395,7 @@ impl Config {
             a.cors_origins = v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         }
         e.set("EXECBOX_MAX_BODY_BYTES", &mut a.max_body_bytes)?;
+        e.set("EXECBOX_API_DB_POOL_SIZE", &mut a.db_pool_size)?;
         e.set("EXECBOX_MAX_ACTIVE_SESSIONS_PER_USER", &mut a.max_active_sessions_per_user)?;
         e.set("EXECBOX_RATE_LIMIT_PER_MINUTE", &mut a.rate_limit_per_minute)?;
         e.set("EXECBOX_PISTON_AUTH", &mut a.piston_auth)?;
@@ -467,6 +473,9 @@ impl Config {
         let a = &self.api;
         if a.online_check && (a.supabase_url.is_none() || a.supabase_anon_key.is_none()) {
             bail!("EXECBOX_AUTH_ONLINE_CHECK needs SUPABASE_URL and SUPABASE_ANON_KEY");
+        }
+        if a.db_pool_size == 0 {
+            bail!("EXECBOX_API_DB_POOL_SIZE must be at least 1");
         }
         if a.max_body_bytes < 1024 {
             bail!("EXECBOX_MAX_BODY_BYTES must be at least 1024");

@@ -32,6 +32,7 @@ use deadpool_postgres::Pool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
+use crate::db::hub::Hub;
 use crate::db::Database;
 use crate::runtimes::Runtimes;
 use auth::{Principal, Verifier};
@@ -46,6 +47,8 @@ pub struct Inner {
     pub runtimes: Arc<Runtimes>,
     pub database: Database,
     pub pool: Pool,
+    /// Wakes waiting requests and sockets (one LISTEN for the node).
+    pub(crate) hub: Hub,
     pub(crate) verifier: Verifier,
     pub(crate) limiter: limits::RateLimiter<uuid::Uuid>,
     pub(crate) open: anonymous::OpenMode,
@@ -62,7 +65,8 @@ impl std::ops::Deref for ApiState {
 impl ApiState {
     pub fn new(cfg: Arc<Config>, runtimes: Arc<Runtimes>) -> anyhow::Result<ApiState> {
         let database = Database::of(&cfg)?;
-        let pool = database.pool(32)?;
+        let pool = database.pool(cfg.api.db_pool_size)?;
+        let hub = Hub::start(&database, pool.clone());
         Ok(ApiState(Arc::new(Inner {
             verifier: Verifier::new(&cfg.api)?,
             limiter: limits::RateLimiter::new(cfg.api.rate_limit_per_minute),
@@ -71,6 +75,7 @@ impl ApiState {
             runtimes,
             database,
             pool,
+            hub,
             started: Instant::now(),
         })))
     }

@@ -424,7 +424,7 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid, caller: &P
     let mut stage_now = if rt.compile.is_some() { "compile" } else { "run" };
     socket.send(text(json!({"type": "stage", "stage": stage_now}))).await?;
 
-    let mut f = Follower::open(&st.database, id, Some(user)).await?;
+    let mut f = Follower::open(&st.hub, id, Some(user));
     loop {
         let (state, rows) = f.poll().await?;
         let compile_failed = state.end_reason.is_some_and(EndReason::in_compile_stage);

@@ -129,7 +129,7 @@ pub(crate) async fn socket(
 async fn stream_logs(st: ApiState, mut socket: WebSocket, id: Uuid, owner: Uuid) -> anyhow::Result<()> {
     let send = |v: serde_json::Value| Message::Text(v.to_string().into());
     socket.send(send(json!({"type": "connected", "sessionId": id, "timestamp": now()}))).await?;
-    let mut f = Follower::open(&st.database, id, Some(owner)).await?;
+    let mut f = Follower::open(&st.hub, id, Some(owner));
     loop {
         let (state, rows) = f.poll().await?;
         for row in rows {

@@ -157,8 +157,7 @@ pub(crate) async fn wait(
     user: Uuid,
     run_limit: Duration,
 ) -> Result<(SessionState, Output), ApiError> {
-    let mut f =
-        Follower::open(&st.database, id, Some(user)).await.map_err(|e| ApiError::unavailable(format!("{e:#}")))?;
+    let mut f = Follower::open(&st.hub, id, Some(user));
     let started = Instant::now();
     let queue_wait = Duration::from_secs(30);
     let mut out = Output::default();

@@ -125,7 +125,7 @@ pub(crate) async fn run(
     let id = crate::db::user::submit(&mut db, user, &req)
         .await
         .map_err(|e| anyhow::anyhow!("the database refused the session: {}", crate::db::user::db_message(&e)))?;
-    let mut follower = Follower::open(&target.db, id, Some(user)).await?;
+    let mut follower = Follower::open(&target.hub()?, id, Some(user));
 
     let spinner = (!args.json && std::io::stderr().is_terminal()).then(|| {
         let s = indicatif::ProgressBar::new_spinner();
@@ -223,7 +223,7 @@ pub(super) fn print_table(rows: &[Vec<String>]) {
 pub(crate) async fn logs(cfg: &Config, id: &str, follow: bool) -> anyhow::Result<i32> {
     let id = Uuid::parse_str(id.trim()).map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))?;
     let target = Target::resolve(cfg, None)?;
-    let mut f = Follower::open(&target.db, id, None).await?;
+    let mut f = Follower::open(&target.hub()?, id, None);
     if follow {
         let state = f.stream_to_end(print_row).await?;
         return Ok(exit_code(&state));

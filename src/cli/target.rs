@@ -23,6 +23,12 @@ pub(crate) fn find_dev_state(start: &Path) -> Option<PathBuf> {
 }
 
 impl Target {
+    /// A small hub of its own for following sessions (one listening
+    /// connection, two for reads).
+    pub(crate) fn hub(&self) -> anyhow::Result<crate::db::hub::Hub> {
+        Ok(crate::db::hub::Hub::start(&self.db, self.db.pool(2)?))
+    }
+
     /// `cfg` supplies TLS settings; its URL is used only when DATABASE_URL
     /// was really set.
     pub(crate) fn resolve(cfg: &Config, user: Option<Uuid>) -> anyhow::Result<Target> {

@@ -1,20 +1,23 @@
 //! Following one session: its log rows as they are written and its final
-//! status, whichever worker runs it. A dedicated connection LISTENs on
-//! `execbox_logs` and `execbox_done` (NOTIFY per log batch and at the end);
-//! a short poll covers lost notifications.
+//! status, whichever worker runs it. The node's [`Hub`] wakes a follower
+//! when the session's rows or status change; reads borrow a pooled
+//! connection for one round trip, so a waiting follower holds none.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::mpsc;
-use tokio_postgres::{Client, Notification, Row};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::db::Database;
+use crate::db::hub::{Hub, Subscription};
 use crate::model::{EndReason, Exit, Level, SessionStatus, Stage, Stream, Usage};
 
+/// The poll interval while notifications are not arriving.
 const POLL: Duration = Duration::from_millis(500);
+/// The poll interval while they are: a last resort only.
+const SAFETY_POLL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct LogRow {
@@ -61,109 +64,59 @@ impl SessionState {
 }
 
 pub(crate) struct Follower {
-    client: Client,
-    wake: mpsc::UnboundedReceiver<Notification>,
+    hub: Hub,
+    sub: Subscription,
     session: Uuid,
     user: Option<Uuid>,
     next_seq: i32,
 }
 
+const STATE_SQL: &str = "select status, end_reason, exit_code, error, usage from public.backend_execution_sessions
+                         where id = $1 and ($2::uuid is null or user_id = $2)";
+const ROWS_SQL: &str = "select seq, stream, level, message, created_at, newline, stage from public.execution_logs
+                        where session_id = $1 and seq >= $2 order by seq";
+
 impl Follower {
-    /// Connects and starts listening (before the first read, so nothing
-    /// written in between is missed). Reads as `user` under RLS when given.
-    pub(crate) async fn open(db: &Database, session: Uuid, user: Option<Uuid>) -> anyhow::Result<Follower> {
-        let (client, wake) = db.connect_listening().await?;
-        client.batch_execute("LISTEN execbox_logs; LISTEN execbox_done;").await?;
-        Ok(Follower { client, wake, session, user, next_seq: 1 })
+    /// Subscribes (before the first read, so nothing written in between is
+    /// missed). Only `user`'s session is visible when a user is given: the
+    /// owner check is part of every state read.
+    pub(crate) fn open(hub: &Hub, session: Uuid, user: Option<Uuid>) -> Follower {
+        Follower { hub: hub.clone(), sub: hub.subscribe(session), session, user, next_seq: 1 }
     }
 
-    async fn query(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> anyhow::Result<Vec<Row>> {
-        Ok(match self.user {
-            Some(user) => {
-                let tx = super::user::as_user(&mut self.client, user).await?;
-                let rows = tx.query(sql, params).await?;
-                tx.commit().await?;
-                rows
-            }
-            None => self.client.query(sql, params).await?,
-        })
-    }
-
-    /// Rows written since the last call.
-    pub(crate) async fn fetch(&mut self) -> anyhow::Result<Vec<LogRow>> {
-        let (session, from) = (self.session, self.next_seq);
-        let rows = self
-            .query(
-                "select seq, stream, level, message, created_at, newline, stage from public.execution_logs
-                 where session_id = $1 and seq >= $2 order by seq",
-                &[&session, &from],
-            )
-            .await?;
-        let rows = rows
-            .into_iter()
-            .map(|r| {
-                Ok(LogRow {
-                    seq: r.try_get(0)?,
-                    stream: r.try_get(1)?,
-                    level: r.try_get(2)?,
-                    message: r.try_get(3)?,
-                    created_at: r.try_get(4)?,
-                    newline: r.try_get(5)?,
-                    stage: r.try_get(6)?,
-                })
-            })
-            .collect::<Result<Vec<LogRow>, tokio_postgres::Error>>()?;
-        if let Some(last) = rows.last() {
-            self.next_seq = last.seq + 1;
-        }
-        Ok(rows)
-    }
-
-    /// The session's status; an error if the user cannot see it.
-    pub(crate) async fn state(&mut self) -> anyhow::Result<SessionState> {
-        let session = self.session;
-        let rows = self
-            .query(
-                "select status, end_reason, exit_code, error, usage from public.backend_execution_sessions where id = $1",
-                &[&session],
-            )
-            .await?;
-        let Some(r) = rows.first() else { anyhow::bail!("session {session} does not exist (or is not yours)") };
+    /// The session's state, then the rows written since the last call, read
+    /// in that order on one pooled connection (pipelined: one round trip):
+    /// when the state is terminal, the rows are complete. An error if the
+    /// user cannot see the session.
+    pub(crate) async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
+        let (session, user, from) = (self.session, self.user, self.next_seq);
+        let (state, rows) = {
+            let db = self.hub.pool().get().await?;
+            let (s, r) = futures::try_join!(db.prepare_cached(STATE_SQL), db.prepare_cached(ROWS_SQL))?;
+            let (sp, rp): ([&(dyn ToSql + Sync); 2], [&(dyn ToSql + Sync); 2]) = ([&session, &user], [&session, &from]);
+            futures::try_join!(db.query(&s, &sp), db.query(&r, &rp))?
+        };
+        let Some(r) = state.first() else { anyhow::bail!("session {session} does not exist (or is not yours)") };
         let usage: Option<serde_json::Value> = r.try_get(4)?;
-        Ok(SessionState {
+        let state = SessionState {
             status: r.try_get(0)?,
             end_reason: r.try_get(1)?,
             exit_code: r.try_get(2)?,
             error: r.try_get(3)?,
             usage: usage.and_then(|u| serde_json::from_value(u).ok()).unwrap_or_default(),
-        })
-    }
-
-    /// The session's state and the rows written since the last call, read in
-    /// that order: when the state is terminal, the rows are complete.
-    pub(crate) async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
-        let state = self.state().await?;
-        let rows = self.fetch().await?;
+        };
+        let rows = rows.iter().map(log_row).collect::<Result<Vec<LogRow>, tokio_postgres::Error>>()?;
+        if let Some(last) = rows.last() {
+            self.next_seq = last.seq + 1;
+        }
         Ok((state, rows))
     }
 
-    /// Waits for a notification about this session, or the poll interval.
+    /// Waits for a notification about this session, or the poll interval
+    /// (short while the hub is not listening, when notifications are lost).
     pub(crate) async fn wait(&mut self) {
-        let session = self.session.to_string();
-        let _ = tokio::time::timeout(POLL, async {
-            while let Some(n) = self.wake.recv().await {
-                if n.payload() == session {
-                    return;
-                }
-            }
-            // The connection closed: fall back to the poll interval.
-            std::future::pending::<()>().await
-        })
-        .await;
+        let poll = if self.hub.is_listening() { SAFETY_POLL } else { POLL };
+        let _ = tokio::time::timeout(poll, self.sub.changed()).await;
     }
 
     /// Streams every row to `on_row` until the session ends; returns how it
@@ -180,4 +133,16 @@ impl Follower {
             self.wait().await;
         }
     }
+}
+
+fn log_row(r: &Row) -> Result<LogRow, tokio_postgres::Error> {
+    Ok(LogRow {
+        seq: r.try_get(0)?,
+        stream: r.try_get(1)?,
+        level: r.try_get(2)?,
+        message: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+        newline: r.try_get(5)?,
+        stage: r.try_get(6)?,
+    })
 }

@@ -3,6 +3,7 @@
 //! * [`user`]: writes as a user under RLS (submit, cancel, input), as a
 //!   frontend makes them through Supabase;
 //! * [`follow`]: one session's rows as they are written;
+//! * [`hub`]: a node's one LISTEN for progress, fanned out to followers;
 //! * [`listener`]: one dedicated connection that LISTENs for wake-ups;
 //! * [`queue`]: claim, heartbeat, fenced finish, rescue of expired leases;
 //! * [`logs`]: the batching writer, the only writer of `execution_logs`;
@@ -14,6 +15,7 @@
 
 pub(crate) mod containers;
 pub(crate) mod follow;
+pub(crate) mod hub;
 pub(crate) mod input;
 pub(crate) mod judge0;
 pub(crate) mod keys;

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Secret};
 use crate::db::follow::Follower;
+use crate::db::hub::Hub;
 use crate::model::Request;
 use crate::runtimes::Runtimes;
 use crate::sandbox::Engine;
@@ -214,7 +215,7 @@ async fn demo(database: &crate::db::Database, state: &DevState) -> anyhow::Resul
         ..Default::default()
     };
     let id = crate::db::user::submit(&mut c, state.user_id, &req).await?;
-    let mut f = Follower::open(database, id, Some(state.user_id)).await?;
+    let mut f = Follower::open(&Hub::start(database, database.pool(2)?), id, Some(state.user_id));
     let end = f.stream_to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message)).await?;
     println!("    session {id}: {}", end.status);
     Ok(())
