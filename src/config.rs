@@ -79,6 +79,9 @@ pub struct ApiConfig {
     /// write of a request; waiting requests hold none). The node also keeps
     /// one connection that LISTENs for progress.
     pub db_pool_size: usize,
+    /// How long a synchronous execute waits for a worker to claim its
+    /// session before cancelling it (503).
+    pub queue_wait_ms: u64,
     /// Sessions a user may have pending or running at once.
     pub max_active_sessions_per_user: i64,
     /// Sessions a user may create per minute (token bucket, per API node).
@@ -117,6 +120,7 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             max_body_bytes: 2 * 1024 * 1024,
             db_pool_size: 16,
+            queue_wait_ms: 30_000,
             max_active_sessions_per_user: 4,
             rate_limit_per_minute: 60,
             piston_auth: PistonAuth::Token,
@@ -396,6 +400,7 @@ impl Config {
         }
         e.set("EXECBOX_MAX_BODY_BYTES", &mut a.max_body_bytes)?;
         e.set("EXECBOX_API_DB_POOL_SIZE", &mut a.db_pool_size)?;
+        e.set("EXECBOX_API_QUEUE_WAIT_MS", &mut a.queue_wait_ms)?;
         e.set("EXECBOX_MAX_ACTIVE_SESSIONS_PER_USER", &mut a.max_active_sessions_per_user)?;
         e.set("EXECBOX_RATE_LIMIT_PER_MINUTE", &mut a.rate_limit_per_minute)?;
         e.set("EXECBOX_PISTON_AUTH", &mut a.piston_auth)?;

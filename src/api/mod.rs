@@ -64,7 +64,7 @@ impl std::ops::Deref for ApiState {
 
 impl ApiState {
     pub fn new(cfg: Arc<Config>, runtimes: Arc<Runtimes>) -> anyhow::Result<ApiState> {
-        let database = Database::of(&cfg)?;
+        let database = Database::of(&cfg)?.named("execbox api");
         let pool = database.pool(cfg.api.db_pool_size)?;
         let hub = Hub::start(&database, pool.clone());
         Ok(ApiState(Arc::new(Inner {

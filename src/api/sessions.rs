@@ -159,7 +159,7 @@ pub(crate) async fn wait(
 ) -> Result<(SessionState, Output), ApiError> {
     let mut f = Follower::open(&st.hub, id, Some(user));
     let started = Instant::now();
-    let queue_wait = Duration::from_secs(30);
+    let queue_wait = Duration::from_millis(st.cfg.api.queue_wait_ms);
     let mut out = Output::default();
     loop {
         let (state, rows) = f.poll().await.map_err(|e| ApiError::unavailable(format!("{e:#}")))?;

@@ -58,6 +58,13 @@ impl Database {
         Database::new(cfg.database_url.clone(), cfg.database_ca_file.as_deref())
     }
 
+    /// The same database, with connections named `name` in
+    /// `pg_stat_activity` (which execbox process holds what).
+    pub(crate) fn named(mut self, name: &str) -> Database {
+        self.pg.application_name(name);
+        self
+    }
+
     pub(crate) fn url(&self) -> &Secret {
         &self.url
     }

@@ -47,7 +47,7 @@ struct Worker {
 /// as `error`. Returns when no container of this worker is left running.
 pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: CancellationToken) -> anyhow::Result<()> {
     let wc = &cfg.worker;
-    let database = crate::db::Database::of(&cfg)?;
+    let database = crate::db::Database::of(&cfg)?.named("execbox worker");
     let pool = database.pool(wc.max_concurrent_runs * 2 + 4)?;
     let scope = {
         let db = connect_with_retry(&pool, &shutdown).await?;

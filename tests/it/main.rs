@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod cases;
 mod cli;
+mod fleet;
 mod interactive;
 mod judge0;
 mod keys;

@@ -1,0 +1,91 @@
+//! An API node under many waiting requests, nodes sharing limits, workers
+//! that differ: what a deployment of several hosts relies on.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::api::{api_config, post, user_token, Api};
+use crate::support::*;
+
+/// Database connections held now by processes named `name`.
+async fn connections(db: &TestDb, c: &tokio_postgres::Client, name: &str) -> i64 {
+    c.query_one(
+        "select count(*) from pg_stat_activity where datname = $1 and application_name = $2",
+        &[&db.name(), &name],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// A thousand synchronous executes at once against one node: every one
+/// answered with its own output, while the node holds at most 20 database
+/// connections (its pool of 16 and its one LISTEN), however long they wait.
+#[tokio::test]
+async fn a_thousand_waiting_executes_share_the_nodes_few_connections() {
+    const N: usize = 1000;
+    let _cpu = every_language().await;
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let mut cfg = api_config(&db);
+    cfg.api.max_active_sessions_per_user = N as i64;
+    cfg.api.rate_limit_per_minute = 100 * N as u32;
+    // The queue of a thousand drains at the worker's pace.
+    cfg.api.queue_wait_ms = 600_000;
+    let api = Api::start(cfg, false).await;
+    let w = db.worker_with(|c| {
+        c.worker.max_concurrent_runs = 8;
+        c.worker.warm_pool.insert("python".into(), 4);
+    });
+
+    // The node's connections, sampled while the requests wait.
+    let peak = Arc::new(AtomicI64::new(0));
+    let sampler = {
+        let (peak, c, name) = (peak.clone(), db.client().await, db.name().to_string());
+        tokio::spawn(async move {
+            loop {
+                let n: i64 = c
+                    .query_one(
+                        "select count(*) from pg_stat_activity where datname = $1 and application_name = 'execbox api'",
+                        &[&name],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                peak.fetch_max(n, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    let token = user_token(user);
+    let started = Instant::now();
+    let answers = futures::future::join_all((0..N).map(|i| {
+        let (api, token) = (&api, &token);
+        async move {
+            let body = json!({"language": "python", "version": "*", "files": [{"content": format!("print({i})")}]});
+            (i, post(api, "/api/v2/execute", Some(token), body).await)
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    sampler.abort();
+    let peak = peak.load(Ordering::Relaxed);
+    eprintln!("{N} executes in {elapsed:?}; the node held at most {peak} database connections");
+
+    for (i, (status, v)) in answers {
+        assert_eq!(status, 200, "request {i}: {v}");
+        assert_eq!(v["run"]["stdout"].as_str(), Some(format!("{i}\n").as_str()), "request {i}: {v}");
+    }
+    assert!(peak > 0, "the sampler saw the node's connections");
+    assert!(peak <= 20, "the node held {peak} connections at the peak");
+    // Nobody waits any more: nothing is followed, and the pool is all that
+    // is left open.
+    let c = db.client().await;
+    assert!(connections(&db, &c, "execbox api").await <= 17);
+    api.stop().await;
+    w.stop().await.unwrap();
+}
