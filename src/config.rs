@@ -84,7 +84,8 @@ pub struct ApiConfig {
     pub queue_wait_ms: u64,
     /// Sessions a user may have pending or running at once.
     pub max_active_sessions_per_user: i64,
-    /// Sessions a user may create per minute (token bucket, per API node).
+    /// Sessions a user may create per minute (token bucket, in the database:
+    /// shared by every API node).
     pub rate_limit_per_minute: u32,
     /// Whether Piston's routes need credentials (`token`, the default) or
     /// also serve callers without any (`none`, for private networks: Piston's

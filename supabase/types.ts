@@ -231,6 +231,54 @@ export type Database = {
         }
         Relationships: []
       }
+      execbox_rate_buckets: {
+        Row: {
+          key: string
+          tokens: number
+          updated_at: string
+        }
+        Insert: {
+          key: string
+          tokens: number
+          updated_at: string
+        }
+        Update: {
+          key?: string
+          tokens?: number
+          updated_at?: string
+        }
+        Relationships: []
+      }
+      execbox_session_clients: {
+        Row: {
+          client: string
+          session_id: string
+        }
+        Insert: {
+          client: string
+          session_id: string
+        }
+        Update: {
+          client?: string
+          session_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "execbox_session_clients_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: true
+            referencedRelation: "backend_execution_sessions"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "execbox_session_clients_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: true
+            referencedRelation: "session_overview"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       execbox_workers: {
         Row: {
           docker_ok: boolean
@@ -476,6 +524,16 @@ export type Database = {
     }
     Functions: {
       create_api_key: { Args: { name: string }; Returns: string }
+      execbox_admit: {
+        Args: {
+          p_client: string
+          p_key: string
+          p_max_active: number
+          p_per_minute: number
+          p_user: string
+        }
+        Returns: Record<string, unknown>
+      }
       execbox_may_receive: { Args: { topic: string }; Returns: boolean }
       execbox_topic_session: { Args: { topic: string }; Returns: string }
     }

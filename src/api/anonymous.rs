@@ -2,8 +2,9 @@
 //! routes also serve callers without credentials, as Piston's own CLI and
 //! client libraries send none. They all act as one anonymous user that
 //! execbox creates in `auth.users` (`is_anonymous`), and are limited per
-//! client address (requests per minute, requests at once) instead of per
-//! user. Meant for private networks; the address is the TCP peer's.
+//! client address (requests per minute, sessions at once; in the database,
+//! so every node holds the same limits) instead of per user. Meant for
+//! private networks; the address is the TCP peer's.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,10 +14,11 @@ use uuid::Uuid;
 
 use super::auth::{self, AuthError, Principal};
 use super::error::ApiError;
-use super::limits::{client_key, Gate, Permit, RateLimiter};
+use super::limits::client_key;
 use super::sessions::Quota;
 use super::ApiState;
 use crate::config::{ApiConfig, PistonAuth};
+use crate::db::limits::{Admission, Caller, Limits};
 
 /// The anonymous user every credential-less Piston request acts as.
 pub(crate) const ANONYMOUS_USER: Uuid = Uuid::from_u128(0x0000_0000_e8ec_4b0e_8000_a404_0000_0001);
@@ -24,19 +26,12 @@ pub(crate) const ANONYMOUS_USER: Uuid = Uuid::from_u128(0x0000_0000_e8ec_4b0e_80
 /// The open mode's state on one API node.
 pub(crate) struct OpenMode {
     enabled: bool,
-    rate: RateLimiter<IpAddr>,
-    gate: Gate<IpAddr>,
     created: tokio::sync::OnceCell<()>,
 }
 
 impl OpenMode {
     pub(crate) fn new(cfg: &ApiConfig) -> OpenMode {
-        OpenMode {
-            enabled: cfg.piston_auth == PistonAuth::None,
-            rate: RateLimiter::new(cfg.piston_ip_rate_per_minute),
-            gate: Gate::new(cfg.piston_ip_max_active),
-            created: tokio::sync::OnceCell::new(),
-        }
+        OpenMode { enabled: cfg.piston_auth == PistonAuth::None, created: tokio::sync::OnceCell::new() }
     }
 }
 
@@ -45,9 +40,8 @@ pub(crate) enum PistonCaller {
     /// A token or an API key, as on every route.
     Known(Principal),
     /// No credentials, open mode: the anonymous user, admitted for this
-    /// client address; the permit is held for the request's (or socket's)
-    /// whole life.
-    Anonymous(#[allow(dead_code)] /* held, never read */ Permit<IpAddr>),
+    /// client address (its key, see [`client_key`]).
+    Anonymous(IpAddr),
 }
 
 impl PistonCaller {
@@ -60,11 +54,11 @@ impl PistonCaller {
     }
 
     /// The limits its sessions count against: the anonymous user's callers
-    /// were limited per address instead of per user.
+    /// are limited per address instead of per user.
     pub(crate) fn quota(&self) -> Quota {
         match self {
             PistonCaller::Known(_) => Quota::PerUser,
-            PistonCaller::Anonymous(_) => Quota::Admitted,
+            PistonCaller::Anonymous(key) => Quota::Client(*key),
         }
     }
 }
@@ -86,33 +80,37 @@ where
                     .get::<ConnectInfo<SocketAddr>>()
                     .map(|c| c.0.ip())
                     .ok_or_else(|| ApiError::internal("open Piston mode without the peer's address"))?;
-                let permit = admit(&st, client_key(peer))?;
+                let key = client_key(peer);
+                admit(&st, key).await?;
                 ensure_user(&st).await?;
-                Ok(PistonCaller::Anonymous(permit))
+                Ok(PistonCaller::Anonymous(key))
             }
             Err(e) => Err(e.into()),
         }
     }
 }
 
-/// The client address's concurrency, then its rate (a request turned away
-/// for concurrency does not spend its rate).
-fn admit(st: &ApiState, key: IpAddr) -> Result<Permit<IpAddr>, ApiError> {
+/// The client address's sessions at once, then its rate (a request turned
+/// away for its sessions at once spends no token).
+async fn admit(st: &ApiState, key: IpAddr) -> Result<(), ApiError> {
     let api = &st.cfg.api;
-    let permit = st.open.gate.enter(key).ok_or_else(|| ApiError::TooManyRequests {
-        message: format!("at most {} requests at once from one address", api.piston_ip_max_active),
-        retry_after_secs: 1,
-    })?;
-    if let Err(wait) = st.open.rate.take(key) {
-        return Err(ApiError::TooManyRequests {
+    let limits = Limits { per_minute: api.piston_ip_rate_per_minute, max_active: api.piston_ip_max_active as i64 };
+    let client = key.to_string();
+    let db = st.pool.get().await?;
+    match crate::db::limits::admit(&**db, Caller::Client(&client), limits).await? {
+        Admission::Admitted => Ok(()),
+        Admission::TooManyActive(active) => Err(ApiError::TooManyRequests {
             message: format!(
-                "rate limit: at most {} requests per minute from one address",
-                api.piston_ip_rate_per_minute
+                "{active} sessions from one address are pending or running at once; the limit is {}",
+                limits.max_active
             ),
+            retry_after_secs: 1,
+        }),
+        Admission::RateLimited(wait) => Err(ApiError::TooManyRequests {
+            message: format!("rate limit: at most {} requests per minute from one address", limits.per_minute),
             retry_after_secs: wait.as_secs() + 1,
-        });
+        }),
     }
-    Ok(permit)
 }
 
 /// Creates the anonymous user once per node (a no-op when it exists).

@@ -50,7 +50,6 @@ pub struct Inner {
     /// Wakes waiting requests and sockets (one LISTEN for the node).
     pub(crate) hub: Hub,
     pub(crate) verifier: Verifier,
-    pub(crate) limiter: limits::RateLimiter<uuid::Uuid>,
     pub(crate) open: anonymous::OpenMode,
     pub started: Instant,
 }
@@ -69,7 +68,6 @@ impl ApiState {
         let hub = Hub::start(&database, pool.clone());
         Ok(ApiState(Arc::new(Inner {
             verifier: Verifier::new(&cfg.api)?,
-            limiter: limits::RateLimiter::new(cfg.api.rate_limit_per_minute),
             open: anonymous::OpenMode::new(&cfg.api),
             cfg,
             runtimes,

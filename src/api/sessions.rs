@@ -1,7 +1,8 @@
 //! What every endpoint does with sessions, through the database only: create
 //! one as the calling user (RLS applies, exactly as a frontend's insert),
-//! enforce per-user limits, wait for the outcome, gather the output.
+//! enforce per-user limits (in the database, shared by every node), wait for the outcome, gather the output.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -10,6 +11,7 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::ApiState;
 use crate::db::follow::{Follower, LogRow, SessionState};
+use crate::db::limits::{Admission, Caller, Limits};
 use crate::model::{Request, SessionStatus, Stage, Stream};
 
 /// The user a request acts for: the token's subject; a `userId` named in the
@@ -47,21 +49,33 @@ pub(crate) fn named_user(headers: &axum::http::HeaderMap) -> Result<Option<Uuid>
 pub(crate) enum Quota {
     /// The user's: sessions per minute and sessions at once.
     PerUser,
-    /// None more: the caller was admitted already (per client address, in
-    /// open Piston mode; once for a whole Judge0 batch, by [`admit`]).
+    /// None more: the caller was admitted already (once for a whole Judge0
+    /// batch, by [`admit`]).
     Admitted,
+    /// Admitted per client address (open Piston mode); the session counts
+    /// against that address's sessions at once.
+    Client(IpAddr),
 }
 
 /// Checks `user`'s limits (sessions per minute, sessions at once) for one
-/// more request.
+/// more request, in the database, so every node holds the same limits.
 pub(crate) async fn admit(st: &ApiState, db: &tokio_postgres::Client, user: Uuid) -> Result<(), ApiError> {
-    if let Err(wait) = st.limiter.take(user) {
-        return Err(ApiError::TooManyRequests {
-            message: format!("rate limit: at most {} sessions per minute", st.cfg.api.rate_limit_per_minute),
+    let api = &st.cfg.api;
+    let limits = Limits { per_minute: api.rate_limit_per_minute, max_active: api.max_active_sessions_per_user };
+    match crate::db::limits::admit(db, Caller::User(user), limits).await? {
+        Admission::Admitted => Ok(()),
+        Admission::TooManyActive(active) => Err(ApiError::TooManyRequests {
+            message: format!(
+                "you already have {active} sessions pending or running; the limit is {}",
+                limits.max_active
+            ),
+            retry_after_secs: 2,
+        }),
+        Admission::RateLimited(wait) => Err(ApiError::TooManyRequests {
+            message: format!("rate limit: at most {} sessions per minute", limits.per_minute),
             retry_after_secs: wait.as_secs() + 1,
-        });
+        }),
     }
-    active_limit(st, db, user).await
 }
 
 /// Creates a pending session for `user`: the request's validation (the
@@ -72,29 +86,14 @@ pub(crate) async fn create(st: &ApiState, user: Uuid, quota: Quota, req: &Reques
     if quota == Quota::PerUser {
         admit(st, &db, user).await?;
     }
-    crate::db::user::submit(&mut db, user, req).await.map_err(|e| match e.as_db_error() {
+    let id = crate::db::user::submit(&mut db, user, req).await.map_err(|e| match e.as_db_error() {
         Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),
         _ => ApiError::db(&e),
-    })
-}
-
-/// The user's sessions pending or running, against the limit.
-async fn active_limit(st: &ApiState, db: &tokio_postgres::Client, user: Uuid) -> Result<(), ApiError> {
-    let active: i64 = db
-        .query_one(
-            "select count(*) from public.backend_execution_sessions where user_id = $1 and status in ('pending', 'running')",
-            &[&user],
-        )
-        .await?
-        .get(0);
-    let max = st.cfg.api.max_active_sessions_per_user;
-    if active >= max {
-        return Err(ApiError::TooManyRequests {
-            message: format!("you already have {active} sessions pending or running; the limit is {max}"),
-            retry_after_secs: 2,
-        });
+    })?;
+    if let Quota::Client(ip) = quota {
+        crate::db::limits::tag_client(&**db, id, &ip.to_string()).await?;
     }
-    Ok(())
+    Ok(id)
 }
 
 /// Whether `user` can see session `id` (RLS decides; a service principal

@@ -10,6 +10,7 @@
 //! * [`containers`]: `container_instances` bookkeeping;
 //! * [`input`]: interactive input (`session_input`) to running programs;
 //! * [`workers`]: workers' presence (`execbox_workers`);
+//! * [`limits`]: the API's request limits, shared by every node;
 //! * [`migrate`]: applies `supabase/migrations`;
 //! * [`tls`]: TLS to the database.
 
@@ -19,6 +20,7 @@ pub(crate) mod hub;
 pub(crate) mod input;
 pub(crate) mod judge0;
 pub(crate) mod keys;
+pub(crate) mod limits;
 pub(crate) mod listener;
 pub(crate) mod logs;
 pub mod migrate;

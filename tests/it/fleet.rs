@@ -89,3 +89,49 @@ async fn a_thousand_waiting_executes_share_the_nodes_few_connections() {
     api.stop().await;
     w.stop().await.unwrap();
 }
+
+/// Two API nodes on one database hold one user to one limit: the rate
+/// (sessions per minute) and the sessions pending at once, whichever node
+/// each request reaches.
+#[tokio::test]
+async fn two_nodes_hold_one_user_to_one_limit() {
+    let db = TestDb::new().await;
+    let node = |rate: u32, active: i64| {
+        let mut cfg = api_config(&db);
+        cfg.api.rate_limit_per_minute = rate;
+        cfg.api.max_active_sessions_per_user = active;
+        cfg
+    };
+    let req = json!({"code": "print(1)", "language": "python"});
+
+    // Three a minute: two on one node, one on the other, then neither.
+    let (a, b) = (Api::start(node(3, 100), false).await, Api::start(node(3, 100), false).await);
+    let token = user_token(db.user().await);
+    for (i, api) in [&a, &b, &a].into_iter().enumerate() {
+        let (status, v) = post(api, "/api/run-backend", Some(&token), req.clone()).await;
+        assert_eq!(status, 200, "request {i}: {v}");
+    }
+    for api in [&b, &a] {
+        let (status, v) = post(api, "/api/run-backend", Some(&token), req.clone()).await;
+        assert_eq!(status, 429, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("per minute"), "{v}");
+    }
+    // Another user has a bucket of their own.
+    let (status, v) = post(&b, "/api/run-backend", Some(&user_token(db.user().await)), req.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    a.stop().await;
+    b.stop().await;
+
+    // Two pending at once (no worker runs them), across both nodes.
+    let (a, b) = (Api::start(node(100, 2), false).await, Api::start(node(100, 2), false).await);
+    let token = user_token(db.user().await);
+    assert_eq!(post(&a, "/api/run-backend", Some(&token), req.clone()).await.0, 200);
+    assert_eq!(post(&b, "/api/run-backend", Some(&token), req.clone()).await.0, 200);
+    for api in [&a, &b] {
+        let (status, v) = post(api, "/api/run-backend", Some(&token), req.clone()).await;
+        assert_eq!(status, 429, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("pending or running"), "{v}");
+    }
+    a.stop().await;
+    b.stop().await;
+}
