@@ -239,6 +239,16 @@ struct File {
     runtime: Vec<Runtime>,
 }
 
+/// What one worker's engine can run: the runtimes whose image it has, and
+/// every name (language and aliases, lower case) of those it has not, which
+/// its claims leave to other workers. A language no runtime knows is not
+/// refused: any worker claims it, to end it as an invalid request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Runnable {
+    pub languages: Vec<String>,
+    pub refused: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Runtimes {
     list: Vec<Runtime>,
@@ -338,6 +348,19 @@ impl Runtimes {
         self.list.iter().find(|rt| rt.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
     }
 
+    /// Which runtimes an engine can run, given which images it has.
+    pub(crate) fn runnable(&self, has_image: impl Fn(&str) -> bool) -> Runnable {
+        let (mut languages, mut refused) = (Vec::new(), Vec::new());
+        for rt in &self.list {
+            if has_image(&rt.image) {
+                languages.push(rt.language.clone());
+            } else {
+                refused.extend(std::iter::once(&rt.language).chain(&rt.aliases).map(|n| n.to_lowercase()));
+            }
+        }
+        Runnable { languages, refused }
+    }
+
     pub(crate) fn all(&self) -> &[Runtime] {
         &self.list
     }
@@ -388,6 +411,30 @@ impl Runtimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_engine_runs_the_runtimes_it_has_images_for_and_refuses_the_others_by_every_name() {
+        let rts = Runtimes::builtin();
+        let all = rts.runnable(|_| true);
+        assert_eq!(all.languages.len(), rts.all().len());
+        assert!(all.refused.is_empty());
+        // The JVM image missing: Java, Kotlin, Groovy and Clojure under every
+        // name they answer to; nothing else.
+        let no_jvm = rts.runnable(|image| image != "execbox/java:17");
+        for name in ["java", "kotlin", "kt", "groovy", "gvy", "clojure", "clj"] {
+            assert!(no_jvm.refused.contains(&name.to_string()), "{name}: {no_jvm:?}");
+        }
+        assert!(!no_jvm.languages.contains(&"java".to_string()));
+        assert!(no_jvm.languages.contains(&"python".to_string()));
+        assert!(!no_jvm.refused.contains(&"python".to_string()));
+        let jvm = rts.all().iter().filter(|rt| rt.image == "execbox/java:17").count();
+        assert_eq!(no_jvm.languages.len(), rts.all().len() - jvm);
+        // Nothing present: every name of every runtime, lower case.
+        let none = rts.runnable(|_| false);
+        assert!(none.languages.is_empty());
+        assert!(none.refused.iter().all(|n| *n == n.to_lowercase()));
+        assert!(none.refused.contains(&"c#".to_string()) && none.refused.contains(&"py".to_string()));
+    }
 
     #[test]
     fn java_files_are_named_after_the_public_class() {

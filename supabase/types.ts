@@ -287,6 +287,7 @@ export type Database = {
           last_seen: string
           max_runs: number
           running: number
+          runtimes: string[] | null
           started_at: string
           version: string
         }
@@ -297,6 +298,7 @@ export type Database = {
           last_seen?: string
           max_runs: number
           running?: number
+          runtimes?: string[] | null
           started_at?: string
           version: string
         }
@@ -307,6 +309,7 @@ export type Database = {
           last_seen?: string
           max_runs?: number
           running?: number
+          runtimes?: string[] | null
           started_at?: string
           version?: string
         }

@@ -16,8 +16,14 @@ use super::{ApiState, Authed};
 use crate::db::workers;
 
 /// How recent a worker's heartbeat must be to count as alive.
-fn fresh(st: &ApiState) -> Duration {
+pub(crate) fn fresh(st: &ApiState) -> Duration {
     st.cfg.worker.heartbeat_interval() * 3
+}
+
+/// The runtimes no live worker can run (`live`: what they can, None: any).
+fn without_worker<'a>(st: &'a ApiState, live: Option<&[String]>) -> Vec<&'a str> {
+    let Some(live) = live else { return Vec::new() };
+    st.runtimes.all().iter().map(|rt| rt.language.as_str()).filter(|l| !live.iter().any(|r| r == l)).collect()
 }
 
 /// Liveness of the database and of workers with Docker.
@@ -30,14 +36,22 @@ pub(crate) async fn health(State(st): State<ApiState>) -> Response {
     let db = async {
         let c = st.pool.get().await.map_err(|e| crate::error_chain(&e))?;
         let probe = workers::alive(&**c, fresh(&st)).await.map_err(|e| crate::error_chain(&e))?;
-        Ok::<_, String>(probe)
+        let live = workers::live_runtimes(&**c, fresh(&st)).await.map_err(|e| crate::error_chain(&e))?;
+        Ok::<_, String>((probe, live))
     };
     let result = tokio::time::timeout(Duration::from_secs(3), db).await.unwrap_or_else(|_| Err("timed out".into()));
     let latency_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let (database, docker, ok) = match &result {
-        Ok((alive, docker_ok)) => (
+        Ok(((alive, docker_ok), live)) => (
             json!({"ok": true, "latency_ms": latency_ms}),
-            json!({"ok": *docker_ok > 0, "workers": alive, "workers_with_docker": docker_ok}),
+            json!({
+                "ok": *docker_ok > 0,
+                "workers": alive,
+                "workers_with_docker": docker_ok,
+                // Runtimes no live worker has the image for: their sessions
+                // wait until one does.
+                "runtimes_without_worker": without_worker(&st, live.as_deref()),
+            }),
             *docker_ok > 0,
         ),
         Err(e) => {

@@ -67,20 +67,24 @@ pub(crate) struct ExecuteRequest {
     pub run_memory_limit: Option<i64>,
 }
 
-/// Piston: the installed runtimes.
+/// Piston: the installed runtimes, that is those some live worker has the
+/// image for.
 #[utoipa::path(get, path = "/api/v2/runtimes", tag = "piston", responses(
-    (status = 200, description = "The runtimes", body = Vec<super::schemas::PistonRuntime>),
+    (status = 200, description = "The runtimes some live worker can run", body = Vec<super::schemas::PistonRuntime>),
+    (status = 503, description = "The database is unreachable", body = super::schemas::ErrorBody),
 ))]
-pub(crate) async fn runtimes(State(st): State<ApiState>) -> axum::Json<Value> {
+pub(crate) async fn runtimes(State(st): State<ApiState>) -> Result<axum::Json<Value>, ApiError> {
+    let live = crate::db::workers::live_runtimes(&**st.pool.get().await?, super::health::fresh(&st)).await?;
     let list: Vec<Value> = st
         .runtimes
         .all()
         .iter()
+        .filter(|rt| live.as_ref().is_none_or(|l| l.contains(&rt.language)))
         .map(
             |rt| json!({"language": rt.language, "version": rt.version, "aliases": rt.aliases, "runtime": rt.language}),
         )
         .collect();
-    axum::Json(Value::Array(list))
+    Ok(axum::Json(Value::Array(list)))
 }
 
 /// "*" or absent, the exact version, or a prefix of it by whole components.

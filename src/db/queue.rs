@@ -31,12 +31,15 @@ fn ms(d: Duration) -> i64 {
     d.as_millis() as i64
 }
 
-/// Claims up to `limit` pending sessions, oldest first.
+/// Claims up to `limit` pending sessions, oldest first, except those in a
+/// `refused` language (or with a checker in one; names in lower case): this
+/// worker's engine lacks their image, another worker may have it.
 pub(crate) async fn claim(
     db: &deadpool_postgres::Client,
     worker_id: &str,
     limit: usize,
     lease: Duration,
+    refused: &[String],
 ) -> Result<Vec<Claimed>, tokio_postgres::Error> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -46,6 +49,8 @@ pub(crate) async fn claim(
             "with next as (
                select id from public.backend_execution_sessions
                where status = 'pending'
+                 and lower(language) <> all($4::text[])
+                 and (checker_language is null or lower(checker_language) <> all($4::text[]))
                order by created_at, id
                limit $2
                for update skip locked
@@ -61,7 +66,7 @@ pub(crate) async fn claim(
                        s.checker_abs_tolerance, s.checker_rel_tolerance, s.stop_on_failure",
         )
         .await?;
-    let rows = db.query(&claim, &[&worker_id, &(limit as i64), &ms(lease)]).await?;
+    let rows = db.query(&claim, &[&worker_id, &(limit as i64), &ms(lease), &refused]).await?;
     rows.into_iter()
         .map(|r| {
             Ok(Claimed {

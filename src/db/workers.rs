@@ -14,15 +14,26 @@ pub(crate) struct Presence<'a> {
     pub docker_ok: bool,
     pub running: usize,
     pub max_runs: usize,
+    /// The runtimes its engine has images for (None: not known yet).
+    pub runtimes: Option<&'a [String]>,
 }
 
 pub(crate) async fn beat(db: &impl GenericClient, p: &Presence<'_>) -> Result<(), tokio_postgres::Error> {
     db.execute(
-        "insert into public.execbox_workers (id, hostname, version, docker_ok, running, max_runs)
-         values ($1, $2, $3, $4, $5, $6)
+        "insert into public.execbox_workers (id, hostname, version, docker_ok, running, max_runs, runtimes)
+         values ($1, $2, $3, $4, $5, $6, $7)
          on conflict (id) do update
-           set last_seen = now(), docker_ok = excluded.docker_ok, running = excluded.running",
-        &[&p.id, &p.hostname, &env!("CARGO_PKG_VERSION"), &p.docker_ok, &(p.running as i32), &(p.max_runs as i32)],
+           set last_seen = now(), docker_ok = excluded.docker_ok, running = excluded.running,
+               runtimes = excluded.runtimes",
+        &[
+            &p.id,
+            &p.hostname,
+            &env!("CARGO_PKG_VERSION"),
+            &p.docker_ok,
+            &(p.running as i32),
+            &(p.max_runs as i32),
+            &p.runtimes,
+        ],
     )
     .await?;
     Ok(())
@@ -60,4 +71,24 @@ pub(crate) async fn alive_ids(db: &impl GenericClient, fresh: Duration) -> Resul
         )
         .await?;
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
+/// The runtimes some live worker with a working engine can run; None when
+/// one of them does not say (it may run any).
+pub(crate) async fn live_runtimes(
+    db: &impl GenericClient,
+    fresh: Duration,
+) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
+    let row = db
+        .query_one(
+            "select bool_or(runtimes is null),
+                    coalesce(array_agg(distinct r) filter (where r is not null), '{}')
+               from public.execbox_workers w
+               left join lateral unnest(w.runtimes) r on true
+              where w.docker_ok and w.last_seen > now() - $1::bigint * interval '1 millisecond'",
+            &[&(fresh.as_millis() as i64)],
+        )
+        .await?;
+    let any_unsaid: Option<bool> = row.try_get(0)?;
+    Ok(if any_unsaid == Some(true) { None } else { Some(row.try_get(1)?) })
 }

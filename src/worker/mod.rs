@@ -22,7 +22,7 @@ use crate::db::listener::{self, Wake};
 use crate::db::queue;
 use crate::db::workers::{self, Presence};
 use crate::exec::{self, Ctx};
-use crate::runtimes::Runtimes;
+use crate::runtimes::{Runnable, Runtimes};
 use crate::sandbox::policy;
 use crate::sandbox::warm::{Budget, WarmPool};
 use crate::sandbox::{Engine, StopReason};
@@ -40,6 +40,8 @@ struct Worker {
     tasks: JoinSet<Uuid>,
     docker_ok: bool,
     docker_seen: bool,
+    /// What the engine can run (None until its images were checked).
+    runnable: Option<Runnable>,
 }
 
 /// Runs a worker until `shutdown` fires, then drains: no new claims, running
@@ -57,10 +59,18 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
     let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone()).context("cannot set up the Docker client")?;
     let warm = warm_pool(&cfg, &runtimes, &engine, &scope)?;
     let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope, warm };
-    let mut w = Worker { ctx, runs: HashMap::new(), tasks: JoinSet::new(), docker_ok: false, docker_seen: false };
+    let mut w = Worker {
+        ctx,
+        runs: HashMap::new(),
+        tasks: JoinSet::new(),
+        docker_ok: false,
+        docker_seen: false,
+        runnable: None,
+    };
     tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
 
     w.check_docker().await;
+    w.check_images().await;
     w.announce().await;
     w.reap().await;
     w.refill();
@@ -96,7 +106,10 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
                 w.refill();
             }
             _ = heartbeat.tick() => w.heartbeat().await,
-            _ = reap.tick() => w.reap().await,
+            _ = reap.tick() => {
+                w.check_images().await;
+                w.reap().await;
+            }
             Some(done) = w.tasks.join_next() => {
                 w.finished(done);
                 w.claim().await;
@@ -217,16 +230,11 @@ impl Worker {
     /// pending for a worker that can run them.
     async fn claim(&mut self) {
         let free = self.free_slots();
-        if free == 0 || !self.docker_ok {
-            return;
-        }
-        let wc = &self.ctx.cfg.worker;
-        let claimed =
-            on_db(
-                &self.ctx.pool,
-                "claim failed",
-                |db| async move { queue::claim(&db, &wc.id, free, wc.lease()).await },
-            );
+        let Some(runnable) = self.runnable.as_ref().filter(|_| free > 0 && self.docker_ok) else { return };
+        let (wc, refused) = (&self.ctx.cfg.worker, runnable.refused.as_slice());
+        let claimed = on_db(&self.ctx.pool, "claim failed", |db| async move {
+            queue::claim(&db, &wc.id, free, wc.lease(), refused).await
+        });
         let Some(claimed) = claimed.await else { return };
         for s in claimed {
             let (stop_tx, stop_rx) = watch::channel(None);
@@ -308,6 +316,7 @@ impl Worker {
             docker_ok: self.docker_ok,
             running: self.runs.len(),
             max_runs: wc.max_concurrent_runs,
+            runtimes: self.runnable.as_ref().map(|r| r.languages.as_slice()),
         };
         let presence = &presence;
         on_db(&self.ctx.pool, "cannot record presence", |db| async move { workers::beat(pg(&db), presence).await })
@@ -328,7 +337,55 @@ impl Worker {
             _ => {}
         }
         self.docker_seen = true;
-        self.docker_ok = ok.is_ok();
+        let was_ok = std::mem::replace(&mut self.docker_ok, ok.is_ok());
+        if self.docker_ok && !was_ok {
+            self.check_images().await;
+        }
+    }
+
+    /// Which runtimes the engine has images for: this worker claims only
+    /// those (checked at start, when the engine comes back, and at every
+    /// reap interval, so an image built meanwhile is picked up). What cannot
+    /// be checked keeps the last answer.
+    async fn check_images(&mut self) {
+        if !self.docker_ok {
+            return;
+        }
+        let mut present = std::collections::HashSet::new();
+        let images: std::collections::BTreeSet<&str> =
+            self.ctx.runtimes.all().iter().map(|rt| rt.image.as_str()).collect();
+        for image in images {
+            match self.ctx.engine.image_exists(image).await {
+                Ok(true) => {
+                    present.insert(image.to_string());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(image, error = %crate::error_chain(&e), "cannot check an image; keeping the last answer");
+                    return;
+                }
+            }
+        }
+        let runnable = self.ctx.runtimes.runnable(|image| present.contains(image));
+        if self.runnable.as_ref() != Some(&runnable) {
+            let missing: Vec<&str> = self
+                .ctx
+                .runtimes
+                .all()
+                .iter()
+                .filter(|rt| !runnable.languages.contains(&rt.language))
+                .map(|rt| rt.language.as_str())
+                .collect();
+            if missing.is_empty() {
+                tracing::info!(runtimes = runnable.languages.len(), "every runtime's image is here");
+            } else {
+                tracing::warn!(
+                    ?missing,
+                    "these runtimes' images are missing here (`execbox images build`); their sessions are left to other workers"
+                );
+            }
+            self.runnable = Some(runnable);
+        }
     }
 
     async fn rescue(&self) {

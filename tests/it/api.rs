@@ -44,7 +44,17 @@ impl Api {
             }
             r
         });
-        Api { base, stop, task: Some(task) }
+        let api = Api { base, stop, task: Some(task) };
+        if with_worker {
+            // Its worker is live (and says which runtimes it has) before
+            // the test's first request.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while get(&api, "/health", None).await.0 != 200 {
+                assert!(std::time::Instant::now() < deadline, "the API's worker never became live");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        api
     }
 
     pub fn ws(&self, path: &str) -> String {

@@ -135,3 +135,74 @@ async fn two_nodes_hold_one_user_to_one_limit() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A worker claims only the runtimes its engine has images for; a session
+/// nobody can run waits, and `/health` and `/api/v2/runtimes` say so, until
+/// a worker that can run it arrives.
+#[tokio::test]
+async fn workers_claim_only_the_runtimes_they_have_images_for() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let api = Api::start(api_config(&db), false).await;
+
+    // Worker B's table names an image its engine lacks for Python (and PyPy).
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("runtimes.toml");
+    let builtin = include_str!("../../runtimes.toml");
+    assert!(builtin.contains("\"execbox/python:3.11\""));
+    std::fs::write(&table, builtin.replace("\"execbox/python:3.11\"", "\"execbox/absent:0\"")).unwrap();
+    let mut cfg = db.config();
+    cfg.worker.id = "worker-without-python".into();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let b = tokio::spawn(execbox::worker::run(
+        Arc::new(cfg.finish().unwrap()),
+        Arc::new(execbox::runtimes::Runtimes::load(Some(&table)).unwrap()),
+        shutdown.clone(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        let (status, v) = crate::api::get(&api, "/health", None).await;
+        if status == 200 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "worker B never became live: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(health["docker"]["runtimes_without_worker"], json!(["python", "pypy3"]), "{health}");
+    let listed = |v: &serde_json::Value, l: &str| v.as_array().unwrap().iter().any(|r| r["language"] == l);
+    let (_, runtimes) = crate::api::get(&api, "/api/v2/runtimes", None).await;
+    assert!(listed(&runtimes, "bash") && !listed(&runtimes, "python"), "{runtimes}");
+
+    let py = db.submit(user, "py", "print('from A')").await;
+    let sh = db.submit(user, "bash", "echo from B").await;
+    assert_eq!(db.wait_done(sh, Duration::from_secs(60)).await.status, "completed");
+    let claimed_by = |id| {
+        let db = &db;
+        async move {
+            let c = db.client().await;
+            let r =
+                c.query_one("select claimed_by from backend_execution_sessions where id = $1", &[&id]).await.unwrap();
+            r.get::<_, Option<String>>(0)
+        }
+    };
+    assert_eq!(claimed_by(sh).await.as_deref(), Some("worker-without-python"));
+    // Python waits: B polls and is woken, and never takes it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(db.session(py).await.status, "pending");
+
+    // A worker with every image arrives and runs it.
+    let a = db.worker_with(|c| c.worker.id = "worker-with-everything".into());
+    let s = db.wait_done(py, Duration::from_secs(60)).await;
+    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(db.stdout(py).await, ["from A"]);
+    assert_eq!(claimed_by(py).await.as_deref(), Some("worker-with-everything"));
+    let (_, health) = crate::api::get(&api, "/health", None).await;
+    assert_eq!(health["docker"]["runtimes_without_worker"], json!([]), "{health}");
+    let (_, runtimes) = crate::api::get(&api, "/api/v2/runtimes", None).await;
+    assert!(listed(&runtimes, "python"), "{runtimes}");
+
+    a.stop().await.unwrap();
+    shutdown.cancel();
+    b.await.unwrap().unwrap();
+    api.stop().await;
+}

@@ -219,19 +219,31 @@ async fn bad_requests_fail_with_a_clear_error() {
     w.stop().await.unwrap();
 }
 
+/// A worker claims only runtimes whose image its engine has (see
+/// fleet.rs); an image removed after that check ends the session as
+/// `image_missing`, with the command that builds it.
 #[tokio::test]
 async fn a_missing_image_is_an_infrastructure_error() {
     let db = TestDb::new().await;
     let user = db.user().await;
+    let image = format!("execbox/vanishing-{}:0", uuid::Uuid::new_v4().simple());
+    let docker = |args: &[&str]| {
+        let out = std::process::Command::new("docker").args(args).output().expect("the docker CLI runs");
+        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    docker(&["tag", "execbox/python:3.11", &image]);
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("runtimes.toml");
     std::fs::write(
         &table,
-        "[[runtime]]\nlanguage='python'\nversion='0'\nimage='execbox/does-not-exist:0'\nbuild='python'\nfile='main.py'\nrun=['python3','main.py']\n",
+        format!("[[runtime]]\nlanguage='python'\nversion='0'\nimage='{image}'\nbuild='python'\nfile='main.py'\nrun=['python3','main.py']\n"),
     )
     .unwrap();
     let mut cfg = db.config();
     cfg.runtimes_file = Some(table.clone());
+    cfg.worker.id = "worker-whose-image-vanishes".into();
+    // No second look at the images while the test runs.
+    cfg.worker.reap_interval_ms = 600_000;
     let runtimes = execbox::runtimes::Runtimes::load(Some(&table)).unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let h = tokio::spawn(execbox::worker::run(
@@ -239,11 +251,30 @@ async fn a_missing_image_is_an_infrastructure_error() {
         std::sync::Arc::new(runtimes),
         shutdown.clone(),
     ));
+    // The worker has seen the image...
+    let c = db.client().await;
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let seen = c
+            .query_opt(
+                "select 1 from execbox_workers where id = 'worker-whose-image-vanishes' and 'python' = any(runtimes)",
+                &[],
+            )
+            .await
+            .unwrap();
+        if seen.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the worker never reported its runtimes");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // ...which is gone when the session comes.
+    docker(&["rmi", &image]);
     let id = db.submit(user, "python", "print(1)").await;
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "error");
     let err = s.error.unwrap();
-    assert!(err.contains("execbox/does-not-exist:0") && err.contains("`execbox images build python`"), "{err}");
+    assert!(err.contains(&image) && err.contains("`execbox images build python`"), "{err}");
     let reason: Option<String> = db
         .client()
         .await
