@@ -75,12 +75,19 @@ async fn execute(
     mode: Mode,
 ) -> Result<axum::Json<Value>, ApiError> {
     let user = sessions::acting_user(p, None)?;
-    let runs = match (mode, req.runs) {
-        (Mode::Benchmark, Some(r)) => Some(i32::try_from(r).map_err(|_| {
-            ApiError::BadRequest(format!("runs must be between 1 and {} (got {r})", st.cfg.limits.max_benchmark_runs))
-        })?),
-        _ => None,
-    };
+    // Checked in every mode (the session's validation bounds it): a value
+    // out of bounds is refused, never silently ignored.
+    let runs = req
+        .runs
+        .map(|r| {
+            i32::try_from(r).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "runs must be between 1 and {} (got {r})",
+                    st.cfg.limits.max_benchmark_runs
+                ))
+            })
+        })
+        .transpose()?;
     let new = Request {
         language: req.language,
         code: req.solution,

@@ -198,6 +198,9 @@ impl Request {
         too_large("stdin", self.stdin.as_deref().map_or(0, str::len), MAX_TEXT_BYTES)?;
         too_large("tests", self.tests.as_deref().map_or(0, str::len), MAX_TEXT_BYTES)?;
         self.storable()?;
+        // Bounded whatever the mode (only a benchmark uses it): a value the
+        // server's bounds refuse is refused, never silently ignored.
+        let runs = bounded("runs", self.runs, l.default_benchmark_runs, 1, l.max_benchmark_runs, "runs")?;
         let mode = match self.mode {
             Mode::Run => ValidMode::Run,
             Mode::Cases => ValidMode::Cases,
@@ -217,9 +220,7 @@ impl Request {
                 return Err(RequestError::Invalid(format!("mode {} needs tests", self.mode)));
             }
             Mode::Validate => ValidMode::Validate,
-            Mode::Benchmark => ValidMode::Benchmark {
-                runs: bounded("runs", self.runs, l.default_benchmark_runs, 1, l.max_benchmark_runs, "runs")?,
-            },
+            Mode::Benchmark => ValidMode::Benchmark { runs },
         };
         if self.interactive && mode != ValidMode::Run {
             return Err(RequestError::Invalid("interactive sessions run programs (mode 'run')".into()));
@@ -482,6 +483,11 @@ mod tests {
                 Request { mode: Mode::Benchmark, tests: Some("x".into()), runs: Some(0), ..req("python") },
                 "runs 0 is below",
             ),
+            (
+                Request { mode: Mode::Validate, tests: Some("x".into()), runs: Some(1001), ..req("python") },
+                "runs 1001 is above",
+            ),
+            (Request { runs: Some(0), ..req("python") }, "runs 0 is below"),
             (Request { args: vec!["a\0b".into()], ..req("python") }, "NUL"),
             (Request { code: "print(1)\0".into(), ..req("python") }, "code may not contain NUL"),
             (Request { tests: Some("\0".into()), mode: Mode::Validate, ..req("python") }, "tests may not contain NUL"),
