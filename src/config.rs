@@ -152,6 +152,10 @@ pub struct WorkerConfig {
     pub shutdown_grace_ms: u64,
     /// Warm containers kept ready per language (run mode, default limits).
     pub warm_pool: std::collections::BTreeMap<String, usize>,
+    /// With no `warm_pool` counts: a pool sized from the host
+    /// (`sandbox::warm::auto_size`). `EXECBOX_WARM_POOL` of any value
+    /// (counts, `off`, empty) turns this off; `auto` keeps it.
+    pub warm_auto: bool,
     /// Idle warm containers are replaced after this long.
     pub warm_ttl_ms: u64,
     /// The warm pool's budget: idle warm containers' memory limits together
@@ -247,6 +251,7 @@ impl Default for WorkerConfig {
             reap_interval_ms: 30_000,
             shutdown_grace_ms: 30_000,
             warm_pool: Default::default(),
+            warm_auto: true,
             warm_ttl_ms: 300_000,
             warm_memory_mb: 2_048,
             warm_cpus: 4.0,
@@ -353,7 +358,9 @@ impl Config {
         e.set("EXECBOX_WARM_POOL_CPUS", &mut w.warm_cpus)?;
         if let Some(v) = env("EXECBOX_WARM_POOL") {
             w.warm_pool.clear();
-            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            w.warm_auto = v.trim().eq_ignore_ascii_case("auto");
+            let counts = if w.warm_auto || v.trim().eq_ignore_ascii_case("off") { "" } else { v.as_str() };
+            for part in counts.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let (lang, n) = part
                     .split_once('=')
                     .with_context(|| format!("EXECBOX_WARM_POOL: {part:?} is not language=count"))?;
@@ -631,7 +638,15 @@ mod tests {
         assert_eq!(c.worker.warm_pool.get("python"), Some(&2));
         assert_eq!(c.worker.warm_pool.get("node"), Some(&1));
         assert_eq!((c.worker.warm_memory_mb, c.worker.warm_cpus), (1024, 1.5));
-        assert!(load(&[]).unwrap().worker.warm_pool.is_empty(), "off unless configured");
+        assert!(!c.worker.warm_auto, "counts given: exactly those");
+        // (setting, counts, sized from the host)
+        let table: &[(Option<&str>, usize, bool)] =
+            &[(None, 0, true), (Some("auto"), 0, true), (Some("off"), 0, false), (Some(""), 0, false)];
+        for (setting, n, auto) in table {
+            let vars: Vec<(&str, &str)> = setting.iter().map(|v| ("EXECBOX_WARM_POOL", *v)).collect();
+            let w = load(&vars).unwrap().worker;
+            assert_eq!((w.warm_pool.len(), w.warm_auto), (*n, *auto), "{setting:?}");
+        }
         let err = load(&[("EXECBOX_WARM_POOL", "python")]).unwrap_err();
         assert!(format!("{err:#}").contains("EXECBOX_WARM_POOL"), "{err:#}");
         let err = load(&[("EXECBOX_WARM_POOL_CPUS", "-1")]).unwrap_err();

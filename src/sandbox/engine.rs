@@ -173,6 +173,18 @@ impl Engine {
         self.docker.update_container(id, update).await.map_err(SandboxError::SwitchLimits)
     }
 
+    /// Lowers a (warm) container's memory limit to a session's own, before
+    /// its code arrives.
+    pub(crate) async fn lower_memory(&self, id: &str, memory_mb: u64) -> Result<(), SandboxError> {
+        let bytes = (memory_mb * 1024 * 1024) as i64;
+        let update = bollard::models::ContainerUpdateBody {
+            memory: Some(bytes),
+            memory_swap: Some(bytes),
+            ..Default::default()
+        };
+        self.docker.update_container(id, update).await.map_err(SandboxError::SwitchLimits)
+    }
+
     /// Whether the kernel's OOM killer ended something in the container, as
     /// Docker knows. Docker learns it from an event that can land after the
     /// exit: with `retry` (an unexplained SIGKILL), it is asked again

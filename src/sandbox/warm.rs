@@ -50,6 +50,43 @@ fn add(a: (u64, f64), b: (u64, f64)) -> (u64, f64) {
     (a.0 + b.0, a.1 + b.1)
 }
 
+/// Whether a warm container made from `warm` can serve a session that would
+/// get `cold`: the same container but for its labels, and a memory limit the
+/// session's own is at or below (it is lowered before the code arrives).
+pub(crate) fn serves(warm: &ContainerSpec, cold: &ContainerSpec) -> bool {
+    cold.memory_mb <= warm.memory_mb
+        && ContainerSpec { labels: warm.labels.clone(), memory_mb: warm.memory_mb, ..cold.clone() } == *warm
+}
+
+/// The pool a worker keeps with no setting: for each language that starts
+/// its interpreter ahead (`langs`, in order, with one container's memory
+/// (MB) and CPUs), one container per two cores (at least one, at most four),
+/// as far as the budget covers, and the memory within a quarter of what the
+/// host has free (when known).
+pub(crate) fn auto_size(
+    langs: &[(String, (u64, f64))],
+    cores: usize,
+    free_mb: Option<u64>,
+    budget: Budget,
+) -> std::collections::BTreeMap<String, usize> {
+    let budget = Budget { memory_mb: free_mb.map_or(budget.memory_mb, |f| budget.memory_mb.min(f / 4)), ..budget };
+    let per = (cores / 2).clamp(1, 4);
+    let mut counts = std::collections::BTreeMap::new();
+    let mut held = (0, 0.0);
+    for round in 0..per {
+        for (lang, each) in langs {
+            if round > 0 && !counts.contains_key(lang) {
+                continue;
+            }
+            if budget.covers(add(held, *each)) {
+                held = add(held, *each);
+                *counts.entry(lang.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
 pub(crate) struct WarmPool {
     engine: Engine,
     /// Per language: the container spec and how many to keep ready.
@@ -268,5 +305,47 @@ mod tests {
         assert!(budget.fits((512, 0.5), &spec), "exactly full fits");
         assert!(!budget.fits((1024, 0.0), &spec), "memory");
         assert!(!budget.fits((0, 0.75), &spec), "cpus");
+    }
+
+    #[test]
+    fn a_warm_container_serves_the_same_spec_at_or_below_its_memory() {
+        let warm = ContainerSpec { labels: [("pool".to_string(), "w".to_string())].into(), ..ContainerSpec::sample() };
+        let cold = ContainerSpec::sample();
+        let table: &[(&str, ContainerSpec, bool)] = &[
+            ("the same container", cold.clone(), true),
+            ("less memory", ContainerSpec { memory_mb: cold.memory_mb / 2, ..cold.clone() }, true),
+            ("more memory", ContainerSpec { memory_mb: cold.memory_mb + 1, ..cold.clone() }, false),
+            ("other cpus", ContainerSpec { cpus: cold.cpus * 2.0, ..cold.clone() }, false),
+            ("another command", ContainerSpec { cmd: vec!["other".into()], ..cold.clone() }, false),
+            ("another image", ContainerSpec { image: "other".into(), ..cold.clone() }, false),
+        ];
+        for (what, c, want) in table {
+            assert_eq!(serves(&warm, c), *want, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_pool_with_no_setting_grows_with_the_host_within_the_budget() {
+        let langs = |n: &[&str]| n.iter().map(|l| (l.to_string(), (256, 1.0))).collect::<Vec<_>>();
+        let two = langs(&["python", "node"]);
+        let big = Budget { memory_mb: 2048, cpus: 4.0 };
+        let counts = |v: &[(&str, usize)]| v.iter().map(|(l, n)| (l.to_string(), *n)).collect();
+        // (cores, free MB, budget, expected)
+        let table: Vec<(usize, Option<u64>, Budget, std::collections::BTreeMap<String, usize>)> = vec![
+            // One per language on a small host.
+            (1, None, big, counts(&[("python", 1), ("node", 1)])),
+            (2, Some(24_000), big, counts(&[("python", 1), ("node", 1)])),
+            // More with cores, the CPU budget capping it (4 CPUs: 2 each).
+            (8, Some(24_000), big, counts(&[("python", 2), ("node", 2)])),
+            (16, Some(64_000), Budget { memory_mb: 8192, cpus: 16.0 }, counts(&[("python", 4), ("node", 4)])),
+            // Little free memory: a quarter of it (512 MB) holds two.
+            (8, Some(2048), big, counts(&[("python", 1), ("node", 1)])),
+            // A budget too small for both: the first only; for none: none.
+            (2, None, Budget { memory_mb: 300, cpus: 4.0 }, counts(&[("python", 1)])),
+            (2, None, Budget { memory_mb: 0, cpus: 0.0 }, counts(&[])),
+        ];
+        for (cores, free, budget, want) in table {
+            assert_eq!(auto_size(&two, cores, free, budget), want, "{cores} cores, {free:?} MB free, {budget:?}");
+        }
     }
 }

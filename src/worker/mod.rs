@@ -57,7 +57,7 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
         crate::db::scope(&db).await?
     };
     let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone()).context("cannot set up the Docker client")?;
-    let warm = warm_pool(&cfg, &runtimes, &engine, &scope)?;
+    let warm = warm_pool(&cfg, &runtimes, &engine, &scope).await?;
     let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope, warm };
     let mut w = Worker {
         ctx,
@@ -148,18 +148,48 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
     Ok(())
 }
 
-/// The warm pool the configuration asks for, if any.
-fn warm_pool(cfg: &Config, runtimes: &Runtimes, engine: &Engine, scope: &str) -> anyhow::Result<Option<Arc<WarmPool>>> {
+/// The warm pool the configuration asks for: its counts, or with none (and
+/// `warm_auto`) a pool sized from this host for the languages that start
+/// their interpreter ahead and whose image the engine has.
+async fn warm_pool(
+    cfg: &Config,
+    runtimes: &Runtimes,
+    engine: &Engine,
+    scope: &str,
+) -> anyhow::Result<Option<Arc<WarmPool>>> {
+    let wc = &cfg.worker;
+    let labels = || policy::pool_labels(scope, &wc.id);
+    let budget = Budget { memory_mb: wc.warm_memory_mb, cpus: wc.warm_cpus };
+    let counts = if wc.warm_auto && wc.warm_pool.is_empty() {
+        let mut langs = Vec::new();
+        for rt in runtimes.all().iter().filter(|rt| rt.prestart) {
+            if engine.image_exists(&rt.image).await.unwrap_or(false) {
+                let spec = exec::default_spec(rt, &cfg.limits, labels());
+                langs.push((rt.language.clone(), (spec.memory_mb, spec.cpus)));
+            }
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let counts = crate::sandbox::warm::auto_size(&langs, cores, free_memory_mb(), budget);
+        tracing::info!(?counts, cores, "warm pool sized from this host (EXECBOX_WARM_POOL sets it)");
+        counts
+    } else {
+        wc.warm_pool.clone()
+    };
     let mut wanted = HashMap::new();
-    for (name, count) in &cfg.worker.warm_pool {
+    for (name, count) in &counts {
         let rt = runtimes.resolve(name).with_context(|| format!("EXECBOX_WARM_POOL: unknown language {name:?}"))?;
         if *count > 0 {
-            let labels = policy::pool_labels(scope, &cfg.worker.id);
-            wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels), *count));
+            wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels()), *count));
         }
     }
-    let budget = Budget { memory_mb: cfg.worker.warm_memory_mb, cpus: cfg.worker.warm_cpus };
-    Ok((!wanted.is_empty()).then(|| Arc::new(WarmPool::new(engine.clone(), wanted, cfg.worker.warm_ttl(), budget))))
+    Ok((!wanted.is_empty()).then(|| Arc::new(WarmPool::new(engine.clone(), wanted, wc.warm_ttl(), budget))))
+}
+
+/// The host's available memory (MB), from /proc/meminfo where there is one.
+fn free_memory_mb() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info.lines().find(|l| l.starts_with("MemAvailable:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }
 
 /// Runs `query` on a pooled connection. Either failure (no connection, or

@@ -243,6 +243,8 @@ impl TestDb {
         cfg.worker.heartbeat_interval_ms = 500;
         cfg.worker.reap_interval_ms = 1_000;
         cfg.worker.shutdown_grace_ms = 10_000;
+        // Containers as each test asks: no pool sized from the host.
+        cfg.worker.warm_auto = false;
         cfg.limits.default_timeout_ms = 30_000;
         // Many compilers share two cores while the suite runs: correctness,
         // not speed, is tested here.

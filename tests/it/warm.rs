@@ -14,6 +14,8 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
     let user = db.user().await;
     let (w, worker_id) = pooled_worker(&db, move |c| {
         c.worker.warm_pool.insert("python".into(), 2);
+        // A limit above the default is served cold.
+        c.limits.max_memory_mb = 1024;
     });
     let before = wait_pool(&worker_id, 2).await;
 
@@ -61,12 +63,21 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
     wait_container_gone(&ca, Duration::from_secs(10)).await;
     wait_container_gone(&cb, Duration::from_secs(10)).await;
     // The pool refills.
-    wait_pool(&worker_id, 2).await;
+    let refilled = wait_pool(&worker_id, 2).await;
 
-    // Other limits: the cold path.
-    let c = db.submit_with(user, "python", "print('cold')", None, None, Some(128)).await;
-    assert_eq!(db.wait_done(c, T).await.status, "completed");
-    assert!(!before.contains(&container_of(&db, c).await));
+    // A lower memory limit: a warm container, its limit lowered to the
+    // session's before the code arrives.
+    let limit = "import os\nfor p in ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']:\n    if os.path.exists(p):\n        print(open(p).read().strip())\n        break";
+    let c = db.submit_with(user, "python", limit, None, None, Some(128)).await;
+    let s = db.wait_done(c, T).await;
+    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(c).await);
+    assert!(refilled.contains(&container_of(&db, c).await), "a lower limit is served warm");
+    assert_eq!(db.stdout(c).await, [(128u64 << 20).to_string()]);
+    // A higher one: the cold path.
+    let d = db.submit_with(user, "python", limit, None, None, Some(1024)).await;
+    assert_eq!(db.wait_done(d, T).await.status, "completed");
+    assert!(!refilled.contains(&container_of(&db, d).await), "a higher limit is served cold");
+    assert_eq!(db.stdout(d).await, [(1024u64 << 20).to_string()]);
 
     // Shutdown drains the pool.
     w.stop().await.unwrap();
@@ -107,6 +118,8 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
     let (w, worker_id) = pooled_worker(&db, move |c| {
         c.worker.warm_pool.insert("python".into(), 1);
         c.worker.warm_pool.insert("node".into(), 1);
+        // A limit above the default is served cold.
+        c.limits.max_memory_mb = 1024;
     });
     let python = "import os, sys, helper\n\
                   print(sys.argv, __file__, os.path.isfile(__file__))\n\
@@ -144,7 +157,7 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
         let files = serde_json::json!([{"name": helper.0, "content": helper.1}]);
         let mut seen = Vec::new();
         // Default memory: a warm container; other limits: the cold path.
-        for memory in [None, Some(200)] {
+        for memory in [None, Some(1024)] {
             let pooled = wait_pool_of(&worker_id, 1, Some(image)).await;
             let req = execbox::model::Request {
                 language: language.into(),
@@ -308,4 +321,21 @@ async fn the_launcher_reports_an_interpreter_that_died_before_its_script() {
         matches!(events.last(), Some(Event::Exited(s)) if s.exit == Exit::Code(3)),
         "the status, in-band: {events:?}"
     );
+}
+
+/// A worker started with no pool setting keeps warm containers for the
+/// languages that start their interpreter ahead, sized from the host, and
+/// serves a plain session from them.
+#[tokio::test]
+async fn a_worker_with_no_setting_keeps_a_pool_sized_from_the_host() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let (w, worker_id) = pooled_worker(&db, |c| c.worker.warm_auto = true);
+    let python = wait_pool_of(&worker_id, 1, Some("execbox/python:3.11")).await;
+    wait_pool_of(&worker_id, 1, Some("execbox/node:18")).await;
+    let id = db.submit(user, "python", "print('warm by default')").await;
+    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert!(python.contains(&container_of(&db, id).await), "served by the pool");
+    w.stop().await.unwrap();
+    assert!(pool_containers(&worker_id).await.is_empty(), "warm containers left after shutdown");
 }
