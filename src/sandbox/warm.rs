@@ -330,8 +330,9 @@ mod tests {
         let two = langs(&["python", "node"]);
         let big = Budget { memory_mb: 2048, cpus: 4.0 };
         let counts = |v: &[(&str, usize)]| v.iter().map(|(l, n)| (l.to_string(), *n)).collect();
+        type Row = (usize, Option<u64>, Budget, std::collections::BTreeMap<String, usize>);
         // (cores, free MB, budget, expected)
-        let table: Vec<(usize, Option<u64>, Budget, std::collections::BTreeMap<String, usize>)> = vec![
+        let table: Vec<Row> = vec![
             // One per language on a small host.
             (1, None, big, counts(&[("python", 1), ("node", 1)])),
             (2, Some(24_000), big, counts(&[("python", 1), ("node", 1)])),
