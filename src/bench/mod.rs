@@ -23,6 +23,9 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::model::Request;
 
+mod api;
+mod report;
+
 #[derive(Debug, Clone)]
 pub(crate) struct BenchOptions {
     pub iterations: usize,
@@ -54,17 +57,18 @@ fn round(x: f64) -> f64 {
 }
 
 /// A worker subprocess of this binary.
-struct WorkerProc(Child);
+pub(super) struct WorkerProc(Child);
 
 impl WorkerProc {
-    fn start(db: &Database, warm: &str, extra: &[(&str, &str)]) -> anyhow::Result<WorkerProc> {
+    /// `warm`: the pool setting; None leaves it unset (the default a new
+    /// user gets).
+    fn start(db: &Database, warm: Option<&str>, extra: &[(&str, &str)]) -> anyhow::Result<WorkerProc> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.arg("worker")
-            .env("DATABASE_URL", db.url().expose())
-            .env("EXECBOX_WARM_POOL", warm)
-            .env("EXECBOX_LOG", "warn")
-            .env("EXECBOX_MAX_CONCURRENT_RUNS", "8")
-            .stdout(Stdio::null());
+        cmd.arg("worker").env("DATABASE_URL", db.url().expose()).env_remove("EXECBOX_WARM_POOL");
+        if let Some(warm) = warm {
+            cmd.env("EXECBOX_WARM_POOL", warm);
+        }
+        cmd.env("EXECBOX_LOG", "warn").env("EXECBOX_MAX_CONCURRENT_RUNS", "8").stdout(Stdio::null());
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -86,7 +90,7 @@ impl Drop for WorkerProc {
 }
 
 /// Resident memory of a process, from /proc.
-fn rss_kb(pid: u32) -> Option<u64> {
+pub(super) fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
 }
@@ -214,6 +218,9 @@ pub(crate) enum Part {
     Ingestion,
     /// (h): test cases per second.
     Cases,
+    /// (i): through the API: sessions per second at concurrency 8 and
+    /// 1,000, the node's database connections and memory.
+    Api,
 }
 
 pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
@@ -240,7 +247,7 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
     }
 
     if want(Part::Latency) || want(Part::Throughput) {
-        let worker = WorkerProc::start(&database, "", &[])?;
+        let worker = WorkerProc::start(&database, Some("off"), &[])?;
         warm_up(&mut db, &done, user).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         results["worker_rss_kb"] = json!({"idle": worker.rss_kb()});
@@ -277,7 +284,7 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
     }
 
     if want(Part::Latency) || want(Part::Ingestion) {
-        let worker = WorkerProc::start(&database, "python=2", &[("EXECBOX_OUTPUT_LIMIT_BYTES", "67108864")])?;
+        let worker = WorkerProc::start(&database, Some("python=2"), &[("EXECBOX_OUTPUT_LIMIT_BYTES", "67108864")])?;
         warm_up(&mut db, &done, user).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         if want(Part::Latency) {
@@ -293,8 +300,25 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
         drop(worker);
     }
 
+    if want(Part::Latency) {
+        // What a new user gets: a worker started with no settings at all.
+        let worker = WorkerProc::start(&database, None, &[])?;
+        warm_up(&mut db, &done, user).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        eprintln!("==> (a) INSERT to completed, default configuration (no settings), x{n}");
+        results["session_default"] = latency(&mut db, &done, user, n, Duration::from_millis(300)).await?;
+        drop(worker);
+    }
+
+    if want(Part::Api) {
+        let worker = WorkerProc::start(&database, None, &[])?;
+        warm_up(&mut db, &done, user).await?;
+        results["api"] = api::measure(&database).await?;
+        drop(worker);
+    }
+
     if want(Part::Cases) {
-        let worker = WorkerProc::start(&database, "", &[])?;
+        let worker = WorkerProc::start(&database, Some("off"), &[])?;
         warm_up(&mut db, &done, user).await?;
         for (language, code) in [("python", CASES_PY), ("cpp", CASES_CPP)] {
             eprintln!("==> (h) test cases per second, {language}: 1 case, then {CASES_N}, x3");
@@ -574,85 +598,6 @@ fn machine() -> Value {
 fn write_results(dir: &std::path::Path, r: &Value) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(r)?)?;
-    std::fs::write(dir.join("results.md"), results_markdown(r))?;
+    std::fs::write(dir.join("results.md"), report::results_markdown(r))?;
     Ok(())
-}
-
-/// The results as a table of measurements and one of targets.
-fn results_markdown(r: &Value) -> String {
-    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-    let p50_p95 = |v: &Value| format!("{:.1} / {:.1} ms", f(&v["p50_ms"]), f(&v["p95_ms"]));
-    let bare = f(&r["bare_process"]["p50_ms"]);
-    let drun = f(&r["docker_run"]["p50_ms"]);
-    let warm = f(&r["session_warm"]["p50_ms"]);
-    let claim = f(&r["claim_path"]["p50_ms"]);
-    let t = &r["throughput"];
-    let (sps, dps, cps) = (f(&t["sessions_per_s"]), f(&t["docker_run_per_s"]), f(&t["engine_ceiling_per_s"]));
-    let ing = &r["ingestion"];
-    let (batched, per_line) = (f(&ing["rows_per_s_batched"]), f(&ing["rows_per_s_one_insert_per_line"]));
-    let first = f(&ing["first_row_visible"]["p50_ms"]);
-    let rt = &ing["realtime_messages_per_1000_lines"];
-    let broadcast = f(&rt["broadcast"]);
-    let idle_mb = f(&r["worker_rss_kb"]["idle"]) / 1024.0;
-    let busy_mb = f(&r["worker_rss_kb"]["busy_max"]) / 1024.0;
-    let mut measurements: Vec<(String, String)> = vec![
-        ("(c) bare `python3 -c 'print(1)'`, p50 / p95".into(), p50_p95(&r["bare_process"])),
-        ("(b) `docker run --rm`, p50 / p95".into(), p50_p95(&r["docker_run"])),
-        ("(a) session INSERT → completed, cold, p50 / p95".into(), p50_p95(&r["session_cold"])),
-        ("(a) session INSERT → completed, warm pool, p50 / p95".into(), p50_p95(&r["session_warm"])),
-        ("claim path: INSERT committed → program running, warm pool, p50 / p95".into(), p50_p95(&r["claim_path"])),
-        (format!("(d) sessions per second ({} at concurrency {})", t["total"], t["concurrency"]), format!("{sps:.1}")),
-        ("(d) `docker run` loop per second".into(), format!("{dps:.1}")),
-        ("(d) engine ceiling (create+start+wait+remove) per second".into(), format!("{cps:.1}")),
-        ("(e) log rows per second, batched".into(), format!("{batched:.0}")),
-        ("(e) log rows per second, one INSERT per line".into(), format!("{per_line:.0}")),
-        ("(e) first print → row visible, p50".into(), format!("{first:.1} ms")),
-        (
-            "(g) Realtime messages per 1,000 printed lines: Postgres Changes (per listening client)".into(),
-            format!("{:.0}", f(&rt["postgres_changes"])),
-        ),
-        ("(g) Realtime messages per 1,000 printed lines: Broadcast from Database".into(), format!("{broadcast:.1}")),
-        ("(g) print → broadcast row written, p50 / p95".into(), p50_p95(&ing["print_to_broadcast_written"])),
-        ("(f) worker resident memory, idle / busy".into(), format!("{idle_mb:.1} / {busy_mb:.1} MB")),
-    ];
-    for language in ["python", "cpp"] {
-        let c = &r["cases"][language];
-        measurements.push((
-            format!("(h) test cases per second, {language} ({} cases in one session; each case's cost)", c["cases"]),
-            format!("{:.0} ({:.1} ms)", f(&c["cases_per_s"]), f(&c["per_case_ms"])),
-        ));
-    }
-    let py_case = f(&r["cases"]["python"]["per_case_ms"]);
-    let targets: Vec<(&str, String, bool)> = vec![
-        ("warm p50 ≤ 2× bare process", format!("{:.2}×", warm / bare), warm <= 2.0 * bare),
-        ("warm p50 ≥ 8× faster than `docker run`", format!("{:.2}×", drun / warm), drun / warm >= 8.0),
-        ("throughput ≥ 1.5× the `docker run` loop", format!("{:.2}×", sps / dps), sps >= 1.5 * dps),
-        ("throughput ≥ 80 % of the engine ceiling", format!("{:.0} %", 100.0 * sps / cps), sps >= 0.8 * cps),
-        ("ingestion ≥ 20× one INSERT per line", format!("{:.1}×", batched / per_line), batched >= 20.0 * per_line),
-        ("first row visible within 100 ms", format!("{first:.1} ms"), first <= 100.0),
-        ("claim path a handful of ms (p50 ≤ 10 ms)", format!("{claim:.1} ms"), claim <= 10.0),
-        ("idle worker under 30 MB resident", format!("{idle_mb:.1} MB"), idle_mb < 30.0),
-        ("a few dozen broadcasts per 5,000 lines (≤ 10 per 1,000)", format!("{broadcast:.1}"), broadcast <= 10.0),
-        (
-            "a Python test case costs about a process start (≤ 3× bare)",
-            format!("{:.2}×", py_case / bare),
-            py_case <= 3.0 * bare,
-        ),
-    ];
-    let m = &r["machine"];
-    let mut md = format!(
-        "# execbox benchmark results\n\nMachine: {} CPUs, {} GiB, Docker engine {}; execbox {}. Produced by `execbox bench`; raw numbers in `results.json`.\n\n| measurement | value |\n|---|---|\n",
-        m["cpus"],
-        m["memory_gib"],
-        m["docker_engine"].as_str().unwrap_or("?"),
-        m["execbox"].as_str().unwrap_or("?"),
-    );
-    for (what, value) in measurements {
-        md += &format!("| {what} | {value} |\n");
-    }
-    md += "\n## Targets\n\n| target | value | |\n|---|---|---|\n";
-    for (what, value, met) in targets {
-        md += &format!("| {what} | {value} | {} |\n", if met { "met" } else { "NOT met" });
-    }
-    md
 }
