@@ -1,7 +1,10 @@
 //! execbox: runs untrusted code from `backend_execution_sessions` rows in
 //! hardened Docker containers, streaming output into `execution_logs`.
 //!
-//! Layout (see ARCHITECTURE.md for the bird's-eye view):
+//! Layout (see ARCHITECTURE.md for the bird's-eye view and the dependency
+//! rules between these, which `dependency_rules` checks):
+//! * [`model`]: the vocabulary: statuses, end reasons, the request and its
+//!   validation, outcomes, test cases;
 //! * [`config`]: the one typed configuration;
 //! * [`runtimes`]: the language table (data, not code);
 //! * [`db`]: queue, listener, log writer, container bookkeeping, migrations;
@@ -12,7 +15,6 @@
 //! * [`worker`]: the event loop that claims and supervises sessions;
 //! * [`images`]: builds the runtime images;
 //! * [`dev`]: `execbox dev`, the whole stack on one machine;
-//! * [`client`]: submitting and following sessions through the database;
 //! * [`api`]: the HTTP/WebSocket API (`execbox serve`);
 //! * [`metrics`]: process metrics for `/metrics`;
 //! * [`bench`]: `execbox bench`, the benchmark harness;
@@ -33,6 +35,9 @@ pub mod runtimes;
 pub mod sandbox;
 pub(crate) mod validate;
 pub mod worker;
+
+#[cfg(test)]
+mod dependency_rules;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));

@@ -12,7 +12,7 @@ pub(crate) enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
-    Unauthorized(#[from] AuthError),
+    Unauthorized(AuthError),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -111,6 +111,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A refused credential is a 401 naming the check that failed; keys that
+/// cannot be fetched are the server's trouble, a 503 naming no host or
+/// client detail (those are logged).
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::JwksUnavailable(detail) => {
+                tracing::warn!(error = %detail, "cannot fetch the project's signing keys");
+                ApiError::Unavailable(
+                    "cannot verify access tokens now: the project's signing keys are unavailable; try again shortly"
+                        .into(),
+                )
+            }
+            e => ApiError::Unauthorized(e),
+        }
+    }
+}
+
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         ApiError::unavailable(crate::error_chain(&e))
@@ -135,6 +153,24 @@ impl From<tokio_postgres::Error> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn parts(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn unfetchable_signing_keys_are_a_503_that_names_no_host() {
+        let detail = "error sending request for url (https://internal.example:9999/auth/v1/.well-known/jwks.json)";
+        let (status, v) = parts(AuthError::JwksUnavailable(detail.into()).into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(v["code"], "unavailable");
+        assert!(!v.to_string().contains("internal.example"), "{v}");
+        let (status, v) = parts(AuthError::Expired.into()).await;
+        assert_eq!((status, v["check"].as_str()), (StatusCode::UNAUTHORIZED, Some("expired")));
+    }
 
     #[tokio::test]
     async fn a_500_says_nothing_but_its_request_id() {

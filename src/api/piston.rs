@@ -199,8 +199,11 @@ fn piston_error(e: crate::model::RequestError) -> ApiError {
     }
 }
 
+/// Piston's `status`, `signal` and `code` of a stage.
+type Verdict = (Value, Value, Value);
+
 /// Piston's `status`, `signal` and `code` of a stage that ended this way.
-fn verdict(reason: Option<EndReason>, exit: Option<Exit>) -> (Value, Value, Value) {
+fn verdict(reason: Option<EndReason>, exit: Option<Exit>) -> Verdict {
     use EndReason as R;
     let killed = (json!("SG"), json!("SIGKILL"), Value::Null);
     match reason {
@@ -225,7 +228,7 @@ fn verdict(reason: Option<EndReason>, exit: Option<Exit>) -> (Value, Value, Valu
 }
 
 /// One of Piston's stage objects.
-fn stage_object(out: &StageOutput, verdict: (Value, Value, Value), message: Value, usage: Option<StageUsage>) -> Value {
+fn stage_object(out: &StageOutput, verdict: Verdict, message: Value, usage: Option<StageUsage>) -> Value {
     let (status, signal, code) = verdict;
     json!({
         "stdout": out.stdout,
@@ -519,6 +522,51 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid, caller: &P
                     tracing::debug!(error = %e, "input not accepted");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EndReason as R;
+
+    /// Piston's `status`, `signal` and `code` for every way a stage ends,
+    /// decided by the end reason alone (never by the `error` sentence).
+    #[test]
+    fn verdicts_follow_the_end_reason() {
+        let n = Value::Null;
+        let sg = |s: &str| (json!("SG"), json!(s), Value::Null);
+        #[rustfmt::skip]
+        let table: &[(Option<R>, Option<Exit>, Verdict)] = &[
+            (Some(R::Exit), Some(Exit::Code(0)), (n.clone(), n.clone(), json!(0))),
+            (Some(R::Exit), Some(Exit::Code(3)), (json!("RE"), n.clone(), json!(3))),
+            (Some(R::Exit), None, (json!("RE"), n.clone(), n.clone())),
+            (Some(R::Exit), Some(Exit::Signal(11)), sg("SIGSEGV")),
+            (Some(R::CompileError), Some(Exit::Code(1)), (json!("RE"), n.clone(), json!(1))),
+            (Some(R::Signal), Some(Exit::Signal(11)), sg("SIGSEGV")),
+            (Some(R::Signal), Some(Exit::Signal(25)), sg("SIGXFSZ")),
+            (Some(R::Signal), None, sg("SIGKILL")),
+            (Some(R::Timeout), Some(Exit::Signal(9)), (json!("TO"), json!("SIGKILL"), n.clone())),
+            (Some(R::CpuTime), None, (json!("TO"), json!("SIGKILL"), n.clone())),
+            (Some(R::CompileTimeout), None, (json!("TO"), json!("SIGKILL"), n.clone())),
+            (Some(R::OutputLimit), None, (json!("OL"), json!("SIGKILL"), n.clone())),
+            (Some(R::MemoryLimit), Some(Exit::Signal(9)), sg("SIGKILL")),
+            (Some(R::CompileMemoryLimit), None, sg("SIGKILL")),
+            (Some(R::Cancelled), None, sg("SIGKILL")),
+            (Some(R::InvalidRequest), None, (json!("XX"), n.clone(), n.clone())),
+            (Some(R::ImageMissing), None, (json!("XX"), n.clone(), n.clone())),
+            (Some(R::Infrastructure), None, (json!("XX"), n.clone(), n.clone())),
+            (Some(R::WorkerLost), None, (json!("XX"), n.clone(), n.clone())),
+            (Some(R::Shutdown), None, (json!("XX"), n.clone(), n.clone())),
+            (Some(R::CheckerFailed), None, (json!("XX"), n.clone(), n.clone())),
+            (None, None, (json!("XX"), n.clone(), n.clone())),
+        ];
+        for (reason, exit, want) in table {
+            assert_eq!(&verdict(*reason, *exit), want, "{reason:?} {exit:?}");
+        }
+        for reason in R::ALL {
+            assert!(table.iter().any(|(r, _, _)| *r == Some(*reason)), "{reason} is in the table");
         }
     }
 }

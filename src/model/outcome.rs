@@ -214,4 +214,29 @@ mod tests {
         assert_eq!(signal_name(4), "SIGILL");
         assert_eq!(signal_name(99), "SIG99");
     }
+
+    /// The README's end-reason table names every reason, once, with the
+    /// status it gives.
+    #[test]
+    fn the_readme_documents_every_end_reason() {
+        let readme = include_str!("../../README.md");
+        let rows: Vec<(&str, &str)> = readme
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let reason = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                reason.parse::<EndReason>().ok()?;
+                // The end-reason table's second column is a status (the
+                // status table's is a sentence).
+                let status = cells.get(2).filter(|c| c.starts_with('`'))?;
+                Some((reason, *status))
+            })
+            .collect();
+        for reason in EndReason::ALL {
+            let documented: Vec<_> = rows.iter().filter(|(r, _)| *r == reason.as_str()).collect();
+            assert_eq!(documented.len(), 1, "{reason} in the README's end_reason table: {documented:?}");
+            let status = reason.status(None).as_str();
+            assert!(documented[0].1.contains(&format!("`{status}`")), "{reason}: {:?}", documented[0]);
+        }
+    }
 }

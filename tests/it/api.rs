@@ -623,18 +623,35 @@ async fn piston_floods_end_on_time_at_default_settings() {
     let db = TestDb::new().await;
     for warm in [false, true] {
         let mut cfg = api_config(&db);
+        let worker_id = format!("flood-{}", Uuid::new_v4().simple());
+        cfg.worker.id = worker_id.clone();
         if warm {
             cfg.worker.warm_pool.insert("python".into(), 1);
         }
         assert_eq!(cfg.limits.output_limit_bytes, execbox::config::Limits::default().output_limit_bytes);
         let api = Api::start(cfg, true).await;
-        let token = user_token(db.user().await);
+        let user = db.user().await;
+        let token = user_token(user);
         for code in ["while True:\n    print(1)\n", "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)\n"] {
             let mut req = piston(code);
             req["run_timeout"] = json!(10_000);
+            let ready =
+                if warm { wait_pool_of(&worker_id, 1, Some("execbox/python:3.11")).await } else { Default::default() };
             let started = std::time::Instant::now();
             let (status, v) = post(&api, "/api/v2/execute", Some(&token), req).await;
             assert_eq!(status, 200, "warm {warm}: {v}");
+            // The path it took: a container the pool had ready, or a new one.
+            let session: Uuid = db
+                .client()
+                .await
+                .query_one(
+                    "select id from backend_execution_sessions where user_id = $1 order by created_at desc limit 1",
+                    &[&user],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(ready.contains(&container_of(&db, session).await), warm, "warm {warm}: the path taken");
             let run = &v["run"];
             assert!(run["status"] == "OL" || run["status"] == "TO", "warm {warm}: {run}");
             assert_eq!(run["signal"], "SIGKILL");

@@ -50,3 +50,39 @@ async fn migrate_reports_a_bad_database_url_by_name() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("DATABASE_URL") || err.contains("connect"), "{err}");
 }
+
+/// The schema and the code agree on the end reasons: every value the code
+/// can write is accepted with a terminal status, nothing else is, and a
+/// session has one exactly when it has ended.
+#[tokio::test]
+async fn end_reasons_of_the_code_are_the_schemas() {
+    use execbox::model::{EndReason, SessionStatus};
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let id = db.submit(user, "python", "print(1)").await;
+    let c = db.client().await;
+    let set = |status: &'static str, reason: Option<&'static str>| {
+        let c = &c;
+        async move {
+            c.execute(
+                "update backend_execution_sessions set status = $2, end_reason = $3 where id = $1",
+                &[&id, &status, &reason],
+            )
+            .await
+        }
+    };
+    for reason in EndReason::ALL {
+        let status = reason.status(None).as_str();
+        set(status, Some(reason.as_str())).await.unwrap_or_else(|e| panic!("{reason} refused: {e}"));
+    }
+    let refused = |r: Result<u64, tokio_postgres::Error>, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(e.code(), Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION), "{what}: {e}");
+    };
+    refused(set("error", Some("gremlins")).await, "an unknown reason");
+    for status in SessionStatus::ALL.iter().filter(|s| s.is_done()) {
+        refused(set(status.as_str(), None).await, "a terminal status without a reason");
+    }
+    refused(set("running", Some("exit")).await, "a reason on a running session");
+    refused(set("pending", Some("exit")).await, "a reason on a pending session");
+}

@@ -82,7 +82,7 @@ async fn a_worker_killed_mid_run_leaves_nothing_stuck() {
     // A worker starts (a restart, or any other worker on this host).
     let w = db.worker_with(|c| c.worker.lease_ms = 2000);
     let s = db.wait_done(id, Duration::from_secs(30)).await;
-    assert_eq!(s.status, "error");
+    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("worker_lost")));
     assert!(s.error.unwrap().contains("stopped responding"));
     let logs = db.logs(id).await;
     assert_eq!(logs.last().unwrap().stream, "system");
@@ -119,7 +119,7 @@ async fn cancel_kills_a_running_session_quickly() {
     let s = db.wait_done(id, Duration::from_secs(10)).await;
     // NOTIFY-driven: well inside one heartbeat interval (5 s).
     assert!(asked.elapsed() < Duration::from_secs(3), "cancel took {:?}", asked.elapsed());
-    assert_eq!(s.status, "cancelled");
+    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("cancelled", Some("cancelled")));
     assert!(s.error.unwrap().contains("cancelled by the owner"));
     wait_no_containers(id, Duration::from_secs(10)).await;
     w.stop().await.unwrap();
@@ -137,7 +137,7 @@ async fn cancel_of_a_pending_session_needs_no_worker() {
         .unwrap();
     tx.commit().await.unwrap();
     let s = db.session(id).await;
-    assert_eq!(s.status, "cancelled");
+    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("cancelled", Some("cancelled")));
     assert!(s.finished && s.cancel_requested);
     // A worker that starts now does not run it.
     let w = db.worker();
@@ -161,10 +161,11 @@ async fn graceful_shutdown_finishes_or_kills_within_the_grace_period() {
     let stopping = Instant::now();
     w.stop().await.unwrap();
     assert!(stopping.elapsed() < Duration::from_secs(10));
-    assert_eq!(db.session(short).await.status, "completed");
+    let s = db.session(short).await;
+    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("completed", Some("exit")));
     assert_eq!(db.stdout(short).await, ["a", "b"]);
     let s = db.session(long).await;
-    assert_eq!(s.status, "error");
+    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("shutdown")));
     assert!(s.error.unwrap().contains("shut down"));
     // The drain removed it before the worker returned.
     assert!(containers_of(long).await.is_empty());

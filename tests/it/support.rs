@@ -177,7 +177,7 @@ impl TestDb {
             .await
             .query_one(
                 "select status, exit_code, error, attempt, started_at is not null, finished_at is not null,
-                        cancel_requested_at is not null from backend_execution_sessions where id = $1",
+                        cancel_requested_at is not null, end_reason from backend_execution_sessions where id = $1",
                 &[&id],
             )
             .await
@@ -190,6 +190,7 @@ impl TestDb {
             started: r.get(4),
             finished: r.get(5),
             cancel_requested: r.get(6),
+            end_reason: r.get(7),
         }
     }
 
@@ -283,6 +284,8 @@ pub async fn as_user(c: &mut Client, user: Option<Uuid>) -> tokio_postgres::Tran
 #[derive(Debug, Clone)]
 pub struct Session {
     pub status: String,
+    /// Set with every terminal status, null before (a database check).
+    pub end_reason: Option<String>,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
     pub attempt: i32,
