@@ -32,6 +32,9 @@ pub struct Runtime {
     /// `main` rule, `{main}` in it (and in `compile` and `run`) is the name
     /// the code declares.
     pub file: String,
+    /// The language's hello world (it prints `Hello, world!`): the
+    /// playground's template; the suite runs it for every language.
+    pub hello: String,
     /// How the code names its entry point, for languages whose file must be
     /// named after it (Java's public class).
     #[serde(default)]
@@ -361,7 +364,7 @@ impl Runtimes {
         Runnable { languages, refused }
     }
 
-    pub(crate) fn all(&self) -> &[Runtime] {
+    pub fn all(&self) -> &[Runtime] {
         &self.list
     }
 
