@@ -84,6 +84,53 @@ ensure_debootstrap() {
   command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || apt_install debootstrap
 }
 
+# A second Docker engine beside the first, for the suite's two-engine test
+# (a fleet of two hosts on one machine): its own data root, exec root,
+# pidfile and socket, no bridge network (sessions have none).
+DOCKER2_SOCKET=${EXECBOX_DOCKER2_SOCKET:-/run/execbox-docker2.sock}
+DOCKER2_ROOT=${EXECBOX_DOCKER2_ROOT:-/var/lib/execbox-docker2}
+
+docker2() { docker -H "unix://$DOCKER2_SOCKET" "$@"; }
+
+ensure_docker2() {
+  if docker2 info >/dev/null 2>&1; then return; fi
+  # A daemon killed (the suite kills this one) leaves its pidfile and its
+  # containerd's, and their pids may linger as zombies until they are
+  # reaped: dockerd would refuse to start, or wait on a containerd that is
+  # gone, while those pids "run".
+  local pidfile pid state
+  for pidfile in "$DOCKER2_ROOT/dockerd.pid" "$DOCKER2_ROOT/exec/containerd/containerd.pid"; do
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile" 2>/dev/null)
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+    if [ -z "$state" ] || [ "$state" = Z ]; then as_root rm -f "$pidfile"; fi
+  done
+  log "starting a second dockerd (socket $DOCKER2_SOCKET, log: $EXECBOX_STATE/dockerd2.log)"
+  as_root mkdir -p "$DOCKER2_ROOT/data" "$DOCKER2_ROOT/exec"
+  as_root sh -c "nohup dockerd --data-root '$DOCKER2_ROOT/data' --exec-root '$DOCKER2_ROOT/exec' \
+      --pidfile '$DOCKER2_ROOT/dockerd.pid' -H 'unix://$DOCKER2_SOCKET' --bridge=none --iptables=false \
+      >'$EXECBOX_STATE/dockerd2.log' 2>&1 &"
+  local i
+  for i in $(seq 1 60); do
+    docker2 info >/dev/null 2>&1 && return
+    sleep 0.5
+  done
+  tail -20 "$EXECBOX_STATE/dockerd2.log" >&2 || true
+  die "the second dockerd did not come up"
+}
+
+# The second engine's images: built there, from the first engine's local
+# base image (no registry), for the languages given.
+ensure_docker2_images() {
+  local base=execbox/debian-base:bookworm
+  if ! docker2 image inspect "$base" >/dev/null 2>&1; then
+    log "copying $base to the second engine"
+    docker save "$base" | docker2 load >/dev/null
+  fi
+  log "building runtime images on the second engine: $*"
+  EXECBOX_DOCKER_HOST="unix://$DOCKER2_SOCKET" ./target/debug/execbox images build "$@"
+}
+
 # A Docker engine that answers; installs Debian's docker.io and starts
 # dockerd in the background when none does.
 ensure_docker() {

@@ -24,14 +24,20 @@ log "building execbox"
 cargo build --locked --quiet
 log "building runtime images"
 ./target/debug/execbox images build
+# A second engine, with Python only: the suite's fleet of two hosts.
+ensure_docker2
+ensure_docker2_images python
+export EXECBOX_TEST_DOCKER2="unix://$DOCKER2_SOCKET"
 
 # Containers of earlier test runs that died mid-test (their test database is
-# never visited again, so no worker would reap them).
-stale=$(docker ps -a --filter label=execbox.managed=true --format '{{.ID}} {{.Label "execbox.scope"}}' | awk '$2 ~ /^execbox_test_/ {print $1}')
-[ -z "$stale" ] || docker rm -f $stale >/dev/null
-# And containers tests start directly (label execbox.test).
-stale=$(docker ps -aq --filter label=execbox.test)
-[ -z "$stale" ] || docker rm -f $stale >/dev/null
+# never visited again, so no worker would reap them), and those tests start
+# directly (label execbox.test), on both engines.
+for engine in docker docker2; do
+  stale=$($engine ps -a --filter label=execbox.managed=true --format '{{.ID}} {{.Label "execbox.scope"}}' | awk '$2 ~ /^execbox_test_/ {print $1}')
+  [ -z "$stale" ] || $engine rm -f $stale >/dev/null
+  stale=$($engine ps -aq --filter label=execbox.test)
+  [ -z "$stale" ] || $engine rm -f $stale >/dev/null
+done
 
 # The tests start their own PostgreSQL cluster (in target/) unless
 # EXECBOX_TEST_PG names one.

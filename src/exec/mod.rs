@@ -41,6 +41,10 @@ pub(crate) struct Ctx {
     pub scope: String,
     /// Warm containers, when configured.
     pub warm: Option<Arc<WarmPool>>,
+    /// Set when a run failed for the engine's sake: the worker checks the
+    /// engine again before it claims anything more (a dead daemon would
+    /// otherwise fail every session claimed until its next periodic check).
+    pub engine_suspect: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Runs the session to its end. Never panics on bad input; every path ends
@@ -163,6 +167,7 @@ async fn record(pool: &Pool, s: &Claimed, o: &Outcome) {
 /// command that builds it.
 fn infrastructure(ctx: &Ctx, e: SandboxError) -> Option<Outcome> {
     tracing::error!(error = %crate::error_chain(&e), "sandbox failure");
+    ctx.engine_suspect.store(true, std::sync::atomic::Ordering::Relaxed);
     let build = |image: &str| match ctx.runtimes.all().iter().find(|rt| rt.image == image) {
         Some(rt) => format!("execbox images build {}", rt.language),
         None => "execbox images build".to_string(),

@@ -58,7 +58,7 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
     };
     let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone()).context("cannot set up the Docker client")?;
     let warm = warm_pool(&cfg, &runtimes, &engine, &scope).await?;
-    let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope, warm };
+    let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope, warm, engine_suspect: Default::default() };
     let mut w = Worker {
         ctx,
         runs: HashMap::new(),
@@ -259,6 +259,9 @@ impl Worker {
     /// Without a working Docker engine nothing is claimed: the sessions stay
     /// pending for a worker that can run them.
     async fn claim(&mut self) {
+        if self.ctx.engine_suspect.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            self.check_docker().await;
+        }
         let free = self.free_slots();
         let Some(runnable) = self.runnable.as_ref().filter(|_| free > 0 && self.docker_ok) else { return };
         let (wc, refused) = (&self.ctx.cfg.worker, runnable.refused.as_slice());

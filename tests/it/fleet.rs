@@ -206,3 +206,175 @@ async fn workers_claim_only_the_runtimes_they_have_images_for() {
     b.await.unwrap().unwrap();
     api.stop().await;
 }
+
+/// The second Docker engine scripts/test.sh starts beside the first (its
+/// own data root, socket and no bridge; Python's image only).
+fn second_engine() -> String {
+    std::env::var("EXECBOX_TEST_DOCKER2").unwrap_or_else(|_| "unix:///run/execbox-docker2.sock".into())
+}
+
+fn docker2(args: &[&str]) -> std::process::Output {
+    let host = second_engine();
+    let out =
+        std::process::Command::new("docker").arg("-H").arg(&host).args(args).output().expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker -H {host} {args:?}: {} (scripts/test.sh starts the second engine: ensure_docker2 in scripts/lib.sh)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+async fn claimed_by(db: &TestDb, id: uuid::Uuid) -> Option<String> {
+    let c = db.client().await;
+    c.query_one("select claimed_by from backend_execution_sessions where id = $1", &[&id]).await.unwrap().get(0)
+}
+
+/// Two workers on two Docker engines of one machine, as two hosts: sessions
+/// spread over both; each reaps only its own engine's containers; the one
+/// whose engine lacks an image never claims that language; when one
+/// engine's daemon dies, that worker's running session ends `error` within
+/// the lease and the other keeps serving.
+#[tokio::test]
+async fn two_engines_share_the_sessions_and_survive_one_dying() {
+    let _cpu = every_language().await;
+    docker2(&["info"]);
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let one = |c: &mut execbox::config::Config| {
+        c.worker.id = "engine-one".into();
+        c.worker.max_concurrent_runs = 2;
+    };
+    let two = |c: &mut execbox::config::Config| {
+        c.worker.id = "engine-two".into();
+        c.docker_host = second_engine();
+        c.worker.max_concurrent_runs = 2;
+    };
+    let a = db.worker_with(one);
+    let b = db.worker_with(two);
+    // Both live, each saying what its engine can run.
+    let c = db.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = c
+            .query("select id, runtimes from execbox_workers where runtimes is not null order by id", &[])
+            .await
+            .unwrap();
+        if rows.len() == 2 {
+            let two_has: Vec<String> = rows[1].get(1);
+            assert_eq!(two_has, ["python", "pypy3"], "the second engine has Python's image only");
+            break;
+        }
+        assert!(Instant::now() < deadline, "both workers never became live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Sessions spread over both engines.
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(db.submit(user, "python", &format!("import time\ntime.sleep(0.3)\nprint({i})")).await);
+    }
+    let mut by = std::collections::HashMap::<String, usize>::new();
+    for (i, id) in ids.iter().enumerate() {
+        let s = db.wait_done(*id, Duration::from_secs(120)).await;
+        assert_eq!(s.status, "completed", "{s:?}");
+        assert_eq!(db.stdout(*id).await, [i.to_string()]);
+        *by.entry(claimed_by(&db, *id).await.unwrap()).or_default() += 1;
+    }
+    assert!(by.get("engine-one").is_some_and(|n| *n > 0) && by.get("engine-two").is_some_and(|n| *n > 0), "{by:?}");
+    // Bash's image is on the first engine only: the second never claims it.
+    for _ in 0..3 {
+        let id = db.submit(user, "bash", "echo one").await;
+        assert_eq!(db.wait_done(id, Duration::from_secs(60)).await.status, "completed");
+        assert_eq!(claimed_by(&db, id).await.as_deref(), Some("engine-one"));
+    }
+
+    // Each worker reaps its own engine: a container left on the second
+    // engine by a session no longer live there is removed by its worker
+    // (the first cannot even see it).
+    let scope: String = c
+        .query_one("select current_database() || '@' || (select system_identifier::text from pg_control_system())", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let finished = ids[0];
+    let leftover = String::from_utf8(
+        docker2(&[
+            "create",
+            "--network",
+            "none",
+            "--label",
+            "execbox.managed=true",
+            "--label",
+            &format!("execbox.scope={scope}"),
+            "--label",
+            &format!("execbox.session_id={finished}"),
+            "--label",
+            "execbox.attempt=1",
+            "--label",
+            "execbox.worker_id=engine-two",
+            "execbox/python:3.11",
+            "true",
+        ])
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = docker2(&["ps", "-aq", "--no-trunc", "--filter", &format!("id={leftover}")]);
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the second engine's worker never reaped {leftover}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The second engine's daemon dies while its worker runs a session.
+    a.stop().await.unwrap();
+    let long = db.submit(user, "python", "import time\nprint('started', flush=True)\ntime.sleep(60)").await;
+    db.wait_output(long, Duration::from_secs(60)).await;
+    assert_eq!(claimed_by(&db, long).await.as_deref(), Some("engine-two"));
+    let root = std::env::var("EXECBOX_DOCKER2_ROOT").unwrap_or_else(|_| "/var/lib/execbox-docker2".into());
+    let pid = std::fs::read_to_string(format!("{root}/dockerd.pid")).expect("the second dockerd's pidfile");
+    let revive = Revive;
+    let killed = std::process::Command::new("kill").args(["-9", pid.trim()]).status().unwrap();
+    assert!(killed.success());
+    let t0 = Instant::now();
+    let s = db.wait_done(long, Duration::from_secs(60)).await;
+    let lease = Duration::from_millis(db.config().worker.lease_ms);
+    assert_eq!(
+        (s.status.as_str(), s.end_reason.as_deref()),
+        ("error", Some("infrastructure")),
+        "{s:?} {:?}",
+        db.logs(long).await
+    );
+    assert!(t0.elapsed() < lease + Duration::from_secs(10), "ended after {:?}", t0.elapsed());
+    // The first engine's worker (back) serves; the second claims nothing.
+    let a = db.worker_with(one);
+    let id = db.submit(user, "python", "print('still served')").await;
+    assert_eq!(db.wait_done(id, Duration::from_secs(60)).await.status, "completed");
+    assert_eq!(claimed_by(&db, id).await.as_deref(), Some("engine-one"));
+
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    drop(revive);
+    docker2(&["info"]);
+}
+
+/// Starts the second engine's daemon again when dropped (the test kills
+/// it; the next test run needs it, whether this one passed or not).
+struct Revive;
+
+impl Drop for Revive {
+    fn drop(&mut self) {
+        let back = std::process::Command::new("bash")
+            .args(["-c", "source scripts/lib.sh && ensure_docker2"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status();
+        if !back.is_ok_and(|s| s.success()) {
+            eprintln!("the second dockerd did not come back (scripts/lib.sh: ensure_docker2)");
+        }
+    }
+}
