@@ -95,6 +95,9 @@ pub struct ApiConfig {
     pub piston_ip_rate_per_minute: u32,
     /// ...and requests one client IP may have running at once.
     pub piston_ip_max_active: usize,
+    /// Serve the playground page at `/` (a static page; it runs code with
+    /// the visitor's own credentials, through this API).
+    pub playground: bool,
 }
 
 /// Who may call Piston's routes.
@@ -127,6 +130,7 @@ impl Default for ApiConfig {
             piston_auth: PistonAuth::Token,
             piston_ip_rate_per_minute: 60,
             piston_ip_max_active: 4,
+            playground: true,
         }
     }
 }
@@ -414,6 +418,7 @@ impl Config {
         e.set("EXECBOX_PISTON_AUTH", &mut a.piston_auth)?;
         e.set("EXECBOX_PISTON_IP_RATE_PER_MINUTE", &mut a.piston_ip_rate_per_minute)?;
         e.set("EXECBOX_PISTON_IP_MAX_ACTIVE", &mut a.piston_ip_max_active)?;
+        e.set("EXECBOX_PLAYGROUND", &mut a.playground)?;
         cfg.finish()
     }
 

@@ -9,6 +9,13 @@ use super::error::ApiError;
 
 pub(crate) struct JsonBody<T>(pub T);
 
+/// A query string parsed into `T`, or a 400 in the API's JSON shape.
+pub(crate) fn query<T>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|axum::extract::Query(p)| p).map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))
+}
+
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     T: DeserializeOwned,

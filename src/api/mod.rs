@@ -13,8 +13,10 @@ pub(crate) mod json;
 pub(crate) mod judge0;
 pub(crate) mod keys;
 pub(crate) mod limits;
+pub(crate) mod my_sessions;
 pub mod openapi;
 pub(crate) mod piston;
+pub(crate) mod playground;
 pub(crate) mod run_backend;
 pub(crate) mod schemas;
 pub(crate) mod sessions;
@@ -129,6 +131,9 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/api/exec", get(piston::exec)),
         ("/api/keys", post(keys::create).get(keys::list)),
         ("/api/keys/{id}", delete(keys::revoke)),
+        ("/api/sessions", get(my_sessions::list)),
+        ("/api/sessions/{id}", get(my_sessions::read)),
+        ("/api/sessions/{id}/cancel", post(my_sessions::cancel)),
     ]
     .into_iter()
     .chain(judge0::routes())
@@ -140,6 +145,11 @@ pub(crate) fn router(st: ApiState) -> Router {
     let mut r = Router::new();
     for (path, handler) in routes() {
         r = r.route(path, handler);
+    }
+    if st.cfg.api.playground {
+        for (path, handler) in playground::routes() {
+            r = r.route(path, handler);
+        }
     }
     let mut r = r
         .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/openapi.json".into()) })

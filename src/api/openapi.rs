@@ -33,6 +33,9 @@ use crate::runtimes::Runtimes;
         super::keys::create,
         super::keys::list,
         super::keys::revoke,
+        super::my_sessions::list,
+        super::my_sessions::read,
+        super::my_sessions::cancel,
         super::judge0::about,
         super::judge0::config_info,
         super::judge0::languages,
@@ -49,6 +52,7 @@ use crate::runtimes::Runtimes;
         (name = "piston", description = "Piston v2, drop-in"),
         (name = "judge0", description = "Judge0 CE 1.13.1, under /judge0"),
         (name = "keys", description = "API keys for non-browser clients"),
+        (name = "sessions", description = "The caller's own sessions: recent ones, one in full, a cancel"),
         (name = "health", description = "Liveness and metrics"),
     )
 )]

@@ -139,6 +139,8 @@ async fn stream_logs(st: ApiState, mut socket: WebSocket, id: Uuid, owner: Uuid)
                     "message": row.message,
                     "level": row.level,
                     "stream": row.stream,
+                    "stage": row.stage,
+                    "newline": row.newline,
                     "seq": row.seq,
                     "timestamp": row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 })))

@@ -208,3 +208,59 @@ pub(crate) struct KeyEntry {
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// `GET /api/sessions`: one of the caller's sessions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SessionSummary {
+    pub id: Uuid,
+    pub language: String,
+    /// `run`, `validate`, `benchmark` or `cases`.
+    pub mode: String,
+    pub session_name: Option<String>,
+    /// `pending`, `running`, `completed`, `failed`, `timeout`, `cancelled` or `error`.
+    pub status: String,
+    /// Why it ended (see the README's end_reason table); null until then.
+    pub end_reason: Option<String>,
+    pub exit_code: Option<i32>,
+    /// The code's first 200 characters.
+    pub code: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET /api/sessions/{id}`: one of the caller's sessions in full.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SessionView {
+    pub id: Uuid,
+    pub language: String,
+    pub mode: String,
+    pub session_name: Option<String>,
+    pub code: String,
+    pub stdin: Option<String>,
+    pub args: Vec<String>,
+    pub status: String,
+    pub end_reason: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Why it did not complete, for people.
+    pub error: Option<String>,
+    /// `{compile?: {cpuMs, wallMs, memoryKb}, run?: {...}}` for the stages that ran to their end.
+    pub usage: Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// From the start of the run to its end.
+    pub duration_ms: Option<f64>,
+    pub cancel_requested: bool,
+}
+
+/// `POST /api/sessions/{id}/cancel`: the session after the request (a
+/// pending one is cancelled at once; a running one when its worker stops it).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CancelRequested {
+    pub id: Uuid,
+    pub status: String,
+    pub cancel_requested: bool,
+}

@@ -25,6 +25,7 @@ pub(crate) mod listener;
 pub(crate) mod logs;
 pub mod migrate;
 pub(crate) mod queue;
+pub(crate) mod sessions;
 pub(crate) mod tls;
 pub mod user;
 pub(crate) mod workers;

@@ -65,7 +65,7 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
 }
 
 /// Asks for a cancel, as the owner.
-pub(crate) async fn cancel(client: &mut Client, user: Uuid, id: Uuid) -> anyhow::Result<bool> {
+pub(crate) async fn cancel(client: &mut Client, user: Uuid, id: Uuid) -> Result<bool, tokio_postgres::Error> {
     let tx = as_user(client, user).await?;
     let n = tx
         .execute("update public.backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])

@@ -14,6 +14,7 @@ mod languages;
 mod migrate;
 mod pgtap;
 mod piston_cli;
+mod playground;
 mod queue;
 mod realtime;
 mod rls;

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use super::auth::Principal;
 use super::error::ApiError;
+use super::json::query;
 use super::json::JsonBody;
 use super::sessions::{self, Quota};
 use super::{ApiState, Authed};
@@ -126,10 +127,6 @@ fn flag(name: &str, v: Option<&str>) -> Result<bool, ApiError> {
         Some("true") | Some("1") => Ok(true),
         Some(_) => Err(ApiError::BadRequest(format!("{name} must be true or false, not {:?}", v.unwrap_or_default()))),
     }
-}
-
-fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(p)| p).map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))
 }
 
 /// Judge0's version this API answers as, and what it is.

@@ -1,0 +1,110 @@
+//! `/api/sessions`: the caller's own sessions as a resource: the newest
+//! first, one in full, and a cancel (as the owner, under RLS, exactly as a
+//! frontend's update). Another user's session is a 404, so ids do not leak.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::json::query;
+use super::{ApiState, Authed};
+use crate::db::sessions::{self, SessionSummary, SessionView};
+
+/// The most a listing returns.
+const MAX_LIMIT: i64 = 100;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListParams {
+    /// How many sessions, newest first: 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+}
+
+/// The user whose sessions these are; None for the service role (every
+/// user's).
+fn owner(p: Principal) -> Option<Uuid> {
+    match p {
+        Principal::User(u) => Some(u),
+        Principal::Service => None,
+    }
+}
+
+fn session_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("no session {raw}")))
+}
+
+#[utoipa::path(get, path = "/api/sessions", tag = "sessions",
+    security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "The caller's sessions, newest first", body = Vec<super::schemas::SessionSummary>),
+        (status = 400, description = "A limit outside 1 to 100, or an unknown parameter", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+    ))]
+pub(crate) async fn list(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Vec<SessionSummary>>, ApiError> {
+    let limit = query(q)?.limit.unwrap_or(20);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT} (got {limit})")));
+    }
+    let db = st.pool.get().await?;
+    Ok(Json(sessions::recent(&**db, owner(p), limit).await?))
+}
+
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions",
+    security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The session", body = super::schemas::SessionView),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 404, description = "No session of the caller's with that id", body = super::schemas::ErrorBody),
+    ))]
+pub(crate) async fn read(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    let id = session_id(&id)?;
+    let db = st.pool.get().await?;
+    match sessions::one(&**db, owner(p), id).await? {
+        Some(s) => Ok(Json(s)),
+        None => Err(ApiError::NotFound(format!("no session {id}"))),
+    }
+}
+
+#[utoipa::path(post, path = "/api/sessions/{id}/cancel", tag = "sessions",
+    security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 202, description = "Asked: a pending session is cancelled now, a running one as soon as its worker stops it, an ended one stays as it ended", body = super::schemas::CancelRequested),
+        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 403, description = "Not a user (a cancel is the owner's)", body = super::schemas::ErrorBody),
+        (status = 404, description = "No session of the caller's with that id", body = super::schemas::ErrorBody),
+    ))]
+pub(crate) async fn cancel(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = session_id(&id)?;
+    let Principal::User(user) = p else {
+        return Err(ApiError::Forbidden("a cancel is the owner's: call as the user".into()));
+    };
+    let mut db = st.pool.get().await?;
+    // Under RLS: only the owner's session that has not ended is updated;
+    // an ended one stays as it ended (and is still answered).
+    crate::db::user::cancel(&mut db, user, id).await?;
+    let s =
+        sessions::one(&**db, Some(user), id).await?.ok_or_else(|| ApiError::NotFound(format!("no session {id}")))?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "status": s.status, "cancelRequested": s.cancel_requested}))))
+}
