@@ -26,6 +26,9 @@ COPY Cargo.toml Cargo.lock build.rs runtimes.toml ./
 COPY src src
 COPY supabase supabase
 COPY images images
+# The playground page the binary embeds (its script already bundled).
+COPY web/index.html web/playground.css web/
+COPY web/dist web/dist
 RUN cargo build --release --locked \
  && install -m 0755 target/release/execbox /usr/local/bin/execbox
 

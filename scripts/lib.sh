@@ -66,6 +66,23 @@ ensure_js_tools() {
   fi
 }
 
+# The playground's build tools (esbuild, the editor's packages), pinned by
+# web/package-lock.json: the suite rebuilds web/dist/ and compares.
+ensure_web_tools() {
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+  local stamp="$EXECBOX_ROOT/web/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$EXECBOX_ROOT/web/package-lock.json" -nt "$stamp" ]; then
+    log "npm ci (web: esbuild and the playground's editor)"
+    (cd "$EXECBOX_ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# Debian's Chromium, which the browser tests drive (a browser download
+# does not work without internet).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] || apt_install chromium
+}
+
 # A Python virtualenv in tests/py/.venv with the Python tools the tests
 # drive (Judge0's SDK, schemathesis), pinned by tests/py/requirements.txt.
 ensure_py_tools() {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a warm one: the lint gate
 # (rustfmt, clippy with warnings as errors), then installs what is missing
-# (Docker engine, PostgreSQL, pgTAP, debootstrap, the JavaScript and Python
-# tools the tests drive), starts dockerd and a test
+# (Docker engine, PostgreSQL, pgTAP, debootstrap, Chromium, the JavaScript
+# and Python tools the tests drive), starts dockerd and a test
 # PostgreSQL cluster when none runs, builds the runtime images (cached after
 # the first time), runs every test against the real things, then builds
 # execbox's own container image and checks it.
@@ -18,6 +18,8 @@ ensure_postgres
 ensure_debootstrap
 ensure_docker
 ensure_js_tools
+ensure_web_tools
+ensure_chromium
 ensure_py_tools
 
 log "building execbox"

@@ -1,9 +1,9 @@
-// Bundles the playground into dist/: the page, its stylesheet, its script
-// (with the editor) and the licences of the packages bundled into it. The
-// output is deterministic: the suite rebuilds it and compares with the
-// committed dist/, which the execbox binary embeds.
+// Bundles the playground's script (with the editor) into dist/, and the
+// licences of the packages bundled into it. The output is deterministic:
+// the suite rebuilds it and compares with the committed dist/. The execbox
+// binary embeds dist/ and, as they are, index.html and playground.css.
 import * as esbuild from 'esbuild';
-import { mkdirSync, copyFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,8 +22,6 @@ const result = await esbuild.build({
   outfile: join(out, 'playground.js'),
   logLevel: 'warning',
 });
-copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
-copyFileSync(join(here, 'playground.css'), join(out, 'playground.css'));
 
 // Every npm package whose code is in the bundle, with its licence text.
 const packages = new Set();

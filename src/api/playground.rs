@@ -1,6 +1,6 @@
 //! The playground page at `/`: a static frontend of this API (source in
-//! `web/`, bundled by `web/build.mjs` into `web/dist/`, embedded here), so
-//! running execbox needs no Node.js. It is served with a policy that lets
+//! `web/`; its script bundled by `web/build.mjs` into `web/dist/`), embedded
+//! here, so running execbox needs no Node.js. It is served with a policy that lets
 //! it reach its own origin only; it holds no secret and runs code with the
 //! visitor's own credentials.
 
@@ -20,12 +20,11 @@ struct Asset {
     content_type: &'static str,
 }
 
-const INDEX: Asset =
-    Asset { body: include_bytes!("../../web/dist/index.html"), content_type: "text/html; charset=utf-8" };
+const INDEX: Asset = Asset { body: include_bytes!("../../web/index.html"), content_type: "text/html; charset=utf-8" };
 const SCRIPT: Asset =
     Asset { body: include_bytes!("../../web/dist/playground.js"), content_type: "text/javascript; charset=utf-8" };
 const STYLE: Asset =
-    Asset { body: include_bytes!("../../web/dist/playground.css"), content_type: "text/css; charset=utf-8" };
+    Asset { body: include_bytes!("../../web/playground.css"), content_type: "text/css; charset=utf-8" };
 const LICENSES: Asset =
     Asset { body: include_bytes!("../../web/dist/licenses.txt"), content_type: "text/plain; charset=utf-8" };
 

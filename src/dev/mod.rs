@@ -168,6 +168,8 @@ async fn serve(
     )?;
     println!();
     println!("execbox is running.");
+    println!("  Playground:   {}", playground_url(&api_url, &token));
+    println!("                (open it in a browser: signed in as the dev user)");
     println!("  DATABASE_URL={}", database.url().expose());
     println!("  API URL:      {api_url}   (e.g. POST {api_url}/api/v2/execute, GET {api_url}/health)");
     println!("  dev user id:  {}", state.user_id);
@@ -202,6 +204,12 @@ async fn serve(
     api.await.context("API task")??;
     worker.await.context("worker task")??;
     Ok(())
+}
+
+/// The playground's address, signed in: the page takes the token from it
+/// and then removes it from the address bar.
+fn playground_url(api_url: &str, token: &str) -> String {
+    format!("{api_url}/?access_token={token}")
 }
 
 /// Submits a small Python program as the dev user and streams its rows.

@@ -130,6 +130,25 @@ fn dev_from_an_empty_directory_then_again_reusing_the_cluster() {
     let health = http_get(api.strip_prefix("http://").unwrap(), "/health");
     assert!(health.starts_with("HTTP/1.1 200") || health.starts_with("HTTP/1.0 200"), "{health}");
     assert!(health.contains("\"status\":\"ok\""), "{health}");
+    // The playground's address opens the page signed in as the dev user,
+    // the demo session in its list, the token gone from the address bar.
+    let playground = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Playground:"))
+        .expect("the playground's address printed")
+        .trim();
+    assert!(playground.starts_with(&format!("{api}/?access_token=ey")), "{playground}");
+    let shown = Command::new("node")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/open-signed-in.mjs"))
+        .arg(playground)
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["signedIn"], true, "{shown}");
+    assert_eq!(shown["sessions"], 1, "the demo session: {shown}");
+    assert!(shown["languages"].as_u64().unwrap() > 0, "{shown}");
+    assert_eq!(shown["url"].as_str(), Some(format!("{api}/").as_str()), "{shown}");
     let rest = interrupt_and_wait(child, &rx).join("\n");
     assert!(rest.contains("stopping PostgreSQL (data kept for next time)"), "{rest}");
     let pg = dir.path().join(".execbox/pg");

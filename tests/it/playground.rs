@@ -209,3 +209,25 @@ async fn the_playground_in_headless_chromium() {
     }
     api.stop().await;
 }
+
+/// The embedded script is what `web/` builds from its source with its
+/// pinned packages (`cd web && npm ci && npm run build` rewrites it).
+#[test]
+fn the_embedded_bundle_is_what_web_builds() {
+    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web");
+    assert!(
+        web.join("node_modules/esbuild").is_dir(),
+        "web needs its packages: run `npm ci --prefix web` (scripts/test.sh does)"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("node").arg(web.join("build.mjs")).arg(out.path()).status().unwrap();
+    assert!(status.success());
+    for file in ["playground.js", "licenses.txt"] {
+        let built = std::fs::read(out.path().join(file)).unwrap();
+        let embedded = std::fs::read(web.join("dist").join(file)).unwrap();
+        assert!(
+            built == embedded,
+            "web/dist/{file} is not what web/ builds: run `cd web && npm run build` and commit it"
+        );
+    }
+}
