@@ -23,8 +23,8 @@ const MAX_LIMIT: i64 = 100;
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListParams {
     /// How many sessions, newest first: 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
+    #[param(value_type = i64, minimum = 1, maximum = 100)]
+    limit: Option<String>,
 }
 
 /// The user whose sessions these are; None for the service role (every
@@ -53,10 +53,13 @@ pub(crate) async fn list(
     Authed(p): Authed,
     q: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Vec<SessionSummary>>, ApiError> {
-    let limit = query(q)?.limit.unwrap_or(20);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT} (got {limit})")));
-    }
+    // Read as text: an empty `limit` is refused, not taken as absent.
+    let limit = match query(q)?.limit {
+        None => 20,
+        Some(raw) => raw.trim().parse::<i64>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+            ApiError::BadRequest(format!("limit must be a whole number between 1 and {MAX_LIMIT} (got {raw:?})"))
+        })?,
+    };
     let db = st.pool.get().await?;
     Ok(Json(sessions::recent(&**db, owner(p), limit).await?))
 }

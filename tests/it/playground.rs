@@ -38,7 +38,7 @@ async fn the_callers_sessions_listed_read_and_cancelled() {
     assert!(first["endReason"].is_null());
     let (_, two) = get(&api, "/api/sessions?limit=2", Some(&ta)).await;
     assert_eq!(two.as_array().unwrap().len(), 2);
-    for bad in ["limit=0", "limit=101", "limit=ten", "user=bob"] {
+    for bad in ["limit=0", "limit=101", "limit=ten", "limit=", "limit=2.5", "user=bob"] {
         let (status, v) = get(&api, &format!("/api/sessions?{bad}"), Some(&ta)).await;
         assert_eq!(status, 400, "{bad}: {v}");
         assert_eq!(v["code"], "bad_request", "{bad}");
