@@ -54,27 +54,29 @@ ensure_postgres() {
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
-# Node.js and npm (Debian's when missing), and the JavaScript tools the
-# tests drive (supabase-js, the Supabase CLI, postgres-meta), pinned by
+# `npm ci` in DIR when its packages are missing or older than its lock file
+# (Node.js and npm from Debian when missing); WHAT says what they are.
+npm_ci_when_stale() {
+  local dir="$EXECBOX_ROOT/$1" what=$2
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+  local stamp="$dir/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
+    log "npm ci ($1: $what)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# The JavaScript tools the tests drive (supabase-js, the Supabase CLI,
+# postgres-meta, Piston's CLI's libraries, playwright-core), pinned by
 # tests/js/package-lock.json.
 ensure_js_tools() {
-  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
-  local stamp="$EXECBOX_ROOT/tests/js/node_modules/.package-lock.json"
-  if [ ! -f "$stamp" ] || [ "$EXECBOX_ROOT/tests/js/package-lock.json" -nt "$stamp" ]; then
-    log "npm ci (tests/js: supabase-js, the Supabase CLI, postgres-meta)"
-    (cd "$EXECBOX_ROOT/tests/js" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  npm_ci_when_stale tests/js "supabase-js, the Supabase CLI, postgres-meta, playwright-core"
 }
 
 # The playground's build tools (esbuild, the editor's packages), pinned by
 # web/package-lock.json: the suite rebuilds web/dist/ and compares.
 ensure_web_tools() {
-  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
-  local stamp="$EXECBOX_ROOT/web/node_modules/.package-lock.json"
-  if [ ! -f "$stamp" ] || [ "$EXECBOX_ROOT/web/package-lock.json" -nt "$stamp" ]; then
-    log "npm ci (web: esbuild and the playground's editor)"
-    (cd "$EXECBOX_ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  npm_ci_when_stale web "esbuild and the playground's editor"
 }
 
 # Debian's Chromium, which the browser tests drive (a browser download

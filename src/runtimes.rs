@@ -33,7 +33,9 @@ pub struct Runtime {
     /// the code declares.
     pub file: String,
     /// The language's hello world (it prints `Hello, world!`): the
-    /// playground's template; the suite runs it for every language.
+    /// playground's template; the suite runs it for every built-in
+    /// language. Optional in a deployment's own table.
+    #[serde(default)]
     pub hello: String,
     /// How the code names its entry point, for languages whose file must be
     /// named after it (Java's public class).
@@ -473,6 +475,14 @@ mod tests {
             return;
         }
         assert_eq!(&readme[from..to], table, "README.md's language table is stale: run with EXECBOX_UPDATE_README=1");
+    }
+
+    #[test]
+    fn every_builtin_runtime_has_a_hello_world() {
+        // What it prints is checked by running it (tests/it/languages.rs).
+        for rt in Runtimes::builtin().all() {
+            assert!(!rt.hello.trim().is_empty(), "{} has no hello world", rt.language);
+        }
     }
 
     #[test]

@@ -4,8 +4,7 @@
 //! it reach its own origin only; it holds no secret and runs code with the
 //! visitor's own credentials.
 
-use std::sync::OnceLock;
-
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -48,23 +47,20 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
 
 /// Each runtime's hello world, by language: the editor's templates.
 async fn templates(State(st): State<ApiState>, h: HeaderMap) -> Response {
-    static BODY: OnceLock<Vec<u8>> = OnceLock::new();
-    let body = BODY.get_or_init(|| {
-        let map: Map<String, Value> =
-            st.runtimes.all().iter().map(|rt| (rt.language.clone(), Value::String(rt.hello.clone()))).collect();
-        serde_json::to_vec(&map).expect("a map of strings serializes")
-    });
-    respond(body, "application/json", &h)
+    let map: Map<String, Value> =
+        st.runtimes.all().iter().map(|rt| (rt.language.clone(), Value::String(rt.hello.clone()))).collect();
+    let body = serde_json::to_vec(&map).expect("a map of strings serializes");
+    respond(Bytes::from(body), "application/json", &h)
 }
 
 fn serve(asset: &Asset, h: &HeaderMap) -> Response {
-    respond(asset.body, asset.content_type, h)
+    respond(Bytes::from_static(asset.body), asset.content_type, h)
 }
 
 /// The body with its validator: browsers revalidate (`no-cache`) and get a
-/// 304 while the binary is the same.
-fn respond(body: &'static [u8], content_type: &'static str, h: &HeaderMap) -> Response {
-    let etag = etag(body);
+/// 304 while the content is the same.
+fn respond(body: Bytes, content_type: &'static str, h: &HeaderMap) -> Response {
+    let etag = etag(&body);
     let fresh = h.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v == etag);
     let mut resp = if fresh { StatusCode::NOT_MODIFIED.into_response() } else { body.into_response() };
     let hs = resp.headers_mut();
@@ -106,13 +102,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_known_version_is_not_sent_again() {
-        let fresh = respond(b"body", "text/plain", &HeaderMap::new());
+        let fresh = respond(Bytes::from_static(b"body"), "text/plain", &HeaderMap::new());
         assert_eq!(fresh.status(), StatusCode::OK);
         let tag = fresh.headers()[header::ETAG].clone();
         assert!(fresh.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("connect-src 'self'"));
         let mut h = HeaderMap::new();
         h.insert(header::IF_NONE_MATCH, tag);
-        let again = respond(b"body", "text/plain", &h);
+        let again = respond(Bytes::from_static(b"body"), "text/plain", &h);
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
         let body = axum::body::to_bytes(again.into_body(), 1024).await.unwrap();
         assert!(body.is_empty());

@@ -24,22 +24,10 @@ fn python() -> PathBuf {
 /// Runs the SDK driver against `endpoint` with `headers`; what it printed.
 async fn sdk(endpoint: &str, headers: Value, quick: bool) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/judge0-sdk.py");
-    let child = tokio::process::Command::new(python())
-        .arg(script)
-        .args([endpoint, &headers.to_string()])
-        .args(quick.then_some("quick"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
-        .await
-        .expect("the SDK driver ended")
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the SDK failed:\n{stderr}");
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}\n{stderr}"))
+    let mut command = tokio::process::Command::new(python());
+    command.arg(script).args([endpoint, &headers.to_string()]).args(quick.then_some("quick"));
+    let stdout = run_client(command, Duration::from_secs(180), "the Judge0 SDK driver").await;
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout}"))
 }
 
 /// The sessions that the tokens' submissions ran in.

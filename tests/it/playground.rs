@@ -137,21 +137,10 @@ async fn drive(base: &str, token: &str, shots: &std::path::Path) -> Vec<Value> {
         std::path::Path::new("/usr/bin/chromium").exists(),
         "the browser tests need Debian's chromium (scripts/test.sh installs it: ensure_chromium in scripts/lib.sh)"
     );
-    let child = tokio::process::Command::new("node")
-        .arg(root.join("tests/js/playground.mjs"))
-        .args([base, token, shots.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(600), child.wait_with_output())
-        .await
-        .expect("the browser run ended")
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("{l}\n{stderr}"))).collect()
+    let mut command = tokio::process::Command::new("node");
+    command.arg(root.join("tests/js/playground.mjs")).args([base, token, shots.to_str().unwrap()]);
+    let stdout = run_client(command, Duration::from_secs(600), "the browser run").await;
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("{l}"))).collect()
 }
 
 /// The page in Chromium, as a newcomer uses it (each step's checks are in

@@ -473,3 +473,22 @@ pub async fn wait_container_gone(id: &str, within: Duration) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs one of the real clients the tests drive (an SDK, a browser driver,
+/// a fuzzer) to its end within `within`: its stdout, or a panic naming
+/// `what` with everything it printed when it fails or hangs.
+pub async fn run_client(mut command: tokio::process::Command, within: Duration, what: &str) -> String {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
+    let out = tokio::time::timeout(within, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not end within {within:?}"))
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what} failed ({}):\n{stdout}\n{stderr}", out.status);
+    stdout.into_owned()
+}
