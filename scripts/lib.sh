@@ -105,14 +105,20 @@ ensure_debootstrap() {
 
 # A second Docker engine beside the first, for the suite's two-engine test
 # (a fleet of two hosts on one machine): its own data root, exec root,
-# pidfile and socket, no bridge network (sessions have none).
+# pidfile and socket, no bridge network (sessions have none), in a network
+# namespace of its own: a dockerd with --bridge=none deletes any docker0
+# it can see, which would be the first engine's.
 DOCKER2_SOCKET=${EXECBOX_DOCKER2_SOCKET:-/run/execbox-docker2.sock}
 DOCKER2_ROOT=${EXECBOX_DOCKER2_ROOT:-/var/lib/execbox-docker2}
+DOCKER2_NETNS=execbox-docker2
 
 docker2() { docker -H "unix://$DOCKER2_SOCKET" "$@"; }
 
 ensure_docker2() {
   if docker2 info >/dev/null 2>&1; then return; fi
+  command -v ip >/dev/null || [ -x /usr/sbin/ip ] || apt_install iproute2
+  [ -e "/run/netns/$DOCKER2_NETNS" ] || as_root ip netns add "$DOCKER2_NETNS"
+  as_root ip -n "$DOCKER2_NETNS" link set lo up
   # A daemon killed (the suite kills this one) leaves its pidfile and its
   # containerd's, and their pids may linger as zombies until they are
   # reaped: dockerd would refuse to start, or wait on a containerd that is
@@ -124,11 +130,13 @@ ensure_docker2() {
     state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
     if [ -z "$state" ] || [ "$state" = Z ]; then as_root rm -f "$pidfile"; fi
   done
-  log "starting a second dockerd (socket $DOCKER2_SOCKET, log: $EXECBOX_STATE/dockerd2.log)"
+  log "starting a second dockerd (socket $DOCKER2_SOCKET, network namespace $DOCKER2_NETNS, log: $EXECBOX_STATE/dockerd2.log)"
   as_root mkdir -p "$DOCKER2_ROOT/data" "$DOCKER2_ROOT/exec"
-  as_root sh -c "nohup dockerd --data-root '$DOCKER2_ROOT/data' --exec-root '$DOCKER2_ROOT/exec' \
-      --pidfile '$DOCKER2_ROOT/dockerd.pid' -H 'unix://$DOCKER2_SOCKET' --bridge=none --iptables=false \
-      >'$EXECBOX_STATE/dockerd2.log' 2>&1 &"
+  # nsenter, not `ip netns exec`: that one also remounts /sys, hiding the
+  # cgroup filesystem from dockerd.
+  as_root sh -c "nohup nsenter --net='/run/netns/$DOCKER2_NETNS' dockerd --data-root '$DOCKER2_ROOT/data' \
+      --exec-root '$DOCKER2_ROOT/exec' --pidfile '$DOCKER2_ROOT/dockerd.pid' -H 'unix://$DOCKER2_SOCKET' \
+      --bridge=none --iptables=false >'$EXECBOX_STATE/dockerd2.log' 2>&1 &"
   local i
   for i in $(seq 1 60); do
     docker2 info >/dev/null 2>&1 && return
@@ -138,16 +146,16 @@ ensure_docker2() {
   die "the second dockerd did not come up"
 }
 
-# The second engine's images: built there, from the first engine's local
-# base image (no registry), for the languages given.
+# The second engine's images: the first engine's, built from the local base
+# image, copied over (no registry, and the second engine has no network).
 ensure_docker2_images() {
-  local base=execbox/debian-base:bookworm
-  if ! docker2 image inspect "$base" >/dev/null 2>&1; then
-    log "copying $base to the second engine"
-    docker save "$base" | docker2 load >/dev/null
-  fi
-  log "building runtime images on the second engine: $*"
-  EXECBOX_DOCKER_HOST="unix://$DOCKER2_SOCKET" ./target/debug/execbox images build "$@"
+  local image
+  for image in "$@"; do
+    if [ "$(docker image inspect -f '{{.Id}}' "$image")" != "$(docker2 image inspect -f '{{.Id}}' "$image" 2>/dev/null)" ]; then
+      log "copying $image to the second engine"
+      docker save "$image" | docker2 load >/dev/null
+    fi
+  done
 }
 
 # A Docker engine that answers; installs Debian's docker.io and starts

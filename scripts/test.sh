@@ -28,7 +28,7 @@ log "building runtime images"
 ./target/debug/execbox images build
 # A second engine, with Python only: the suite's fleet of two hosts.
 ensure_docker2
-ensure_docker2_images python
+ensure_docker2_images execbox/python:3.11
 export EXECBOX_TEST_DOCKER2="unix://$DOCKER2_SOCKET"
 
 # Containers of earlier test runs that died mid-test (their test database is

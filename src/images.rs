@@ -91,12 +91,8 @@ async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow:
     progress.say(&format!("building {tag} (images/{dockerfile}, FROM {base})"));
     let started = std::time::Instant::now();
     let args = std::collections::HashMap::from([("BASE", base), ("LAUNCHER", LAUNCHER_IMAGE)]);
-    // The host's network for the build's package downloads: an engine
-    // with no bridge (`--bridge=none`, a host running sessions only, as the
-    // suite's second engine) has no other.
     let opts = BuildImageOptionsBuilder::default()
         .dockerfile(&dockerfile)
-        .networkmode("host")
         .t(tag)
         .rm(true)
         .forcerm(true)
