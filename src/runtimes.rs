@@ -477,6 +477,16 @@ mod tests {
         assert_eq!(&readme[from..to], table, "README.md's language table is stale: run with EXECBOX_UPDATE_README=1");
     }
 
+    /// Piston's names of languages not offered here resolve to nothing, not
+    /// to another language (Piston's `fs` is F#, not Forth).
+    #[test]
+    fn names_of_languages_not_offered_resolve_to_none() {
+        let rts = Runtimes::builtin();
+        for name in ["fs", "fsharp", "f#", "fsx", "vb", "basic", "jl", "julia", "zig", "swift", "dart", "scala", "st"] {
+            assert!(rts.resolve(name).is_none(), "{name} resolves to {:?}", rts.resolve(name).map(|r| &r.language));
+        }
+    }
+
     #[test]
     fn every_builtin_runtime_has_a_hello_world() {
         // What it prints is checked by running it (tests/it/languages.rs).
