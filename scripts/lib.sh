@@ -137,13 +137,19 @@ ensure_docker2() {
   as_root sh -c "nohup nsenter --net='/run/netns/$DOCKER2_NETNS' dockerd --data-root '$DOCKER2_ROOT/data' \
       --exec-root '$DOCKER2_ROOT/exec' --pidfile '$DOCKER2_ROOT/dockerd.pid' -H 'unix://$DOCKER2_SOCKET' \
       --bridge=none --iptables=false >'$EXECBOX_STATE/dockerd2.log' 2>&1 &"
+  wait_for_engine docker2 "$EXECBOX_STATE/dockerd2.log" "the second dockerd"
+}
+
+# Waits up to 30 s for the engine that CLI ($1: docker or docker2) talks to;
+# dies with the tail of its daemon's log ($2) when it never answers.
+wait_for_engine() {
   local i
   for i in $(seq 1 60); do
-    docker2 info >/dev/null 2>&1 && return
+    "$1" info >/dev/null 2>&1 && return
     sleep 0.5
   done
-  tail -20 "$EXECBOX_STATE/dockerd2.log" >&2 || true
-  die "the second dockerd did not come up"
+  tail -20 "$2" >&2 || true
+  die "$3 did not come up"
 }
 
 # The second engine's images: the first engine's, built from the local base
@@ -168,13 +174,7 @@ ensure_docker() {
   if ! docker info >/dev/null 2>&1; then
     log "starting dockerd (log: $EXECBOX_STATE/dockerd.log)"
     as_root sh -c "nohup dockerd >'$EXECBOX_STATE/dockerd.log' 2>&1 &"
-    local i
-    for i in $(seq 1 60); do
-      docker info >/dev/null 2>&1 && return
-      sleep 0.5
-    done
-    tail -20 "$EXECBOX_STATE/dockerd.log" >&2 || true
-    die "dockerd did not come up"
+    wait_for_engine docker "$EXECBOX_STATE/dockerd.log" dockerd
   fi
 }
 
