@@ -36,7 +36,27 @@ async fn schemathesis_finds_nothing_against_the_openapi_document() {
         .env("EXECBOX_SERVICE_TOKEN", service_token())
         .env("NO_COLOR", "1");
     let stdout = run_client(command, Duration::from_secs(600), "schemathesis (it found problems)").await;
-    // It ran: every operation it may test was tested and passed.
-    assert!(stdout.contains("passed") && !stdout.contains("0 passed"), "{stdout}");
+    // It ran: every operation it selected passed both the coverage and
+    // the fuzzing phase ("Operations: 23 selected", then "✅ 23 passed"
+    // for each; later counts are of links and test cases).
+    let selected = counts_before(&stdout, "selected").first().copied().unwrap_or(0);
+    assert!(selected > 0, "no operations selected: {stdout}");
+    let passed = counts_before(&stdout, "passed");
+    assert!(passed.iter().take(2).all(|&n| n == selected), "a phase did not pass every operation: {stdout}");
     api.stop().await;
+}
+
+/// Every number in `text` directly followed by `word` (or `word,`), in order.
+fn counts_before(text: &str, word: &str) -> Vec<u64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.windows(2).filter(|w| w[1].trim_end_matches(',') == word).filter_map(|w| w[0].parse().ok()).collect()
+}
+
+#[test]
+fn counts_are_whole_numbers_before_their_word() {
+    let report =
+        "Operations: 23 selected / 26 total\n ✅ 23 passed\n 2460 generated, 2460 passed, 80 skipped\n 0 passed";
+    assert_eq!(counts_before(report, "selected"), [23]);
+    assert_eq!(counts_before(report, "passed"), [23, 2460, 0]);
+    assert_eq!(counts_before(report, "failed"), [] as [u64; 0]);
 }
