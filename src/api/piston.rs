@@ -158,7 +158,7 @@ fn to_session(st: &ApiState, req: &ExecuteRequest, interactive: bool) -> Result<
         Request {
             language: rt.language.clone(),
             code,
-            stdin: req.stdin.clone(),
+            stdin: if interactive { req.stdin.clone() } else { Some(piston_stdin(req.stdin.as_deref())) },
             args: req.args.clone(),
             files: (!extra.is_empty()).then_some(Value::Array(extra)),
             timeout_ms: column(run_timeout),
@@ -173,6 +173,18 @@ fn to_session(st: &ApiState, req: &ExecuteRequest, interactive: bool) -> Result<
         },
         rt,
     ))
+}
+
+/// Piston ends a job's stdin with a newline when it lacks one, so a
+/// request without stdin gives the program one empty line: an awk
+/// `{print "OK"}` prints once and a `read line` succeeds, as under Piston.
+/// (A socket's stdin is the client's to send, so it is left as it is.)
+fn piston_stdin(stdin: Option<&str>) -> String {
+    let mut s = stdin.unwrap_or_default().to_owned();
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
 }
 
 /// A refused request in Piston's words (its field names and units).
@@ -530,6 +542,15 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid, caller: &P
 mod tests {
     use super::*;
     use EndReason as R;
+
+    #[test]
+    fn stdin_ends_with_one_newline_as_under_piston() {
+        let table =
+            [(None, "\n"), (Some(""), "\n"), (Some("a"), "a\n"), (Some("a\n"), "a\n"), (Some("a\n\n"), "a\n\n")];
+        for (given, sent) in table {
+            assert_eq!(piston_stdin(given), sent, "{given:?}");
+        }
+    }
 
     /// Piston's `status`, `signal` and `code` for every way a stage ends,
     /// decided by the end reason alone (never by the `error` sentence).

@@ -527,6 +527,16 @@ async fn piston_execute_runtimes_and_errors() {
     assert_eq!(v["run"]["stderr"], "oops\n");
     assert_eq!(v["run"]["output"], "1 arg1 typed\noops\n");
     assert_eq!((v["run"]["code"].clone(), v["run"]["status"].clone()), (json!(4), json!("RE")));
+    // Piston's stdin ends with a newline, added when missing, so a program
+    // reading a line gets an empty one rather than end of file.
+    for (stdin, line) in [(None, "''"), (Some("typed"), "'typed'"), (Some("two\n"), "'two'")] {
+        let mut req = piston("print(repr(input()))");
+        if let Some(stdin) = stdin {
+            req["stdin"] = json!(stdin);
+        }
+        let (status, v) = post(&api, "/api/v2/execute", Some(&token), req).await;
+        assert_eq!((status, v["run"]["stdout"].clone()), (200, json!(format!("{line}\n"))), "{stdin:?}: {v}");
+    }
 
     // Timeout: a request may lower the limit.
     let mut slow = piston("while True: pass");

@@ -154,7 +154,9 @@ const LANGS: &[Lang] = &[
     },
     Lang {
         name: "awk",
-        ok: "BEGIN { print \"OK\" }",
+        // Piston's own test: one line of input, which Piston's stdin
+        // convention gives it even when the request has no stdin.
+        ok: "{print \"OK\"}",
         compile_error: None,
         exit3: Some("BEGIN { exit 3 }"),
         multi: Some(("@include \"util.awk\"\nBEGIN { print f() }", "util.awk", "function f() { return \"OK from util\" }")),
