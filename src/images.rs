@@ -57,13 +57,18 @@ pub(crate) async fn build(engine: &Engine, runtimes: &Runtimes, only: &[String])
 /// and its size.
 pub(crate) async fn list(engine: &Engine, runtimes: &Runtimes) -> anyhow::Result<()> {
     engine.ping().await.context("`execbox images list` needs a Docker engine")?;
-    println!("{:<12} {:<10} {:<24} {:>10}", "LANGUAGE", "VERSION", "IMAGE", "SIZE");
+    let mut rows = vec![["LANGUAGE".to_string(), "VERSION".into(), "IMAGE".into(), "SIZE".into()]];
     for rt in runtimes.all() {
         let size = match engine.image_size(&rt.image).await? {
             Some(bytes) => format!("{:.0} MB", bytes as f64 / 1e6),
             None => format!("missing: execbox images build {}", rt.language),
         };
-        println!("{:<12} {:<10} {:<24} {:>10}", rt.language, rt.version, rt.image, size);
+        rows.push([rt.language.clone(), rt.version.clone(), rt.image.clone(), size]);
+    }
+    let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    for [language, version, image, size] in &rows {
+        println!("{language:<w0$}  {version:<w1$}  {image:<w2$}  {size}");
     }
     Ok(())
 }
