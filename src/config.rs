@@ -152,6 +152,9 @@ pub struct WorkerConfig {
     pub heartbeat_interval_ms: u64,
     /// How often containers whose session is no longer live are removed.
     pub reap_interval_ms: u64,
+    /// How long one Docker call of a session may take before the engine
+    /// counts as stalled (`sandbox::engine::Engine::with_call_limit`).
+    pub docker_call_timeout_ms: u64,
     /// On shutdown, how long running sessions may go on before they are killed.
     pub shutdown_grace_ms: u64,
     /// Warm containers kept ready per language (run mode, default limits).
@@ -253,6 +256,7 @@ impl Default for WorkerConfig {
             lease_ms: 30_000,
             heartbeat_interval_ms: 5_000,
             reap_interval_ms: 30_000,
+            docker_call_timeout_ms: 10_000,
             shutdown_grace_ms: 30_000,
             warm_pool: Default::default(),
             warm_auto: true,
@@ -356,6 +360,7 @@ impl Config {
         e.set("EXECBOX_LEASE_MS", &mut w.lease_ms)?;
         e.set("EXECBOX_HEARTBEAT_INTERVAL_MS", &mut w.heartbeat_interval_ms)?;
         e.set("EXECBOX_REAP_INTERVAL_MS", &mut w.reap_interval_ms)?;
+        e.set("EXECBOX_DOCKER_CALL_TIMEOUT_MS", &mut w.docker_call_timeout_ms)?;
         e.set("EXECBOX_SHUTDOWN_GRACE_MS", &mut w.shutdown_grace_ms)?;
         e.set("EXECBOX_WARM_TTL_MS", &mut w.warm_ttl_ms)?;
         e.set("EXECBOX_WARM_POOL_MEMORY_MB", &mut w.warm_memory_mb)?;
@@ -441,6 +446,9 @@ impl Config {
         }
         if !(w.warm_cpus.is_finite() && w.warm_cpus >= 0.0) {
             bail!("EXECBOX_WARM_POOL_CPUS must be a number of CPUs, 0 or more");
+        }
+        if w.docker_call_timeout_ms == 0 {
+            bail!("EXECBOX_DOCKER_CALL_TIMEOUT_MS must be positive");
         }
         if w.poll_interval_ms == 0 || w.reap_interval_ms == 0 {
             bail!("EXECBOX_POLL_INTERVAL_MS and EXECBOX_REAP_INTERVAL_MS must be positive");

@@ -29,6 +29,8 @@ pub enum SandboxError {
     ImageOutdated(String),
     #[error("Docker engine is unreachable: {0}")]
     Unreachable(#[source] DockerError),
+    #[error("Docker engine did not answer a {0} call within {1:?}")]
+    Stalled(&'static str, Duration),
     #[error("Docker engine error: {0}")]
     Docker(#[from] DockerError),
     #[error("the container did not stop within {0:?} of being killed")]
@@ -37,6 +39,23 @@ pub enum SandboxError {
     Launcher(String),
     #[error("cannot apply the run stage's limits: {0}")]
     SwitchLimits(#[source] DockerError),
+}
+
+/// How long one engine call may take by default (the worker's is
+/// `EXECBOX_DOCKER_CALL_TIMEOUT_MS`).
+const CALL_LIMIT: Duration = Duration::from_secs(10);
+/// The most a ping may take, whatever the call limit: the worker's loop
+/// waits for it, so a stalled daemon holds that loop (and its heartbeats)
+/// no longer than this.
+const PING_LIMIT: Duration = Duration::from_secs(3);
+
+/// `f`, the engine call named `call`, if it answers within `limit`.
+async fn within<T>(
+    call: &'static str,
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<T, DockerError>>,
+) -> Result<Result<T, DockerError>, SandboxError> {
+    tokio::time::timeout(limit, f).await.map_err(|_| SandboxError::Stalled(call, limit))
 }
 
 fn classify(e: DockerError, image: &str) -> SandboxError {
@@ -71,6 +90,13 @@ impl Running {
         use futures::FutureExt;
         self.output.next().now_or_never().is_none()
     }
+
+    /// Writes frames to the launcher (before the run's driver takes over).
+    pub(crate) async fn send(&mut self, frames: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.input.write_all(frames).await?;
+        self.input.flush().await
+    }
 }
 
 /// A created, not yet started container.
@@ -85,6 +111,7 @@ pub struct Created {
 pub struct Engine {
     docker: Docker,
     limits: Limits,
+    call_limit: Duration,
 }
 
 impl Engine {
@@ -92,7 +119,26 @@ impl Engine {
     /// is sent until the first call.
     pub fn connect(host: &str, limits: Limits) -> anyhow::Result<Engine> {
         let docker = if host.is_empty() { Docker::connect_with_defaults()? } else { Docker::connect_with_host(host)? };
-        Ok(Engine { docker, limits })
+        Ok(Engine { docker, limits, call_limit: CALL_LIMIT })
+    }
+
+    /// Bounds every call of a session (create, attach, start, update,
+    /// inspect, kill, remove, list) by `limit`: a daemon that accepts
+    /// connections and never answers then ends a session `error` /
+    /// `infrastructure` within it, not within bollard's two minutes. Image
+    /// builds go through [`Engine::docker`] and are not bounded.
+    pub fn with_call_limit(mut self, limit: Duration) -> Engine {
+        self.call_limit = limit;
+        self
+    }
+
+    /// `f`, the engine call named `call`, within the call limit.
+    async fn bounded<T>(
+        &self,
+        call: &'static str,
+        f: impl std::future::Future<Output = Result<T, DockerError>>,
+    ) -> Result<Result<T, DockerError>, SandboxError> {
+        within(call, self.call_limit, f).await
     }
 
     pub fn docker(&self) -> &Docker {
@@ -104,12 +150,15 @@ impl Engine {
     }
 
     pub(crate) async fn ping(&self) -> Result<(), SandboxError> {
-        self.docker.ping().await.map(|_| ()).map_err(SandboxError::Unreachable)
+        within("ping", self.call_limit.min(PING_LIMIT), self.docker.ping())
+            .await?
+            .map(|_| ())
+            .map_err(SandboxError::Unreachable)
     }
 
     /// The image's size in bytes, or None when it is not on this engine.
     pub(crate) async fn image_size(&self, image: &str) -> Result<Option<i64>, SandboxError> {
-        match self.docker.inspect_image(image).await {
+        match self.bounded("image inspect", self.docker.inspect_image(image)).await? {
             Ok(i) => Ok(Some(i.size.unwrap_or_default())),
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(classify(e, image)),
@@ -117,7 +166,7 @@ impl Engine {
     }
 
     pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, SandboxError> {
-        match self.docker.inspect_image(image).await {
+        match self.bounded("image inspect", self.docker.inspect_image(image)).await? {
             Ok(_) => Ok(true),
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
             Err(e) => Err(classify(e, image)),
@@ -127,9 +176,8 @@ impl Engine {
     pub async fn create(&self, spec: &ContainerSpec) -> Result<Created, SandboxError> {
         let body = policy::container_config(spec, &self.limits);
         let resp = self
-            .docker
-            .create_container(None::<CreateContainerOptions>, body)
-            .await
+            .bounded("create", self.docker.create_container(None::<CreateContainerOptions>, body))
+            .await?
             .map_err(|e| classify(e, &spec.image))?;
         Ok(Created { id: resp.id, image: spec.image.clone() })
     }
@@ -144,11 +192,12 @@ impl Engine {
             .stream(true)
             .logs(false)
             .build();
-        let attached = self.docker.attach_container(&c.id, Some(opts)).await.map_err(|e| classify(e, &c.image))?;
-        self.docker
-            .start_container(&c.id, None::<bollard::query_parameters::StartContainerOptions>)
-            .await
+        let attached = self
+            .bounded("attach", self.docker.attach_container(&c.id, Some(opts)))
+            .await?
             .map_err(|e| classify(e, &c.image))?;
+        let start = self.docker.start_container(&c.id, None::<bollard::query_parameters::StartContainerOptions>);
+        self.bounded("start", start).await?.map_err(|e| classify(e, &c.image))?;
         Ok(Running { id: c.id.clone(), output: attached.output, input: attached.input })
     }
 
@@ -170,7 +219,7 @@ impl Engine {
             nano_cpus: Some((to.cpus * 1e9) as i64),
             ..Default::default()
         };
-        self.docker.update_container(id, update).await.map_err(SandboxError::SwitchLimits)
+        self.bounded("update", self.docker.update_container(id, update)).await?.map_err(SandboxError::SwitchLimits)
     }
 
     /// Lowers a (warm) container's memory limit to a session's own, before
@@ -182,7 +231,7 @@ impl Engine {
             memory_swap: Some(bytes),
             ..Default::default()
         };
-        self.docker.update_container(id, update).await.map_err(SandboxError::SwitchLimits)
+        self.bounded("update", self.docker.update_container(id, update)).await?.map_err(SandboxError::SwitchLimits)
     }
 
     /// Whether the kernel's OOM killer ended something in the container, as
@@ -191,8 +240,8 @@ impl Engine {
     /// briefly before the answer is no.
     pub(super) async fn oom_killed(&self, id: &str, retry: bool) -> Result<bool, SandboxError> {
         for _ in 0..if retry { 10 } else { 1 } {
-            let state =
-                self.docker.inspect_container(id, None::<InspectContainerOptions>).await?.state.unwrap_or_default();
+            let inspect = self.docker.inspect_container(id, None::<InspectContainerOptions>);
+            let state = self.bounded("inspect", inspect).await??.state.unwrap_or_default();
             if state.oom_killed == Some(true) {
                 return Ok(true);
             }
@@ -204,8 +253,12 @@ impl Engine {
     /// Sends a signal to the container's processes (through its init).
     pub(crate) async fn signal(&self, id: &str, signal: &str) {
         let opts = KillContainerOptions { signal: signal.into() };
-        if let Err(e) = self.docker.kill_container(id, Some(opts)).await {
-            tracing::debug!(container = id, signal, error = %e, "signal not delivered (container probably stopped)");
+        match self.bounded("kill", self.docker.kill_container(id, Some(opts))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(container = id, signal, error = %e, "signal not delivered (container probably stopped)")
+            }
+            Err(e) => tracing::warn!(container = id, signal, error = %e, "signal not delivered"),
         }
     }
 
@@ -213,8 +266,12 @@ impl Engine {
     /// Returns when the kill was sent.
     pub(crate) async fn kill(&self, id: &str) -> Instant {
         let opts = KillContainerOptions { signal: "SIGKILL".into() };
-        if let Err(e) = self.docker.kill_container(id, Some(opts)).await {
-            tracing::debug!(container = id, error = %e, "kill failed (container probably already stopped)");
+        match self.bounded("kill", self.docker.kill_container(id, Some(opts))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(container = id, error = %e, "kill failed (container probably already stopped)")
+            }
+            Err(e) => tracing::warn!(container = id, error = %e, "kill not delivered"),
         }
         Instant::now()
     }
@@ -223,7 +280,7 @@ impl Engine {
     /// is already gone counts as removed.
     pub async fn remove(&self, id: &str) -> Result<(), SandboxError> {
         let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        match self.docker.remove_container(id, Some(opts)).await {
+        match self.bounded("remove", self.docker.remove_container(id, Some(opts))).await? {
             Ok(()) => Ok(()),
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             Err(DockerError::DockerResponseServerError { status_code: 409, message })
@@ -245,7 +302,8 @@ impl Engine {
             vec![format!("{}=true", policy::LABEL_MANAGED), format!("{}={scope}", policy::LABEL_SCOPE)],
         )]);
         let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let list = self.docker.list_containers(Some(opts)).await.map_err(SandboxError::Unreachable)?;
+        let list =
+            self.bounded("list", self.docker.list_containers(Some(opts))).await?.map_err(SandboxError::Unreachable)?;
         Ok(list.into_iter().filter_map(|c| Some((c.id?, c.labels.unwrap_or_default()))).collect())
     }
 }

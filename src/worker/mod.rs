@@ -56,7 +56,9 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
         let Some(db) = db else { return Ok(()) };
         crate::db::scope(&db).await?
     };
-    let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone()).context("cannot set up the Docker client")?;
+    let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone())
+        .context("cannot set up the Docker client")?
+        .with_call_limit(Duration::from_millis(wc.docker_call_timeout_ms));
     let warm = warm_pool(&cfg, &runtimes, &engine, &scope).await?;
     let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope, warm, engine_suspect: Default::default() };
     let mut w = Worker {
@@ -435,6 +437,9 @@ impl Worker {
     /// live (its worker died, or it finished and removal failed), and warm
     /// containers nobody owns. What cannot be known (a failed query) is kept.
     async fn reap(&self) {
+        if !self.docker_ok {
+            return;
+        }
         let containers = match self.ctx.engine.list_managed(&self.ctx.scope).await {
             Ok(c) => c,
             Err(e) => {

@@ -132,6 +132,16 @@ async fn two_nodes_hold_one_user_to_one_limit() {
         assert_eq!(status, 429, "{v}");
         assert!(v["message"].as_str().unwrap().contains("pending or running"), "{v}");
     }
+    // Requests at once, on both nodes, cannot overshoot it: each is decided
+    // after the one before it committed its session.
+    let token = user_token(db.user().await);
+    let at_once = futures::future::join_all((0..12).map(|i| {
+        let (api, token, req) = (if i % 2 == 0 { &a } else { &b }, &token, req.clone());
+        async move { post(api, "/api/run-backend", Some(token), req).await.0 }
+    }))
+    .await;
+    assert_eq!(at_once.iter().filter(|s| **s == 200).count(), 2, "{at_once:?}");
+    assert!(at_once.iter().all(|s| *s == 200 || *s == 429), "{at_once:?}");
     a.stop().await;
     b.stop().await;
 }
@@ -238,6 +248,7 @@ async fn claimed_by(db: &TestDb, id: uuid::Uuid) -> Option<String> {
 #[tokio::test]
 async fn two_engines_share_the_sessions_and_survive_one_dying() {
     let _cpu = every_language().await;
+    let _engine = ENGINE_TWO.lock().await;
     docker2(&["info"]);
     let db = TestDb::new().await;
     let user = db.user().await;
@@ -336,10 +347,9 @@ async fn two_engines_share_the_sessions_and_survive_one_dying() {
     let long = db.submit(user, "python", "import time\nprint('started', flush=True)\ntime.sleep(60)").await;
     db.wait_output(long, Duration::from_secs(60)).await;
     assert_eq!(claimed_by(&db, long).await.as_deref(), Some("engine-two"));
-    let root = std::env::var("EXECBOX_DOCKER2_ROOT").unwrap_or_else(|_| "/var/lib/execbox-docker2".into());
-    let pid = std::fs::read_to_string(format!("{root}/dockerd.pid")).expect("the second dockerd's pidfile");
+    let pid = docker2_pid();
     let revive = Revive;
-    let killed = std::process::Command::new("kill").args(["-9", pid.trim()]).status().unwrap();
+    let killed = std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
     assert!(killed.success());
     let t0 = Instant::now();
     let s = db.wait_done(long, Duration::from_secs(60)).await;
@@ -361,6 +371,76 @@ async fn two_engines_share_the_sessions_and_survive_one_dying() {
     b.stop().await.unwrap();
     drop(revive);
     docker2(&["info"]);
+}
+
+/// Tests that stop or kill the second engine's daemon take turns.
+static ENGINE_TWO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The second engine's daemon process.
+fn docker2_pid() -> String {
+    let root = std::env::var("EXECBOX_DOCKER2_ROOT").unwrap_or_else(|_| "/var/lib/execbox-docker2".into());
+    std::fs::read_to_string(format!("{root}/dockerd.pid")).expect("the second dockerd's pidfile").trim().to_string()
+}
+
+/// A daemon that accepts connections and never answers (stopped, not
+/// dead): the session a worker claims ends `error` / `infrastructure`
+/// within the worker's call limit, and the worker claims nothing more while
+/// its engine does not answer; once it answers again, sessions are served.
+#[tokio::test]
+async fn a_stalled_engine_ends_its_session_within_the_call_limit() {
+    let _engine = ENGINE_TWO.lock().await;
+    docker2(&["info"]);
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let stalled = |c: &mut execbox::config::Config| {
+        c.worker.id = "stalled".into();
+        c.docker_host = second_engine();
+        c.worker.docker_call_timeout_ms = 2_000;
+        // Only notifications wake it: a poll's ping must not find the stall
+        // before the session is claimed.
+        c.worker.poll_interval_ms = 600_000;
+    };
+    let w = db.worker_with(stalled);
+    let first = db.submit(user, "python", "print('before')").await;
+    assert_eq!(db.wait_done(first, Duration::from_secs(60)).await.status, "completed");
+
+    let resume = Resume(docker2_pid());
+    let stopped = std::process::Command::new("kill").args(["-STOP", &resume.0]).status().unwrap();
+    assert!(stopped.success());
+    let t0 = Instant::now();
+    let id = db.submit(user, "python", "print('never')").await;
+    let s = db.wait_done(id, Duration::from_secs(30)).await;
+    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("infrastructure")), "{s:?}");
+    assert!(s.error.as_deref().unwrap_or("").contains("did not answer"), "{s:?}");
+    assert!(t0.elapsed() < Duration::from_secs(2 + 4), "ended after {:?}", t0.elapsed());
+    // The engine is suspect now: the next session waits for a worker whose
+    // engine answers.
+    let waiting = db.submit(user, "python", "print('served later')").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(db.session(waiting).await.status, "pending");
+
+    drop(resume);
+    w.stop().await.unwrap();
+    // The same engine, answering again, serves what waited.
+    let w = db.worker_with(|c| {
+        c.worker.id = "resumed".into();
+        c.docker_host = second_engine();
+    });
+    let s = db.wait_done(waiting, Duration::from_secs(60)).await;
+    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(db.stdout(waiting).await, ["served later"]);
+    w.stop().await.unwrap();
+}
+
+/// Lets the second engine's daemon go on when dropped (the test stops it).
+struct Resume(String);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        if !std::process::Command::new("kill").args(["-CONT", &self.0]).status().is_ok_and(|s| s.success()) {
+            eprintln!("the second dockerd ({}) was not resumed", self.0);
+        }
+    }
 }
 
 /// Starts the second engine's daemon again when dropped (the test kills
