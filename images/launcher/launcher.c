@@ -15,7 +15,9 @@
  *                    [--bench FILE] [--cases] [--compile COMPILE-ARGV... --]
  *                    RUN-ARGV... [--then BENCH-ARGV...]
  *
- * Host to launcher: FILE (written into /work), START (every file is there),
+ * Host to launcher: LAUNCH (a warm container's session: the command line
+ * this launcher goes on with instead of its own; before anything else),
+ * FILE (written into /work), START (every file is there),
  * GO (the run stage's limits are in force), STDIN (bytes for the program),
  * EOF (end of the program's stdin; with --cases: no more cases), CASE (with
  * --cases: run the program once more, with these limits, arguments, files
@@ -59,7 +61,7 @@
 #include <unistd.h>
 
 /* Host to launcher. */
-enum { H_FILE = 1, H_START = 2, H_GO = 3, H_STDIN = 4, H_EOF = 5, H_CASE = 6 };
+enum { H_FILE = 1, H_START = 2, H_GO = 3, H_STDIN = 4, H_EOF = 5, H_CASE = 6, H_LAUNCH = 7 };
 /* Launcher to host. */
 enum { L_STDOUT = 1, L_STDERR = 2, L_COMPILED = 3, L_EXITED = 4, L_BLOCK = 5, L_FATAL = 6, L_CASE_DONE = 7 };
 
@@ -113,6 +115,7 @@ struct buf {
 
 static void fatal(const char *fmt, ...);
 static int safe_name(const char *name, size_t len);
+static void parse_args(int argc, char **argv);
 
 static void buf_add(struct buf *b, const void *data, size_t len) {
     if (b->off > 0 && b->off == b->len)
@@ -264,6 +267,7 @@ static struct {
     struct buf fifo_buf;
     int fifo_ready;      /* the script's content is queued */
     int fifo_died;       /* the interpreter died before opening the FIFO */
+    int framed;          /* a frame came from the host (LAUNCH must be first) */
     int last_status;
     /* CPU-time limits (ms; 0: none) of the compile and run stages, from START. */
     uint64_t cpu_limit_ms[2];
@@ -997,6 +1001,53 @@ static void write_file(const unsigned char *p, size_t len) {
         buf_add(&L.fifo_buf, content, clen);
 }
 
+/* LAUNCH: a warm container takes a session whose command line is not the
+ * one it was started with. The prestarted interpreter, unused, is killed,
+ * and the launcher goes on as if started with these arguments (u16 count,
+ * each u32 length + bytes), which may not prestart again. */
+static void relaunch(const unsigned char *p, size_t len) {
+    if (len < 2)
+        fatal("LAUNCH frame too short");
+    size_t n = ((size_t)p[0] << 8) | p[1], off = 2;
+    char **argv = calloc(n + 2, sizeof *argv);
+    if (!argv)
+        fatal("out of memory");
+    argv[0] = "execbox-launcher";
+    for (size_t i = 0; i < n; i++) {
+        if (len - off < 4)
+            fatal("LAUNCH frame too short");
+        size_t alen = get32(p + off);
+        off += 4;
+        if (len - off < alen || memchr(p + off, 0, alen))
+            fatal("LAUNCH argument %zu is cut or holds a NUL byte", i);
+        argv[i + 1] = strndup((const char *)p + off, alen);
+        if (!argv[i + 1])
+            fatal("out of memory");
+        off += alen;
+    }
+    if (off != len)
+        fatal("LAUNCH frame has %zu bytes too many", len - off);
+    if (L.have_child) {
+        kill_tree(&L.child);
+        int status;
+        while (waitpid(L.child.pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        close_fd(&L.child.out);
+        close_fd(&L.child.err);
+        close_fd(&L.child.in);
+        L.have_child = 0;
+    }
+    close_fd(&L.fifo);
+    L.fifo_buf.off = L.fifo_buf.len = 0;
+    L.fifo_died = 0;
+    L.prestart = L.report = L.bench_file = NULL;
+    L.report_stdout = L.cases = 0;
+    L.compile = L.then = NULL;
+    parse_args((int)n + 1, argv);
+    if (L.prestart)
+        fatal("--prestart in LAUNCH (only a container's own command line prestarts)");
+}
+
 /* Handles every complete frame the host sent. */
 static void host_frames(void) {
     for (;;) {
@@ -1012,7 +1063,14 @@ static void host_frames(void) {
         int kind = p[0];
         unsigned char *payload = p + 5;
         L.host.off += 5 + (size_t)len;
+        int first = !L.framed;
+        L.framed = 1;
         switch (kind) {
+        case H_LAUNCH:
+            if (!first || L.phase != WAIT_FILES)
+                fatal("LAUNCH after another frame");
+            relaunch(payload, len);
+            break;
         case H_FILE:
             if (L.phase != WAIT_FILES)
                 fatal("FILE after START");

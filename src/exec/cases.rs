@@ -219,6 +219,9 @@ pub(super) async fn run(
         if let Err(e) = ctx.engine.remove(&id).await {
             tracing::warn!(container = %id, error = %crate::error_chain(&e), "cannot remove the checker's container; the reaper will");
         }
+        if let Some(pool) = &ctx.warm {
+            pool.release(&id);
+        }
     }
     let finished = match finished {
         Ok(f) => f,
@@ -253,6 +256,11 @@ async fn start_checker<'p>(
 ) -> Result<(Running, &'p CheckerPlan<'p>), SandboxError> {
     let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, &ctx.cfg.worker.id);
     let spec = container_spec(c.runtime, &c.launch, &c.stages, &ctx.cfg.limits, labels);
+    if let Some(pool) = &ctx.warm {
+        if let Some(running) = pool.serve(&spec, &c.runtime.language, &c.launch).await {
+            return Ok((running, c));
+        }
+    }
     let created = ctx.engine.create(&spec).await?;
     match ctx.engine.start(&created).await {
         Ok(running) => Ok((running, c)),

@@ -208,32 +208,12 @@ async fn run(
     let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, worker_id);
     let spec = container_spec(rt, &plan.launch, &plan.stages, &ctx.cfg.limits, labels);
     // A warm container serves the session when it is the container the
-    // session would get (labels aside), its memory limit lowered to the
-    // session's own when that is lower (see `warm::serves`).
+    // session would get but for its labels, a lower memory limit and its
+    // launcher's command line, both applied before the code arrives (see
+    // `warm::fit`).
     let warm = match &ctx.warm {
-        Some(pool) if pool.spec(&rt.language).is_some_and(|w| crate::sandbox::warm::serves(w, &spec)) => {
-            let warm_mb = pool.spec(&rt.language).map_or(spec.memory_mb, |w| w.memory_mb);
-            match pool.take(&rt.language).await {
-                Some(r) if spec.memory_mb < warm_mb => match ctx.engine.lower_memory(&r.id, spec.memory_mb).await {
-                    Ok(()) => Some(r),
-                    Err(e) => {
-                        // Cold instead; the warm container goes as any used one.
-                        tracing::warn!(container = %r.id, error = %crate::error_chain(&e), "cannot lower a warm container's memory; using a cold one");
-                        let (engine, pool, id) = (ctx.engine.clone(), pool.clone(), r.id.clone());
-                        drop(r);
-                        tokio::spawn(async move {
-                            if let Err(e) = engine.remove(&id).await {
-                                tracing::warn!(container = %id, error = %crate::error_chain(&e), "cannot remove a warm container; the reaper will");
-                            }
-                            pool.release(&id);
-                        });
-                        None
-                    }
-                },
-                taken => taken,
-            }
-        }
-        _ => None,
+        Some(pool) => pool.serve(&spec, &rt.language, &plan.launch).await,
+        None => None,
     };
     let warmed = warm.is_some();
     let counter =

@@ -14,7 +14,10 @@
 //!
 //! ```text
 //! execbox → launcher                      launcher → execbox
-//!   FILE   u16 name length, name, bytes     STDOUT    bytes
+//!   LAUNCH u16 count, each u32 length +     STDOUT    bytes
+//!          bytes: a warm container's
+//!          session's command line
+//!   FILE   u16 name length, name, bytes
 //!   START  (every file is written)          STDERR    bytes
 //!   GO     (run-stage limits in force)      COMPILED  status
 //!   STDIN  bytes                            EXITED    status (the run's last frame)
@@ -33,11 +36,17 @@
 //!         then the case's whole stdin
 //! ```
 //!
-//! A run: FILE…, START; with a compile stage the launcher answers COMPILED
+//! A run: [LAUNCH], FILE…, START; with a compile stage the launcher answers COMPILED
 //! and, if it succeeded, waits for GO; then STDIN… EOF while it forwards
 //! output, until EXITED. Validation runs end with BLOCK frames (the test
 //! report, the benchmark timings) before EXITED, sent after every process of
 //! the tested code was killed.
+//!
+//! LAUNCH, only ever the first frame, lets a warm container serve a session
+//! whose command line is not the one the container was started with
+//! (arguments, test cases, another stage plan): the launcher kills its
+//! prestarted interpreter, unused, and goes on as if started with the
+//! frame's command line, which may not prestart.
 //!
 //! With `--cases` the program does not start after GO: the launcher keeps
 //! /work as compiled, then runs the program once per CASE (one at a time:
@@ -62,6 +71,7 @@ mod kind {
     pub(crate) const STDIN: u8 = 4;
     pub(crate) const EOF: u8 = 5;
     pub(crate) const CASE: u8 = 6;
+    pub(crate) const LAUNCH: u8 = 7;
     // launcher → execbox
     pub(crate) const STDOUT: u8 = 1;
     pub(crate) const STDERR: u8 = 2;
@@ -148,6 +158,23 @@ fn frame(out: &mut Vec<u8>, kind: u8, parts: &[&[u8]]) {
     for p in parts {
         out.extend_from_slice(p);
     }
+}
+
+/// LAUNCH: `launch` as the command line of a started (warm) container,
+/// before any other frame. It may not prestart (the container's own
+/// command line did, or not).
+pub(crate) fn relaunch(launch: &Launch) -> Vec<u8> {
+    assert!(launch.prestart.is_none(), "LAUNCH cannot prestart");
+    let argv = launch.argv();
+    let mut p = Vec::with_capacity(2 + argv.iter().map(|a| a.len() + 4).sum::<usize>());
+    p.extend_from_slice(&(argv.len() as u16).to_be_bytes());
+    for a in &argv {
+        p.extend_from_slice(&(a.len() as u32).to_be_bytes());
+        p.extend_from_slice(a.as_bytes());
+    }
+    let mut out = Vec::with_capacity(p.len() + 5);
+    frame(&mut out, kind::LAUNCH, &[&p]);
+    out
 }
 
 /// CPU-time limits the launcher enforces on each stage (the program and
@@ -466,6 +493,19 @@ mod tests {
         want.extend([0, 0, 0, 0, 0, 0, 1, 44, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
         want.extend(b"\x00\x01\x00\x00\x00\x01a\x00\x01\x00\x02in\x00\x00\x00\x02xy5\n");
         assert_eq!(case(&c), want);
+        let cases = Launch {
+            prestart: None,
+            report: None,
+            compile: None,
+            run: vec!["python3".into(), "main.py".into(), "a b".into()],
+            cases: true,
+        };
+        let mut want = vec![7, 0, 0, 0, 40, 0, 4];
+        for a in ["--cases", "python3", "main.py", "a b"] {
+            want.extend((a.len() as u32).to_be_bytes());
+            want.extend(a.as_bytes());
+        }
+        assert_eq!(relaunch(&cases), want);
         let big = stdin(&vec![7u8; STDIN_CHUNK + 1]);
         assert_eq!(big.len(), STDIN_CHUNK + 1 + 10, "two frames");
     }

@@ -13,6 +13,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use super::launcher::{self, Launch};
 use super::policy::ContainerSpec;
 use super::{Engine, Running};
 
@@ -50,12 +53,30 @@ fn add(a: (u64, f64), b: (u64, f64)) -> (u64, f64) {
     (a.0 + b.0, a.1 + b.1)
 }
 
-/// Whether a warm container made from `warm` can serve a session that would
-/// get `cold`: the same container but for its labels, and a memory limit the
-/// session's own is at or below (it is lowered before the code arrives).
-pub(crate) fn serves(warm: &ContainerSpec, cold: &ContainerSpec) -> bool {
-    cold.memory_mb <= warm.memory_mb
-        && ContainerSpec { labels: warm.labels.clone(), memory_mb: warm.memory_mb, ..cold.clone() } == *warm
+/// How a warm container is made ready for a session it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fit {
+    /// The session's memory limit, when lower than the container's:
+    /// applied before the code arrives.
+    pub lower_memory_to: Option<u64>,
+    /// The session's launcher command line is not the container's (its
+    /// arguments, test cases, a package.json that forbids prestarting): it
+    /// is sent as the first frame, and the unused prestarted interpreter goes.
+    pub relaunch: bool,
+}
+
+/// Whether, and how, a warm container made from `warm` serves a session
+/// that would get `cold`: the same container but for its labels, its
+/// launcher's command line and a memory limit the session's own is at or
+/// below.
+pub(crate) fn fit(warm: &ContainerSpec, cold: &ContainerSpec) -> Option<Fit> {
+    let same =
+        ContainerSpec { labels: warm.labels.clone(), memory_mb: warm.memory_mb, cmd: warm.cmd.clone(), ..cold.clone() }
+            == *warm;
+    (same && cold.memory_mb <= warm.memory_mb).then(|| Fit {
+        lower_memory_to: (cold.memory_mb < warm.memory_mb).then_some(cold.memory_mb),
+        relaunch: cold.cmd != warm.cmd,
+    })
 }
 
 /// The pool a worker keeps with no setting: for each language that starts
@@ -156,6 +177,49 @@ impl WarmPool {
             let _ = self.engine.remove(&warm.running.id).await;
             self.release(&warm.running.id);
         }
+    }
+
+    /// A container for a session that would get `spec` and whose launcher
+    /// runs `launch`, made ready for it as [`fit`] says; None: the cold path
+    /// (nothing fits or is idle, or making one ready failed, and that one is
+    /// removed).
+    pub(crate) async fn serve(
+        self: &Arc<Self>,
+        spec: &ContainerSpec,
+        language: &str,
+        launch: &Launch,
+    ) -> Option<Running> {
+        let fit = fit(self.spec(language)?, spec)?;
+        let mut r = self.take(language).await?;
+        let ready = async {
+            if let Some(mb) = fit.lower_memory_to {
+                self.engine.lower_memory(&r.id, mb).await.map_err(|e| crate::error_chain(&e))?;
+            }
+            if fit.relaunch {
+                let frame = launcher::relaunch(&Launch { prestart: None, ..launch.clone() });
+                r.send(&frame).await.map_err(|e| format!("cannot write to its launcher: {e}"))?;
+            }
+            Ok::<_, String>(())
+        };
+        match ready.await {
+            Ok(()) => Some(r),
+            Err(e) => {
+                tracing::warn!(container = %r.id, error = %e, "cannot make a warm container ready; using a cold one");
+                let (pool, id) = (self.clone(), r.id.clone());
+                drop(r);
+                tokio::spawn(async move { pool.remove(&id).await });
+                None
+            }
+        }
+    }
+
+    /// Removes a container the pool gave out (logged when it fails: the
+    /// reaper retries).
+    pub(crate) async fn remove(&self, id: &str) {
+        if let Err(e) = self.engine.remove(id).await {
+            tracing::warn!(container = %id, error = %crate::error_chain(&e), "cannot remove a warm container; the reaper will");
+        }
+        self.release(id);
     }
 
     /// A taken container was removed.
@@ -308,19 +372,29 @@ mod tests {
     }
 
     #[test]
-    fn a_warm_container_serves_the_same_spec_at_or_below_its_memory() {
+    fn a_warm_container_serves_the_same_container_at_or_below_its_memory_whatever_its_command() {
         let warm = ContainerSpec { labels: [("pool".to_string(), "w".to_string())].into(), ..ContainerSpec::sample() };
         let cold = ContainerSpec::sample();
-        let table: &[(&str, ContainerSpec, bool)] = &[
-            ("the same container", cold.clone(), true),
-            ("less memory", ContainerSpec { memory_mb: cold.memory_mb / 2, ..cold.clone() }, true),
-            ("more memory", ContainerSpec { memory_mb: cold.memory_mb + 1, ..cold.clone() }, false),
-            ("other cpus", ContainerSpec { cpus: cold.cpus * 2.0, ..cold.clone() }, false),
-            ("another command", ContainerSpec { cmd: vec!["other".into()], ..cold.clone() }, false),
-            ("another image", ContainerSpec { image: "other".into(), ..cold.clone() }, false),
+        let half = cold.memory_mb / 2;
+        let ready = |lower_memory_to, relaunch| Some(Fit { lower_memory_to, relaunch });
+        let table: &[(&str, ContainerSpec, Option<Fit>)] = &[
+            ("the same container", cold.clone(), ready(None, false)),
+            ("less memory", ContainerSpec { memory_mb: half, ..cold.clone() }, ready(Some(half), false)),
+            ("another command", ContainerSpec { cmd: vec!["other".into()], ..cold.clone() }, ready(None, true)),
+            (
+                "another command, less memory",
+                ContainerSpec { cmd: vec!["other".into()], memory_mb: half, ..cold.clone() },
+                ready(Some(half), true),
+            ),
+            ("more memory", ContainerSpec { memory_mb: cold.memory_mb + 1, ..cold.clone() }, None),
+            ("other cpus", ContainerSpec { cpus: cold.cpus * 2.0, ..cold.clone() }, None),
+            ("another image", ContainerSpec { image: "other".into(), ..cold.clone() }, None),
+            ("executables in /work", ContainerSpec { exec_work: !cold.exec_work, ..cold.clone() }, None),
+            ("another /work size", ContainerSpec { work_mb: cold.work_mb + 1, ..cold.clone() }, None),
+            ("other environment", ContainerSpec { env: vec![("A".into(), "b".into())], ..cold.clone() }, None),
         ];
         for (what, c, want) in table {
-            assert_eq!(serves(&warm, c), *want, "{what}");
+            assert_eq!(fit(&warm, c), *want, "{what}");
         }
     }
 

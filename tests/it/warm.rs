@@ -256,8 +256,9 @@ async fn the_pool_stays_within_its_memory_budget() {
 }
 
 /// Node.js decides at startup, from `package.json`, how to load its script:
-/// a session that sends one is not prestarted, so it runs cold and as an ES
-/// module, exactly as `node main.js` would next to that file.
+/// a session that sends one is not prestarted. A warm container still
+/// serves it: its prestarted interpreter goes unused and the script runs as
+/// an ES module, exactly as `node main.js` would next to that file.
 #[tokio::test]
 async fn a_package_json_is_seen_by_node_at_startup() {
     let db = TestDb::new().await;
@@ -276,7 +277,89 @@ async fn a_package_json_is_seen_by_node_at_startup() {
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
     assert_eq!(db.stdout(id).await, ["esm function"]);
-    assert!(!pooled.contains(&container_of(&db, id).await), "not in a prestarted container");
+    assert!(pooled.contains(&container_of(&db, id).await), "a warm container, relaunched");
+    w.stop().await.unwrap();
+}
+
+/// Warm containers serve sessions whose launcher command line is not the
+/// one they were started with — arguments, test cases, a checker program —
+/// by sending it first: the unused prestarted interpreter is gone before
+/// the program starts, which sees just what it sees on the cold path.
+#[tokio::test]
+async fn warm_containers_serve_arguments_and_test_cases() {
+    use execbox::model::{Checker, Mode, Request};
+    use serde_json::json;
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let (w, worker_id) = pooled_worker(&db, move |c| {
+        c.worker.warm_pool.insert("python".into(), 2);
+        // A limit above the default is served cold.
+        c.limits.max_memory_mb = 1024;
+    });
+    // The program's argv, stdin, directory and the processes it can see.
+    let code = "import os, sys\n\
+                print(sys.argv, input())\n\
+                print(sorted(os.listdir('.')), sorted(open(f'/proc/{p}/cmdline').read().split('\\0')[0] for p in os.listdir('/proc') if p.isdigit()))";
+    let mut seen = Vec::new();
+    for memory in [None, Some(1024)] {
+        let pooled = wait_pool(&worker_id, 2).await;
+        let req = Request {
+            language: "python".into(),
+            code: code.into(),
+            args: vec!["a b".into(), "c".into()],
+            stdin: Some("typed\n".into()),
+            memory_limit_mb: memory,
+            ..Default::default()
+        };
+        let id = db.insert(user, &req).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+        assert_eq!(pooled.contains(&container_of(&db, id).await), memory.is_none(), "warm first, then cold");
+        let stdout = db.stdout(id).await;
+        assert_eq!(
+            stdout,
+            ["['main.py', 'a b', 'c'] typed", "['main.py'] ['/usr/local/bin/execbox-launcher', 'python3']"],
+            "memory {memory:?}"
+        );
+        seen.push(stdout);
+    }
+    assert_eq!(seen[0], seen[1]);
+
+    // Test cases, judged by a checker program: the solution in a warm
+    // container, and the checker in the other.
+    let pooled = wait_pool(&worker_id, 2).await;
+    let checker = "import sys\nout = open(sys.argv[2]).read().split()\nans = open(sys.argv[3]).read().split()\nsys.exit(0 if out == ans else 1)";
+    let req = Request {
+        language: "python".into(),
+        code: "a, b = map(int, input().split())\nprint(a + b)".into(),
+        mode: Mode::Cases,
+        cases: Some(json!([
+            {"stdin": "1 2\n", "expected_output": "3\n"},
+            {"stdin": "5 5\n", "expected_output": "10\n"},
+            {"stdin": "2 2\n", "expected_output": "5\n"},
+        ])),
+        checker: Some(Checker::Program),
+        checker_code: Some(checker.into()),
+        checker_language: Some("python".into()),
+        ..Default::default()
+    };
+    let id = db.insert(user, &req).await;
+    let s = db.wait_done(id, T).await;
+    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+    assert!(pooled.contains(&container_of(&db, id).await), "the solution ran warm");
+    let result: serde_json::Value = db
+        .client()
+        .await
+        .query_one("select result from backend_execution_sessions where id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    let got: Vec<&str> = result["cases"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(got, ["accepted", "accepted", "wrong_answer"], "{result}");
+    // Both warm containers were taken (and are removed once used).
+    for id in &pooled {
+        wait_container_gone(id, Duration::from_secs(30)).await;
+    }
     w.stop().await.unwrap();
 }
 
