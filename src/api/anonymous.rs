@@ -18,7 +18,6 @@ use super::limits::client_key;
 use super::sessions::Quota;
 use super::ApiState;
 use crate::config::{ApiConfig, PistonAuth};
-use crate::db::limits::{Admission, Caller, Limits};
 
 /// The anonymous user every credential-less Piston request acts as.
 pub(crate) const ANONYMOUS_USER: Uuid = Uuid::from_u128(0x0000_0000_e8ec_4b0e_8000_a404_0000_0001);
@@ -39,8 +38,8 @@ impl OpenMode {
 pub(crate) enum PistonCaller {
     /// A token or an API key, as on every route.
     Known(Principal),
-    /// No credentials, open mode: the anonymous user, admitted for this
-    /// client address (its key, see [`client_key`]).
+    /// No credentials, open mode: the anonymous user, its sessions admitted
+    /// by this client address's limits (its key, see [`client_key`]).
     Anonymous(IpAddr),
 }
 
@@ -81,35 +80,11 @@ where
                     .map(|c| c.0.ip())
                     .ok_or_else(|| ApiError::internal("open Piston mode without the peer's address"))?;
                 let key = client_key(peer);
-                admit(&st, key).await?;
                 ensure_user(&st).await?;
                 Ok(PistonCaller::Anonymous(key))
             }
             Err(e) => Err(e.into()),
         }
-    }
-}
-
-/// The client address's sessions at once, then its rate (a request turned
-/// away for its sessions at once spends no token).
-async fn admit(st: &ApiState, key: IpAddr) -> Result<(), ApiError> {
-    let api = &st.cfg.api;
-    let limits = Limits { per_minute: api.piston_ip_rate_per_minute, max_active: api.piston_ip_max_active as i64 };
-    let client = key.to_string();
-    let db = st.pool.get().await?;
-    match crate::db::limits::admit(&**db, Caller::Client(&client), limits).await? {
-        Admission::Admitted => Ok(()),
-        Admission::TooManyActive(active) => Err(ApiError::TooManyRequests {
-            message: format!(
-                "{active} sessions from one address are pending or running at once; the limit is {}",
-                limits.max_active
-            ),
-            retry_after_secs: 1,
-        }),
-        Admission::RateLimited(wait) => Err(ApiError::TooManyRequests {
-            message: format!("rate limit: at most {} requests per minute from one address", limits.per_minute),
-            retry_after_secs: wait.as_secs() + 1,
-        }),
     }
 }
 

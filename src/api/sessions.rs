@@ -57,43 +57,77 @@ pub(crate) enum Quota {
     Client(IpAddr),
 }
 
-/// Checks `user`'s limits (sessions per minute, sessions at once) for one
-/// more request, in the database, so every node holds the same limits.
-pub(crate) async fn admit(st: &ApiState, db: &tokio_postgres::Client, user: Uuid) -> Result<(), ApiError> {
+/// The limits a caller's requests are held to.
+fn limits_of(st: &ApiState, caller: Caller<'_>) -> Limits {
     let api = &st.cfg.api;
-    let limits = Limits { per_minute: api.rate_limit_per_minute, max_active: api.max_active_sessions_per_user };
+    match caller {
+        Caller::User(_) => {
+            Limits { per_minute: api.rate_limit_per_minute, max_active: api.max_active_sessions_per_user }
+        }
+        Caller::Client(_) => {
+            Limits { per_minute: api.piston_ip_rate_per_minute, max_active: api.piston_ip_max_active as i64 }
+        }
+    }
+}
+
+/// A refused request's 429, in the caller's terms.
+fn refusal(caller: Caller<'_>, limits: Limits, admission: Admission) -> ApiError {
+    let (at_once, per_minute) = match caller {
+        Caller::User(_) => ("you already have {n} sessions pending or running", "sessions per minute"),
+        Caller::Client(_) => {
+            ("{n} sessions from one address are pending or running at once", "requests per minute from one address")
+        }
+    };
+    match admission {
+        Admission::Admitted => ApiError::internal("an admitted request was refused"),
+        Admission::TooManyActive(n) => ApiError::TooManyRequests {
+            message: format!("{}; the limit is {}", at_once.replace("{n}", &n.to_string()), limits.max_active),
+            retry_after_secs: 1,
+        },
+        Admission::RateLimited(wait) => ApiError::TooManyRequests {
+            message: format!("rate limit: at most {} {per_minute}", limits.per_minute),
+            retry_after_secs: wait.as_secs() + 1,
+        },
+    }
+}
+
+/// Checks `user`'s limits (sessions per minute, sessions at once) for one
+/// more request, in the database, so every node holds the same limits. For
+/// a request whose sessions are created later and counted once (a Judge0
+/// batch); a single session is admitted with its insert, by [`create`].
+pub(crate) async fn admit(st: &ApiState, db: &tokio_postgres::Client, user: Uuid) -> Result<(), ApiError> {
+    let limits = limits_of(st, Caller::User(user));
     match crate::db::limits::admit(db, Caller::User(user), limits).await? {
         Admission::Admitted => Ok(()),
-        Admission::TooManyActive(active) => Err(ApiError::TooManyRequests {
-            message: format!(
-                "you already have {active} sessions pending or running; the limit is {}",
-                limits.max_active
-            ),
-            retry_after_secs: 2,
-        }),
-        Admission::RateLimited(wait) => Err(ApiError::TooManyRequests {
-            message: format!("rate limit: at most {} sessions per minute", limits.per_minute),
-            retry_after_secs: wait.as_secs() + 1,
-        }),
+        refused => Err(refusal(Caller::User(user), limits, refused)),
     }
 }
 
 /// Creates a pending session for `user`: the request's validation (the
-/// worker's own, run early for a 400), then the `quota`'s limits.
+/// worker's own, run early for a 400), then, in the insert's transaction,
+/// the `quota`'s limits (so concurrent requests cannot overshoot them).
 pub(crate) async fn create(st: &ApiState, user: Uuid, quota: Quota, req: &Request) -> Result<Uuid, ApiError> {
     req.validate(&st.runtimes, &st.cfg.limits)?;
+    let address;
+    let caller = match quota {
+        Quota::PerUser => Some(Caller::User(user)),
+        Quota::Client(ip) => {
+            address = ip.to_string();
+            Some(Caller::Client(&address))
+        }
+        Quota::Admitted => None,
+    };
+    let gate = caller.map(|c| (c, limits_of(st, c)));
     let mut db = st.pool.get().await?;
-    if quota == Quota::PerUser {
-        admit(st, &db, user).await?;
-    }
-    let id = crate::db::user::submit(&mut db, user, req).await.map_err(|e| match e.as_db_error() {
-        Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),
-        _ => ApiError::db(&e),
-    })?;
-    if let Quota::Client(ip) = quota {
-        crate::db::limits::tag_client(&**db, id, &ip.to_string()).await?;
-    }
-    Ok(id)
+    let created =
+        crate::db::user::submit_admitted(&mut db, user, req, gate).await.map_err(|e| match e.as_db_error() {
+            Some(d) if d.code().code() == "23503" => ApiError::Unprocessable(format!("unknown user {user}")),
+            _ => ApiError::db(&e),
+        })?;
+    created.map_err(|refused| {
+        let (caller, limits) = gate.expect("only a gate refuses");
+        refusal(caller, limits, refused)
+    })
 }
 
 /// Whether `user` can see session `id` (RLS decides; a service principal

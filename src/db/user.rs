@@ -7,22 +7,65 @@
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
 
+use super::limits::{self, Admission, Caller, Limits};
 use crate::model::Request;
 
 /// Begins a transaction as PostgREST runs a request of `user`: role
 /// `authenticated` and the user's JWT claims.
 pub(crate) async fn as_user(client: &mut Client, user: Uuid) -> Result<Transaction<'_>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
+    become_user(&tx, user).await?;
+    Ok(tx)
+}
+
+/// The rest of `tx` runs as PostgREST runs a request of `user`.
+async fn become_user(tx: &Transaction<'_>, user: Uuid) -> Result<(), tokio_postgres::Error> {
     tx.batch_execute("set local role authenticated").await?;
     let claims = serde_json::json!({"sub": user.to_string(), "role": "authenticated", "aud": "authenticated"});
     tx.execute("select set_config('request.jwt.claims', $1, true)", &[&claims.to_string()]).await?;
-    Ok(tx)
+    Ok(())
 }
 
 /// Inserts a pending session for `user`, under RLS, exactly as a frontend's
 /// insert. Returns its id.
 pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uuid, tokio_postgres::Error> {
-    let tx = as_user(client, user).await?;
+    let admitted = submit_admitted(client, user, req, None).await?;
+    Ok(admitted.expect("no limits, nothing refused"))
+}
+
+/// [`submit`], admitted first, in the same transaction, by `gate`'s limits
+/// (its caller's sessions at once, then a token from its bucket; see
+/// [`limits::admit`]). The bucket's row stays locked until the insert
+/// commits, so one caller's concurrent requests, on any node, are decided
+/// one after another, each counting the sessions inserted before it. A
+/// client address's session is tagged with it, to count against it.
+/// `Err(admission)`: refused, nothing written.
+pub(crate) async fn submit_admitted(
+    client: &mut Client,
+    user: Uuid,
+    req: &Request,
+    gate: Option<(Caller<'_>, Limits)>,
+) -> Result<Result<Uuid, Admission>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    if let Some((caller, l)) = gate {
+        let admission = limits::admit(&tx, caller, l).await?;
+        if admission != Admission::Admitted {
+            return Ok(Err(admission));
+        }
+    }
+    become_user(&tx, user).await?;
+    let id = insert(&tx, req).await?;
+    if let Some((Caller::Client(address), _)) = gate {
+        // The tag is execbox's own record, not the user's to write.
+        tx.batch_execute("reset role").await?;
+        limits::tag_client(&tx, id, address).await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(id))
+}
+
+/// The insert of a session's row, as the user `tx` runs as.
+async fn insert(tx: &Transaction<'_>, req: &Request) -> Result<Uuid, tokio_postgres::Error> {
     let row = tx
         .query_one(
             "insert into public.backend_execution_sessions
@@ -60,7 +103,6 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
             ],
         )
         .await?;
-    tx.commit().await?;
     Ok(row.get(0))
 }
 
