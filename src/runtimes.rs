@@ -95,9 +95,9 @@ impl Runtime {
             return Entry { file: self.file.clone(), compile: self.compile.clone(), run: self.run.clone() };
         };
         let name = rule.name_in(code);
-        let fill = |words: &[String]| words.iter().map(|w| w.replace("{main}", name)).collect::<Vec<_>>();
+        let fill = |words: &[String]| words.iter().map(|w| w.replace("{main}", &name)).collect::<Vec<_>>();
         Entry {
-            file: self.file.replace("{main}", name),
+            file: self.file.replace("{main}", &name),
             compile: self.compile.as_deref().map(fill),
             run: fill(&self.run),
         }
@@ -118,25 +118,35 @@ pub(crate) struct Entry {
 }
 
 /// Where the code declares the name its file must have: the first match of
-/// `pattern`'s group 1 (an identifier), else `default`.
+/// `pattern`'s group 1 (an identifier), else `default`; in lower case when
+/// the language's files are named so (Ada's GNAT: `hello_world.adb` for
+/// `procedure Hello_World`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MainRule {
     pattern: String,
     default: String,
+    #[serde(default)]
+    lowercase: bool,
     #[serde(skip)]
     compiled: Option<regex::Regex>,
 }
 
 impl MainRule {
-    fn name_in<'a>(&'a self, code: &'a str) -> &'a str {
-        self.compiled
+    fn name_in<'a>(&'a self, code: &'a str) -> std::borrow::Cow<'a, str> {
+        let name = self
+            .compiled
             .as_ref()
             .and_then(|re| re.captures(code))
             .and_then(|c| c.get(1))
             .map(|m| m.as_str())
             .filter(|n| is_identifier(n))
-            .unwrap_or(&self.default)
+            .unwrap_or(&self.default);
+        if self.lowercase {
+            name.to_ascii_lowercase().into()
+        } else {
+            name.into()
+        }
     }
 }
 
@@ -455,6 +465,18 @@ mod tests {
             let e = java.entry(code);
             assert_eq!((e.file.as_str(), e.run.last().unwrap().as_str()), ("Main.java", "Main"), "{code:?}");
         }
+        // Ada's file is the main procedure's name in lower case.
+        let ada = rts.resolve("ada").unwrap();
+        let table = [
+            ("with Ada.Text_IO;\nprocedure Hello_World is\nbegin\n   null;\nend Hello_World;", "hello_world.adb"),
+            ("PROCEDURE Test IS BEGIN null; END;", "test.adb"),
+            ("-- no procedure", "main.adb"),
+        ];
+        for (code, file) in table {
+            let e = ada.entry(code);
+            assert_eq!(e.file, file, "{code:?}");
+            assert_eq!(e.compile.unwrap().last().unwrap(), file);
+        }
         // Without a rule, the table's names as they are.
         let py = rts.resolve("python").unwrap().entry("public class X {}");
         assert_eq!(py.file, "main.py");
@@ -492,6 +514,104 @@ mod tests {
         // What it prints is checked by running it (tests/it/languages.rs).
         for rt in Runtimes::builtin().all() {
             assert!(!rt.hello.trim().is_empty(), "{} has no hello world", rt.language);
+        }
+    }
+
+    #[test]
+    fn pistons_names_and_aliases_resolve() {
+        let rts = Runtimes::builtin();
+        let table = [
+            ("c++", "cpp"),
+            ("cpp", "cpp"),
+            ("g++", "cpp"),
+            ("c", "c"),
+            ("gcc", "c"),
+            ("cs", "csharp"),
+            ("csharp", "csharp"),
+            ("c#", "csharp"),
+            ("mono", "csharp"),
+            ("kt", "kotlin"),
+            ("kotlin", "kotlin"),
+            ("rb", "ruby"),
+            ("ruby", "ruby"),
+            ("bash", "bash"),
+            ("sh", "bash"),
+            ("dash", "dash"),
+            ("awk", "awk"),
+            ("gawk", "awk"),
+            ("f90", "fortran"),
+            ("fortran", "fortran"),
+            ("d", "d"),
+            ("gdc", "d"),
+            ("cl", "lisp"),
+            ("lisp", "lisp"),
+            ("sbcl", "lisp"),
+            ("hs", "haskell"),
+            ("haskell", "haskell"),
+            ("ml", "ocaml"),
+            ("ocaml", "ocaml"),
+            ("exs", "elixir"),
+            ("elixir", "elixir"),
+            ("erl", "erlang"),
+            ("erlang", "erlang"),
+            ("rkt", "racket"),
+            ("racket", "racket"),
+            ("scheme", "scheme"),
+            ("guile", "scheme"),
+            ("pp", "pascal"),
+            ("pascal", "pascal"),
+            ("fpc", "pascal"),
+            ("ll", "llvm_ir"),
+            ("llvm_ir", "llvm_ir"),
+            ("sql", "sqlite3"),
+            ("sqlite", "sqlite3"),
+            ("sqlite3", "sqlite3"),
+            ("verilog", "iverilog"),
+            ("iverilog", "iverilog"),
+            ("bf", "brainfuck"),
+            ("brainfuck", "brainfuck"),
+            ("r", "rscript"),
+            ("rscript", "rscript"),
+            ("octave", "octave"),
+            ("matlab", "octave"),
+            ("cob", "cobol"),
+            ("cobol", "cobol"),
+            ("raku", "raku"),
+            ("perl6", "raku"),
+            ("nasm", "nasm"),
+            ("nasm64", "nasm64"),
+            ("crystal", "crystal"),
+            ("cr", "crystal"),
+            ("groovy", "groovy"),
+            ("clojure", "clojure"),
+            ("clj", "clojure"),
+            ("java", "java"),
+            ("go", "go"),
+            ("rust", "rust"),
+            ("rs", "rust"),
+            ("ts", "typescript"),
+            ("typescript", "typescript"),
+            ("js", "node"),
+            ("javascript", "node"),
+            ("py", "python"),
+            ("python", "python"),
+            ("pypy", "pypy3"),
+            ("coffeescript", "coffeescript"),
+            ("coffee", "coffeescript"),
+            ("el", "emacs"),
+            ("emacs", "emacs"),
+            ("prolog", "prolog"),
+            ("forth", "forth"),
+            ("lua", "lua"),
+            ("perl", "perl"),
+            ("pl", "perl"),
+            ("php", "php"),
+            ("tcl", "tcl"),
+            ("nim", "nim"),
+            ("ada", "ada"),
+        ];
+        for (name, lang) in table {
+            assert_eq!(rts.resolve(name).map(|r| r.language.as_str()), Some(lang), "{name}");
         }
     }
 

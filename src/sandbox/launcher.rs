@@ -500,7 +500,7 @@ mod tests {
             run: vec!["python3".into(), "main.py".into(), "a b".into()],
             cases: true,
         };
-        let mut want = vec![7, 0, 0, 0, 40, 0, 4];
+        let mut want = vec![7, 0, 0, 0, 42, 0, 4];
         for a in ["--cases", "python3", "main.py", "a b"] {
             want.extend((a.len() as u32).to_be_bytes());
             want.extend(a.as_bytes());

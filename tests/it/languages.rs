@@ -1,6 +1,9 @@
-//! Every language of the runtime table, through the database: its hello
-//! world template (Piston's "prints OK" goes through Piston's API), a compile error (reported as such, from the compile stage),
-//! a runtime error, and a program of several files.
+//! Every language of the runtime table, through the database (its hello
+//! world template, a program that fails, one that echoes its stdin, a
+//! compile error reported as such from the compile stage, a program of
+//! several files) and through Piston's `/api/v2/execute` under Piston's
+//! names and file names (an OK program as Piston's package tests print it,
+//! the failing, echoing and broken ones).
 
 use std::time::Duration;
 
@@ -19,8 +22,9 @@ struct Lang {
     ok: &'static str,
     /// A program that does not compile, and a word of the compiler's complaint.
     compile_error: Option<(&'static str, &'static str)>,
-    /// Exits with status 3 (None: the language cannot choose its status).
-    exit3: Option<&'static str>,
+    /// Fails at run time with this exit status: 3, chosen by the program,
+    /// where the language can choose it, else its interpreter's own.
+    fails: Option<(&'static str, i32)>,
     /// A main file using a second file (None: one file is the language's way).
     multi: Option<(&'static str, &'static str, &'static str)>,
     /// Prints the line it reads (None: it cannot read stdin).
@@ -35,7 +39,7 @@ const LANGS: &[Lang] = &[
         name: "python",
         ok: "print('OK')",
         compile_error: None,
-        exit3: Some("import sys\nsys.exit(3)"),
+        fails: Some(("import sys\nsys.exit(3)", 3)),
         multi: Some(("import util\nprint(util.f())", "util.py", "def f():\n    return 'OK from util'\n")),
         echo: Some("print(input())"),
         piston: ("py", "test.py"),
@@ -44,7 +48,7 @@ const LANGS: &[Lang] = &[
         name: "node",
         ok: "console.log('OK')",
         compile_error: None,
-        exit3: Some("process.exit(3)"),
+        fails: Some(("process.exit(3)", 3)),
         multi: Some((
             "const u = require('./util.js');\nconsole.log(u.f());",
             "util.js",
@@ -57,7 +61,7 @@ const LANGS: &[Lang] = &[
         name: "typescript",
         ok: "const x: string = 'OK';\nconsole.log(x);",
         compile_error: Some(("const x: number = 'not a number';\nconsole.log(x);", "not assignable")),
-        exit3: Some("process.exit(3);"),
+        fails: Some(("process.exit(3);", 3)),
         multi: Some((
             "import { f } from './util';\nconsole.log(f());",
             "util.ts",
@@ -70,7 +74,7 @@ const LANGS: &[Lang] = &[
         name: "go",
         ok: "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"OK\") }",
         compile_error: Some(("package main\nfunc main() { undefinedFunction() }", "undefinedFunction")),
-        exit3: Some("package main\nimport \"os\"\nfunc main() { os.Exit(3) }"),
+        fails: Some(("package main\nimport \"os\"\nfunc main() { os.Exit(3) }", 3)),
         multi: Some((
             "package main\nimport \"fmt\"\nfunc main() { fmt.Println(f()) }",
             "util.go",
@@ -83,7 +87,7 @@ const LANGS: &[Lang] = &[
         name: "rust",
         ok: "fn main() { println!(\"OK\"); }",
         compile_error: Some(("fn main() { let x: i32 = \"not a number\"; }", "mismatched types")),
-        exit3: Some("fn main() { std::process::exit(3); }"),
+        fails: Some(("fn main() { std::process::exit(3); }", 3)),
         multi: Some((
             "mod util;\nfn main() { println!(\"{}\", util::f()); }",
             "util.rs",
@@ -99,7 +103,7 @@ const LANGS: &[Lang] = &[
             "public class Main { public static void main(String[] a) { int x = \"not a number\"; } }",
             "incompatible types",
         )),
-        exit3: Some("public class Main { public static void main(String[] a) { System.exit(3); } }"),
+        fails: Some(("public class Main { public static void main(String[] a) { System.exit(3); } }", 3)),
         multi: Some((
             "public class Main { public static void main(String[] a) { System.out.println(Util.f()); } }",
             "Util.java",
@@ -112,7 +116,7 @@ const LANGS: &[Lang] = &[
         name: "cpp",
         ok: "#include <iostream>\nint main() { std::cout << \"OK\" << std::endl; }",
         compile_error: Some(("int main() { return undefined_variable; }", "undefined_variable")),
-        exit3: Some("int main() { return 3; }"),
+        fails: Some(("int main() { return 3; }", 3)),
         multi: Some((
             "#include <iostream>\n#include \"util.h\"\nint main() { std::cout << f() << std::endl; }",
             "util.h",
@@ -125,7 +129,7 @@ const LANGS: &[Lang] = &[
         name: "c",
         ok: "#include <stdio.h>\nint main(void) { printf(\"OK\\n\"); return 0; }",
         compile_error: Some(("int main(void) { return undefined_thing; }", "undefined_thing")),
-        exit3: Some("#include <stdlib.h>\nint main(void) { exit(3); }"),
+        fails: Some(("#include <stdlib.h>\nint main(void) { exit(3); }", 3)),
         multi: Some((
             "#include <stdio.h>\n#include \"util.h\"\nint main(void) { puts(f()); return 0; }",
             "util.h",
@@ -138,7 +142,7 @@ const LANGS: &[Lang] = &[
         name: "bash",
         ok: "echo OK",
         compile_error: None,
-        exit3: Some("exit 3"),
+        fails: Some(("exit 3", 3)),
         multi: Some(("source ./util.sh\nf", "util.sh", "f() { echo \"OK from util\"; }")),
         echo: Some("read -r x\necho \"$x\""),
         piston: ("bash", "test.bash.sh"),
@@ -147,7 +151,7 @@ const LANGS: &[Lang] = &[
         name: "dash",
         ok: "echo OK",
         compile_error: None,
-        exit3: Some("exit 3"),
+        fails: Some(("exit 3", 3)),
         multi: Some((". ./util.sh\nf", "util.sh", "f() { echo \"OK from util\"; }")),
         echo: Some("read -r x\necho \"$x\""),
         piston: ("dash", "test.dash"),
@@ -158,7 +162,7 @@ const LANGS: &[Lang] = &[
         // convention gives it even when the request has no stdin.
         ok: "{print \"OK\"}",
         compile_error: None,
-        exit3: Some("BEGIN { exit 3 }"),
+        fails: Some(("BEGIN { exit 3 }", 3)),
         multi: Some(("@include \"util.awk\"\nBEGIN { print f() }", "util.awk", "function f() { return \"OK from util\" }")),
         echo: Some("{ print }"),
         piston: ("awk", "test.awk"),
@@ -167,7 +171,7 @@ const LANGS: &[Lang] = &[
         name: "ruby",
         ok: "puts \"OK\"",
         compile_error: None,
-        exit3: Some("exit 3"),
+        fails: Some(("exit 3", 3)),
         multi: Some(("require_relative \"util\"\nputs f", "util.rb", "def f\n  \"OK from util\"\nend")),
         echo: Some("puts gets"),
         piston: ("rb", "test.rb"),
@@ -176,7 +180,7 @@ const LANGS: &[Lang] = &[
         name: "php",
         ok: "<?php echo \"OK\\n\";",
         compile_error: None,
-        exit3: Some("<?php exit(3);"),
+        fails: Some(("<?php exit(3);", 3)),
         multi: Some(("<?php require \"util.php\"; echo f(), \"\\n\";", "util.php", "<?php function f() { return \"OK from util\"; }")),
         echo: Some("<?php echo fgets(STDIN);"),
         piston: ("php", "test.php"),
@@ -185,7 +189,7 @@ const LANGS: &[Lang] = &[
         name: "perl",
         ok: "print \"OK\\n\";",
         compile_error: None,
-        exit3: Some("exit 3;"),
+        fails: Some(("exit 3;", 3)),
         multi: Some(("require \"./util.pl\";\nprint f(), \"\\n\";", "util.pl", "sub f { \"OK from util\" }\n1;")),
         echo: Some("print scalar <STDIN>;"),
         piston: ("pl", "test.pl"),
@@ -194,7 +198,7 @@ const LANGS: &[Lang] = &[
         name: "lua",
         ok: "print(\"OK\")",
         compile_error: None,
-        exit3: Some("os.exit(3)"),
+        fails: Some(("os.exit(3)", 3)),
         multi: Some(("local u = require(\"util\")\nprint(u.f())", "util.lua", "return { f = function() return \"OK from util\" end }")),
         echo: Some("print(io.read(\"l\"))"),
         piston: ("lua", "test.lua"),
@@ -203,7 +207,7 @@ const LANGS: &[Lang] = &[
         name: "tcl",
         ok: "puts OK",
         compile_error: None,
-        exit3: Some("exit 3"),
+        fails: Some(("exit 3", 3)),
         multi: Some(("source util.tcl\nputs [f]", "util.tcl", "proc f {} { return \"OK from util\" }")),
         echo: Some("puts [gets stdin]"),
         piston: ("tcl", "test.tcl"),
@@ -212,7 +216,7 @@ const LANGS: &[Lang] = &[
         name: "d",
         ok: "import std.stdio;\nvoid main() { writeln(\"OK\"); }",
         compile_error: Some(("void main() { undefinedThing(); }", "undefinedThing")),
-        exit3: Some("import core.stdc.stdlib;\nvoid main() { exit(3); }"),
+        fails: Some(("import core.stdc.stdlib;\nvoid main() { exit(3); }", 3)),
         multi: None,
         echo: Some("import std.stdio;\nvoid main() { write(readln()); }"),
         piston: ("d", "test.d"),
@@ -221,7 +225,7 @@ const LANGS: &[Lang] = &[
         name: "fortran",
         ok: "program ok\n  print '(a)', 'OK'\nend program ok",
         compile_error: Some(("program bad\n  x = = 1\nend program bad", "Error")),
-        exit3: Some("program three\n  stop 3\nend program three"),
+        fails: Some(("program three\n  stop 3\nend program three", 3)),
         multi: None,
         echo: Some("program echo\n  character(len=100) :: s\n  read '(a)', s\n  print '(a)', trim(s)\nend program echo"),
         piston: ("f90", "test.f90"),
@@ -230,7 +234,7 @@ const LANGS: &[Lang] = &[
         name: "cobol",
         ok: "identification division.\nprogram-id. ok.\nprocedure division.\ndisplay \"OK\"\ngoback.\nend program ok.",
         compile_error: Some(("identification division.\nprogram-id. bad.\nprocedure division.\nfrobnicate \"OK\".\n", "error")),
-        exit3: Some("identification division.\nprogram-id. three.\nprocedure division.\nstop run returning 3.\n"),
+        fails: Some(("identification division.\nprogram-id. three.\nprocedure division.\nstop run returning 3.\n", 3)),
         multi: None,
         echo: Some(
             "identification division.\nprogram-id. echo.\ndata division.\nworking-storage section.\n01 line-in pic x(100).\nprocedure division.\naccept line-in\ndisplay function trim(line-in)\ngoback.\n",
@@ -241,7 +245,7 @@ const LANGS: &[Lang] = &[
         name: "pascal",
         ok: "program ok;\nbegin\n  writeln('OK');\nend.",
         compile_error: Some(("program bad;\nbegin\n  undefinedthing;\nend.", "undefinedthing")),
-        exit3: Some("program three;\nbegin\n  halt(3);\nend."),
+        fails: Some(("program three;\nbegin\n  halt(3);\nend.", 3)),
         multi: None,
         echo: Some("program echo;\nvar s: string;\nbegin\n  readln(s);\n  writeln(s);\nend."),
         piston: ("pp", "test.pp"),
@@ -250,25 +254,25 @@ const LANGS: &[Lang] = &[
         name: "nasm64",
         ok: "section .data\nmsg: db \"OK\", 10\nsection .text\nglobal _start\n_start:\n  mov rax, 1\n  mov rdi, 1\n  mov rsi, msg\n  mov rdx, 3\n  syscall\n  mov rax, 60\n  xor rdi, rdi\n  syscall",
         compile_error: Some(("section .text\nglobal _start\n_start:\n  frobnicate rax", "instruction expected")),
-        exit3: Some("section .text\nglobal _start\n_start:\n  mov rax, 60\n  mov rdi, 3\n  syscall"),
+        fails: Some(("section .text\nglobal _start\n_start:\n  mov rax, 60\n  mov rdi, 3\n  syscall", 3)),
         multi: None,
-        echo: None,
+        echo: Some("section .bss\nbuf: resb 64\nsection .text\nglobal _start\n_start:\n  mov rax, 0\n  mov rdi, 0\n  mov rsi, buf\n  mov rdx, 64\n  syscall\n  mov rdx, rax\n  mov rax, 1\n  mov rdi, 1\n  mov rsi, buf\n  syscall\n  mov rax, 60\n  xor rdi, rdi\n  syscall"),
         piston: ("nasm64", "test.nasm64.asm"),
     },
     Lang {
         name: "nasm",
         ok: "section .data\nmsg: db \"OK\", 10\nsection .text\nglobal _start\n_start:\n  mov eax, 4\n  mov ebx, 1\n  mov ecx, msg\n  mov edx, 3\n  int 0x80\n  mov eax, 1\n  xor ebx, ebx\n  int 0x80",
         compile_error: Some(("section .text\nglobal _start\n_start:\n  frobnicate eax", "instruction expected")),
-        exit3: Some("section .text\nglobal _start\n_start:\n  mov eax, 1\n  mov ebx, 3\n  int 0x80"),
+        fails: Some(("section .text\nglobal _start\n_start:\n  mov eax, 1\n  mov ebx, 3\n  int 0x80", 3)),
         multi: None,
-        echo: None,
+        echo: Some("section .bss\nbuf: resb 64\nsection .text\nglobal _start\n_start:\n  mov eax, 3\n  mov ebx, 0\n  mov ecx, buf\n  mov edx, 64\n  int 0x80\n  mov edx, eax\n  mov eax, 4\n  mov ebx, 1\n  mov ecx, buf\n  int 0x80\n  mov eax, 1\n  xor ebx, ebx\n  int 0x80"),
         piston: ("nasm", "test.nasm.asm"),
     },
     Lang {
         name: "nim",
         ok: "echo \"OK\"",
         compile_error: Some(("undefinedThing()", "undefinedThing")),
-        exit3: Some("quit(3)"),
+        fails: Some(("quit(3)", 3)),
         multi: Some(("import util\necho f()", "util.nim", "proc f*(): string = \"OK from util\"")),
         echo: Some("echo readLine(stdin)"),
         piston: ("nim", "test.nim"),
@@ -277,16 +281,16 @@ const LANGS: &[Lang] = &[
         name: "sqlite3",
         ok: "SELECT 'OK';",
         compile_error: None,
-        exit3: None,
+        fails: Some(("SELECT * FROM nope;", 1)),
         multi: None,
-        echo: None,
+        echo: Some("CREATE TABLE t(x);\n.import /dev/stdin t\nSELECT x FROM t;"),
         piston: ("sql", "test.sql"),
     },
     Lang {
         name: "brainfuck",
         ok: "++++++++[>++++++++++<-]>-.----.>++++++++++.",
         compile_error: None,
-        exit3: None,
+        fails: Some(("[", 1)),
         multi: None,
         echo: Some(",[.,]"),
         piston: ("bf", "test.bf"),
@@ -295,16 +299,16 @@ const LANGS: &[Lang] = &[
         name: "forth",
         ok: ".( OK) cr",
         compile_error: None,
-        exit3: Some("3 (bye)"),
+        fails: Some(("3 (bye)", 3)),
         multi: Some(("include util.fs\nf", "util.fs", ": f .\" OK from util\" cr ;")),
-        echo: None,
+        echo: Some("pad 80 stdin read-line throw drop pad swap type cr"),
         piston: ("forth", "test.forth"),
     },
     Lang {
         name: "prolog",
         ok: ":- write('OK'), nl.",
         compile_error: None,
-        exit3: Some(":- halt(3)."),
+        fails: Some((":- halt(3).", 3)),
         multi: Some((":- consult(util).\n:- f(X), write(X), nl.", "util.pl", "f('OK from util').")),
         echo: Some(":- read_line_to_string(user_input, S), writeln(S)."),
         piston: ("prolog", "test.prolog"),
@@ -313,7 +317,7 @@ const LANGS: &[Lang] = &[
         name: "ocaml",
         ok: "print_string \"OK\\n\"",
         compile_error: Some(("let () = undefined_thing ()", "Error")),
-        exit3: Some("let () = exit 3"),
+        fails: Some(("let () = exit 3", 3)),
         multi: None,
         echo: Some("let () = print_endline (read_line ())"),
         piston: ("ml", "test.ml"),
@@ -322,7 +326,7 @@ const LANGS: &[Lang] = &[
         name: "erlang",
         ok: "%% escript skips its first line\nmain(_) -> io:format(\"OK~n\").",
         compile_error: None,
-        exit3: Some("\nmain(_) -> halt(3)."),
+        fails: Some(("\nmain(_) -> halt(3).", 3)),
         multi: None,
         echo: Some("\nmain(_) -> io:format(\"~s\", [io:get_line(\"\")])."),
         piston: ("erl", "test.erl"),
@@ -331,7 +335,7 @@ const LANGS: &[Lang] = &[
         name: "elixir",
         ok: "IO.puts(\"OK\")",
         compile_error: None,
-        exit3: Some("System.halt(3)"),
+        fails: Some(("System.halt(3)", 3)),
         multi: Some((
             "Code.require_file(\"util.exs\")\nIO.puts(Util.f())",
             "util.exs",
@@ -344,7 +348,7 @@ const LANGS: &[Lang] = &[
         name: "lisp",
         ok: "(write-line \"OK\")",
         compile_error: None,
-        exit3: Some("(sb-ext:exit :code 3)"),
+        fails: Some(("(sb-ext:exit :code 3)", 3)),
         multi: Some(("(load \"util.lisp\")\n(write-line (f))", "util.lisp", "(defun f () \"OK from util\")")),
         echo: Some("(write-line (read-line))"),
         piston: ("cl", "test.cl"),
@@ -353,7 +357,7 @@ const LANGS: &[Lang] = &[
         name: "racket",
         ok: "#lang racket\n(displayln \"OK\")",
         compile_error: None,
-        exit3: Some("#lang racket\n(exit 3)"),
+        fails: Some(("#lang racket\n(exit 3)", 3)),
         multi: Some((
             "#lang racket\n(require \"util.rkt\")\n(displayln (f))",
             "util.rkt",
@@ -366,7 +370,7 @@ const LANGS: &[Lang] = &[
         name: "scheme",
         ok: "(display \"OK\")\n(newline)",
         compile_error: None,
-        exit3: Some("(exit 3)"),
+        fails: Some(("(exit 3)", 3)),
         multi: Some(("(load \"util.scm\")\n(display (f))\n(newline)", "util.scm", "(define (f) \"OK from util\")")),
         echo: Some("(use-modules (ice-9 rdelim))\n(display (read-line))\n(newline)"),
         piston: ("scheme", "test.scm"),
@@ -375,7 +379,7 @@ const LANGS: &[Lang] = &[
         name: "rscript",
         ok: "cat('OK\\n')",
         compile_error: None,
-        exit3: Some("quit(status = 3)"),
+        fails: Some(("quit(status = 3)", 3)),
         multi: Some(("source('util.r')\ncat(f(), '\\n', sep = '')", "util.r", "f <- function() 'OK from util'")),
         echo: Some("cat(readLines(file('stdin'), n = 1), '\\n', sep = '')"),
         piston: ("r", "test.r"),
@@ -384,7 +388,7 @@ const LANGS: &[Lang] = &[
         name: "raku",
         ok: "say \"OK\";",
         compile_error: None,
-        exit3: Some("exit 3;"),
+        fails: Some(("exit 3;", 3)),
         multi: None,
         echo: Some("say $*IN.get;"),
         piston: ("raku", "test.raku"),
@@ -393,7 +397,7 @@ const LANGS: &[Lang] = &[
         name: "coffeescript",
         ok: "console.log \"OK\"",
         compile_error: None,
-        exit3: Some("process.exit 3"),
+        fails: Some(("process.exit 3", 3)),
         multi: Some(("u = require './util'\nconsole.log u.f()", "util.coffee", "exports.f = -> 'OK from util'")),
         echo: Some("process.stdout.write require('fs').readFileSync(0, 'utf8')"),
         piston: ("coffee", "test.coffee"),
@@ -402,7 +406,7 @@ const LANGS: &[Lang] = &[
         name: "emacs",
         ok: "(princ \"OK\\n\")",
         compile_error: None,
-        exit3: Some("(kill-emacs 3)"),
+        fails: Some(("(kill-emacs 3)", 3)),
         multi: Some(("(load-file \"util.el\")\n(princ (concat (f) \"\\n\"))", "util.el", "(defun f () \"OK from util\")")),
         echo: Some("(princ (concat (read-from-minibuffer \"\") \"\\n\"))"),
         piston: ("el", "test.el"),
@@ -411,16 +415,16 @@ const LANGS: &[Lang] = &[
         name: "iverilog",
         ok: "module hello;\n  initial begin\n    $display(\"OK\");\n    $finish;\n  end\nendmodule",
         compile_error: Some(("module bad;\n  initial frobnicate;\nendmodule", "error")),
-        exit3: None,
+        fails: Some(("module main;\n  initial $fatal(1, \"failing\");\nendmodule", 1)),
         multi: None,
-        echo: None,
+        echo: Some("module main;\n  integer c;\n  initial begin\n    c = $fgetc(32\'h8000_0000);\n    while (c != -1) begin\n      $write(\"%c\", c);\n      c = $fgetc(32\'h8000_0000);\n    end\n    $finish;\n  end\nendmodule"),
         piston: ("verilog", "test.verilog"),
     },
     Lang {
         name: "kotlin",
         ok: "fun main() {\n    println(\"OK\")\n}",
         compile_error: Some(("fun main() {\n    val x: Int = \"not a number\"\n    println(x)\n}", "type mismatch")),
-        exit3: Some("fun main() {\n    kotlin.system.exitProcess(3)\n}"),
+        fails: Some(("fun main() {\n    kotlin.system.exitProcess(3)\n}", 3)),
         multi: Some(("fun main() {\n    println(f())\n}", "util.kt", "fun f(): String = \"OK from util\"")),
         echo: Some("fun main() {\n    println(readLine())\n}"),
         piston: ("kt", "test.kt"),
@@ -429,7 +433,7 @@ const LANGS: &[Lang] = &[
         name: "groovy",
         ok: "println 'OK'",
         compile_error: None,
-        exit3: Some("System.exit(3)"),
+        fails: Some(("System.exit(3)", 3)),
         multi: Some(("println Util.f()", "Util.groovy", "class Util { static String f() { 'OK from util' } }")),
         echo: Some("println System.in.newReader().readLine()"),
         piston: ("groovy", "test.groovy"),
@@ -438,7 +442,7 @@ const LANGS: &[Lang] = &[
         name: "clojure",
         ok: "(println \"OK\")",
         compile_error: None,
-        exit3: Some("(System/exit 3)"),
+        fails: Some(("(System/exit 3)", 3)),
         multi: Some(("(load-file \"util.clj\")\n(println (f))", "util.clj", "(defn f [] \"OK from util\")")),
         echo: Some("(println (read-line))"),
         piston: ("clj", "test.clj"),
@@ -447,7 +451,7 @@ const LANGS: &[Lang] = &[
         name: "haskell",
         ok: "main = putStrLn \"OK\"",
         compile_error: Some(("main = putStrLn undefinedThing", "undefinedThing")),
-        exit3: Some("import System.Exit\nmain = exitWith (ExitFailure 3)"),
+        fails: Some(("import System.Exit\nmain = exitWith (ExitFailure 3)", 3)),
         multi: Some(("import Util\nmain = putStrLn f", "Util.hs", "module Util where\nf :: String\nf = \"OK from util\"")),
         echo: Some("main = getLine >>= putStrLn"),
         piston: ("hs", "test.hs"),
@@ -456,7 +460,7 @@ const LANGS: &[Lang] = &[
         name: "octave",
         ok: "disp('OK')",
         compile_error: None,
-        exit3: Some("exit(3)"),
+        fails: Some(("exit(3)", 3)),
         multi: Some(("disp(util())", "util.m", "function r = util()\n  r = 'OK from util';\nend")),
         echo: Some("disp(fgetl(stdin))"),
         piston: ("octave", "test.octave"),
@@ -465,7 +469,7 @@ const LANGS: &[Lang] = &[
         name: "csharp",
         ok: "using System;\n\npublic class Test\n{\n    public static void Main(string[] args)\n    {\n        Console.WriteLine(\"OK\");\n    }\n}",
         compile_error: Some(("public class Test { public static void Main() { undefinedThing(); } }", "undefinedThing")),
-        exit3: Some("public class Test { public static int Main() { return 3; } }"),
+        fails: Some(("public class Test { public static int Main() { return 3; } }", 3)),
         multi: Some((
             "public class Test { public static void Main() { System.Console.WriteLine(Util.F()); } }",
             "util.cs",
@@ -478,16 +482,16 @@ const LANGS: &[Lang] = &[
         name: "llvm_ir",
         ok: "@.str = private constant [3 x i8] c\"OK\\00\"\ndeclare i32 @puts(i8*)\ndefine i32 @main() {\n  %p = getelementptr [3 x i8], [3 x i8]* @.str, i64 0, i64 0\n  call i32 @puts(i8* %p)\n  ret i32 0\n}",
         compile_error: Some(("define i32 @main() {\n  ret i32 %nope\n}", "undefined value")),
-        exit3: Some("define i32 @main() {\n  ret i32 3\n}"),
+        fails: Some(("define i32 @main() {\n  ret i32 3\n}", 3)),
         multi: None,
-        echo: None,
+        echo: Some("declare i32 @getchar()\ndeclare i32 @putchar(i32)\ndefine i32 @main() {\nentry:\n  br label %loop\nloop:\n  %c = call i32 @getchar()\n  %eof = icmp slt i32 %c, 0\n  br i1 %eof, label %done, label %put\nput:\n  call i32 @putchar(i32 %c)\n  br label %loop\ndone:\n  ret i32 0\n}"),
         piston: ("ll", "test.ll"),
     },
     Lang {
         name: "crystal",
         ok: "puts \"OK\"",
         compile_error: Some(("puts undefined_thing", "undefined_thing")),
-        exit3: Some("exit 3"),
+        fails: Some(("exit 3", 3)),
         multi: Some(("require \"./util\"\nputs f", "util.cr", "def f\n  \"OK from util\"\nend")),
         echo: Some("puts gets"),
         piston: ("cr", "test.cr"),
@@ -496,10 +500,26 @@ const LANGS: &[Lang] = &[
         name: "pypy3",
         ok: "print('OK')",
         compile_error: None,
-        exit3: Some("import sys\nsys.exit(3)"),
+        fails: Some(("import sys\nsys.exit(3)", 3)),
         multi: Some(("import util\nprint(util.f())", "util.py", "def f():\n    return 'OK from util'\n")),
         echo: Some("print(input())"),
         piston: ("pypy", "test.py"),
+    },
+    Lang {
+        name: "ada",
+        ok: "with Ada.Text_IO;\nprocedure Test is\nbegin\n   Ada.Text_IO.Put_Line (\"OK\");\nend Test;",
+        compile_error: Some(("procedure Main is\nbegin\n   Undefined_Thing;\nend Main;", "is undefined")),
+        fails: Some((
+            "with Ada.Command_Line;\nprocedure Main is\nbegin\n   Ada.Command_Line.Set_Exit_Status (3);\nend Main;",
+            3,
+        )),
+        multi: Some((
+            "with Ada.Text_IO, Util;\nprocedure Main is\nbegin\n   Ada.Text_IO.Put_Line (Util.F);\nend Main;",
+            "util.ads",
+            "package Util is\n   F : constant String := \"OK from util\";\nend Util;",
+        )),
+        echo: Some("with Ada.Text_IO;\nprocedure Main is\nbegin\n   Ada.Text_IO.Put_Line (Ada.Text_IO.Get_Line);\nend Main;"),
+        piston: ("ada", "test.adb"),
     },
 ];
 /// A runtime added to runtimes.toml is tested once it has its entry here.
@@ -529,8 +549,8 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
         // The runtime's own hello world (the playground's template).
         let hello = &runtimes.resolve(l.name).unwrap().hello;
         let ok = submit_files(&db, user, l.name, hello, None).await;
-        let exit3 = match l.exit3 {
-            Some(code) => Some(submit_files(&db, user, l.name, code, None).await),
+        let fails = match l.fails {
+            Some((code, status)) => Some((submit_files(&db, user, l.name, code, None).await, status)),
             None => None,
         };
         let multi = match l.multi {
@@ -555,17 +575,17 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
             Some((code, _)) => Some(submit_files(&db, user, l.name, code, None).await),
             None => None,
         };
-        cases.push((l, ok, exit3, multi, echo, broken));
+        cases.push((l, ok, fails, multi, echo, broken));
     }
-    for (l, ok, exit3, multi, echo, broken) in cases {
+    for (l, ok, fails, multi, echo, broken) in cases {
         let s = db.wait_done(ok, T).await;
         assert_eq!(s.status, "completed", "{}: {s:?} {:?}", l.name, db.logs(ok).await);
         assert_eq!(db.stdout(ok).await, ["Hello, world!"], "{}: its hello template", l.name);
 
-        if let Some(exit3) = exit3 {
-            let s = db.wait_done(exit3, T).await;
-            let logs = db.logs(exit3).await;
-            assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(3)), "{}: {s:?} {logs:?}", l.name);
+        if let Some((fails, status)) = fails {
+            let s = db.wait_done(fails, T).await;
+            let logs = db.logs(fails).await;
+            assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(status)), "{}: {s:?} {logs:?}", l.name);
         }
 
         if let Some(multi) = multi {
@@ -613,9 +633,9 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
     w.stop().await.unwrap();
 }
 
-/// Each language's `ok` through `/api/v2/execute` as Piston's CI sends its
-/// package tests (the language named as the test file names it, the file
-/// under its own name). Stdin through this route is tested in api.rs.
+/// Each language's programs through `/api/v2/execute` as Piston's CI sends
+/// its package tests (the language named as the test file names it, the
+/// file under its own name), answered in Piston's fields.
 #[tokio::test]
 async fn every_language_answers_piston_requests_by_pistons_names() {
     let _cpu = every_language().await;
@@ -626,15 +646,39 @@ async fn every_language_answers_piston_requests_by_pistons_names() {
     cfg.worker.max_concurrent_runs = 2;
     let api = crate::api::Api::start(cfg, true).await;
     let token = crate::api::user_token(user);
-    let requests = LANGS.iter().map(|l| {
+    // Each language's OK program, a program that fails, one that echoes
+    // its stdin (Piston ends it with a newline) and one that does not
+    // compile, each under the name of the language's Piston test file.
+    #[derive(Debug)]
+    enum Expect {
+        Ok,
+        Fails(i32),
+        Echo,
+        Broken(&'static str),
+    }
+    let mut requests = Vec::new();
+    for l in LANGS {
         let (language, file) = l.piston;
-        (l.name, json!({"language": language, "version": "*", "files": [{"name": file, "content": l.ok}]}))
-    });
+        let body =
+            |code: &str| json!({"language": language, "version": "*", "files": [{"name": file, "content": code}]});
+        requests.push((l.name, Expect::Ok, body(l.ok)));
+        if let Some((code, status)) = l.fails {
+            requests.push((l.name, Expect::Fails(status), body(code)));
+        }
+        if let Some(code) = l.echo {
+            let mut b = body(code);
+            b["stdin"] = json!("hello");
+            requests.push((l.name, Expect::Echo, b));
+        }
+        if let Some((code, word)) = l.compile_error {
+            requests.push((l.name, Expect::Broken(word), body(code)));
+        }
+    }
     // As many in flight as the worker runs at once: each request waits for
     // its own session only.
-    let answers: Vec<_> = futures::stream::iter(requests.map(|(name, body)| {
+    let answers: Vec<_> = futures::stream::iter(requests.into_iter().map(|(name, expect, body)| {
         let (api, token) = (&api, &token);
-        async move { (name, crate::api::post(api, "/api/v2/execute", Some(token), body).await) }
+        async move { (name, expect, crate::api::post(api, "/api/v2/execute", Some(token), body).await) }
     }))
     .buffer_unordered(2)
     .collect()
@@ -648,9 +692,19 @@ async fn every_language_answers_piston_requests_by_pistons_names() {
     // A version no runtime has: Piston's 400, in Piston's words.
     let (status, v) = crate::api::post(&api, "/api/v2/execute", Some(&token), body("15.0.2")).await;
     assert_eq!((status, v["message"].as_str()), (400, Some("java-15.0.2 runtime is unknown")), "{v}");
-    for (name, (status, v)) in answers {
-        assert_eq!(status, 200, "{name}: {v}");
-        assert_eq!((v["run"]["stdout"].as_str(), v["run"]["code"].as_i64()), (Some("OK\n"), Some(0)), "{name}: {v}");
+    for (name, expect, (status, v)) in answers {
+        assert_eq!(status, 200, "{name} {expect:?}: {v}");
+        let run = (v["run"]["stdout"].as_str(), v["run"]["code"].as_i64());
+        match expect {
+            Expect::Ok => assert_eq!(run, (Some("OK\n"), Some(0)), "{name}: {v}"),
+            Expect::Echo => assert_eq!(run, (Some("hello\n"), Some(0)), "{name} echo: {v}"),
+            Expect::Fails(code) => assert_eq!(run.1, Some(code.into()), "{name} fails: {v}"),
+            Expect::Broken(word) => {
+                assert!(v["compile"]["code"].as_i64().is_some_and(|c| c != 0), "{name} broken: {v}");
+                let said = v["compile"]["output"].as_str().unwrap_or("");
+                assert!(said.contains(word), "{name}: the compiler's words, {word:?}: {v}");
+            }
+        }
     }
     api.stop().await;
 }
