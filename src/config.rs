@@ -157,6 +157,9 @@ pub struct WorkerConfig {
     pub docker_call_timeout_ms: u64,
     /// On shutdown, how long running sessions may go on before they are killed.
     pub shutdown_grace_ms: u64,
+    /// How long a session no live worker can run (its image is built on
+    /// none) stays pending before it ends `image_missing`; 0: forever.
+    pub unrunnable_after_ms: u64,
     /// Warm containers kept ready per language (run mode, default limits).
     pub warm_pool: std::collections::BTreeMap<String, usize>,
     /// With no `warm_pool` counts: a pool sized from the host
@@ -258,6 +261,7 @@ impl Default for WorkerConfig {
             reap_interval_ms: 30_000,
             docker_call_timeout_ms: 10_000,
             shutdown_grace_ms: 30_000,
+            unrunnable_after_ms: 60_000,
             warm_pool: Default::default(),
             warm_auto: true,
             warm_ttl_ms: 300_000,
@@ -312,6 +316,10 @@ impl WorkerConfig {
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)
     }
+    /// None: sessions no live worker can run wait forever.
+    pub fn unrunnable_after(&self) -> Option<Duration> {
+        (self.unrunnable_after_ms > 0).then(|| Duration::from_millis(self.unrunnable_after_ms))
+    }
     pub fn heartbeat_interval(&self) -> Duration {
         Duration::from_millis(self.heartbeat_interval_ms)
     }
@@ -362,6 +370,7 @@ impl Config {
         e.set("EXECBOX_REAP_INTERVAL_MS", &mut w.reap_interval_ms)?;
         e.set("EXECBOX_DOCKER_CALL_TIMEOUT_MS", &mut w.docker_call_timeout_ms)?;
         e.set("EXECBOX_SHUTDOWN_GRACE_MS", &mut w.shutdown_grace_ms)?;
+        e.set("EXECBOX_UNRUNNABLE_AFTER_MS", &mut w.unrunnable_after_ms)?;
         e.set("EXECBOX_WARM_TTL_MS", &mut w.warm_ttl_ms)?;
         e.set("EXECBOX_WARM_POOL_MEMORY_MB", &mut w.warm_memory_mb)?;
         e.set("EXECBOX_WARM_POOL_CPUS", &mut w.warm_cpus)?;

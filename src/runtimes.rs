@@ -261,7 +261,10 @@ struct File {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Runnable {
     pub languages: Vec<String>,
+    /// Every name (lower case) of the runtimes whose image is missing...
     pub refused: Vec<String>,
+    /// ...and, for each, its runtime's language.
+    pub refused_runtime: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -365,15 +368,18 @@ impl Runtimes {
 
     /// Which runtimes an engine can run, given which images it has.
     pub(crate) fn runnable(&self, has_image: impl Fn(&str) -> bool) -> Runnable {
-        let (mut languages, mut refused) = (Vec::new(), Vec::new());
+        let mut r = Runnable::default();
         for rt in &self.list {
             if has_image(&rt.image) {
-                languages.push(rt.language.clone());
+                r.languages.push(rt.language.clone());
             } else {
-                refused.extend(std::iter::once(&rt.language).chain(&rt.aliases).map(|n| n.to_lowercase()));
+                for name in std::iter::once(&rt.language).chain(&rt.aliases) {
+                    r.refused.push(name.to_lowercase());
+                    r.refused_runtime.push(rt.language.clone());
+                }
             }
         }
-        Runnable { languages, refused }
+        r
     }
 
     pub fn all(&self) -> &[Runtime] {
@@ -449,6 +455,10 @@ mod tests {
         assert!(none.languages.is_empty());
         assert!(none.refused.iter().all(|n| *n == n.to_lowercase()));
         assert!(none.refused.contains(&"c#".to_string()) && none.refused.contains(&"py".to_string()));
+        let runtime_of = |name: &str| none.refused.iter().position(|n| n == name).map(|i| &none.refused_runtime[i]);
+        assert_eq!(runtime_of("c#").map(String::as_str), Some("csharp"));
+        assert_eq!(runtime_of("py").map(String::as_str), Some("python"));
+        assert_eq!(none.refused.len(), none.refused_runtime.len());
     }
 
     #[test]

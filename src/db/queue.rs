@@ -185,6 +185,53 @@ pub(crate) async fn rescue_expired(db: &impl GenericClient) -> Result<Vec<Uuid>,
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
 }
 
+/// Ends the pending sessions that no live worker can run — their runtime
+/// (or their checker's) has its image on no live worker's engine — once
+/// they have waited `after`: `error` / `image_missing`, with the command
+/// that builds the image, and one `system` row saying so. `names`: every
+/// name of the runtimes this worker lacks, `runtimes` the runtime of each.
+/// Nothing ends while a live worker has not said what it can run, or while
+/// no worker is live (the sessions wait for one).
+pub(crate) async fn end_unrunnable(
+    db: &impl GenericClient,
+    names: &[String],
+    runtimes: &[String],
+    fresh: Duration,
+    after: Duration,
+) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = db
+        .query(
+            "with live as (
+               select w.runtimes from public.execbox_workers w
+               where w.docker_ok and w.last_seen > now() - $3::bigint * interval '1 millisecond'
+             ), lacking as (
+               select r.name, r.runtime from unnest($1::text[], $2::text[]) as r(name, runtime)
+               where exists (select 1 from live)
+                 and not exists (select 1 from live where live.runtimes is null)
+                 and not exists (select 1 from live where r.runtime = any(live.runtimes))
+             ), ended as (
+               update public.backend_execution_sessions s
+               set status = 'error', end_reason = 'image_missing', finished_at = now(),
+                   error = 'no live worker has the image of runtime ' || l.runtime ||
+                           '; build it with `execbox images build ' || l.runtime || '`'
+               from lacking l
+               where s.status = 'pending'
+                 and s.created_at < now() - $4::bigint * interval '1 millisecond'
+                 and (lower(s.language) = l.name or lower(s.checker_language) = l.name)
+               returning s.id, s.user_id, s.error
+             )
+             insert into public.execution_logs (session_id, user_id, seq, stream, level, message)
+             select e.id, e.user_id, 1, 'system', 'error', 'execbox: ' || e.error from ended e
+             returning session_id",
+            &[&names, &runtimes, &(fresh.as_millis() as i64), &(after.as_millis() as i64)],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
 /// Which of `runs` are still live: running under that attempt with a lease
 /// that has not expired. The reaper keeps only their containers.
 pub(crate) async fn live(

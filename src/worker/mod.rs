@@ -429,6 +429,17 @@ impl Worker {
         if let Some(ids) = rescued.filter(|ids| !ids.is_empty()) {
             tracing::warn!(?ids, "ended sessions whose worker stopped responding");
         }
+        let wc = &self.ctx.cfg.worker;
+        if let (Some(r), Some(after)) = (&self.runnable, wc.unrunnable_after()) {
+            let failed = "cannot end the sessions no worker can run";
+            let (lease, r) = (wc.lease(), r);
+            let ended = on_db(&self.ctx.pool, failed, |db| async move {
+                queue::end_unrunnable(pg(&db), &r.refused, &r.refused_runtime, lease, after).await
+            });
+            if let Some(ids) = ended.await.filter(|ids| !ids.is_empty()) {
+                tracing::warn!(?ids, "ended sessions no live worker can run (their runtime's image is built on none)");
+            }
+        }
         on_db(&self.ctx.pool, "cannot prune old presence rows", |db| async move { workers::prune(pg(&db)).await })
             .await;
     }

@@ -155,20 +155,7 @@ async fn workers_claim_only_the_runtimes_they_have_images_for() {
     let user = db.user().await;
     let api = Api::start(api_config(&db), false).await;
 
-    // Worker B's table names an image its engine lacks for Python (and PyPy).
-    let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("runtimes.toml");
-    let builtin = include_str!("../../runtimes.toml");
-    assert!(builtin.contains("\"execbox/python:3.11\""));
-    std::fs::write(&table, builtin.replace("\"execbox/python:3.11\"", "\"execbox/absent:0\"")).unwrap();
-    let mut cfg = db.config();
-    cfg.worker.id = "worker-without-python".into();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let b = tokio::spawn(execbox::worker::run(
-        Arc::new(cfg.finish().unwrap()),
-        Arc::new(execbox::runtimes::Runtimes::load(Some(&table)).unwrap()),
-        shutdown.clone(),
-    ));
+    let (b, shutdown) = worker_without_python(&db, |_| {});
     let deadline = Instant::now() + Duration::from_secs(30);
     let health = loop {
         let (status, v) = crate::api::get(&api, "/health", None).await;
@@ -215,6 +202,72 @@ async fn workers_claim_only_the_runtimes_they_have_images_for() {
     shutdown.cancel();
     b.await.unwrap().unwrap();
     api.stop().await;
+}
+
+/// A worker whose table names an image its engine lacks for Python (and
+/// PyPy); its task and the token that stops it.
+fn worker_without_python(
+    db: &TestDb,
+    tweak: impl FnOnce(&mut execbox::config::Config),
+) -> (tokio::task::JoinHandle<anyhow::Result<()>>, tokio_util::sync::CancellationToken) {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("runtimes.toml");
+    let builtin = include_str!("../../runtimes.toml");
+    assert!(builtin.contains("\"execbox/python:3.11\""));
+    std::fs::write(&table, builtin.replace("\"execbox/python:3.11\"", "\"execbox/absent:0\"")).unwrap();
+    let mut cfg = db.config();
+    cfg.worker.id = "worker-without-python".into();
+    tweak(&mut cfg);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let b = tokio::spawn(execbox::worker::run(
+        Arc::new(cfg.finish().unwrap()),
+        Arc::new(execbox::runtimes::Runtimes::load(Some(&table)).unwrap()),
+        shutdown.clone(),
+    ));
+    (b, shutdown)
+}
+
+/// A session no live worker can run — its image is built on none — ends
+/// `error` / `image_missing` with the command that builds it, once it has
+/// waited `EXECBOX_UNRUNNABLE_AFTER_MS` (a checker's language counts too).
+#[tokio::test]
+async fn a_session_no_live_worker_can_run_ends_with_the_build_command() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let (b, shutdown) = worker_without_python(&db, |c| c.worker.unrunnable_after_ms = 1_500);
+    let py = db.submit(user, "py", "print('never')").await;
+    let checked = db
+        .insert(
+            user,
+            &execbox::model::Request {
+                language: "bash".into(),
+                code: "read a; echo $a".into(),
+                mode: execbox::model::Mode::Cases,
+                cases: Some(json!([{"stdin": "1\n", "expected_output": "1\n"}])),
+                checker: Some(execbox::model::Checker::Program),
+                checker_code: Some("import sys".into()),
+                checker_language: Some("python3".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    let t0 = Instant::now();
+    for id in [py, checked] {
+        let s = db.wait_done(id, Duration::from_secs(30)).await;
+        assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("image_missing")), "{s:?}");
+        let error = s.error.unwrap();
+        assert!(error.contains("`execbox images build python`"), "{error}");
+        let logs = db.logs(id).await;
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert_eq!((logs[0].seq, logs[0].stream.as_str()), (1, "system"));
+        assert!(logs[0].message.contains(&error), "{logs:?}");
+    }
+    assert!(t0.elapsed() >= Duration::from_millis(1_000), "not before the wait: {:?}", t0.elapsed());
+    // What it can run, it runs.
+    let sh = db.submit(user, "bash", "echo still here").await;
+    assert_eq!(db.wait_done(sh, Duration::from_secs(60)).await.status, "completed");
+    shutdown.cancel();
+    b.await.unwrap().unwrap();
 }
 
 /// The second Docker engine scripts/test.sh starts beside the first (its

@@ -164,7 +164,9 @@ async fn the_playground_in_headless_chromium() {
             "cancelled",
             "compile-error",
             "reopened",
+            "keyboard",
             "narrow",
+            "refused-in-url",
             "sign-in",
             "same-origin"
         ]
@@ -191,9 +193,21 @@ async fn the_playground_in_headless_chromium() {
             .get(0);
         assert_eq!(owner, user, "{step}");
     }
-    for shot in
-        ["1-signed-in", "2-streaming", "3-completed", "4-cancelled", "5-compile-error", "6-reopened", "7-narrow"]
-    {
+    let keyboard = db.wait_done(session("keyboard"), T).await;
+    assert_eq!(keyboard.status, "completed");
+    assert_eq!(db.stdout(session("keyboard")).await, ["hello"]);
+    for shot in [
+        "1-signed-in",
+        "2-streaming",
+        "3-completed",
+        "4-cancelled",
+        "5-compile-error",
+        "6-reopened",
+        "7-keyboard",
+        "8-narrow",
+        "9-refused-in-url",
+        "10-refused",
+    ] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}");
     }
     api.stop().await;

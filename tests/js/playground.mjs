@@ -1,8 +1,9 @@
 // The playground page as a newcomer uses it, in Debian's Chromium driven by
 // playwright-core: signed in from its URL, a run whose first line shows
 // before the session ends, stdin, a cancel, a C++ compile error, reopening a
-// past session, the sign-in field, a narrow window, and no request outside
-// the page's origin. Screenshots of each state go to the directory given.
+// past session, the keyboard alone with stdout and stderr told apart, the
+// sign-in field (a refused token in the URL or typed in), a narrow window,
+// and no request outside the page's origin, sent or blocked. Screenshots of each state go to the directory given.
 //
 //   node playground.mjs <base URL> <access token> <screenshot dir>
 //
@@ -34,7 +35,11 @@ function watch(page) {
     if (u.host !== new URL(origin).host) elsewhere.push(ws.url());
   });
   page.on('pageerror', (e) => { console.error(`page error: ${e.message}`); process.exitCode = 1; });
-  page.on('console', (m) => console.error(`page console ${m.type()}: ${m.text()}`));
+  // A request the page's policy blocked is never sent, so it is seen here.
+  page.on('console', (m) => {
+    console.error(`page console ${m.type()}: ${m.text()}`);
+    if (m.text().startsWith('csp-violation') || m.text().startsWith('Refused to')) elsewhere.push(m.text());
+  });
   page.on('response', (r) => { if (r.status() >= 400) console.error(`${r.status()} ${r.request().method()} ${r.url()}`); });
 }
 
@@ -71,7 +76,13 @@ async function waitOutput(page, text) {
     (t) => document.querySelector('[data-testid="output"]').textContent.includes(t), text, { timeout: T });
 }
 
-const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+const newContext = async (options) => {
+  const c = await browser.newContext(options);
+  await c.addInitScript(() => document.addEventListener('securitypolicyviolation',
+    (e) => console.error(`csp-violation ${e.violatedDirective} ${e.blockedURI}`)));
+  return c;
+};
+const context = await newContext({ viewport: { width: 1400, height: 900 } });
 const page = await context.newPage();
 watch(page);
 
@@ -163,15 +174,53 @@ assert.equal(await field(page, 'end-reason'), 'exit');
 await shot(page, '6-reopened');
 say('reopened');
 
+// The keyboard alone: Tab from the picker to Run and into the editor, Esc
+// then Tab out of it to stdin, Enter on Run; stderr told apart from stdout.
+await page.getByTestId('language').focus();
+await page.keyboard.press('Tab');
+const focused = () => page.evaluate(() => document.activeElement.closest('#editor') ? 'editor' : document.activeElement.id);
+assert.equal(await focused(), 'run', 'Tab from the picker reaches Run');
+await page.keyboard.press('Tab');
+assert.equal(await focused(), 'editor', 'then the editor (Cancel is disabled)');
+await page.keyboard.press('Control+A');
+await page.keyboard.insertText("import sys\nline = input()\nprint(line[::-1])\nprint('to stderr', file=sys.stderr)\n");
+await page.keyboard.press('Escape');
+await page.keyboard.press('Tab');
+assert.equal(await focused(), 'stdin', 'Esc then Tab leaves the editor');
+await page.keyboard.insertText('olleh\n');
+await page.getByTestId('language').focus();
+await page.keyboard.press('Tab');
+await page.keyboard.press('Enter');
+await waitStatus(page, 'completed');
+const streams = await page.locator('[data-testid="output"] span[data-stream]').evaluateAll((spans) => spans.map(
+  (s) => ({ stream: s.dataset.stream, text: s.textContent, color: getComputedStyle(s).color })));
+assert.deepEqual(streams.map(({ stream, text }) => [stream, text]), [['stdout', 'hello\n'], ['stderr', 'to stderr\n']]);
+assert.notEqual(streams[0].color, streams[1].color, 'stderr looks unlike stdout');
+await shot(page, '7-keyboard');
+say('keyboard', { session: await page.getByTestId('output').getAttribute('data-session-id') });
+
 // A narrow window: nothing wider than the screen.
 await page.setViewportSize({ width: 380, height: 800 });
 const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 assert.ok(overflow <= 0, `the page is ${overflow}px wider than a narrow window`);
-await shot(page, '7-narrow');
+await shot(page, '8-narrow');
 say('narrow');
 
+// A refused token in the address: the sign-in field says so, and the
+// token leaves the address bar all the same.
+const refused = await (await newContext({ viewport: { width: 1200, height: 800 } })).newPage();
+watch(refused);
+await refused.goto(`${base}/?access_token=not-a-token`);
+await ready(refused);
+assert.ok(!refused.url().includes('access_token'), `the token stays in the address bar: ${refused.url()}`);
+assert.equal(await refused.getByTestId('token').isVisible(), true, 'the sign-in field for a refused token');
+assert.match(await refused.locator('#signin-error').textContent(), /refused/);
+assert.equal(await refused.getByTestId('run').isDisabled(), true, 'nothing runs with a refused token');
+await shot(refused, '9-refused-in-url');
+say('refused-in-url');
+
 // Without a token: the sign-in field; a bad token is refused there.
-const fresh = await (await browser.newContext({ viewport: { width: 1200, height: 800 } })).newPage();
+const fresh = await (await newContext({ viewport: { width: 1200, height: 800 } })).newPage();
 watch(fresh);
 await fresh.goto(`${base}/`);
 await ready(fresh);
@@ -181,7 +230,7 @@ await fresh.getByTestId('token').fill('not-a-token');
 await fresh.getByTestId('signin').click();
 await fresh.waitForFunction(() => document.getElementById('signin-error').textContent.includes('refused'), null, { timeout: T });
 assert.equal(await fresh.getByTestId('token').isVisible(), true);
-await shot(fresh, '8-refused');
+await shot(fresh, '10-refused');
 await fresh.getByTestId('token').fill(token);
 await fresh.getByTestId('signin').click();
 await fresh.getByTestId('token').waitFor({ state: 'hidden', timeout: T });
