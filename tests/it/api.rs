@@ -662,6 +662,18 @@ async fn piston_floods_end_on_time_at_default_settings() {
                 .unwrap()
                 .get(0);
             assert_eq!(ready.contains(&container_of(&db, session).await), warm, "warm {warm}: the path taken");
+            // By the database's clock: within its limit and 5 s.
+            let ran: f64 = db
+                .client()
+                .await
+                .query_one(
+                    "select extract(epoch from finished_at - started_at)::float8 from backend_execution_sessions where id = $1",
+                    &[&session],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert!(ran <= 10.0 + 5.0, "warm {warm}: ended {ran:.1} s after it started");
             let run = &v["run"];
             assert!(run["status"] == "OL" || run["status"] == "TO", "warm {warm}: {run}");
             assert_eq!(run["signal"], "SIGKILL");

@@ -380,10 +380,42 @@ async fn every_session_ends_on_time_whatever_the_program_does() {
                 _ => "failed",
             };
             assert_eq!(status, want, "{what}");
+            if reason == "output_limit" {
+                // Cut at the limit: what fits is kept, to the byte but for
+                // the line the cut fell in.
+                let kept: usize =
+                    db.logs(id).await.iter().filter(|l| l.stream != "system").map(|l| l.message.len() + 1).sum();
+                let cap = db.config().limits.output_limit_bytes as usize;
+                assert!(kept > cap * 9 / 10 && kept <= cap + 16 * 1024 + 1, "{what}: kept {kept} of {cap}");
+            }
             wait_container_gone(&container, Duration::from_secs(20)).await;
         }
         sb.stop().await;
     }
+    // Eight floods at once on one worker, each its own session: every one
+    // ends on time, and the worker serves the next session right after.
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker_with(|c| c.worker.max_concurrent_runs = 8);
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let code = programs[i % 2].1;
+        let req = execbox::model::Request {
+            language: "python".into(),
+            code: code.into(),
+            timeout_ms: Some(limit.as_millis() as i32),
+            ..Default::default()
+        };
+        ids.push(db.insert(user, &req).await);
+    }
+    for id in &ids {
+        db.wait_done(*id, limit + GRACE + Duration::from_secs(30)).await;
+        let (_, reason) = ended_on_time(&db, *id, limit, "eight at once").await;
+        assert!(["output_limit", "timeout"].contains(&reason.as_str()), "eight at once: {reason}");
+    }
+    let next = db.submit(user, "python", "print('next')").await;
+    assert_eq!(db.wait_done(next, Duration::from_secs(60)).await.status, "completed");
+    w.stop().await.unwrap();
 }
 
 /// Nothing a program prints is a control message: every marker of the old
