@@ -643,6 +643,8 @@ async fn every_language_answers_piston_requests_by_pistons_names() {
     let user = db.user().await;
     let mut cfg = crate::api::api_config(&db);
     cfg.api.max_active_sessions_per_user = 100;
+    // Four requests a language, well above a user's default rate.
+    cfg.api.rate_limit_per_minute = 10_000;
     cfg.worker.max_concurrent_runs = 2;
     let api = crate::api::Api::start(cfg, true).await;
     let token = crate::api::user_token(user);
