@@ -96,12 +96,16 @@ async fn build_one(engine: &Engine, dir: &str, tag: &str, base: &str) -> anyhow:
     progress.say(&format!("building {tag} (images/{dockerfile}, FROM {base})"));
     let started = std::time::Instant::now();
     let args = std::collections::HashMap::from([("BASE", base), ("LAUNCHER", LAUNCHER_IMAGE)]);
+    // Which launcher protocol the image's launcher speaks.
+    let protocol = crate::sandbox::launcher::PROTOCOL.to_string();
+    let labels = std::collections::HashMap::from([(crate::sandbox::launcher::PROTOCOL_LABEL, protocol.as_str())]);
     let opts = BuildImageOptionsBuilder::default()
         .dockerfile(&dockerfile)
         .t(tag)
         .rm(true)
         .forcerm(true)
         .buildargs(&args)
+        .labels(&labels)
         .build();
     let body = bollard::body_full(context_tar()?.into());
     let mut stream = engine.docker().build_image(opts, None, Some(body));

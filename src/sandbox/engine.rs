@@ -165,6 +165,19 @@ impl Engine {
         }
     }
 
+    /// The launcher protocol an image's label says its launcher speaks
+    /// (None: no such image, or no label).
+    pub(crate) async fn image_protocol(&self, image: &str) -> Result<Option<u32>, SandboxError> {
+        match self.bounded("image inspect", self.docker.inspect_image(image)).await? {
+            Ok(i) => Ok(i
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|l| l.get(super::launcher::PROTOCOL_LABEL).and_then(|v| v.parse().ok()))),
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(classify(e, image)),
+        }
+    }
+
     pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, SandboxError> {
         match self.bounded("image inspect", self.docker.inspect_image(image)).await? {
             Ok(_) => Ok(true),

@@ -63,6 +63,14 @@ use crate::model::{Exit, StageUsage, Stream};
 /// Where every runtime image has the launcher.
 pub const PATH: &str = "/usr/local/bin/execbox-launcher";
 
+/// This protocol's version, which `execbox images build` labels every image
+/// with ([`PROTOCOL_LABEL`]); 2 added LAUNCH. A warm container whose image
+/// says less, or nothing (built by an older execbox, or by hand without the
+/// label), serves only sessions of its own command line.
+pub const PROTOCOL: u32 = 2;
+/// The image label that carries [`PROTOCOL`].
+pub const PROTOCOL_LABEL: &str = "execbox.launcher.protocol";
+
 mod kind {
     // execbox → launcher
     pub(crate) const FILE: u8 = 1;

@@ -112,6 +112,8 @@ pub(crate) struct WarmPool {
     engine: Engine,
     /// Per language: the container spec and how many to keep ready.
     wanted: HashMap<String, (ContainerSpec, usize)>,
+    /// Languages whose image's launcher takes a LAUNCH frame.
+    relaunchable: HashSet<String>,
     ttl: Duration,
     budget: Budget,
     idle: Mutex<HashMap<String, VecDeque<Warm>>>,
@@ -124,10 +126,12 @@ pub(crate) struct WarmPool {
 
 impl WarmPool {
     /// `wanted`: language → (spec, count). Specs carry `LABEL_POOL` and no
-    /// session label.
+    /// session label. `relaunchable`: the languages whose image's launcher
+    /// takes another command line (the others serve only their own).
     pub(crate) fn new(
         engine: Engine,
         wanted: HashMap<String, (ContainerSpec, usize)>,
+        relaunchable: HashSet<String>,
         ttl: Duration,
         budget: Budget,
     ) -> WarmPool {
@@ -144,6 +148,7 @@ impl WarmPool {
         WarmPool {
             engine,
             wanted,
+            relaunchable,
             ttl,
             budget,
             idle: Mutex::new(HashMap::new()),
@@ -151,6 +156,11 @@ impl WarmPool {
             filling: tokio::sync::Mutex::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether no language is pooled.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wanted.is_empty()
     }
 
     /// The spec warm containers of `language` are made from, if pooled.
@@ -189,7 +199,7 @@ impl WarmPool {
         language: &str,
         launch: &Launch,
     ) -> Option<Running> {
-        let fit = fit(self.spec(language)?, spec)?;
+        let fit = fit(self.spec(language)?, spec).filter(|f| !f.relaunch || self.relaunchable.contains(language))?;
         let mut r = self.take(language).await?;
         let ready = async {
             if let Some(mb) = fit.lower_memory_to {

@@ -177,14 +177,28 @@ async fn warm_pool(
     } else {
         wc.warm_pool.clone()
     };
-    let mut wanted = HashMap::new();
+    let (mut wanted, mut relaunchable) = (HashMap::new(), std::collections::HashSet::new());
     for (name, count) in &counts {
         let rt = runtimes.resolve(name).with_context(|| format!("EXECBOX_WARM_POOL: unknown language {name:?}"))?;
         if *count > 0 {
             wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels()), *count));
+            // An image from an older execbox: its warm containers serve plain
+            // runs only (unknown counts as old).
+            match engine.image_protocol(&rt.image).await {
+                Ok(Some(p)) if p >= crate::sandbox::launcher::PROTOCOL => {
+                    relaunchable.insert(rt.language.clone());
+                }
+                seen => tracing::info!(
+                    language = %rt.language,
+                    image = %rt.image,
+                    protocol = ?seen.ok().flatten(),
+                    "this image's launcher is older than execbox's: its warm containers serve plain runs only (rebuild it with `execbox images build`)"
+                ),
+            }
         }
     }
-    Ok((!wanted.is_empty()).then(|| Arc::new(WarmPool::new(engine.clone(), wanted, wc.warm_ttl(), budget))))
+    let pool = WarmPool::new(engine.clone(), wanted, relaunchable, wc.warm_ttl(), budget);
+    Ok((!pool.is_empty()).then(|| Arc::new(pool)))
 }
 
 /// The host's available memory (MB), from /proc/meminfo where there is one.

@@ -422,3 +422,57 @@ async fn a_worker_with_no_setting_keeps_a_pool_sized_from_the_host() {
     w.stop().await.unwrap();
     assert!(pool_containers(&worker_id).await.is_empty(), "warm containers left after shutdown");
 }
+
+/// A warm container of an image whose launcher predates LAUNCH (its label
+/// says an older protocol, as an image from an older execbox does) serves
+/// plain runs only: a session with arguments takes the cold path, and
+/// runs, instead of failing on a frame the launcher does not know.
+#[tokio::test]
+async fn an_image_with_an_older_launcher_serves_plain_runs_only() {
+    use std::sync::Arc;
+    let image = "execbox/test-older-launcher:1";
+    let mut build = tokio::process::Command::new("docker")
+        .args(["build", "-q", "-t", image, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = build.stdin.take().unwrap();
+        stdin.write_all(b"FROM execbox/python:3.11\nLABEL execbox.launcher.protocol=1\n").await.unwrap();
+    }
+    assert!(build.wait().await.unwrap().success());
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("runtimes.toml");
+    let builtin = include_str!("../../runtimes.toml");
+    std::fs::write(&table, builtin.replace("\"execbox/python:3.11\"", &format!("\"{image}\""))).unwrap();
+    let mut cfg = db.config();
+    let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
+    cfg.worker.id = worker_id.clone();
+    cfg.worker.warm_pool.insert("python".into(), 1);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let w = tokio::spawn(execbox::worker::run(
+        Arc::new(cfg.finish().unwrap()),
+        Arc::new(execbox::runtimes::Runtimes::load(Some(&table)).unwrap()),
+        shutdown.clone(),
+    ));
+    for (args, warm) in [(vec!["an argument".to_string()], false), (vec![], true)] {
+        let pooled = wait_pool_of(&worker_id, 1, Some(image)).await;
+        let req = execbox::model::Request {
+            language: "python".into(),
+            code: "import sys\nprint(sys.argv[1:])".into(),
+            args: args.clone(),
+            ..Default::default()
+        };
+        let id = db.insert(user, &req).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+        assert_eq!(db.stdout(id).await, [format!("{args:?}").replace('"', "'")]);
+        assert_eq!(pooled.contains(&container_of(&db, id).await), warm, "{args:?}");
+    }
+    shutdown.cancel();
+    w.await.unwrap().unwrap();
+}
