@@ -155,7 +155,8 @@ async fn workers_claim_only_the_runtimes_they_have_images_for() {
     let user = db.user().await;
     let api = Api::start(api_config(&db), false).await;
 
-    let (b, shutdown) = worker_without_python(&db, |_| {});
+    let (b, shutdown) =
+        worker_with_python_image(&db, "execbox/absent:0", |c| c.worker.id = "worker-without-python".into());
     let deadline = Instant::now() + Duration::from_secs(30);
     let health = loop {
         let (status, v) = crate::api::get(&api, "/health", None).await;
@@ -204,29 +205,6 @@ async fn workers_claim_only_the_runtimes_they_have_images_for() {
     api.stop().await;
 }
 
-/// A worker whose table names an image its engine lacks for Python (and
-/// PyPy); its task and the token that stops it.
-fn worker_without_python(
-    db: &TestDb,
-    tweak: impl FnOnce(&mut execbox::config::Config),
-) -> (tokio::task::JoinHandle<anyhow::Result<()>>, tokio_util::sync::CancellationToken) {
-    let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("runtimes.toml");
-    let builtin = include_str!("../../runtimes.toml");
-    assert!(builtin.contains("\"execbox/python:3.11\""));
-    std::fs::write(&table, builtin.replace("\"execbox/python:3.11\"", "\"execbox/absent:0\"")).unwrap();
-    let mut cfg = db.config();
-    cfg.worker.id = "worker-without-python".into();
-    tweak(&mut cfg);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let b = tokio::spawn(execbox::worker::run(
-        Arc::new(cfg.finish().unwrap()),
-        Arc::new(execbox::runtimes::Runtimes::load(Some(&table)).unwrap()),
-        shutdown.clone(),
-    ));
-    (b, shutdown)
-}
-
 /// A session no live worker can run — its image is built on none — ends
 /// `error` / `image_missing` with the command that builds it, once it has
 /// waited `EXECBOX_UNRUNNABLE_AFTER_MS` (a checker's language counts too).
@@ -234,7 +212,10 @@ fn worker_without_python(
 async fn a_session_no_live_worker_can_run_ends_with_the_build_command() {
     let db = TestDb::new().await;
     let user = db.user().await;
-    let (b, shutdown) = worker_without_python(&db, |c| c.worker.unrunnable_after_ms = 1_500);
+    let (b, shutdown) = worker_with_python_image(&db, "execbox/absent:0", |c| {
+        c.worker.id = "worker-without-python".into();
+        c.worker.unrunnable_after_ms = 1_500;
+    });
     let py = db.submit(user, "py", "print('never')").await;
     let checked = db
         .insert(

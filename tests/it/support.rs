@@ -428,6 +428,28 @@ pub async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
     wait_pool_of(worker, n, None).await
 }
 
+/// A worker (in a task of its own, stopped by the token) whose runtime
+/// table names `image` for Python and PyPy instead of theirs: one the
+/// engine lacks, say, or a variant of it.
+pub fn worker_with_python_image(
+    db: &TestDb,
+    image: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> (tokio::task::JoinHandle<anyhow::Result<()>>, CancellationToken) {
+    let builtin = include_str!("../../runtimes.toml");
+    assert!(builtin.contains("\"execbox/python:3.11\""));
+    let table = builtin.replace("\"execbox/python:3.11\"", &format!("\"{image}\""));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("runtimes.toml"), table).unwrap();
+    let runtimes = Runtimes::load(Some(&dir.path().join("runtimes.toml"))).unwrap();
+    let mut cfg = db.config();
+    tweak(&mut cfg);
+    let shutdown = CancellationToken::new();
+    let task =
+        tokio::spawn(execbox::worker::run(Arc::new(cfg.finish().unwrap()), Arc::new(runtimes), shutdown.clone()));
+    (task, shutdown)
+}
+
 /// A worker with an id of its own (its pool's containers carry it) and the
 /// test's settings.
 pub fn pooled_worker(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> (Worker, String) {

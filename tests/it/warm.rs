@@ -429,7 +429,6 @@ async fn a_worker_with_no_setting_keeps_a_pool_sized_from_the_host() {
 /// runs, instead of failing on a frame the launcher does not know.
 #[tokio::test]
 async fn an_image_with_an_older_launcher_serves_plain_runs_only() {
-    use std::sync::Arc;
     let image = "execbox/test-older-launcher:1";
     let mut build = tokio::process::Command::new("docker")
         .args(["build", "-q", "-t", image, "-"])
@@ -445,20 +444,11 @@ async fn an_image_with_an_older_launcher_serves_plain_runs_only() {
     assert!(build.wait().await.unwrap().success());
     let db = TestDb::new().await;
     let user = db.user().await;
-    let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("runtimes.toml");
-    let builtin = include_str!("../../runtimes.toml");
-    std::fs::write(&table, builtin.replace("\"execbox/python:3.11\"", &format!("\"{image}\""))).unwrap();
-    let mut cfg = db.config();
     let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
-    cfg.worker.id = worker_id.clone();
-    cfg.worker.warm_pool.insert("python".into(), 1);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let w = tokio::spawn(execbox::worker::run(
-        Arc::new(cfg.finish().unwrap()),
-        Arc::new(execbox::runtimes::Runtimes::load(Some(&table)).unwrap()),
-        shutdown.clone(),
-    ));
+    let (w, shutdown) = worker_with_python_image(&db, image, |c| {
+        c.worker.id = worker_id.clone();
+        c.worker.warm_pool.insert("python".into(), 1);
+    });
     for (args, warm) in [(vec!["an argument".to_string()], false), (vec![], true)] {
         let pooled = wait_pool_of(&worker_id, 1, Some(image)).await;
         let req = execbox::model::Request {
