@@ -54,13 +54,19 @@ pub(crate) async fn build(engine: &Engine, runtimes: &Runtimes, only: &[String])
 }
 
 /// `execbox images list`: each runtime's image, whether this engine has it,
-/// and its size.
+/// its size, and whether its launcher is older than execbox's.
 pub(crate) async fn list(engine: &Engine, runtimes: &Runtimes) -> anyhow::Result<()> {
     engine.ping().await.context("`execbox images list` needs a Docker engine")?;
     let mut rows = vec![["LANGUAGE".to_string(), "VERSION".into(), "IMAGE".into(), "SIZE".into()]];
     for rt in runtimes.all() {
         let size = match engine.image_size(&rt.image).await? {
-            Some(bytes) => format!("{:.0} MB", bytes as f64 / 1e6),
+            Some(bytes) => {
+                let size = format!("{:.0} MB", bytes as f64 / 1e6);
+                match engine.image_protocol(&rt.image).await? {
+                    Some(p) if p >= crate::sandbox::launcher::PROTOCOL => size,
+                    _ => format!("{size}, older launcher: execbox images build {}", rt.language),
+                }
+            }
             None => format!("missing: execbox images build {}", rt.language),
         };
         rows.push([rt.language.clone(), rt.version.clone(), rt.image.clone(), size]);

@@ -319,8 +319,12 @@ fn images_list_shows_each_runtimes_image_and_how_to_build_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("runtimes.toml");
     let builtin = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/runtimes.toml")).unwrap();
-    // The built-in table plus a language whose image was never built.
-    let extra = "\n[[runtime]]\nlanguage='ghost'\nversion='0'\nimage='execbox/does-not-exist:0'\nbuild='python'\nfile='main.py'\nrun=['python3','main.py']\n";
+    // The built-in table plus a language whose image was never built, and
+    // one whose image has an older launcher.
+    let entry = |language: &str, image: &str| {
+        format!("\n[[runtime]]\nlanguage='{language}'\nversion='0'\nimage='{image}'\nbuild='python'\nfile='main.py'\nrun=['python3','main.py']\n")
+    };
+    let extra = entry("ghost", "execbox/does-not-exist:0") + &entry("elder", older_launcher_image());
     std::fs::write(&table, format!("{builtin}{extra}")).unwrap();
     let out = Command::new(BIN).args(["images", "list"]).env("EXECBOX_RUNTIMES", &table).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -329,4 +333,7 @@ fn images_list_shows_each_runtimes_image_and_how_to_build_a_missing_one() {
     assert!(python.contains("execbox/python:3.11") && python.ends_with(" MB"), "{python}");
     let ghost = text.lines().find(|l| l.starts_with("ghost ")).unwrap_or_else(|| panic!("{text}"));
     assert!(ghost.ends_with("missing: execbox images build ghost"), "{ghost}");
+    let elder = text.lines().find(|l| l.starts_with("elder ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(elder.contains(" MB") && elder.ends_with("older launcher: execbox images build elder"), "{elder}");
+    assert!(!python.contains("older"), "{python}");
 }

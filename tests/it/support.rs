@@ -428,6 +428,27 @@ pub async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
     wait_pool_of(worker, n, None).await
 }
 
+/// An image like Python's whose label says an older launcher protocol, as
+/// an image an older execbox built does; built (from Python's, in a
+/// moment) once per test run.
+pub fn older_launcher_image() -> &'static str {
+    const IMAGE: &str = "execbox/test-older-launcher:1";
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        use std::io::Write;
+        let mut build = std::process::Command::new("docker")
+            .args(["build", "-q", "-t", IMAGE, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let dockerfile = "FROM execbox/python:3.11\nLABEL execbox.launcher.protocol=1\n";
+        build.stdin.take().unwrap().write_all(dockerfile.as_bytes()).unwrap();
+        assert!(build.wait().unwrap().success(), "docker build of {IMAGE}");
+    });
+    IMAGE
+}
+
 /// A worker (in a task of its own, stopped by the token) whose runtime
 /// table names `image` for Python and PyPy instead of theirs: one the
 /// engine lacks, say, or a variant of it.

@@ -429,19 +429,7 @@ async fn a_worker_with_no_setting_keeps_a_pool_sized_from_the_host() {
 /// runs, instead of failing on a frame the launcher does not know.
 #[tokio::test]
 async fn an_image_with_an_older_launcher_serves_plain_runs_only() {
-    let image = "execbox/test-older-launcher:1";
-    let mut build = tokio::process::Command::new("docker")
-        .args(["build", "-q", "-t", image, "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut stdin = build.stdin.take().unwrap();
-        stdin.write_all(b"FROM execbox/python:3.11\nLABEL execbox.launcher.protocol=1\n").await.unwrap();
-    }
-    assert!(build.wait().await.unwrap().success());
+    let image = older_launcher_image();
     let db = TestDb::new().await;
     let user = db.user().await;
     let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
