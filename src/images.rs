@@ -59,12 +59,13 @@ pub(crate) async fn list(engine: &Engine, runtimes: &Runtimes) -> anyhow::Result
     engine.ping().await.context("`execbox images list` needs a Docker engine")?;
     let mut rows = vec![["LANGUAGE".to_string(), "VERSION".into(), "IMAGE".into(), "SIZE".into()]];
     for rt in runtimes.all() {
-        let size = match engine.image_size(&rt.image).await? {
-            Some(bytes) => {
-                let size = format!("{:.0} MB", bytes as f64 / 1e6);
-                match engine.image_protocol(&rt.image).await? {
-                    Some(p) if p >= crate::sandbox::launcher::PROTOCOL => size,
-                    _ => format!("{size}, older launcher: execbox images build {}", rt.language),
+        let size = match engine.image(&rt.image).await? {
+            Some(image) => {
+                let size = format!("{:.0} MB", image.size_bytes as f64 / 1e6);
+                if image.launcher_is_current() {
+                    size
+                } else {
+                    format!("{size}, older launcher: execbox images build {}", rt.language)
                 }
             }
             None => format!("missing: execbox images build {}", rt.language),

@@ -72,20 +72,24 @@ fn limits_of(st: &ApiState, caller: Caller<'_>) -> Limits {
 
 /// A refused request's 429, in the caller's terms.
 fn refusal(caller: Caller<'_>, limits: Limits, admission: Admission) -> ApiError {
-    let (at_once, per_minute) = match caller {
-        Caller::User(_) => ("you already have {n} sessions pending or running", "sessions per minute"),
-        Caller::Client(_) => {
-            ("{n} sessions from one address are pending or running at once", "requests per minute from one address")
-        }
-    };
-    match admission {
-        Admission::Admitted => ApiError::internal("an admitted request was refused"),
-        Admission::TooManyActive(n) => ApiError::TooManyRequests {
-            message: format!("{}; the limit is {}", at_once.replace("{n}", &n.to_string()), limits.max_active),
+    let max = limits.max_active;
+    match (admission, caller) {
+        (Admission::Admitted, _) => ApiError::internal("an admitted request was refused"),
+        (Admission::TooManyActive(n), Caller::User(_)) => ApiError::TooManyRequests {
+            message: format!("you already have {n} sessions pending or running; the limit is {max}"),
             retry_after_secs: 1,
         },
-        Admission::RateLimited(wait) => ApiError::TooManyRequests {
-            message: format!("rate limit: at most {} {per_minute}", limits.per_minute),
+        (Admission::TooManyActive(n), Caller::Client(_)) => ApiError::TooManyRequests {
+            message: format!("{n} sessions from one address are pending or running at once; the limit is {max}"),
+            retry_after_secs: 1,
+        },
+        (Admission::RateLimited(wait), caller) => ApiError::TooManyRequests {
+            message: match caller {
+                Caller::User(_) => format!("rate limit: at most {} sessions per minute", limits.per_minute),
+                Caller::Client(_) => {
+                    format!("rate limit: at most {} requests per minute from one address", limits.per_minute)
+                }
+            },
             retry_after_secs: wait.as_secs() + 1,
         },
     }

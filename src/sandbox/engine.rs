@@ -73,6 +73,22 @@ fn classify(e: DockerError, image: &str) -> SandboxError {
     }
 }
 
+/// An image on the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Image {
+    pub size_bytes: i64,
+    /// The launcher protocol its label says its launcher speaks (None: no
+    /// label, as on images built by an older execbox or by hand).
+    pub protocol: Option<u32>,
+}
+
+impl Image {
+    /// Its launcher speaks this execbox's protocol (LAUNCH included).
+    pub(crate) fn launcher_is_current(&self) -> bool {
+        self.protocol.is_some_and(|p| p >= super::launcher::PROTOCOL)
+    }
+}
+
 /// A started container, attached, its launcher waiting for its files.
 pub(crate) struct Running {
     pub id: String,
@@ -156,34 +172,23 @@ impl Engine {
             .map_err(SandboxError::Unreachable)
     }
 
-    /// The image's size in bytes, or None when it is not on this engine.
-    pub(crate) async fn image_size(&self, image: &str) -> Result<Option<i64>, SandboxError> {
+    /// What the engine knows of an image, or None when it is not there.
+    pub(crate) async fn image(&self, image: &str) -> Result<Option<Image>, SandboxError> {
         match self.bounded("image inspect", self.docker.inspect_image(image)).await? {
-            Ok(i) => Ok(Some(i.size.unwrap_or_default())),
-            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
-            Err(e) => Err(classify(e, image)),
-        }
-    }
-
-    /// The launcher protocol an image's label says its launcher speaks
-    /// (None: no such image, or no label).
-    pub(crate) async fn image_protocol(&self, image: &str) -> Result<Option<u32>, SandboxError> {
-        match self.bounded("image inspect", self.docker.inspect_image(image)).await? {
-            Ok(i) => Ok(i
-                .config
-                .and_then(|c| c.labels)
-                .and_then(|l| l.get(super::launcher::PROTOCOL_LABEL).and_then(|v| v.parse().ok()))),
+            Ok(i) => Ok(Some(Image {
+                size_bytes: i.size.unwrap_or_default(),
+                protocol: i
+                    .config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(super::launcher::PROTOCOL_LABEL).and_then(|v| v.parse().ok())),
+            })),
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(classify(e, image)),
         }
     }
 
     pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, SandboxError> {
-        match self.bounded("image inspect", self.docker.inspect_image(image)).await? {
-            Ok(_) => Ok(true),
-            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
-            Err(e) => Err(classify(e, image)),
-        }
+        Ok(self.image(image).await?.is_some())
     }
 
     pub async fn create(&self, spec: &ContainerSpec) -> Result<Created, SandboxError> {

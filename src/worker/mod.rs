@@ -184,14 +184,14 @@ async fn warm_pool(
             wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels()), *count));
             // An image from an older execbox: its warm containers serve plain
             // runs only (unknown counts as old).
-            match engine.image_protocol(&rt.image).await {
-                Ok(Some(p)) if p >= crate::sandbox::launcher::PROTOCOL => {
+            match engine.image(&rt.image).await {
+                Ok(Some(image)) if image.launcher_is_current() => {
                     relaunchable.insert(rt.language.clone());
                 }
                 seen => tracing::info!(
                     language = %rt.language,
                     image = %rt.image,
-                    protocol = ?seen.ok().flatten(),
+                    protocol = ?seen.ok().flatten().and_then(|i| i.protocol),
                     "this image's launcher is older than execbox's: its warm containers serve plain runs only (rebuild it with `execbox images build`)"
                 ),
             }
