@@ -40,6 +40,10 @@ pub struct Config {
     /// chain to. Without one, TLS (per the URL's sslmode) encrypts but does
     /// not authenticate the server, as libpq's `require`.
     pub database_ca_file: Option<PathBuf>,
+    /// How statements are sent: `unnamed` (the default; safe through any
+    /// pooler, the transaction pooler included) or `prepared` (once per
+    /// pooled connection; a direct or session-pooled address only).
+    pub database_statements: Statements,
     /// Docker engine address; empty means the local default (DOCKER_HOST or
     /// the unix socket).
     pub docker_host: String,
@@ -146,6 +150,9 @@ pub struct WorkerConfig {
     pub max_concurrent_runs: usize,
     /// Fallback poll when no NOTIFY arrives (NOTIFY is only a hint).
     pub poll_interval_ms: u64,
+    /// How often to look for new sessions and cancel requests while
+    /// notifications do not arrive (behind a transaction pooler).
+    pub fallback_poll_ms: u64,
     /// How long a claim stays valid without a heartbeat.
     pub lease_ms: u64,
     /// How often running sessions' leases are renewed.
@@ -241,6 +248,7 @@ impl Default for Config {
         Config {
             database_url: Secret::new("postgres://postgres@localhost:5432/postgres"),
             database_ca_file: None,
+            database_statements: Statements::default(),
             docker_host: String::new(),
             runtimes_file: None,
             worker: WorkerConfig::default(),
@@ -256,6 +264,7 @@ impl Default for WorkerConfig {
             id: String::new(),
             max_concurrent_runs: 8,
             poll_interval_ms: 2_000,
+            fallback_poll_ms: 250,
             lease_ms: 30_000,
             heartbeat_interval_ms: 5_000,
             reap_interval_ms: 30_000,
@@ -313,6 +322,9 @@ impl WorkerConfig {
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
     }
+    pub fn fallback_poll(&self) -> Duration {
+        Duration::from_millis(self.fallback_poll_ms)
+    }
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)
     }
@@ -361,10 +373,12 @@ impl Config {
         if let Some(v) = env("EXECBOX_DATABASE_CA_FILE").filter(|v| !v.is_empty()) {
             cfg.database_ca_file = Some(PathBuf::from(v));
         }
+        e.set("EXECBOX_DB_STATEMENTS", &mut cfg.database_statements)?;
         let w = &mut cfg.worker;
         e.set("EXECBOX_WORKER_ID", &mut w.id)?;
         e.set("EXECBOX_MAX_CONCURRENT_RUNS", &mut w.max_concurrent_runs)?;
         e.set("EXECBOX_POLL_INTERVAL_MS", &mut w.poll_interval_ms)?;
+        e.set("EXECBOX_FALLBACK_POLL_MS", &mut w.fallback_poll_ms)?;
         e.set("EXECBOX_LEASE_MS", &mut w.lease_ms)?;
         e.set("EXECBOX_HEARTBEAT_INTERVAL_MS", &mut w.heartbeat_interval_ms)?;
         e.set("EXECBOX_REAP_INTERVAL_MS", &mut w.reap_interval_ms)?;
@@ -459,8 +473,8 @@ impl Config {
         if w.docker_call_timeout_ms == 0 {
             bail!("EXECBOX_DOCKER_CALL_TIMEOUT_MS must be positive");
         }
-        if w.poll_interval_ms == 0 || w.reap_interval_ms == 0 {
-            bail!("EXECBOX_POLL_INTERVAL_MS and EXECBOX_REAP_INTERVAL_MS must be positive");
+        if w.poll_interval_ms == 0 || w.reap_interval_ms == 0 || w.fallback_poll_ms == 0 {
+            bail!("EXECBOX_POLL_INTERVAL_MS, EXECBOX_FALLBACK_POLL_MS and EXECBOX_REAP_INTERVAL_MS must be positive");
         }
         if l.default_timeout_ms == 0 || l.default_timeout_ms > l.max_timeout_ms {
             bail!("EXECBOX_DEFAULT_TIMEOUT_MS must be between 1 and EXECBOX_MAX_TIMEOUT_MS");
@@ -525,6 +539,39 @@ impl Config {
     }
 }
 
+/// How parameterised statements travel to PostgreSQL (`db::sql` sends
+/// them; see there for why unnamed is the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Statements {
+    /// Unnamed, parsed with each execution: works through any pooler.
+    #[default]
+    Unnamed,
+    /// Prepared once per pooled connection and reused: only for a direct
+    /// or session-pooled address.
+    Prepared,
+}
+
+impl Statements {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Statements::Unnamed => "unnamed",
+            Statements::Prepared => "prepared",
+        }
+    }
+}
+
+impl std::str::FromStr for Statements {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "unnamed" => Ok(Statements::Unnamed),
+            "prepared" => Ok(Statements::Prepared),
+            other => Err(format!("{other:?} is neither \"unnamed\" nor \"prepared\"")),
+        }
+    }
+}
+
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
@@ -561,7 +608,7 @@ macro_rules! from_env_via_parse {
         }
     )*};
 }
-from_env_via_parse!(u64, i64, u32, usize, f64);
+from_env_via_parse!(u64, i64, u32, usize, f64, Statements);
 
 impl FromEnv for bool {
     fn from_env(s: &str) -> anyhow::Result<Self> {

@@ -94,7 +94,7 @@ async fn ensure_user(st: &ApiState) -> Result<(), ApiError> {
         .created
         .get_or_try_init(|| async {
             let db = st.pool.get().await?;
-            crate::db::user::ensure_anonymous(&**db, ANONYMOUS_USER).await?;
+            crate::db::user::ensure_anonymous(&db, ANONYMOUS_USER).await?;
             Ok::<(), ApiError>(())
         })
         .await?;

@@ -101,8 +101,7 @@ async fn execute(
     let id = sessions::create(&st, user, sessions::Quota::PerUser, &new).await?;
     let (state, out) = sessions::wait(&st, id, user, limits.timeout + limits.compile_timeout).await?;
     let db = st.pool.get().await?;
-    let result: Option<Value> =
-        db.query_one("select result from public.backend_execution_sessions where id = $1", &[&id]).await?.get(0);
+    let result: Option<Value> = crate::db::sessions::result(&db, id).await?;
     if state.status == SessionStatus::Error {
         return Err(ApiError::Unavailable(
             state.error.unwrap_or_else(|| "the run failed for reasons of execbox's".into()),

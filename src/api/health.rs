@@ -35,15 +35,23 @@ pub(crate) async fn health(State(st): State<ApiState>) -> Response {
     let t0 = Instant::now();
     let db = async {
         let c = st.pool.get().await.map_err(|e| crate::error_chain(&e))?;
-        let probe = workers::alive(&**c, fresh(&st)).await.map_err(|e| crate::error_chain(&e))?;
-        let live = workers::live_runtimes(&**c, fresh(&st)).await.map_err(|e| crate::error_chain(&e))?;
+        let probe = workers::alive(&c, fresh(&st)).await.map_err(|e| crate::error_chain(&e))?;
+        let live = workers::live_runtimes(&c, fresh(&st)).await.map_err(|e| crate::error_chain(&e))?;
         Ok::<_, String>((probe, live))
     };
     let result = tokio::time::timeout(Duration::from_secs(3), db).await.unwrap_or_else(|_| Err("timed out".into()));
     let latency_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let (database, docker, ok) = match &result {
         Ok(((alive, docker_ok), live)) => (
-            json!({"ok": true, "latency_ms": latency_ms}),
+            json!({
+                "ok": true,
+                "latency_ms": latency_ms,
+                // How this node learns of new rows: "listen" (LISTEN/NOTIFY,
+                // verified by a round trip), "polling" (notifications do not
+                // arrive: a transaction pooler) or "unknown" (connecting).
+                "wakeups": st.hub.wakeups().as_str(),
+                "statements": st.pool.statements().as_str(),
+            }),
             json!({
                 "ok": *docker_ok > 0,
                 "workers": alive,
@@ -84,30 +92,19 @@ pub(crate) async fn metrics(State(st): State<ApiState>, Authed(p): Authed) -> Re
     }
     let db = st.pool.get().await?;
     let mut out = String::new();
-    let by_status = db
-        .query(
-            "select status, count(*) from public.backend_execution_sessions
-             where created_at > now() - interval '1 hour' group by status",
-            &[],
-        )
-        .await?;
+    let by_status = crate::db::sessions::last_hour_by_status(&db).await?;
     let _ = writeln!(out, "# HELP execbox_sessions_last_hour Sessions created in the last hour, by current status.\n# TYPE execbox_sessions_last_hour gauge");
     for status in crate::model::SessionStatus::ALL {
-        let n: i64 = by_status
-            .iter()
-            .find(|r| r.try_get::<_, crate::model::SessionStatus>(0).ok() == Some(*status))
-            .map(|r| r.get(1))
-            .unwrap_or(0);
+        let n = by_status.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
         let _ = writeln!(out, "execbox_sessions_last_hour{{status=\"{status}\"}} {n}");
     }
-    let depth: i64 = db
-        .query_one("select count(*) from public.backend_execution_sessions where status = 'pending'", &[])
-        .await?
-        .get(0);
+    let depth = crate::db::sessions::queue_depth(&db).await?;
     let _ = writeln!(out, "# HELP execbox_queue_depth Sessions waiting for a worker.\n# TYPE execbox_queue_depth gauge\nexecbox_queue_depth {depth}");
-    let (alive, docker_ok) = workers::alive(&**db, fresh(&st)).await?;
+    let (alive, docker_ok) = workers::alive(&db, fresh(&st)).await?;
     let _ = writeln!(out, "# HELP execbox_workers_alive Workers with a recent heartbeat.\n# TYPE execbox_workers_alive gauge\nexecbox_workers_alive {alive}");
     let _ = writeln!(out, "# HELP execbox_workers_docker_ok Alive workers whose Docker engine answers.\n# TYPE execbox_workers_docker_ok gauge\nexecbox_workers_docker_ok {docker_ok}");
+    let polling = i32::from(st.hub.wakeups() == crate::db::wakeups::Wakeups::Polling);
+    let _ = writeln!(out, "# HELP execbox_wakeups_polling 1 when notifications do not arrive on this node's database address and it polls instead.\n# TYPE execbox_wakeups_polling gauge\nexecbox_wakeups_polling {polling}");
     crate::metrics::METRICS.render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -30,7 +30,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
 use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
-use deadpool_postgres::Pool;
+use crate::db::Pool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
@@ -106,7 +106,7 @@ async fn authenticate(st: &ApiState, credential: auth::Credential) -> Result<Pri
         auth::Credential::Token(t) => Ok(st.verifier.verify(&t).await?),
         auth::Credential::ApiKey(k) => {
             let db = st.pool.get().await?;
-            match crate::db::keys::owner(&**db, &k).await? {
+            match crate::db::keys::owner(&db, &k).await? {
                 Some(user) => Ok(Principal::User(user)),
                 None => Err(auth::AuthError::ApiKeyRefused.into()),
             }

@@ -61,7 +61,7 @@ pub(crate) async fn list(
         })?,
     };
     let db = st.pool.get().await?;
-    Ok(Json(sessions::recent(&**db, owner(p), limit).await?))
+    Ok(Json(sessions::recent(&db, owner(p), limit).await?))
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions",
@@ -79,7 +79,7 @@ pub(crate) async fn read(
 ) -> Result<Json<SessionView>, ApiError> {
     let id = session_id(&id)?;
     let db = st.pool.get().await?;
-    match sessions::one(&**db, owner(p), id).await? {
+    match sessions::one(&db, owner(p), id).await? {
         Some(s) => Ok(Json(s)),
         None => Err(ApiError::NotFound(format!("no session {id}"))),
     }
@@ -108,6 +108,6 @@ pub(crate) async fn cancel(
     // an ended one stays as it ended (and is still answered).
     crate::db::user::cancel(&mut db, user, id).await?;
     let s =
-        sessions::one(&**db, Some(user), id).await?.ok_or_else(|| ApiError::NotFound(format!("no session {id}")))?;
+        sessions::one(&db, Some(user), id).await?.ok_or_else(|| ApiError::NotFound(format!("no session {id}")))?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "status": s.status, "cancelRequested": s.cancel_requested}))))
 }

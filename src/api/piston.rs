@@ -74,7 +74,7 @@ pub(crate) struct ExecuteRequest {
     (status = 503, description = "The database is unreachable", body = super::schemas::ErrorBody),
 ))]
 pub(crate) async fn runtimes(State(st): State<ApiState>) -> Result<axum::Json<Value>, ApiError> {
-    let live = crate::db::workers::live_runtimes(&**st.pool.get().await?, super::health::fresh(&st)).await?;
+    let live = crate::db::workers::live_runtimes(&st.pool.get().await?, super::health::fresh(&st)).await?;
     let list: Vec<Value> = st
         .runtimes
         .all()

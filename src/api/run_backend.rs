@@ -16,7 +16,7 @@ use super::json::JsonBody;
 use super::sessions;
 use super::{ApiState, Authed};
 use crate::db::follow::Follower;
-use crate::model::{Request, SessionStatus};
+use crate::model::Request;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -83,15 +83,7 @@ pub(crate) async fn create(
     let db = st.pool.get().await?;
     let deadline = Instant::now() + Duration::from_secs(2);
     let (status, container) = loop {
-        let row = db
-            .query_one(
-                "select s.status, (select c.container_id from public.container_instances c where c.session_id = s.id
-                                   order by c.created_at desc limit 1)
-                 from public.backend_execution_sessions s where s.id = $1",
-                &[&id],
-            )
-            .await?;
-        let (status, container): (SessionStatus, Option<String>) = (row.try_get(0)?, row.try_get(1)?);
+        let (status, container) = crate::db::sessions::status_and_container(&db, id).await?;
         if container.is_some() || status.is_done() || Instant::now() > deadline {
             break (status, container);
         }

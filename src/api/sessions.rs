@@ -99,7 +99,7 @@ fn refusal(caller: Caller<'_>, limits: Limits, admission: Admission) -> ApiError
 /// more request, in the database, so every node holds the same limits. For
 /// a request whose sessions are created later and counted once (a Judge0
 /// batch); a single session is admitted with its insert, by [`create`].
-pub(crate) async fn admit(st: &ApiState, db: &tokio_postgres::Client, user: Uuid) -> Result<(), ApiError> {
+pub(crate) async fn admit(st: &ApiState, db: &impl crate::db::Sql, user: Uuid) -> Result<(), ApiError> {
     let limits = limits_of(st, Caller::User(user));
     match crate::db::limits::admit(db, Caller::User(user), limits).await? {
         Admission::Admitted => Ok(()),
@@ -138,8 +138,7 @@ pub(crate) async fn create(st: &ApiState, user: Uuid, quota: Quota, req: &Reques
 /// sees all). Not found and not yours are the same answer, so ids do not leak.
 pub(crate) async fn owner_of(st: &ApiState, p: Principal, id: Uuid) -> Result<Uuid, ApiError> {
     let db = st.pool.get().await?;
-    let row = db.query_opt("select user_id from public.backend_execution_sessions where id = $1", &[&id]).await?;
-    match (row.map(|r| r.get::<_, Uuid>(0)), p) {
+    match (crate::db::sessions::owner(&db, id).await?, p) {
         (Some(owner), Principal::Service) => Ok(owner),
         (Some(owner), Principal::User(u)) if owner == u => Ok(owner),
         _ => Err(ApiError::NotFound(format!("no session {id}"))),

@@ -5,6 +5,7 @@
 //! answer checked; the node's peak database connections (its pool and its
 //! one LISTEN, from `pg_stat_activity`) and resident memory.
 
+use crate::db::Sql;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,7 +59,7 @@ pub(super) async fn measure(database: &Database) -> anyhow::Result<Value> {
         tokio::spawn(async move {
             loop {
                 if let Ok(row) = c
-                    .query_one(
+                    .fetch_one(
                         "select count(*) from pg_stat_activity
                          where datname = current_database() and application_name = 'execbox api'",
                         &[],

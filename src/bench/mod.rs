@@ -16,6 +16,8 @@ use anyhow::{bail, Context};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_postgres::Client;
+
+use crate::db::Sql;
 use uuid::Uuid;
 
 use crate::cli::target::Target;
@@ -107,7 +109,7 @@ struct Done {
 impl Done {
     async fn open(db: &Database) -> anyhow::Result<Done> {
         let (client, mut rx) = db.connect_listening().await?;
-        client.batch_execute("LISTEN execbox_done").await?;
+        client.batch("LISTEN execbox_done").await?;
         let ended = std::sync::Arc::new((std::sync::Mutex::new(HashMap::new()), tokio::sync::Notify::new()));
         let e = ended.clone();
         tokio::spawn(async move {
@@ -229,7 +231,7 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
     let database = target.db.clone();
     let mut db = database.connect().await?;
     let user = Uuid::new_v4();
-    db.execute("insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', 'bench@execbox.local')", &[&user])
+    db.exec("insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', 'bench@execbox.local')", &[&user])
         .await
         .context("creating the bench user (the database needs the Supabase auth schema)")?;
     let done = Done::open(&database).await?;
@@ -365,7 +367,7 @@ async fn cases_session(
     let id = crate::db::user::submit(db, user, &req).await?;
     let t1 = done.wait_for(id, Duration::from_secs(600)).await?;
     let row =
-        db.query_one("select status, result from public.backend_execution_sessions where id = $1", &[&id]).await?;
+        db.fetch_one("select status, result from public.backend_execution_sessions where id = $1", &[&id]).await?;
     let (status, result): (String, Option<Value>) = (row.get(0), row.get(1));
     let passed = result.as_ref().and_then(|r| r["passed"].as_u64()).unwrap_or(0);
     anyhow::ensure!(
@@ -429,7 +431,7 @@ async fn sessions_throughput(
         let (pool, done) = (pool.clone(), done.clone());
         async move {
             let mut c = pool.get().await?;
-            let id = crate::db::user::submit(&mut c, user, &hello()).await?;
+            let id = crate::db::user::submit_admitted(&mut c, user, &hello(), None).await?.map_err(|_| anyhow::anyhow!("refused"))?;
             done.wait_for(id, Duration::from_secs(300)).await.map(|_| ())
         }
     })
@@ -478,7 +480,7 @@ async fn claim_path(db: &mut Client, done: &Done, user: Uuid, n: usize) -> anyho
         let committed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
         done.wait_for(id, Duration::from_secs(60)).await?;
         let printed: String = db
-            .query_one("select message from public.execution_logs where session_id = $1 and seq = 1", &[&id])
+            .fetch_one("select message from public.execution_logs where session_id = $1 and seq = 1", &[&id])
             .await?
             .get(0);
         let printed: f64 = printed.trim().parse().context("the program's clock")?;
@@ -501,7 +503,7 @@ async fn ingestion(
     let id = submit(db, user, &code).await?;
     done.wait_for(id, Duration::from_secs(600)).await?;
     let row = db
-        .query_one(
+        .fetch_one(
             "select count(*), extract(epoch from max(created_at) - min(created_at))::float8 from public.execution_logs where session_id = $1",
             &[&id],
         )
@@ -511,7 +513,7 @@ async fn ingestion(
     // Realtime messages the output cost: Postgres Changes sends one per row
     // (per listening client); Broadcast from Database one per batch chunk.
     let broadcasts: Option<i64> = db
-        .query_one(
+        .fetch_one(
             "select case when to_regclass('realtime.messages') is null then null
                     else (select count(*) from realtime.messages where topic = 'session:' || $1::text and event = 'logs') end",
             &[&id.to_string()],
@@ -523,7 +525,7 @@ async fn ingestion(
     let baseline_rows = 3000usize;
     let t = Instant::now();
     for i in 0..baseline_rows {
-        db.execute(
+        db.exec(
             "insert into public.execution_logs (session_id, user_id, seq, stream, level, message) values ($1, $2, $3, 'stdout', 'info', $4)",
             &[&id, &user, &(rows as i32 + 1 + i as i32), &i.to_string()],
         )
@@ -533,7 +535,7 @@ async fn ingestion(
     // First print to visible row: the program prints its clock, we note ours
     // when the row arrives (same machine, same clock).
     let (listener, mut rx) = database.connect_listening().await?;
-    listener.batch_execute("LISTEN execbox_logs").await?;
+    listener.batch("LISTEN execbox_logs").await?;
     let (mut delays, mut to_broadcast) = (Vec::new(), Vec::new());
     for _ in 0..10 {
         let id = submit(db, user, "import time\nprint(repr(time.time()), flush=True)\ntime.sleep(0.3)").await?;
@@ -544,7 +546,7 @@ async fn ingestion(
             }
         };
         let printed: String = db
-            .query_one("select message from public.execution_logs where session_id = $1 and seq = 1", &[&id])
+            .fetch_one("select message from public.execution_logs where session_id = $1 and seq = 1", &[&id])
             .await?
             .get(0);
         let printed: f64 = printed.trim().parse().context("the program's clock")?;
@@ -554,7 +556,7 @@ async fn ingestion(
         // its database timestamp against the program's clock.
         if broadcasts.is_some() {
             let written: Option<f64> = db
-                .query_one(
+                .fetch_one(
                     "select extract(epoch from min(inserted_at) at time zone current_setting('TimeZone'))::float8
                      from realtime.messages where topic = 'session:' || $1::text and event = 'logs'",
                     &[&id.to_string()],

@@ -165,10 +165,7 @@ pub(crate) async fn run(
         s.finish_and_clear();
     }
     if args.json {
-        let session: serde_json::Value = db
-            .query_one("select row_to_json(s) from public.backend_execution_sessions s where id = $1", &[&id])
-            .await?
-            .get(0);
+        let session = crate::db::sessions::row_json(&db, id).await?;
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"session": session, "logs": rows}))?);
     }
     Ok(exit_code(&state))
@@ -178,32 +175,20 @@ pub(crate) async fn run(
 pub(crate) async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
     let target = Target::resolve(cfg, None)?;
     let db = target.db.connect().await?;
-    let rows = db
-        .query(
-            "select id::text, user_id::text, language, status, end_reason, exit_code,
-                    (extract(epoch from (finished_at - started_at)) * 1000)::float8,
-                    to_char(created_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS')
-             from public.backend_execution_sessions order by created_at desc limit $1",
-            &[&limit],
-        )
-        .await?;
+    let rows = crate::db::sessions::newest_all(&db, limit).await?;
     let mut table = vec![["ID", "USER", "LANGUAGE", "STATUS", "END REASON", "EXIT", "DURATION", "CREATED (UTC)"]
         .map(String::from)
         .to_vec()];
     for r in rows {
-        let status: SessionStatus = r.try_get(3)?;
-        let reason: Option<crate::model::EndReason> = r.try_get(4)?;
-        let exit: Option<i32> = r.try_get(5)?;
-        let ms: Option<f64> = r.try_get(6)?;
         table.push(vec![
-            r.try_get(0)?,
-            r.try_get::<_, String>(1)?[..8].to_string(),
-            r.try_get(2)?,
-            status.to_string(),
-            reason.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
-            exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-            ms.map(|m| format!("{m:.0} ms")).unwrap_or_else(|| "-".into()),
-            r.try_get(7)?,
+            r.id,
+            r.user_id.chars().take(8).collect(),
+            r.language,
+            r.status.to_string(),
+            r.end_reason.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            r.duration_ms.map(|m| format!("{m:.0} ms")).unwrap_or_else(|| "-".into()),
+            r.created_utc,
         ]);
     }
     print_table(&table);

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::hub::{Hub, Subscription};
+use crate::db::{Param, Sql};
 use crate::model::{EndReason, Exit, Level, SessionStatus, Stage, Stream, Usage};
 
 /// The poll interval while notifications are not arriving.
@@ -92,9 +92,8 @@ impl Follower {
         let (session, user, from) = (self.session, self.user, self.next_seq);
         let (state, rows) = {
             let db = self.hub.pool().get().await?;
-            let (s, r) = futures::try_join!(db.prepare_cached(STATE_SQL), db.prepare_cached(ROWS_SQL))?;
-            let (sp, rp): ([&(dyn ToSql + Sync); 2], [&(dyn ToSql + Sync); 2]) = ([&session, &user], [&session, &from]);
-            futures::try_join!(db.query(&s, &sp), db.query(&r, &rp))?
+            let (state_params, rows_params): ([&dyn Param; 2], [&dyn Param; 2]) = ([&session, &user], [&session, &from]);
+            futures::try_join!(db.fetch(STATE_SQL, &state_params), db.fetch(ROWS_SQL, &rows_params))?
         };
         let Some(r) = state.first() else { anyhow::bail!("session {session} does not exist (or is not yours)") };
         let usage: Option<serde_json::Value> = r.try_get(4)?;

@@ -8,17 +8,21 @@
 //! its channel, the last one to leave removes it. A notification for a
 //! session nobody here follows costs one map lookup. NOTIFY is lost while
 //! the connection is down, so after every (re)connect every channel is
-//! woken and its followers read again.
+//! woken and its followers read again. Whether notifications arrive at all
+//! is checked after each LISTEN ([`wakeups::verify`]); where they do not (a
+//! transaction pooler), followers poll and the hub checks again every
+//! [`wakeups::RECHECK`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
+use super::{Pool, Sql};
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
+use super::wakeups::{self, Checked, Wakeups};
 use super::Database;
 
 const LOGS_CHANNEL: &str = "execbox_logs";
@@ -42,9 +46,9 @@ pub(crate) struct Hub {
 struct Inner {
     pool: Pool,
     channels: Arc<Channels>,
-    /// True while LISTEN is established (a follower then needs no short
-    /// poll).
-    listening: watch::Receiver<bool>,
+    /// Listen while LISTEN is established and verified (a follower then
+    /// needs no short poll).
+    listening: watch::Receiver<Wakeups>,
     _stop: DropGuard,
 }
 
@@ -52,7 +56,7 @@ impl Hub {
     /// Starts the listener on its own connection; reads use `pool`.
     pub(crate) fn start(db: &Database, pool: Pool) -> Hub {
         let channels: Arc<Channels> = Arc::default();
-        let (listening_tx, listening) = watch::channel(false);
+        let (listening_tx, listening) = watch::channel(Wakeups::Unknown);
         let stop = CancellationToken::new();
         tokio::spawn(run(db.clone(), channels.clone(), listening_tx, stop.clone()));
         Hub { inner: Arc::new(Inner { pool, channels, listening, _stop: stop.drop_guard() }) }
@@ -64,6 +68,11 @@ impl Hub {
 
     /// Whether notifications are arriving now.
     pub(crate) fn is_listening(&self) -> bool {
+        self.wakeups() == Wakeups::Listen
+    }
+
+    /// How this node learns of new rows now.
+    pub(crate) fn wakeups(&self) -> Wakeups {
         *self.inner.listening.borrow()
     }
 
@@ -134,30 +143,51 @@ impl Drop for Subscription {
 }
 
 /// The listener: reconnects with exponential backoff until stopped.
-async fn run(db: Database, channels: Arc<Channels>, listening: watch::Sender<bool>, stop: CancellationToken) {
+async fn run(db: Database, channels: Arc<Channels>, listening: watch::Sender<Wakeups>, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let result = tokio::select! {
             _ = stop.cancelled() => return,
             r = listen_once(&db, &channels, &listening) => r,
         };
-        listening.send_replace(false);
-        if let Err(e) = result {
-            tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, "progress LISTEN connection lost");
-        }
+        let wait = match result {
+            Ok(()) => {
+                listening.send_replace(Wakeups::Polling);
+                wakeups::RECHECK
+            }
+            Err(e) => {
+                if *listening.borrow() != Wakeups::Polling {
+                    listening.send_replace(Wakeups::Unknown);
+                }
+                tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, "progress LISTEN connection lost");
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff
+            }
+        };
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
-/// One connection's life: returns (with the reason) when it breaks.
-async fn listen_once(db: &Database, channels: &Channels, listening: &watch::Sender<bool>) -> anyhow::Result<()> {
+/// One connection's life: returns (with the reason) when it breaks, and
+/// `Ok` at once when notifications do not arrive on it.
+async fn listen_once(db: &Database, channels: &Channels, listening: &watch::Sender<Wakeups>) -> anyhow::Result<()> {
     let (client, mut notifications) = db.connect_listening().await?;
-    client.batch_execute(&format!("LISTEN {LOGS_CHANNEL}; LISTEN {DONE_CHANNEL};")).await?;
-    listening.send_replace(true);
+    client.batch(&format!("LISTEN {LOGS_CHANNEL}; LISTEN {DONE_CHANNEL};")).await?;
+    let Checked { arrived, meanwhile } = wakeups::verify(db, &client, &mut notifications, wakeups::PROBE_WAIT).await?;
+    if !arrived {
+        client.batch("UNLISTEN *").await?;
+        wakeups::announce_polling();
+        return Ok(());
+    }
+    listening.send_replace(Wakeups::Listen);
+    for n in meanwhile {
+        if let Ok(id) = Uuid::parse_str(n.payload()) {
+            wake(channels, id);
+        }
+    }
     // Anything may have happened while not listening: everyone reads again.
     for tx in lock(channels).values() {
         bump(tx);

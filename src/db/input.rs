@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
+use super::{Pool, Sql};
 use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
@@ -24,7 +24,7 @@ pub(crate) fn follow(pool: Pool, session: Uuid, wake: Arc<Notify>) -> mpsc::Rece
         loop {
             let rows = match pool.get().await {
                 Ok(db) => db
-                    .query(
+                    .fetch(
                         "select id, kind, data from public.session_input where session_id = $1 and id > $2 order by id",
                         &[&session, &last],
                     )

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::{Client, GenericClient};
+use super::{Sql, SqlTx, Transact};
 use uuid::Uuid;
 
 use crate::model::{EndReason, SessionStatus};
@@ -22,7 +22,7 @@ pub(crate) struct NewToken {
 }
 
 /// Writes tokens as `user` (RLS: only to the user's own sessions).
-pub(crate) async fn insert(client: &mut Client, user: Uuid, tokens: &[NewToken]) -> Result<(), tokio_postgres::Error> {
+pub(crate) async fn insert(client: &mut impl Transact, user: Uuid, tokens: &[NewToken]) -> Result<(), tokio_postgres::Error> {
     let tx = super::user::as_user(client, user).await?;
     let ids: Vec<Uuid> = tokens.iter().map(|t| t.token).collect();
     let sessions: Vec<Uuid> = tokens.iter().map(|t| t.session_id).collect();
@@ -30,7 +30,7 @@ pub(crate) async fn insert(client: &mut Client, user: Uuid, tokens: &[NewToken])
     let runs: Vec<i32> = tokens.iter().map(|t| t.runs).collect();
     let languages: Vec<i32> = tokens.iter().map(|t| t.language_id).collect();
     let redirects: Vec<bool> = tokens.iter().map(|t| t.redirect).collect();
-    tx.execute(
+    tx.exec(
         "insert into public.judge0_submissions (token, session_id, first_case, runs, language_id, redirect_stderr_to_stdout)
          select * from unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $5::int[], $6::bool[])",
         &[&ids, &sessions, &firsts, &runs, &languages, &redirects],
@@ -63,12 +63,12 @@ pub(crate) struct TokenRow {
 /// The tokens' rows, in no particular order; `owner` None: any owner (a
 /// service-role caller).
 pub(crate) async fn lookup(
-    db: &impl GenericClient,
+    db: &impl Sql,
     tokens: &[Uuid],
     owner: Option<Uuid>,
 ) -> Result<Vec<TokenRow>, tokio_postgres::Error> {
     let rows = db
-        .query(
+        .fetch(
             "select j.token, j.session_id, j.first_case, j.runs, j.language_id, j.redirect_stderr_to_stdout,
                     s.status, s.end_reason, s.error, s.code, s.cases -> j.first_case,
                     (select jsonb_agg(r.e order by r.i) from jsonb_array_elements(s.result -> 'cases')
@@ -104,13 +104,13 @@ pub(crate) async fn lookup(
 }
 
 /// The compile stage's output, as printed.
-pub(crate) async fn compile_output(db: &impl GenericClient, session: Uuid) -> Result<String, tokio_postgres::Error> {
+pub(crate) async fn compile_output(db: &impl Sql, session: Uuid) -> Result<String, tokio_postgres::Error> {
     printed(db, session, None).await
 }
 
 /// A case's stdout and stderr interleaved as printed (from its log rows).
 pub(crate) async fn case_output(
-    db: &impl GenericClient,
+    db: &impl Sql,
     session: Uuid,
     case: i32,
 ) -> Result<String, tokio_postgres::Error> {
@@ -119,9 +119,9 @@ pub(crate) async fn case_output(
 
 /// What the program printed (stdout and stderr, in order): in case `case`,
 /// or without one, in the compile stage.
-async fn printed(db: &impl GenericClient, session: Uuid, case: Option<i32>) -> Result<String, tokio_postgres::Error> {
+async fn printed(db: &impl Sql, session: Uuid, case: Option<i32>) -> Result<String, tokio_postgres::Error> {
     let row = db
-        .query_one(
+        .fetch_one(
             "select coalesce(string_agg(message || case when newline then E'\\n' else '' end, '' order by seq), '')
              from public.execution_logs
              where session_id = $1 and stream in ('stdout', 'stderr')

@@ -5,7 +5,7 @@
 //! lookup hashes in the database.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Client, GenericClient};
+use super::{Sql, SqlTx, Transact};
 use uuid::Uuid;
 
 /// Keys are `exb_` and 64 hex digits.
@@ -18,9 +18,9 @@ pub(crate) fn looks_like_key(credential: &str) -> bool {
 
 /// The owner of a live key, noting its use (to the minute). None: unknown
 /// or revoked.
-pub(crate) async fn owner(db: &impl GenericClient, key: &str) -> Result<Option<Uuid>, tokio_postgres::Error> {
+pub(crate) async fn owner(db: &impl Sql, key: &str) -> Result<Option<Uuid>, tokio_postgres::Error> {
     let row = db
-        .query_opt(
+        .fetch_opt(
             "with k as (
                select id, user_id from public.execbox_api_keys
                where key_hash = encode(extensions.digest($1::text, 'sha256'), 'hex') and revoked_at is null
@@ -47,18 +47,18 @@ pub(crate) struct KeyInfo {
 }
 
 /// Makes a key for `user`, as the user (RLS, `create_api_key`); the key.
-pub(crate) async fn create(client: &mut Client, user: Uuid, name: &str) -> Result<String, tokio_postgres::Error> {
+pub(crate) async fn create(client: &mut impl Transact, user: Uuid, name: &str) -> Result<String, tokio_postgres::Error> {
     let tx = super::user::as_user(client, user).await?;
-    let key: String = tx.query_one("select public.create_api_key($1)", &[&name]).await?.get(0);
+    let key: String = tx.fetch_one("select public.create_api_key($1)", &[&name]).await?.get(0);
     tx.commit().await?;
     Ok(key)
 }
 
 /// The user's keys, newest first, as the user sees them.
-pub(crate) async fn list(client: &mut Client, user: Uuid) -> Result<Vec<KeyInfo>, tokio_postgres::Error> {
+pub(crate) async fn list(client: &mut impl Transact, user: Uuid) -> Result<Vec<KeyInfo>, tokio_postgres::Error> {
     let tx = super::user::as_user(client, user).await?;
     let rows = tx
-        .query(
+        .fetch(
             "select id, name, prefix, created_at, last_used_at, revoked_at from public.execbox_api_keys
              order by created_at desc",
             &[],
@@ -80,10 +80,10 @@ pub(crate) async fn list(client: &mut Client, user: Uuid) -> Result<Vec<KeyInfo>
 }
 
 /// Revokes one of the user's keys; false if the user has no such live key.
-pub(crate) async fn revoke(client: &mut Client, user: Uuid, id: Uuid) -> Result<bool, tokio_postgres::Error> {
+pub(crate) async fn revoke(client: &mut impl Transact, user: Uuid, id: Uuid) -> Result<bool, tokio_postgres::Error> {
     let tx = super::user::as_user(client, user).await?;
     let n = tx
-        .execute("update public.execbox_api_keys set revoked_at = now() where id = $1 and revoked_at is null", &[&id])
+        .exec("update public.execbox_api_keys set revoked_at = now() where id = $1 and revoked_at is null", &[&id])
         .await?;
     tx.commit().await?;
     Ok(n == 1)

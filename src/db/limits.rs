@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tokio_postgres::GenericClient;
+use super::Sql;
 use uuid::Uuid;
 
 /// Whose limits a request counts against.
@@ -51,7 +51,7 @@ impl Admission {
 
 /// One more request from `caller`, in one statement.
 pub(crate) async fn admit(
-    db: &impl GenericClient,
+    db: &impl Sql,
     caller: Caller<'_>,
     limits: Limits,
 ) -> Result<Admission, tokio_postgres::Error> {
@@ -60,7 +60,7 @@ pub(crate) async fn admit(
         Caller::Client(c) => (format!("ip:{c}"), None, Some(c)),
     };
     let row = db
-        .query_one(
+        .fetch_one(
             "select active, retry_after from public.execbox_admit($1, $2, $3, $4, $5)",
             &[&key, &(limits.per_minute as f64), &user, &client, &limits.max_active],
         )
@@ -71,11 +71,11 @@ pub(crate) async fn admit(
 /// Records that `client` created `session` (open Piston mode), so it counts
 /// against that address's sessions at once.
 pub(crate) async fn tag_client(
-    db: &impl GenericClient,
+    db: &impl Sql,
     session: Uuid,
     client: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    db.execute("insert into public.execbox_session_clients (session_id, client) values ($1, $2)", &[&session, &client])
+    db.exec("insert into public.execbox_session_clients (session_id, client) values ($1, $2)", &[&session, &client])
         .await?;
     Ok(())
 }

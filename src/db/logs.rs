@@ -7,7 +7,7 @@
 //! `seq` counts from 1 without gaps. Every batch is fenced on the session's
 //! attempt: a worker that lost the session writes nothing.
 
-use deadpool_postgres::Pool;
+use super::{Pool, Sql};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -106,8 +106,7 @@ async fn insert(
         tries += 1;
         let result = async {
             let db = pool.get().await.map_err(|e| LogError::Db(e.to_string()))?;
-            let insert = db
-                .prepare_cached(
+            db.exec(
                     "insert into public.execution_logs
                        (session_id, user_id, seq, stream, level, message, newline, stage, case_index)
                      select s.id, s.user_id, l.seq, l.stream, l.level, l.message, l.newline, l.stage, l.case_index
@@ -115,11 +114,6 @@ async fn insert(
                           unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::int[])
                             as l(seq, stream, level, message, newline, stage, case_index)
                      where s.id = $1 and s.attempt = $2 and s.status = 'running'",
-                )
-                .await
-                .map_err(|e| LogError::Db(crate::error_chain(&e)))?;
-            db.execute(
-                &insert,
                 &[&session_id, &attempt, &seqs, &streams, &levels, &messages, &newlines, &stages, &cases],
             )
             .await

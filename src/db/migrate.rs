@@ -4,10 +4,15 @@
 //! Applied versions are recorded where the Supabase CLI records them
 //! (`supabase_migrations.schema_migrations`), so `supabase db push` and
 //! `execbox migrate` agree on what a database already has. Each migration
-//! runs in its own transaction; an advisory lock keeps two migrators apart.
+//! runs in its own transaction, which first takes a transaction-scoped
+//! advisory lock and then checks whether it is still pending: two migrators
+//! never apply one twice, and nothing outlives a transaction, so migrations
+//! run through a transaction pooler too.
 
 use anyhow::Context;
 use tokio_postgres::Client;
+
+use super::{Sql, Transact};
 
 /// The Supabase stand-in for plain PostgreSQL (roles, `auth`, `extensions`,
 /// the Realtime publication). Never needed on a real Supabase project.
@@ -25,44 +30,34 @@ fn split_name(stem: &str) -> (&str, &str) {
 
 /// Applies the fixture (idempotent).
 pub async fn apply_fixture(client: &Client) -> anyhow::Result<()> {
-    client.batch_execute(SUPABASE_FIXTURE).await.context("applying the Supabase base fixture")
+    client.batch(SUPABASE_FIXTURE).await.context("applying the Supabase base fixture")
 }
 
 /// Applies every migration not applied yet; returns the versions applied.
 pub async fn run(client: &mut Client) -> anyhow::Result<Vec<String>> {
     client
-        .batch_execute(
-            "select pg_advisory_lock(7406385201);
-             create schema if not exists supabase_migrations;
+        .batch(
+            "create schema if not exists supabase_migrations;
              create table if not exists supabase_migrations.schema_migrations (
                version text primary key, statements text[], name text
              );",
         )
         .await
         .context("preparing supabase_migrations.schema_migrations")?;
-    let result = apply_pending(client).await;
-    let unlock = client.batch_execute("select pg_advisory_unlock(7406385201)").await;
-    let applied = result?;
-    unlock?;
-    Ok(applied)
-}
-
-async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<String>> {
-    let done: Vec<String> = client
-        .query("select version from supabase_migrations.schema_migrations", &[])
-        .await?
-        .into_iter()
-        .map(|r| r.get(0))
-        .collect();
     let mut applied = Vec::new();
     for (stem, sql) in embedded() {
         let (version, name) = split_name(stem);
-        if done.iter().any(|v| v == version) {
+        let tx = client.begin().await?;
+        tx.exec("select pg_advisory_xact_lock(7406385201)", &[]).await?;
+        let done = tx
+            .fetch_opt("select 1 from supabase_migrations.schema_migrations where version = $1", &[&version])
+            .await?
+            .is_some();
+        if done {
             continue;
         }
-        let tx = client.transaction().await?;
-        tx.batch_execute(sql).await.with_context(|| format!("migration {stem} failed"))?;
-        tx.execute(
+        tx.batch(sql).await.with_context(|| format!("migration {stem} failed"))?;
+        tx.exec(
             "insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, array[$3])",
             &[&version, &name, sql],
         )

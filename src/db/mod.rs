@@ -12,7 +12,9 @@
 //! * [`workers`]: workers' presence (`execbox_workers`);
 //! * [`limits`]: the API's request limits, shared by every node;
 //! * [`migrate`]: applies `supabase/migrations`;
-//! * [`tls`]: TLS to the database.
+//! * [`tls`]: TLS to the database;
+//! * [`sql`]: how statements are sent (unnamed, so any pooler works), the
+//!   pool, its connections and transactions.
 
 pub(crate) mod containers;
 pub(crate) mod follow;
@@ -26,19 +28,22 @@ pub(crate) mod logs;
 pub mod migrate;
 pub(crate) mod queue;
 pub(crate) mod sessions;
+pub mod sql;
 pub(crate) mod tls;
+pub mod wakeups;
 pub mod user;
 pub(crate) mod workers;
 
 use std::path::Path;
 
 use anyhow::Context;
-use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, Notification};
 
 use crate::config::Secret;
+pub(crate) use sql::{Conn, Param, Pool, Sql, SqlTx, Statements, Transact};
 
 /// Where the database is and how to reach it (TLS per `sslmode`, see
 /// [`tls`]). Cheap to clone; nothing connects until asked.
@@ -47,18 +52,25 @@ pub struct Database {
     url: Secret,
     pg: tokio_postgres::Config,
     tls: tls::Connector,
+    statements: Statements,
 }
 
 impl Database {
     pub fn new(url: Secret, ca_file: Option<&Path>) -> anyhow::Result<Database> {
         let pg: tokio_postgres::Config =
             url.expose().parse().context("DATABASE_URL is not a valid PostgreSQL connection string")?;
-        Ok(Database { url, pg, tls: tls::connector(ca_file)? })
+        Ok(Database { url, pg, tls: tls::connector(ca_file)?, statements: Statements::default() })
     }
 
     /// The database a configuration names, with its TLS settings.
     pub(crate) fn of(cfg: &crate::config::Config) -> anyhow::Result<Database> {
-        Database::new(cfg.database_url.clone(), cfg.database_ca_file.as_deref())
+        Ok(Database::new(cfg.database_url.clone(), cfg.database_ca_file.as_deref())?.with_statements(cfg.database_statements))
+    }
+
+    /// The same database, its pools sending statements as `statements` says.
+    pub(crate) fn with_statements(mut self, statements: Statements) -> Database {
+        self.statements = statements;
+        self
     }
 
     /// The same database, with connections named `name` in
@@ -79,7 +91,12 @@ impl Database {
             self.tls.clone(),
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
-        Pool::builder(mgr).max_size(max_size).runtime(Runtime::Tokio1).build().context("cannot build the database pool")
+        let pool = deadpool_postgres::Pool::builder(mgr)
+            .max_size(max_size)
+            .runtime(Runtime::Tokio1)
+            .build()
+            .context("cannot build the database pool")?;
+        Ok(Pool::new(pool, self.statements))
     }
 
     /// One connection outside any pool, driven by a background task.
@@ -115,17 +132,17 @@ impl Database {
 
 /// A label value naming this database, so deployments (and test databases)
 /// that share one Docker engine never touch each other's containers.
-pub(crate) async fn scope(client: &Client) -> anyhow::Result<String> {
+pub(crate) async fn scope(client: &impl Sql) -> anyhow::Result<String> {
     // The cluster's system identifier tells apart clusters whose databases
     // share a name (every Supabase project's is `postgres`). Where a managed
     // service denies pg_control_system(), the server address stands in.
     let row = match client
-        .query_one("select current_database()::text, (select system_identifier::text from pg_control_system())", &[])
+        .fetch_one("select current_database()::text, (select system_identifier::text from pg_control_system())", &[])
         .await
     {
         Ok(row) => row,
         Err(_) => client
-            .query_one(
+            .fetch_one(
                 "select current_database()::text,
                         coalesce(host(inet_server_addr()), 'local') || ':' || coalesce(inet_server_port(), 0)",
                 &[],

@@ -4,12 +4,12 @@
 //! (`FOR UPDATE SKIP LOCKED`, so many workers never take the same row). Every
 //! later write by the worker is fenced on `(id, attempt, status = 'running')`:
 //! a worker that lost its lease cannot overwrite anything. All times come
-//! from the database clock. The statements on every session's path are
-//! prepared once per connection (`prepare_cached`).
+//! from the database clock. Statements go through [`Sql`], unnamed unless
+//! the deployment asked for prepared ones.
 
 use std::time::Duration;
 
-use tokio_postgres::GenericClient;
+use super::Sql;
 use uuid::Uuid;
 
 use crate::model::{Outcome, Request};
@@ -35,7 +35,7 @@ fn ms(d: Duration) -> i64 {
 /// `refused` language (or with a checker in one; names in lower case): this
 /// worker's engine lacks their image, another worker may have it.
 pub(crate) async fn claim(
-    db: &deadpool_postgres::Client,
+    db: &impl Sql,
     worker_id: &str,
     limit: usize,
     lease: Duration,
@@ -44,8 +44,8 @@ pub(crate) async fn claim(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let claim = db
-        .prepare_cached(
+    let rows = db
+        .fetch(
             "with next as (
                select id from public.backend_execution_sessions
                where status = 'pending'
@@ -64,9 +64,9 @@ pub(crate) async fn claim(
                        s.mode, s.tests, s.runs, s.room_id, s.session_name, s.cpu_time_limit_ms,
                        s.compile_cpu_time_limit_ms, s.cases, s.checker, s.checker_code, s.checker_language,
                        s.checker_abs_tolerance, s.checker_rel_tolerance, s.stop_on_failure",
+            &[&worker_id, &(limit as i64), &ms(lease), &refused],
         )
         .await?;
-    let rows = db.query(&claim, &[&worker_id, &(limit as i64), &ms(lease), &refused]).await?;
     rows.into_iter()
         .map(|r| {
             Ok(Claimed {
@@ -113,7 +113,7 @@ pub(crate) struct Renewed {
 /// Extends the leases of `runs` (session, attempt). Runs missing from the
 /// answer are no longer ours and must be stopped.
 pub(crate) async fn heartbeat(
-    db: &impl GenericClient,
+    db: &impl Sql,
     runs: &[(Uuid, i32)],
     lease: Duration,
 ) -> Result<Vec<Renewed>, tokio_postgres::Error> {
@@ -122,7 +122,7 @@ pub(crate) async fn heartbeat(
     }
     let (ids, attempts) = split_runs(runs);
     let rows = db
-        .query(
+        .fetch(
             "update public.backend_execution_sessions s
              set lease_expires_at = now() + $3::bigint * interval '1 millisecond'
              from unnest($1::uuid[], $2::int[]) as r(id, attempt)
@@ -137,24 +137,22 @@ pub(crate) async fn heartbeat(
 /// Records the outcome, fenced on the attempt. `false`: the session was no
 /// longer ours and nothing was written.
 pub(crate) async fn finish(
-    db: &deadpool_postgres::Client,
+    db: &impl Sql,
     id: Uuid,
     attempt: i32,
     outcome: &Outcome,
 ) -> Result<bool, tokio_postgres::Error> {
-    let finish = db
-        .prepare_cached(
+    let usage = (!outcome.usage.is_empty()).then(|| serde_json::to_value(outcome.usage).expect("usage serializes"));
+    let exit_code = outcome.exit.map(|e| e.code());
+    let n = db
+        .exec(
             "update public.backend_execution_sessions
              set status = $3, end_reason = $4, exit_code = $5, error = $6, result = $7, usage = $8,
                  finished_at = now(), lease_expires_at = null
              where id = $1 and attempt = $2 and status = 'running'",
+            &[&id, &attempt, &outcome.status, &outcome.end_reason, &exit_code, &outcome.error, &outcome.result, &usage],
         )
         .await?;
-    let usage = (!outcome.usage.is_empty()).then(|| serde_json::to_value(outcome.usage).expect("usage serializes"));
-    let exit_code = outcome.exit.map(|e| e.code());
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
-        [&id, &attempt, &outcome.status, &outcome.end_reason, &exit_code, &outcome.error, &outcome.result, &usage];
-    let n = db.execute(&finish, &params).await?;
     Ok(n == 1)
 }
 
@@ -162,9 +160,9 @@ pub(crate) async fn finish(
 /// partition). They are finished as `error`, never retried: the program may
 /// already have run and printed, and a session must never run twice. A final
 /// `system` log row tells the watching user what happened.
-pub(crate) async fn rescue_expired(db: &impl GenericClient) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+pub(crate) async fn rescue_expired(db: &impl Sql) -> Result<Vec<Uuid>, tokio_postgres::Error> {
     let rows = db
-        .query(
+        .fetch(
             "with expired as (
                update public.backend_execution_sessions
                set status = 'error', end_reason = 'worker_lost', finished_at = now(), lease_expires_at = null,
@@ -193,7 +191,7 @@ pub(crate) async fn rescue_expired(db: &impl GenericClient) -> Result<Vec<Uuid>,
 /// Nothing ends while a live worker has not said what it can run, or while
 /// no worker is live (the sessions wait for one).
 pub(crate) async fn end_unrunnable(
-    db: &impl GenericClient,
+    db: &impl Sql,
     names: &[String],
     runtimes: &[String],
     fresh: Duration,
@@ -203,7 +201,7 @@ pub(crate) async fn end_unrunnable(
         return Ok(Vec::new());
     }
     let rows = db
-        .query(
+        .fetch(
             "with live as (
                select w.runtimes from public.execbox_workers w
                where w.docker_ok and w.last_seen > now() - $3::bigint * interval '1 millisecond'
@@ -235,7 +233,7 @@ pub(crate) async fn end_unrunnable(
 /// Which of `runs` are still live: running under that attempt with a lease
 /// that has not expired. The reaper keeps only their containers.
 pub(crate) async fn live(
-    db: &impl GenericClient,
+    db: &impl Sql,
     runs: &[(Uuid, i32)],
 ) -> Result<Vec<(Uuid, i32)>, tokio_postgres::Error> {
     if runs.is_empty() {
@@ -243,7 +241,7 @@ pub(crate) async fn live(
     }
     let (ids, attempts) = split_runs(runs);
     let rows = db
-        .query(
+        .fetch(
             "select s.id, s.attempt from public.backend_execution_sessions s
              join unnest($1::uuid[], $2::int[]) as r(id, attempt) on s.id = r.id and s.attempt = r.attempt
              where s.status = 'running' and s.lease_expires_at > now()",
@@ -251,4 +249,16 @@ pub(crate) async fn live(
         )
         .await?;
     Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Which of `ids` (running sessions) their owner asked to cancel.
+pub(crate) async fn cancel_requested(db: &impl Sql, ids: &[Uuid]) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    let rows = db
+        .fetch(
+            "select id from public.backend_execution_sessions
+             where id = any($1::uuid[]) and status = 'running' and cancel_requested_at is not null",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
 }

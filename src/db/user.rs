@@ -4,7 +4,7 @@
 //! feed an interactive session's input. Used by the API, the CLI, the dev
 //! demo and the benchmark, so they all write exactly as a frontend does.
 
-use tokio_postgres::{Client, Transaction};
+use super::{Sql, SqlTx, Transact};
 use uuid::Uuid;
 
 use super::limits::{self, Admission, Caller, Limits};
@@ -12,23 +12,23 @@ use crate::model::Request;
 
 /// Begins a transaction as PostgREST runs a request of `user`: role
 /// `authenticated` and the user's JWT claims.
-pub(crate) async fn as_user(client: &mut Client, user: Uuid) -> Result<Transaction<'_>, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
+pub(crate) async fn as_user<C: Transact>(client: &mut C, user: Uuid) -> Result<C::Tx<'_>, tokio_postgres::Error> {
+    let tx = client.begin().await?;
     become_user(&tx, user).await?;
     Ok(tx)
 }
 
 /// The rest of `tx` runs as PostgREST runs a request of `user`.
-async fn become_user(tx: &Transaction<'_>, user: Uuid) -> Result<(), tokio_postgres::Error> {
-    tx.batch_execute("set local role authenticated").await?;
+async fn become_user(tx: &impl Sql, user: Uuid) -> Result<(), tokio_postgres::Error> {
+    tx.batch("set local role authenticated").await?;
     let claims = serde_json::json!({"sub": user.to_string(), "role": "authenticated", "aud": "authenticated"});
-    tx.execute("select set_config('request.jwt.claims', $1, true)", &[&claims.to_string()]).await?;
+    tx.exec("select set_config('request.jwt.claims', $1, true)", &[&claims.to_string()]).await?;
     Ok(())
 }
 
 /// Inserts a pending session for `user`, under RLS, exactly as a frontend's
 /// insert. Returns its id.
-pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uuid, tokio_postgres::Error> {
+pub async fn submit(client: &mut tokio_postgres::Client, user: Uuid, req: &Request) -> Result<Uuid, tokio_postgres::Error> {
     let admitted = submit_admitted(client, user, req, None).await?;
     Ok(admitted.expect("no limits, nothing refused"))
 }
@@ -41,12 +41,12 @@ pub async fn submit(client: &mut Client, user: Uuid, req: &Request) -> Result<Uu
 /// client address's session is tagged with it, to count against it.
 /// `Err(admission)`: refused, nothing written.
 pub(crate) async fn submit_admitted(
-    client: &mut Client,
+    client: &mut impl Transact,
     user: Uuid,
     req: &Request,
     gate: Option<(Caller<'_>, Limits)>,
 ) -> Result<Result<Uuid, Admission>, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
+    let tx = client.begin().await?;
     if let Some((caller, l)) = gate {
         let admission = limits::admit(&tx, caller, l).await?;
         if admission != Admission::Admitted {
@@ -57,7 +57,7 @@ pub(crate) async fn submit_admitted(
     let id = insert(&tx, req).await?;
     if let Some((Caller::Client(address), _)) = gate {
         // The tag is execbox's own record, not the user's to write.
-        tx.batch_execute("reset role").await?;
+        tx.batch("reset role").await?;
         limits::tag_client(&tx, id, address).await?;
     }
     tx.commit().await?;
@@ -65,9 +65,9 @@ pub(crate) async fn submit_admitted(
 }
 
 /// The insert of a session's row, as the user `tx` runs as.
-async fn insert(tx: &Transaction<'_>, req: &Request) -> Result<Uuid, tokio_postgres::Error> {
+async fn insert(tx: &impl Sql, req: &Request) -> Result<Uuid, tokio_postgres::Error> {
     let row = tx
-        .query_one(
+        .fetch_one(
             "insert into public.backend_execution_sessions
                (language, code, stdin, args, files, timeout_ms, memory_limit_mb, interactive, room_id, session_name,
                 mode, tests, runs, compile_timeout_ms, compile_memory_limit_mb, cpu_time_limit_ms,
@@ -107,10 +107,10 @@ async fn insert(tx: &Transaction<'_>, req: &Request) -> Result<Uuid, tokio_postg
 }
 
 /// Asks for a cancel, as the owner.
-pub(crate) async fn cancel(client: &mut Client, user: Uuid, id: Uuid) -> Result<bool, tokio_postgres::Error> {
+pub(crate) async fn cancel(client: &mut impl Transact, user: Uuid, id: Uuid) -> Result<bool, tokio_postgres::Error> {
     let tx = as_user(client, user).await?;
     let n = tx
-        .execute("update public.backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])
+        .exec("update public.backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])
         .await?;
     tx.commit().await?;
     Ok(n == 1)
@@ -119,14 +119,14 @@ pub(crate) async fn cancel(client: &mut Client, user: Uuid, id: Uuid) -> Result<
 /// Feeds an interactive session: stdin text, end of input or a signal
 /// (`kind` per `session_input`'s check).
 pub(crate) async fn input(
-    client: &mut Client,
+    client: &mut impl Transact,
     user: Uuid,
     id: Uuid,
     kind: &str,
     data: Option<&str>,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = as_user(client, user).await?;
-    tx.execute("insert into public.session_input (session_id, kind, data) values ($1, $2, $3)", &[&id, &kind, &data])
+    tx.exec("insert into public.session_input (session_id, kind, data) values ($1, $2, $3)", &[&id, &kind, &data])
         .await?;
     tx.commit().await
 }
@@ -142,15 +142,27 @@ pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
 /// Creates the anonymous user `id` in `auth.users` (as Supabase Auth marks
 /// one: `is_anonymous`, provider `anonymous`) unless it exists.
 pub(crate) async fn ensure_anonymous(
-    db: &impl tokio_postgres::GenericClient,
+    db: &impl Sql,
     id: Uuid,
 ) -> Result<(), tokio_postgres::Error> {
-    db.execute(
+    db.exec(
         "insert into auth.users (instance_id, id, aud, role, is_anonymous, raw_app_meta_data, raw_user_meta_data)
          values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', true,
                  '{\"provider\": \"anonymous\", \"providers\": [\"anonymous\"]}', '{\"execbox\": \"open Piston mode\"}')
          on conflict (id) do nothing",
         &[&id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates a user in `auth.users` (the dev stack's user, as Supabase Auth
+/// would sign one up) unless it exists.
+pub(crate) async fn ensure_user(db: &impl Sql, id: Uuid, email: &str) -> Result<(), tokio_postgres::Error> {
+    db.exec(
+        "insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', $2)
+         on conflict (id) do nothing",
+        &[&id, &email],
     )
     .await?;
     Ok(())

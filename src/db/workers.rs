@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tokio_postgres::GenericClient;
+use super::Sql;
 
 /// What a worker says about itself.
 #[derive(Debug, Clone)]
@@ -18,8 +18,8 @@ pub(crate) struct Presence<'a> {
     pub runtimes: Option<&'a [String]>,
 }
 
-pub(crate) async fn beat(db: &impl GenericClient, p: &Presence<'_>) -> Result<(), tokio_postgres::Error> {
-    db.execute(
+pub(crate) async fn beat(db: &impl Sql, p: &Presence<'_>) -> Result<(), tokio_postgres::Error> {
+    db.exec(
         "insert into public.execbox_workers (id, hostname, version, docker_ok, running, max_runs, runtimes)
          values ($1, $2, $3, $4, $5, $6, $7)
          on conflict (id) do update
@@ -40,20 +40,20 @@ pub(crate) async fn beat(db: &impl GenericClient, p: &Presence<'_>) -> Result<()
 }
 
 /// A worker that stops cleanly says goodbye; dead ones age out.
-pub(crate) async fn leave(db: &impl GenericClient, id: &str) -> Result<(), tokio_postgres::Error> {
-    db.execute("delete from public.execbox_workers where id = $1", &[&id]).await?;
+pub(crate) async fn leave(db: &impl Sql, id: &str) -> Result<(), tokio_postgres::Error> {
+    db.exec("delete from public.execbox_workers where id = $1", &[&id]).await?;
     Ok(())
 }
 
 /// Forgets workers not seen for an hour.
-pub(crate) async fn prune(db: &impl GenericClient) -> Result<u64, tokio_postgres::Error> {
-    db.execute("delete from public.execbox_workers where last_seen < now() - interval '1 hour'", &[]).await
+pub(crate) async fn prune(db: &impl Sql) -> Result<u64, tokio_postgres::Error> {
+    db.exec("delete from public.execbox_workers where last_seen < now() - interval '1 hour'", &[]).await
 }
 
 /// Workers seen within `fresh`: (alive, alive with a working Docker engine).
-pub(crate) async fn alive(db: &impl GenericClient, fresh: Duration) -> Result<(i64, i64), tokio_postgres::Error> {
+pub(crate) async fn alive(db: &impl Sql, fresh: Duration) -> Result<(i64, i64), tokio_postgres::Error> {
     let row = db
-        .query_one(
+        .fetch_one(
             "select count(*), count(*) filter (where docker_ok) from public.execbox_workers
              where last_seen > now() - $1::bigint * interval '1 millisecond'",
             &[&(fresh.as_millis() as i64)],
@@ -63,9 +63,9 @@ pub(crate) async fn alive(db: &impl GenericClient, fresh: Duration) -> Result<(i
 }
 
 /// Ids of workers seen within `fresh`.
-pub(crate) async fn alive_ids(db: &impl GenericClient, fresh: Duration) -> Result<Vec<String>, tokio_postgres::Error> {
+pub(crate) async fn alive_ids(db: &impl Sql, fresh: Duration) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = db
-        .query(
+        .fetch(
             "select id from public.execbox_workers where last_seen > now() - $1::bigint * interval '1 millisecond'",
             &[&(fresh.as_millis() as i64)],
         )
@@ -76,11 +76,11 @@ pub(crate) async fn alive_ids(db: &impl GenericClient, fresh: Duration) -> Resul
 /// The runtimes some live worker with a working engine can run; None when
 /// one of them does not say (it may run any).
 pub(crate) async fn live_runtimes(
-    db: &impl GenericClient,
+    db: &impl Sql,
     fresh: Duration,
 ) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
     let row = db
-        .query_one(
+        .fetch_one(
             "select bool_or(runtimes is null),
                     coalesce(array_agg(distinct r) filter (where r is not null), '{}')
                from public.execbox_workers w

@@ -116,12 +116,7 @@ async fn serve(
     if !applied.is_empty() {
         step(&format!("applied migrations {}", applied.join(", ")));
     }
-    db.execute(
-        "insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', 'dev@execbox.local')
-         on conflict (id) do nothing",
-        &[&state.user_id],
-    )
-    .await?;
+    crate::db::user::ensure_user(&db, state.user_id, "dev@execbox.local").await?;
 
     // Docker and images.
     let mut cfg = Config { database_url: database.url().clone(), database_ca_file: None, ..base };

@@ -12,7 +12,7 @@ mod verdict;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
+use crate::db::Pool;
 use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
@@ -112,7 +112,7 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
         let written = match ctx.pool.get().await {
             Ok(db) => match row {
                 Some(row) => containers::ended(&db, row, c.exit, removed.is_ok()).await,
-                None if removed.is_ok() => containers::removed(&**db, &c.id).await,
+                None if removed.is_ok() => containers::removed(&db, &c.id).await,
                 None => Ok(()),
             }
             .map_err(|e| crate::error_chain(&e)),

@@ -1,6 +1,7 @@
 //! The worker: one loop that `select!`s over a closed set of events — a
-//! wake-up from LISTEN, the fallback poll, the heartbeat, the reaper tick, a
-//! finished run, and shutdown — and claims sessions while it has free slots.
+//! wake-up from LISTEN, the slow poll, the quick poll (only while
+//! notifications do not arrive), the heartbeat, the reaper tick, a finished
+//! run, and shutdown — and claims sessions while it has free slots.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +43,8 @@ struct Worker {
     docker_seen: bool,
     /// What the engine can run (None until its images were checked).
     runnable: Option<Runnable>,
+    /// Notifications do not arrive (a transaction pooler): poll quickly.
+    polling: bool,
 }
 
 /// Runs a worker until `shutdown` fires, then drains: no new claims, running
@@ -68,6 +71,7 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
         docker_ok: false,
         docker_seen: false,
         runnable: None,
+        polling: false,
     };
     tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
 
@@ -82,9 +86,10 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
     let listener = listener::spawn(database, wake_tx, listener_stop.clone());
 
     let mut poll = interval(wc.poll_interval());
+    let mut quick = interval(wc.fallback_poll());
     let mut heartbeat = interval(wc.heartbeat_interval());
     let mut reap = interval(wc.reap_interval());
-    for t in [&mut poll, &mut heartbeat, &mut reap] {
+    for t in [&mut poll, &mut quick, &mut heartbeat, &mut reap] {
         t.set_missed_tick_behavior(MissedTickBehavior::Delay);
     }
     reap.reset();
@@ -93,7 +98,14 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(wake) = wake_rx.recv() => match wake {
-                Wake::Connected | Wake::Session(_) => w.claim().await,
+                Wake::Listening | Wake::Session(_) => {
+                    w.polling = false;
+                    w.claim().await
+                }
+                Wake::Polling => {
+                    w.polling = true;
+                    w.claim().await
+                }
                 Wake::Cancel(id) => w.stop(id, StopReason::Cancelled),
                 Wake::Input(id) => {
                     if let Some(run) = w.runs.get(&id) {
@@ -106,6 +118,10 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
                 w.rescue().await;
                 w.claim().await;
                 w.refill();
+            }
+            _ = quick.tick(), if w.polling => {
+                w.claim().await;
+                w.cancels().await;
             }
             _ = heartbeat.tick() => w.heartbeat().await,
             _ = reap.tick() => {
@@ -143,7 +159,7 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
         }
     }
     on_db(&w.ctx.pool, "cannot remove this worker's presence row; it ages out", |db| async move {
-        workers::leave(pg(&db), &wc.id).await
+        workers::leave(&db, &wc.id).await
     })
     .await;
     tracing::info!("worker stopped");
@@ -212,9 +228,9 @@ fn free_memory_mb() -> Option<u64> {
 /// the query's) is logged once, as `failed`, and is `None`: every caller
 /// treats an unknown answer as "nothing to do now".
 async fn on_db<T, Q>(
-    pool: &deadpool_postgres::Pool,
+    pool: &crate::db::Pool,
     failed: &str,
-    query: impl FnOnce(deadpool_postgres::Object) -> Q,
+    query: impl FnOnce(crate::db::Conn) -> Q,
 ) -> Option<T>
 where
     Q: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
@@ -232,16 +248,11 @@ where
     }
 }
 
-/// A pooled connection as the plain client the queries take.
-fn pg(db: &deadpool_postgres::Client) -> &tokio_postgres::Client {
-    db
-}
-
 /// Waits for the database, retrying with backoff; `None` on shutdown.
 async fn connect_with_retry(
-    pool: &deadpool_postgres::Pool,
+    pool: &crate::db::Pool,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Option<deadpool_postgres::Object>> {
+) -> anyhow::Result<Option<crate::db::Conn>> {
     let mut backoff = Duration::from_millis(200);
     loop {
         match pool.get().await {
@@ -344,7 +355,7 @@ impl Worker {
             on_db(
                 &self.ctx.pool,
                 "heartbeat failed",
-                |db| async move { queue::heartbeat(pg(&db), runs_ref, lease).await },
+                |db| async move { queue::heartbeat(&db, runs_ref, lease).await },
             );
         let Some(renewed) = renewed.await else { return };
         for (id, _) in runs {
@@ -353,6 +364,24 @@ impl Worker {
                 Some(r) if r.cancel_requested => self.stop(id, StopReason::Cancelled),
                 Some(_) => {}
             }
+        }
+    }
+
+    /// Stops the runs whose owner asked to cancel (what `execbox_cancel`
+    /// says when notifications arrive).
+    async fn cancels(&self) {
+        let ids: Vec<Uuid> = self.runs.iter().filter(|(_, r)| r.stop.borrow().is_none()).map(|(id, _)| *id).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let ids = &ids;
+        let failed = "cannot check for cancel requests";
+        let Some(cancelled) = on_db(&self.ctx.pool, failed, |db| async move { queue::cancel_requested(&db, ids).await }).await
+        else {
+            return;
+        };
+        for id in cancelled {
+            self.stop(id, StopReason::Cancelled);
         }
     }
 
@@ -368,7 +397,7 @@ impl Worker {
             runtimes: self.runnable.as_ref().map(|r| r.languages.as_slice()),
         };
         let presence = &presence;
-        on_db(&self.ctx.pool, "cannot record presence", |db| async move { workers::beat(pg(&db), presence).await })
+        on_db(&self.ctx.pool, "cannot record presence", |db| async move { workers::beat(&db, presence).await })
             .await;
     }
 
@@ -439,7 +468,7 @@ impl Worker {
 
     async fn rescue(&self) {
         let rescued =
-            on_db(&self.ctx.pool, "rescue failed", |db| async move { queue::rescue_expired(pg(&db)).await }).await;
+            on_db(&self.ctx.pool, "rescue failed", |db| async move { queue::rescue_expired(&db).await }).await;
         if let Some(ids) = rescued.filter(|ids| !ids.is_empty()) {
             tracing::warn!(?ids, "ended sessions whose worker stopped responding");
         }
@@ -448,13 +477,13 @@ impl Worker {
             let failed = "cannot end the sessions no worker can run";
             let (lease, r) = (wc.lease(), r);
             let ended = on_db(&self.ctx.pool, failed, |db| async move {
-                queue::end_unrunnable(pg(&db), &r.refused, &r.refused_runtime, lease, after).await
+                queue::end_unrunnable(&db, &r.refused, &r.refused_runtime, lease, after).await
             });
             if let Some(ids) = ended.await.filter(|ids| !ids.is_empty()) {
                 tracing::warn!(?ids, "ended sessions no live worker can run (their runtime's image is built on none)");
             }
         }
-        on_db(&self.ctx.pool, "cannot prune old presence rows", |db| async move { workers::prune(pg(&db)).await })
+        on_db(&self.ctx.pool, "cannot prune old presence rows", |db| async move { workers::prune(&db).await })
             .await;
     }
 
@@ -481,7 +510,7 @@ impl Worker {
         let alive = if others_pooled {
             let lease = self.ctx.cfg.worker.lease();
             let failed = "cannot tell which workers are alive; keeping their containers";
-            on_db(&self.ctx.pool, failed, |db| async move { workers::alive_ids(pg(&db), lease).await }).await
+            on_db(&self.ctx.pool, failed, |db| async move { workers::alive_ids(&db, lease).await }).await
         } else {
             Some(Vec::new())
         };
@@ -495,7 +524,7 @@ impl Worker {
             let runs: Vec<(Uuid, i32)> = ask.iter().map(|(_, run)| *run).collect();
             let (failed, runs) = ("cannot tell which sessions are live; keeping their containers", &runs);
             if let Some(live) =
-                on_db(&self.ctx.pool, failed, |db| async move { queue::live(pg(&db), runs).await }).await
+                on_db(&self.ctx.pool, failed, |db| async move { queue::live(&db, runs).await }).await
             {
                 garbage.extend(reap::dead(ask, &live));
             }
@@ -506,7 +535,7 @@ impl Worker {
                     tracing::info!(container = %cid, "reaped a container whose session is no longer live");
                     let failed = "cannot record a reaped container's removal (dashboard only)";
                     let cid = cid.as_str();
-                    on_db(&self.ctx.pool, failed, |db| async move { containers::removed(pg(&db), cid).await }).await;
+                    on_db(&self.ctx.pool, failed, |db| async move { containers::removed(&db, cid).await }).await;
                 }
                 Err(e) => {
                     tracing::warn!(container = %cid, error = %crate::error_chain(&e), "cannot reap container")

@@ -335,7 +335,7 @@ async fn views(
     base64: bool,
 ) -> Result<Vec<Option<Value>>, ApiError> {
     let db = st.pool.get().await?;
-    let rows = crate::db::judge0::lookup(&**db, tokens, who).await?;
+    let rows = crate::db::judge0::lookup(&db, tokens, who).await?;
     let by_token: HashMap<Uuid, TokenRow> = rows.into_iter().map(|r| (r.token, r)).collect();
     let mut out = Vec::with_capacity(tokens.len());
     let mut compile_outputs: HashMap<Uuid, String> = HashMap::new();
@@ -355,12 +355,12 @@ async fn views(
         };
         if fields.wants("compile_output") && row.status.is_done() {
             if let std::collections::hash_map::Entry::Vacant(e) = compile_outputs.entry(row.session_id) {
-                e.insert(crate::db::judge0::compile_output(&**db, row.session_id).await?);
+                e.insert(crate::db::judge0::compile_output(&db, row.session_id).await?);
             }
             extras.compile_output = compile_outputs.get(&row.session_id).cloned();
         }
         if row.redirect && fields.wants("stdout") && row.status.is_done() {
-            extras.interleaved = Some(crate::db::judge0::case_output(&**db, row.session_id, row.first_case).await?);
+            extras.interleaved = Some(crate::db::judge0::case_output(&db, row.session_id, row.first_case).await?);
         }
         out.push(Some(view::view(row, &extras, fields, base64)));
     }
@@ -467,7 +467,7 @@ async fn create_batch(
         .map(|(i, b)| b.parse(base64, &st.runtimes, &st.cfg.limits).map_err(|e| format!("submissions[{i}]: {e}")))
         .collect::<Result<_, _>>()
         .map_err(ApiError::Unprocessable)?;
-    sessions::admit(&st, &*st.pool.get().await?, user).await?;
+    sessions::admit(&st, &st.pool.get().await?, user).await?;
     let out: Vec<Judge0BatchItem> = submit(&st, user, &valid)
         .await
         .into_iter()
