@@ -54,6 +54,24 @@ ensure_postgres() {
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
+# PgBouncer (Debian's), which the tests put in front of their cluster, in
+# session and transaction mode (tests/it/pooler.rs starts their own, as the
+# postgres user, on a free port). The package's own service (port 6432) is
+# not wanted: stopped and disabled, when it was started at all.
+ensure_pgbouncer() {
+  command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    if systemctl is-enabled --quiet pgbouncer 2>/dev/null || systemctl is-active --quiet pgbouncer 2>/dev/null; then
+      log "stopping and disabling the pgbouncer service (the tests start their own)"
+      as_root systemctl disable --now --quiet pgbouncer
+    fi
+  elif [ -f /run/postgresql/pgbouncer.pid ] && [ -x /etc/init.d/pgbouncer ]; then
+    log "stopping the pgbouncer service (the tests start their own)"
+    as_root /etc/init.d/pgbouncer stop >/dev/null || true
+    command -v update-rc.d >/dev/null && as_root update-rc.d pgbouncer disable >/dev/null 2>&1 || true
+  fi
+}
+
 # `npm ci` in DIR when its packages are missing or older than its lock file
 # (Node.js and npm from Debian when missing); WHAT says what they are.
 npm_ci_when_stale() {

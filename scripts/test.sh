@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a warm one: the lint gate
 # (rustfmt, clippy with warnings as errors), then installs what is missing
-# (Docker engine, PostgreSQL, pgTAP, debootstrap, Chromium, the JavaScript
-# and Python tools the tests drive), starts dockerd and a test
+# (Docker engine, PostgreSQL, pgTAP, PgBouncer, debootstrap, Chromium, the
+# JavaScript and Python tools the tests drive), starts dockerd and a test
 # PostgreSQL cluster when none runs, builds the runtime images (cached after
 # the first time), runs every test against the real things, then builds
 # execbox's own container image and checks it.
@@ -15,6 +15,7 @@ cargo fmt --all -- --check
 cargo clippy --locked --all-targets --quiet -- -D warnings
 
 ensure_postgres
+ensure_pgbouncer
 ensure_debootstrap
 ensure_docker
 ensure_js_tools

@@ -15,6 +15,7 @@
 //! * [`worker`]: the event loop that claims and supervises sessions;
 //! * [`images`]: builds the runtime images;
 //! * [`dev`]: `execbox dev`, the whole stack on one machine;
+//! * [`doctor`]: `execbox doctor`, what a deployment is connected to;
 //! * [`api`]: the HTTP/WebSocket API (`execbox serve`);
 //! * [`metrics`]: process metrics for `/metrics`;
 //! * [`bench`]: `execbox bench`, the benchmark harness;
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod dev;
+pub(crate) mod doctor;
 pub mod exec;
 pub(crate) mod images;
 pub mod metrics;

@@ -25,12 +25,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::db::Pool;
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
 use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
-use crate::db::Pool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;

@@ -107,7 +107,6 @@ pub(crate) async fn cancel(
     // Under RLS: only the owner's session that has not ended is updated;
     // an ended one stays as it ended (and is still answered).
     crate::db::user::cancel(&mut db, user, id).await?;
-    let s =
-        sessions::one(&db, Some(user), id).await?.ok_or_else(|| ApiError::NotFound(format!("no session {id}")))?;
+    let s = sessions::one(&db, Some(user), id).await?.ok_or_else(|| ApiError::NotFound(format!("no session {id}")))?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "status": s.status, "cancelRequested": s.cancel_requested}))))
 }

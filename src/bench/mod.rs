@@ -431,7 +431,9 @@ async fn sessions_throughput(
         let (pool, done) = (pool.clone(), done.clone());
         async move {
             let mut c = pool.get().await?;
-            let id = crate::db::user::submit_admitted(&mut c, user, &hello(), None).await?.map_err(|_| anyhow::anyhow!("refused"))?;
+            let id = crate::db::user::submit_admitted(&mut c, user, &hello(), None)
+                .await?
+                .map_err(|_| anyhow::anyhow!("refused"))?;
             done.wait_for(id, Duration::from_secs(300)).await.map(|_| ())
         }
     })

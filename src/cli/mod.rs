@@ -92,6 +92,14 @@ pub(crate) enum Command {
     },
     /// Claim pending sessions from DATABASE_URL and run them.
     Worker,
+    /// Check what this deployment is connected to: the database address
+    /// (direct, session or transaction pooler), schema, role, Docker,
+    /// images. Exits non-zero when something blocks serving.
+    Doctor {
+        /// Check for an API node only (no Docker engine or images).
+        #[arg(long)]
+        no_worker: bool,
+    },
     /// Apply supabase/migrations (embedded in this binary) to DATABASE_URL.
     Migrate {
         /// First install the Supabase stand-in (roles, auth schema, realtime
@@ -228,6 +236,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::worker::run(Arc::new(cfg), runtimes, shutdown).await?;
             Ok(0)
         }
+        Command::Doctor { no_worker } => crate::doctor::run(&cfg, &runtimes, !no_worker).await,
         Command::Migrate { supabase_fixture } => {
             let mut client = crate::db::Database::of(&cfg)?.connect().await?;
             if supabase_fixture {

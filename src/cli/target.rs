@@ -39,7 +39,8 @@ impl Target {
         let user = user.or(env_user);
         if let Ok(url) = std::env::var("DATABASE_URL") {
             if !url.is_empty() {
-                let db = Database::new(Secret::new(url), cfg.database_ca_file.as_deref())?;
+                let db = Database::new(Secret::new(url), cfg.database_ca_file.as_deref())?
+                    .with_statements(cfg.database_statements);
                 return Ok(Target { db, user });
             }
         }

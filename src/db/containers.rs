@@ -33,15 +33,15 @@ pub(crate) async fn ended(
 ) -> Result<(), tokio_postgres::Error> {
     let (code, oom) = (exit.and_then(|e| e.0), exit.map(|e| e.1));
     db.exec(
-            "update public.container_instances
+        "update public.container_instances
              set status = case when $4 then 'removed' else 'exited' end,
                  exit_code = coalesce($2, exit_code), oom_killed = coalesce($3, oom_killed),
                  finished_at = coalesce(finished_at, now()),
                  removed_at = case when $4 then coalesce(removed_at, now()) else removed_at end
              where id = $1",
-            &[&row, &code, &oom, &removed],
-        )
-        .await?;
+        &[&row, &code, &oom, &removed],
+    )
+    .await?;
     Ok(())
 }
 

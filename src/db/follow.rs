@@ -92,7 +92,8 @@ impl Follower {
         let (session, user, from) = (self.session, self.user, self.next_seq);
         let (state, rows) = {
             let db = self.hub.pool().get().await?;
-            let (state_params, rows_params): ([&dyn Param; 2], [&dyn Param; 2]) = ([&session, &user], [&session, &from]);
+            let (state_params, rows_params): ([&dyn Param; 2], [&dyn Param; 2]) =
+                ([&session, &user], [&session, &from]);
             futures::try_join!(db.fetch(STATE_SQL, &state_params), db.fetch(ROWS_SQL, &rows_params))?
         };
         let Some(r) = state.first() else { anyhow::bail!("session {session} does not exist (or is not yours)") };

@@ -3,9 +3,9 @@
 //! runs' results), plus the compile output and a run's interleaved output
 //! when asked for.
 
+use super::{Sql, SqlTx, Transact};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use super::{Sql, SqlTx, Transact};
 use uuid::Uuid;
 
 use crate::model::{EndReason, SessionStatus};
@@ -22,7 +22,11 @@ pub(crate) struct NewToken {
 }
 
 /// Writes tokens as `user` (RLS: only to the user's own sessions).
-pub(crate) async fn insert(client: &mut impl Transact, user: Uuid, tokens: &[NewToken]) -> Result<(), tokio_postgres::Error> {
+pub(crate) async fn insert(
+    client: &mut impl Transact,
+    user: Uuid,
+    tokens: &[NewToken],
+) -> Result<(), tokio_postgres::Error> {
     let tx = super::user::as_user(client, user).await?;
     let ids: Vec<Uuid> = tokens.iter().map(|t| t.token).collect();
     let sessions: Vec<Uuid> = tokens.iter().map(|t| t.session_id).collect();
@@ -109,11 +113,7 @@ pub(crate) async fn compile_output(db: &impl Sql, session: Uuid) -> Result<Strin
 }
 
 /// A case's stdout and stderr interleaved as printed (from its log rows).
-pub(crate) async fn case_output(
-    db: &impl Sql,
-    session: Uuid,
-    case: i32,
-) -> Result<String, tokio_postgres::Error> {
+pub(crate) async fn case_output(db: &impl Sql, session: Uuid, case: i32) -> Result<String, tokio_postgres::Error> {
     printed(db, session, Some(case)).await
 }
 

@@ -4,8 +4,8 @@
 //! revoked key is refused at once). Only a key's sha256 is stored; the
 //! lookup hashes in the database.
 
-use chrono::{DateTime, Utc};
 use super::{Sql, SqlTx, Transact};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// Keys are `exb_` and 64 hex digits.
@@ -47,7 +47,11 @@ pub(crate) struct KeyInfo {
 }
 
 /// Makes a key for `user`, as the user (RLS, `create_api_key`); the key.
-pub(crate) async fn create(client: &mut impl Transact, user: Uuid, name: &str) -> Result<String, tokio_postgres::Error> {
+pub(crate) async fn create(
+    client: &mut impl Transact,
+    user: Uuid,
+    name: &str,
+) -> Result<String, tokio_postgres::Error> {
     let tx = super::user::as_user(client, user).await?;
     let key: String = tx.fetch_one("select public.create_api_key($1)", &[&name]).await?.get(0);
     tx.commit().await?;

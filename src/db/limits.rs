@@ -70,11 +70,7 @@ pub(crate) async fn admit(
 
 /// Records that `client` created `session` (open Piston mode), so it counts
 /// against that address's sessions at once.
-pub(crate) async fn tag_client(
-    db: &impl Sql,
-    session: Uuid,
-    client: &str,
-) -> Result<(), tokio_postgres::Error> {
+pub(crate) async fn tag_client(db: &impl Sql, session: Uuid, client: &str) -> Result<(), tokio_postgres::Error> {
     db.exec("insert into public.execbox_session_clients (session_id, client) values ($1, $2)", &[&session, &client])
         .await?;
     Ok(())

@@ -85,9 +85,7 @@ enum Ended {
 /// notifications do not arrive on it.
 async fn listen_once(db: &Database, tx: &mpsc::Sender<Wake>) -> anyhow::Result<Ended> {
     let (client, mut notifications) = db.connect_listening().await?;
-    client
-        .batch(&format!("LISTEN {SESSION_CHANNEL}; LISTEN {CANCEL_CHANNEL}; LISTEN {INPUT_CHANNEL};"))
-        .await?;
+    client.batch(&format!("LISTEN {SESSION_CHANNEL}; LISTEN {CANCEL_CHANNEL}; LISTEN {INPUT_CHANNEL};")).await?;
     let Checked { arrived, meanwhile } = wakeups::verify(db, &client, &mut notifications, wakeups::PROBE_WAIT).await?;
     if !arrived {
         // Left registered, the LISTEN would only burden the pooler's

@@ -107,7 +107,7 @@ async fn insert(
         let result = async {
             let db = pool.get().await.map_err(|e| LogError::Db(e.to_string()))?;
             db.exec(
-                    "insert into public.execution_logs
+                "insert into public.execution_logs
                        (session_id, user_id, seq, stream, level, message, newline, stage, case_index)
                      select s.id, s.user_id, l.seq, l.stream, l.level, l.message, l.newline, l.stage, l.case_index
                      from public.backend_execution_sessions s,

@@ -10,6 +10,8 @@
 //! * [`containers`]: `container_instances` bookkeeping;
 //! * [`input`]: interactive input (`session_input`) to running programs;
 //! * [`workers`]: workers' presence (`execbox_workers`);
+//! * [`wakeups`]: whether LISTEN works on this address, checked;
+//! * [`inspect`]: `execbox doctor`'s read-only questions;
 //! * [`limits`]: the API's request limits, shared by every node;
 //! * [`migrate`]: applies `supabase/migrations`;
 //! * [`tls`]: TLS to the database;
@@ -20,6 +22,7 @@ pub(crate) mod containers;
 pub(crate) mod follow;
 pub(crate) mod hub;
 pub(crate) mod input;
+pub(crate) mod inspect;
 pub(crate) mod judge0;
 pub(crate) mod keys;
 pub(crate) mod limits;
@@ -30,8 +33,8 @@ pub(crate) mod queue;
 pub(crate) mod sessions;
 pub mod sql;
 pub(crate) mod tls;
-pub mod wakeups;
 pub mod user;
+pub mod wakeups;
 pub(crate) mod workers;
 
 use std::path::Path;
@@ -64,7 +67,8 @@ impl Database {
 
     /// The database a configuration names, with its TLS settings.
     pub(crate) fn of(cfg: &crate::config::Config) -> anyhow::Result<Database> {
-        Ok(Database::new(cfg.database_url.clone(), cfg.database_ca_file.as_deref())?.with_statements(cfg.database_statements))
+        Ok(Database::new(cfg.database_url.clone(), cfg.database_ca_file.as_deref())?
+            .with_statements(cfg.database_statements))
     }
 
     /// The same database, its pools sending statements as `statements` says.
@@ -78,6 +82,18 @@ impl Database {
     pub(crate) fn named(mut self, name: &str) -> Database {
         self.pg.application_name(name);
         self
+    }
+
+    /// The same server and credentials, another database (a PgBouncer's
+    /// admin console is the database `pgbouncer`).
+    pub(crate) fn on_database(mut self, name: &str) -> Database {
+        self.pg.dbname(name);
+        self
+    }
+
+    /// The parsed connection settings (host, port, database).
+    pub(crate) fn pg_config(&self) -> &tokio_postgres::Config {
+        &self.pg
     }
 
     pub(crate) fn url(&self) -> &Secret {

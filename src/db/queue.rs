@@ -232,10 +232,7 @@ pub(crate) async fn end_unrunnable(
 
 /// Which of `runs` are still live: running under that attempt with a lease
 /// that has not expired. The reaper keeps only their containers.
-pub(crate) async fn live(
-    db: &impl Sql,
-    runs: &[(Uuid, i32)],
-) -> Result<Vec<(Uuid, i32)>, tokio_postgres::Error> {
+pub(crate) async fn live(db: &impl Sql, runs: &[(Uuid, i32)]) -> Result<Vec<(Uuid, i32)>, tokio_postgres::Error> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }

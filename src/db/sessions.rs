@@ -148,8 +148,9 @@ pub(crate) async fn result(db: &impl Sql, id: Uuid) -> Result<Option<serde_json:
 
 /// The whole row, as JSON (`execbox run --json`).
 pub(crate) async fn row_json(db: &impl Sql, id: Uuid) -> Result<serde_json::Value, tokio_postgres::Error> {
-    let row =
-        db.fetch_one("select row_to_json(s)::jsonb from public.backend_execution_sessions s where id = $1", &[&id]).await?;
+    let row = db
+        .fetch_one("select row_to_json(s)::jsonb from public.backend_execution_sessions s where id = $1", &[&id])
+        .await?;
     Ok(row.get(0))
 }
 

@@ -28,7 +28,11 @@ async fn become_user(tx: &impl Sql, user: Uuid) -> Result<(), tokio_postgres::Er
 
 /// Inserts a pending session for `user`, under RLS, exactly as a frontend's
 /// insert. Returns its id.
-pub async fn submit(client: &mut tokio_postgres::Client, user: Uuid, req: &Request) -> Result<Uuid, tokio_postgres::Error> {
+pub async fn submit(
+    client: &mut tokio_postgres::Client,
+    user: Uuid,
+    req: &Request,
+) -> Result<Uuid, tokio_postgres::Error> {
     let admitted = submit_admitted(client, user, req, None).await?;
     Ok(admitted.expect("no limits, nothing refused"))
 }
@@ -141,10 +145,7 @@ pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
 
 /// Creates the anonymous user `id` in `auth.users` (as Supabase Auth marks
 /// one: `is_anonymous`, provider `anonymous`) unless it exists.
-pub(crate) async fn ensure_anonymous(
-    db: &impl Sql,
-    id: Uuid,
-) -> Result<(), tokio_postgres::Error> {
+pub(crate) async fn ensure_anonymous(db: &impl Sql, id: Uuid) -> Result<(), tokio_postgres::Error> {
     db.exec(
         "insert into auth.users (instance_id, id, aud, role, is_anonymous, raw_app_meta_data, raw_user_meta_data)
          values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', true,

@@ -227,11 +227,7 @@ fn free_memory_mb() -> Option<u64> {
 /// Runs `query` on a pooled connection. Either failure (no connection, or
 /// the query's) is logged once, as `failed`, and is `None`: every caller
 /// treats an unknown answer as "nothing to do now".
-async fn on_db<T, Q>(
-    pool: &crate::db::Pool,
-    failed: &str,
-    query: impl FnOnce(crate::db::Conn) -> Q,
-) -> Option<T>
+async fn on_db<T, Q>(pool: &crate::db::Pool, failed: &str, query: impl FnOnce(crate::db::Conn) -> Q) -> Option<T>
 where
     Q: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 {
@@ -352,11 +348,7 @@ impl Worker {
         // A failure is not fatal yet: the lease is several heartbeats long.
         let (lease, runs_ref) = (self.ctx.cfg.worker.lease(), &runs);
         let renewed =
-            on_db(
-                &self.ctx.pool,
-                "heartbeat failed",
-                |db| async move { queue::heartbeat(&db, runs_ref, lease).await },
-            );
+            on_db(&self.ctx.pool, "heartbeat failed", |db| async move { queue::heartbeat(&db, runs_ref, lease).await });
         let Some(renewed) = renewed.await else { return };
         for (id, _) in runs {
             match renewed.iter().find(|r| r.id == id) {
@@ -376,7 +368,8 @@ impl Worker {
         }
         let ids = &ids;
         let failed = "cannot check for cancel requests";
-        let Some(cancelled) = on_db(&self.ctx.pool, failed, |db| async move { queue::cancel_requested(&db, ids).await }).await
+        let Some(cancelled) =
+            on_db(&self.ctx.pool, failed, |db| async move { queue::cancel_requested(&db, ids).await }).await
         else {
             return;
         };
@@ -397,8 +390,7 @@ impl Worker {
             runtimes: self.runnable.as_ref().map(|r| r.languages.as_slice()),
         };
         let presence = &presence;
-        on_db(&self.ctx.pool, "cannot record presence", |db| async move { workers::beat(&db, presence).await })
-            .await;
+        on_db(&self.ctx.pool, "cannot record presence", |db| async move { workers::beat(&db, presence).await }).await;
     }
 
     /// Pings the engine; logs only when reachability changes.
@@ -483,8 +475,7 @@ impl Worker {
                 tracing::warn!(?ids, "ended sessions no live worker can run (their runtime's image is built on none)");
             }
         }
-        on_db(&self.ctx.pool, "cannot prune old presence rows", |db| async move { workers::prune(&db).await })
-            .await;
+        on_db(&self.ctx.pool, "cannot prune old presence rows", |db| async move { workers::prune(&db).await }).await;
     }
 
     /// Removes containers of this database whose session attempt is no longer
@@ -523,9 +514,7 @@ impl Worker {
         if !ask.is_empty() {
             let runs: Vec<(Uuid, i32)> = ask.iter().map(|(_, run)| *run).collect();
             let (failed, runs) = ("cannot tell which sessions are live; keeping their containers", &runs);
-            if let Some(live) =
-                on_db(&self.ctx.pool, failed, |db| async move { queue::live(&db, runs).await }).await
-            {
+            if let Some(live) = on_db(&self.ctx.pool, failed, |db| async move { queue::live(&db, runs).await }).await {
                 garbage.extend(reap::dead(ask, &live));
             }
         }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::support::*;
 
-const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!!";
+pub(crate) const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!!";
 
 /// A running API (and its optional worker) on 127.0.0.1:<random>.
 pub struct Api {

@@ -535,3 +535,20 @@ pub async fn run_client(mut command: tokio::process::Command, within: Duration, 
     assert!(out.status.success(), "{what} failed ({}):\n{stdout}\n{stderr}", out.status);
     stdout.into_owned()
 }
+
+/// Waits until `check` answers `Some`, asking again every 50 ms; panics
+/// naming `what` (and the last answer's absence) after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
