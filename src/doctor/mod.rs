@@ -260,7 +260,13 @@ async fn role(client: &tokio_postgres::Client, r: &mut Report) {
                     .filter(|(_, h)| **h == Some(false))
                     .map(|((t, p), _)| format!("{p} on {t}"))
                     .collect();
-                if missing.is_empty() {
+                if has.contains(&None) {
+                    r.say(
+                        Verdict::Warn,
+                        "role",
+                        format!("cannot check what the {who} needs: execbox's tables are missing"),
+                    );
+                } else if missing.is_empty() {
                     r.say(Verdict::Ok, "role", format!("{name} can do what the {who} needs"));
                 } else {
                     r.say(

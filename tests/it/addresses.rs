@@ -142,7 +142,7 @@ async fn sessions_complete(db: &TestDb, user: Uuid, n: usize) {
 }
 
 /// `n` Piston executes at once, each with its own output.
-async fn executes_complete(base: &str, token: &str, n: usize) {
+async fn executes_complete(base: &str, token: &str, n: usize, api: &Proc) {
     let calls = (0..n).map(|i| async move {
         let resp = http()
             .post(format!("{base}/api/v2/execute"))
@@ -156,7 +156,7 @@ async fn executes_complete(base: &str, token: &str, n: usize) {
         (i, body(resp).await)
     });
     for (i, (status, v)) in futures::future::join_all(calls).await {
-        assert_eq!(status, 200, "execute {i}: {v}");
+        assert_eq!(status, 200, "execute {i}: {v}; the API's log:\n{}", api.log());
         assert_eq!(
             (v["run"]["stdout"].as_str(), v["run"]["code"].as_i64()),
             (Some(&*format!("execute {i}\n")), Some(0)),
@@ -209,7 +209,7 @@ async fn serve_through(db: &TestDb, url: &str, n: usize) -> (String, String, Val
 
     sessions_complete(db, user, n).await;
     let token = user_token(user);
-    executes_complete(&base, &token, n).await;
+    executes_complete(&base, &token, n, &api).await;
     seed_socket_completes(&base, &token).await;
     (worker.stop().await, api.stop().await, health)
 }

@@ -37,10 +37,6 @@ pub const PLAIN_USER: &str = "execbox_plain";
 /// `options`. JDBC-style drivers send `extra_float_digits`.
 const IGNORED_STARTUP_PARAMETERS: &[&str] = &["extra_float_digits", "options"];
 
-/// Server connections per (database, user) pool: few, so that clients
-/// really share them.
-const DEFAULT_POOL_SIZE: u32 = 4;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolMode {
     Session,
@@ -48,6 +44,18 @@ pub enum PoolMode {
 }
 
 impl PoolMode {
+    /// Server connections per (database, user) pool. A session pooler pins
+    /// one to each client for the client's whole life, so it is sized for
+    /// every client a deployment has (a worker's and an API node's pools and
+    /// LISTEN connections); a transaction pooler shares few among many
+    /// clients, so the suite gives it few, and clients really share them.
+    pub fn pool_size(self) -> u32 {
+        match self {
+            PoolMode::Session => 60,
+            PoolMode::Transaction => 4,
+        }
+    }
+
     /// The name PgBouncer's `pool_mode` setting takes (and `SHOW CONFIG` says).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -150,13 +158,14 @@ fn config(mode: PoolMode, port: u16, dir: &Path) -> String {
          auth_type = trust\n\
          auth_file = {d}/userlist.txt\n\
          admin_users = postgres\n\
-         default_pool_size = {DEFAULT_POOL_SIZE}\n\
+         default_pool_size = {pool_size}\n\
          max_client_conn = 1000\n\
          ignore_startup_parameters = {ignored}\n\
          logfile = {d}/pgbouncer.log\n\
          pidfile = {d}/pgbouncer.pid\n",
         upstream = upstream(),
         mode = mode.as_str(),
+        pool_size = mode.pool_size(),
         ignored = IGNORED_STARTUP_PARAMETERS.join(","),
     )
 }
@@ -348,7 +357,7 @@ mod smoke {
 
         assert_eq!(p.mode(), mode);
         assert_eq!(show_config(p, "pool_mode").await, mode.as_str());
-        assert_eq!(show_config(p, "default_pool_size").await, DEFAULT_POOL_SIZE.to_string());
+        assert_eq!(show_config(p, "default_pool_size").await, mode.pool_size().to_string());
         assert!(p.log().contains(&format!("listening on 127.0.0.1:{}", p.port())), "{}", p.log());
     }
 
