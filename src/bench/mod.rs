@@ -17,12 +17,11 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_postgres::Client;
 
-use crate::db::Sql;
 use uuid::Uuid;
 
 use crate::cli::target::Target;
-use crate::config::Config;
-use crate::db::Database;
+use crate::config::{Config, Statements};
+use crate::db::{Database, Sql};
 use crate::model::Request;
 
 mod api;
@@ -223,6 +222,10 @@ pub(crate) enum Part {
     /// (i): through the API: sessions per second at concurrency 8 and
     /// 1,000, the node's database connections and memory.
     Api,
+    /// (j): unnamed statements (the default) against prepared ones: one
+    /// statement's round trip, and a worker with no other setting's hello
+    /// p50 and sessions per second.
+    Statements,
 }
 
 pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
@@ -329,12 +332,52 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
         drop(worker);
     }
 
+    if want(Part::Statements) {
+        for mode in [Statements::Unnamed, Statements::Prepared] {
+            let m = mode.as_str();
+            eprintln!("==> (j) {m} statements: one statement's round trip x{STATEMENTS_N}");
+            results["statements"][m]["statement_us"] = statement_round_trip(&database, mode).await?;
+            let worker = WorkerProc::start(&database, None, &[("EXECBOX_DB_STATEMENTS", m)])?;
+            warm_up(&mut db, &done, user).await?;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            eprintln!("==> (j) {m} statements: INSERT to completed, a worker with no other setting, x{n}");
+            results["statements"][m]["hello"] = latency(&mut db, &done, user, n, Duration::from_millis(300)).await?;
+            eprintln!("==> (j) {m} statements: {} sessions at concurrency {}", opts.sessions, opts.concurrency);
+            let (per_s, _) = sessions_throughput(&database, &done, &worker, user, &opts).await?;
+            results["statements"][m]["sessions_per_s"] = json!(round(per_s));
+            drop(worker);
+        }
+    }
+
     results["machine"] = machine();
     if opts.only.is_none() {
         write_results(&opts.out, &results)?;
     }
     println!("{}", serde_json::to_string_pretty(&results)?);
     Ok(())
+}
+
+/// Statements timed one after another in (j).
+const STATEMENTS_N: usize = 2_000;
+
+/// One parameterised statement (the shape of a follower's state read) on a
+/// pooled connection sent as `mode` says, timed one after another: the
+/// microseconds of each, p50 / p95.
+async fn statement_round_trip(database: &Database, mode: Statements) -> anyhow::Result<Value> {
+    let pool = database.clone().with_statements(mode).pool(1)?;
+    let db = pool.get().await?;
+    let (id, user) = (Uuid::new_v4(), Option::<Uuid>::None);
+    let sql = "select status, end_reason, exit_code, error, usage from public.backend_execution_sessions
+               where id = $1 and ($2::uuid is null or user_id = $2)";
+    db.fetch(sql, &[&id, &user]).await?;
+    let mut us = Vec::with_capacity(STATEMENTS_N);
+    for _ in 0..STATEMENTS_N {
+        let t = Instant::now();
+        db.fetch(sql, &[&id, &user]).await?;
+        us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    us.sort_by(f64::total_cmp);
+    Ok(json!({"p50": round(percentile(&us, 0.5)), "p95": round(percentile(&us, 0.95))}))
 }
 
 /// Test cases in the cases measurement.

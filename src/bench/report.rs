@@ -62,6 +62,21 @@ pub(super) fn results_markdown(r: &Value) -> String {
             format!("{:.0} ({:.1} ms)", f(&c["cases_per_s"]), f(&c["per_case_ms"])),
         ));
     }
+    let (un, pr) = (&r["statements"]["unnamed"], &r["statements"]["prepared"]);
+    measurements.extend([
+        (
+            "(j) one statement's round trip, unnamed / prepared, p50".into(),
+            format!("{:.0} / {:.0} µs", f(&un["statement_us"]["p50"]), f(&pr["statement_us"]["p50"])),
+        ),
+        (
+            "(j) a worker with no other setting, INSERT → completed p50, unnamed / prepared".into(),
+            format!("{:.1} / {:.1} ms", f(&un["hello"]["p50_ms"]), f(&pr["hello"]["p50_ms"])),
+        ),
+        (
+            format!("(j) sessions per second, unnamed / prepared (concurrency {})", t["concurrency"]),
+            format!("{:.1} / {:.1}", f(&un["sessions_per_s"]), f(&pr["sessions_per_s"])),
+        ),
+    ]);
     let py_case = f(&r["cases"]["python"]["per_case_ms"]);
     let targets: Vec<(&str, String, bool)> = vec![
         ("warm p50 ≤ 2× bare process", format!("{:.2}×", warm / bare), warm <= 2.0 * bare),
