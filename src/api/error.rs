@@ -84,10 +84,20 @@ impl ApiError {
         match e.as_db_error() {
             Some(d) if d.code().code().starts_with("23") => ApiError::Unprocessable(d.message().to_string()),
             Some(d) if d.code().code() == "42501" => ApiError::Forbidden(d.message().to_string()),
+            // The connection failed or the server (or a pooler before it)
+            // has no room now: 08 connection exception (PgBouncer's
+            // query_wait_timeout), 53 insufficient resources, 57P0x
+            // shutting down or not accepting connections.
+            Some(d) if is_unavailable(d.code().code()) => ApiError::unavailable(crate::error_chain(e)),
             Some(_) => ApiError::internal(crate::error_chain(e)),
             None => ApiError::unavailable(crate::error_chain(e)),
         }
     }
+}
+
+/// SQLSTATEs that mean "not now" rather than "wrong".
+fn is_unavailable(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 impl IntoResponse for ApiError {
@@ -153,6 +163,21 @@ impl From<tokio_postgres::Error> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_and_capacity_errors_are_unavailable() {
+        for (code, unavailable) in [
+            ("08P01", true),
+            ("08006", true),
+            ("53300", true),
+            ("57P01", true),
+            ("23505", false),
+            ("42501", false),
+            ("XX000", false),
+        ] {
+            assert_eq!(is_unavailable(code), unavailable, "{code}");
+        }
+    }
 
     async fn parts(e: ApiError) -> (StatusCode, serde_json::Value) {
         let resp = e.into_response();

@@ -98,10 +98,11 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(wake) = wake_rx.recv() => match wake {
-                Wake::Listening | Wake::Session(_) => {
+                Wake::Listening => {
                     w.polling = false;
                     w.claim().await
                 }
+                Wake::Session(_) => w.claim().await,
                 Wake::Polling => {
                     w.polling = true;
                     w.claim().await
