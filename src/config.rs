@@ -40,9 +40,10 @@ pub struct Config {
     /// chain to. Without one, TLS (per the URL's sslmode) encrypts but does
     /// not authenticate the server, as libpq's `require`.
     pub database_ca_file: Option<PathBuf>,
-    /// How statements are sent: `unnamed` (the default; safe through any
-    /// pooler, the transaction pooler included) or `prepared` (once per
-    /// pooled connection; a direct or session-pooled address only).
+    /// How statements are sent: `auto` (the default: unnamed, which works
+    /// through any pooler, until a NOTIFY round trip shows the address is
+    /// not a transaction pooler, then prepared), `unnamed` or `prepared`
+    /// (a direct or session-pooled address only).
     pub database_statements: Statements,
     /// Docker engine address; empty means the local default (DOCKER_HOST or
     /// the unix socket).
@@ -544,8 +545,11 @@ impl Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Statements {
-    /// Unnamed, parsed with each execution: works through any pooler.
+    /// Unnamed until notifications are seen to arrive (no transaction
+    /// pooler is in between), prepared from then on.
     #[default]
+    Auto,
+    /// Unnamed, parsed with each execution: works through any pooler.
     Unnamed,
     /// Prepared once per pooled connection and reused: only for a direct
     /// or session-pooled address.
@@ -555,6 +559,7 @@ pub enum Statements {
 impl Statements {
     pub fn as_str(self) -> &'static str {
         match self {
+            Statements::Auto => "auto",
             Statements::Unnamed => "unnamed",
             Statements::Prepared => "prepared",
         }
@@ -565,9 +570,10 @@ impl std::str::FromStr for Statements {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "auto" => Ok(Statements::Auto),
             "unnamed" => Ok(Statements::Unnamed),
             "prepared" => Ok(Statements::Prepared),
-            other => Err(format!("{other:?} is neither \"unnamed\" nor \"prepared\"")),
+            other => Err(format!("{other:?} is not \"auto\", \"unnamed\" or \"prepared\"")),
         }
     }
 }

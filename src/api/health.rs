@@ -50,7 +50,9 @@ pub(crate) async fn health(State(st): State<ApiState>) -> Response {
                 // verified by a round trip), "polling" (notifications do not
                 // arrive: a transaction pooler) or "unknown" (connecting).
                 "wakeups": st.hub.wakeups().as_str(),
-                "statements": st.pool.statements().as_str(),
+                // How its pool sends statements now: "unnamed" (safe
+                // through any pooler) or "prepared".
+                "statements": st.pool.sending().as_str(),
             }),
             json!({
                 "ok": *docker_ok > 0,

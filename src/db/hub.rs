@@ -58,7 +58,7 @@ impl Hub {
         let channels: Arc<Channels> = Arc::default();
         let (listening_tx, listening) = watch::channel(Wakeups::Unknown);
         let stop = CancellationToken::new();
-        tokio::spawn(run(db.clone(), channels.clone(), listening_tx, stop.clone()));
+        tokio::spawn(run(db.clone(), pool.clone(), channels.clone(), listening_tx, stop.clone()));
         Hub { inner: Arc::new(Inner { pool, channels, listening, _stop: stop.drop_guard() }) }
     }
 
@@ -143,12 +143,18 @@ impl Drop for Subscription {
 }
 
 /// The listener: reconnects with exponential backoff until stopped.
-async fn run(db: Database, channels: Arc<Channels>, listening: watch::Sender<Wakeups>, stop: CancellationToken) {
+async fn run(
+    db: Database,
+    pool: Pool,
+    channels: Arc<Channels>,
+    listening: watch::Sender<Wakeups>,
+    stop: CancellationToken,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let result = tokio::select! {
             _ = stop.cancelled() => return,
-            r = listen_once(&db, &channels, &listening) => r,
+            r = listen_once(&db, &pool, &channels, &listening) => r,
         };
         let wait = match result {
             Ok(()) => {
@@ -173,10 +179,16 @@ async fn run(db: Database, channels: Arc<Channels>, listening: watch::Sender<Wak
 
 /// One connection's life: returns (with the reason) when it breaks, and
 /// `Ok` at once when notifications do not arrive on it.
-async fn listen_once(db: &Database, channels: &Channels, listening: &watch::Sender<Wakeups>) -> anyhow::Result<()> {
+async fn listen_once(
+    db: &Database,
+    pool: &Pool,
+    channels: &Channels,
+    listening: &watch::Sender<Wakeups>,
+) -> anyhow::Result<()> {
     let (client, mut notifications) = db.connect_listening().await?;
     client.batch(&format!("LISTEN {LOGS_CHANNEL}; LISTEN {DONE_CHANNEL};")).await?;
     let Checked { arrived, meanwhile } = wakeups::verify(db, &client, &mut notifications, wakeups::PROBE_WAIT).await?;
+    pool.notifications_arrive(arrived);
     if !arrived {
         client.batch("UNLISTEN *").await?;
         wakeups::announce_polling();

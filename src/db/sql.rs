@@ -11,18 +11,22 @@
 //! So every statement execbox sends with parameters goes through [`Sql`],
 //! which sends it **unnamed**, in one round trip (Parse, Bind, Execute,
 //! Sync: tokio-postgres' `query_typed`), with its parameters' types taken
-//! from their Rust types ([`PgType`]). That is safe on every address. A
-//! deployment on a direct or session-pooled address may choose
-//! [`Statements::Prepared`] (`EXECBOX_DB_STATEMENTS=prepared`): pooled
-//! connections then prepare each statement once and reuse it, today's
-//! measured difference being in `bench/results.md`. `clippy.toml` forbids
-//! the client methods that prepare behind one's back, everywhere but here.
+//! from their Rust types ([`PgType`]). That is safe on every address. It
+//! costs a parse per statement (`execbox bench` part (j): about 1 ms of a
+//! 12 ms hello), so by default ([`Statements::Auto`]) a pool switches to
+//! prepared statements, once per connection, as soon as its process's
+//! NOTIFY round trip shows that no transaction pooler is in between
+//! ([`Pool::notifications_arrive`]); `EXECBOX_DB_STATEMENTS` fixes either
+//! way. `clippy.toml` forbids the client methods that prepare behind one's
+//! back, everywhere but here.
 //!
 //! Result columns must be of PostgreSQL's built-in types (`text`, `uuid`,
 //! `jsonb`, ...): a column of a custom type would make tokio-postgres look
 //! its type up with a prepared statement of its own.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres as dp;
@@ -31,6 +35,30 @@ use tokio_postgres::{Error, Row};
 use uuid::Uuid;
 
 pub use crate::config::Statements;
+
+/// How a pooled connection sends its statements now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending {
+    Unnamed,
+    Prepared,
+}
+
+impl Sending {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sending::Unnamed => "unnamed",
+            Sending::Prepared => "prepared",
+        }
+    }
+
+    /// The setting's way, given whether notifications were seen to arrive.
+    fn of(setting: Statements, notifications_arrive: bool) -> Sending {
+        match (setting, notifications_arrive) {
+            (Statements::Unnamed, _) | (Statements::Auto, false) => Sending::Unnamed,
+            (Statements::Prepared, _) | (Statements::Auto, true) => Sending::Prepared,
+        }
+    }
+}
 
 /// A Rust type's PostgreSQL type, as an unnamed statement declares it.
 pub(crate) trait PgType {
@@ -156,42 +184,42 @@ macro_rules! unnamed_sql {
 unnamed_sql!(tokio_postgres::Client, tokio_postgres::Transaction<'_>);
 
 /// `Sql` for a pooled connection or its transaction, whose statements are
-/// sent as the pool's [`Statements`] say.
+/// sent as the pool said when the connection was taken.
 macro_rules! pooled_sql {
     ($($t:ty),*) => {$(
         #[allow(clippy::disallowed_methods)] // the one place statements are prepared, when asked to
         impl Sql for $t {
             async fn fetch(&self, sql: &str, params: &[&dyn Param]) -> Result<Vec<Row>, Error> {
-                match self.statements {
-                    Statements::Unnamed => self.inner.query_typed(sql, &typed(params)).await,
-                    Statements::Prepared => {
+                match self.sending {
+                    Sending::Unnamed => self.inner.query_typed(sql, &typed(params)).await,
+                    Sending::Prepared => {
                         let st = self.inner.prepare_typed_cached(sql, &types(params)).await?;
                         self.inner.query(&st, &untyped(params)).await
                     }
                 }
             }
             async fn fetch_one(&self, sql: &str, params: &[&dyn Param]) -> Result<Row, Error> {
-                match self.statements {
-                    Statements::Unnamed => self.inner.query_typed_one(sql, &typed(params)).await,
-                    Statements::Prepared => {
+                match self.sending {
+                    Sending::Unnamed => self.inner.query_typed_one(sql, &typed(params)).await,
+                    Sending::Prepared => {
                         let st = self.inner.prepare_typed_cached(sql, &types(params)).await?;
                         self.inner.query_one(&st, &untyped(params)).await
                     }
                 }
             }
             async fn fetch_opt(&self, sql: &str, params: &[&dyn Param]) -> Result<Option<Row>, Error> {
-                match self.statements {
-                    Statements::Unnamed => self.inner.query_typed_opt(sql, &typed(params)).await,
-                    Statements::Prepared => {
+                match self.sending {
+                    Sending::Unnamed => self.inner.query_typed_opt(sql, &typed(params)).await,
+                    Sending::Prepared => {
                         let st = self.inner.prepare_typed_cached(sql, &types(params)).await?;
                         self.inner.query_opt(&st, &untyped(params)).await
                     }
                 }
             }
             async fn exec(&self, sql: &str, params: &[&dyn Param]) -> Result<u64, Error> {
-                match self.statements {
-                    Statements::Unnamed => self.inner.execute_typed(sql, &typed(params)).await,
-                    Statements::Prepared => {
+                match self.sending {
+                    Sending::Unnamed => self.inner.execute_typed(sql, &typed(params)).await,
+                    Sending::Prepared => {
                         let st = self.inner.prepare_typed_cached(sql, &types(params)).await?;
                         self.inner.execute(&st, &untyped(params)).await
                     }
@@ -236,7 +264,7 @@ impl SqlTx for tokio_postgres::Transaction<'_> {
 impl Transact for Conn {
     type Tx<'a> = Tx<'a>;
     async fn begin(&mut self) -> Result<Self::Tx<'_>, Error> {
-        Ok(Tx { inner: self.inner.transaction().await?, statements: self.statements })
+        Ok(Tx { inner: self.inner.transaction().await?, sending: self.sending })
     }
 }
 
@@ -246,38 +274,47 @@ impl SqlTx for Tx<'_> {
     }
 }
 
-/// A bounded pool of connections that send statements as `statements` says.
+/// A bounded pool of connections that send statements as `setting` says;
+/// its clones share whether notifications arrive.
 #[derive(Clone)]
 pub struct Pool {
     inner: dp::Pool,
-    statements: Statements,
+    setting: Statements,
+    notifications_arrive: Arc<AtomicBool>,
 }
 
 impl Pool {
-    pub(crate) fn new(inner: dp::Pool, statements: Statements) -> Pool {
-        Pool { inner, statements }
+    pub(crate) fn new(inner: dp::Pool, setting: Statements) -> Pool {
+        Pool { inner, setting, notifications_arrive: Arc::default() }
     }
 
     /// A connection, waiting for one to be free.
     pub(crate) async fn get(&self) -> Result<Conn, dp::PoolError> {
-        Ok(Conn { inner: self.inner.get().await?, statements: self.statements })
+        Ok(Conn { inner: self.inner.get().await?, sending: self.sending() })
     }
 
-    pub(crate) fn statements(&self) -> Statements {
-        self.statements
+    /// What this process's NOTIFY round trip found: notifications arrive,
+    /// so no transaction pooler is in between (`auto` then prepares).
+    pub(crate) fn notifications_arrive(&self, arrive: bool) {
+        self.notifications_arrive.store(arrive, Ordering::Relaxed);
+    }
+
+    /// How the next connection taken sends its statements.
+    pub(crate) fn sending(&self) -> Sending {
+        Sending::of(self.setting, self.notifications_arrive.load(Ordering::Relaxed))
     }
 }
 
 /// A pooled connection, back in the pool when dropped.
 pub(crate) struct Conn {
     inner: dp::Object,
-    statements: Statements,
+    sending: Sending,
 }
 
 /// A transaction on a pooled connection; rolled back unless committed.
 pub(crate) struct Tx<'a> {
     inner: dp::Transaction<'a>,
-    statements: Statements,
+    sending: Sending,
 }
 
 #[cfg(test)]
@@ -296,9 +333,24 @@ mod tests {
 
     #[test]
     fn statements_are_named_in_one_place() {
-        for s in [Statements::Unnamed, Statements::Prepared] {
+        for s in [Statements::Auto, Statements::Unnamed, Statements::Prepared] {
             assert_eq!(s.as_str().parse::<Statements>(), Ok(s));
         }
         assert!("named".parse::<Statements>().is_err());
+    }
+
+    #[test]
+    fn auto_prepares_only_once_notifications_arrive() {
+        use Sending::*;
+        for (setting, arrive, sending) in [
+            (Statements::Auto, false, Unnamed),
+            (Statements::Auto, true, Prepared),
+            (Statements::Unnamed, true, Unnamed),
+            (Statements::Unnamed, false, Unnamed),
+            (Statements::Prepared, false, Prepared),
+            (Statements::Prepared, true, Prepared),
+        ] {
+            assert_eq!(Sending::of(setting, arrive), sending, "{setting:?} {arrive}");
+        }
     }
 }

@@ -109,7 +109,7 @@ async fn database(cfg: &Config, r: &mut Report) {
                     Verdict::Fail,
                     "; EXECBOX_DB_STATEMENTS=prepared cannot work here: unset it (unnamed is the default)",
                 ),
-                (AddressKind::TransactionPooler, Statements::Unnamed) => (
+                (AddressKind::TransactionPooler, Statements::Unnamed | Statements::Auto) => (
                     Verdict::Warn,
                     "; execbox works here but polls (slower); for LISTEN/NOTIFY use the session pooler or the direct address",
                 ),

@@ -100,11 +100,13 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
             Some(wake) = wake_rx.recv() => match wake {
                 Wake::Listening => {
                     w.polling = false;
+                    w.ctx.pool.notifications_arrive(true);
                     w.claim().await
                 }
                 Wake::Session(_) => w.claim().await,
                 Wake::Polling => {
                     w.polling = true;
+                    w.ctx.pool.notifications_arrive(false);
                     w.claim().await
                 }
                 Wake::Cancel(id) => w.stop(id, StopReason::Cancelled),

@@ -267,6 +267,8 @@ async fn through_a_session_pooler_and_directly_listen_works_and_nothing_is_said(
             assert_no_prepared_statement_error(what, log);
         }
         assert_eq!(health["database"]["wakeups"], "listen", "direct: {direct}: {health}");
+        // No transaction pooler in between: statements are prepared once.
+        assert_eq!(health["database"]["statements"], "prepared", "direct: {direct}: {health}");
     }
 }
 
