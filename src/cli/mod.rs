@@ -96,9 +96,12 @@ pub(crate) enum Command {
     /// (direct, session or transaction pooler), schema, role, Docker,
     /// images. Exits non-zero when something blocks serving.
     Doctor {
-        /// Check for an API node only (no Docker engine or images).
-        #[arg(long)]
-        no_worker: bool,
+        /// What the process checked for will be: a `worker` (Docker,
+        /// images, the worker's grants), an `api` node (`serve
+        /// --no-worker`: the API's grants, acting as a user) or `serve`
+        /// (both).
+        #[arg(long = "for", value_enum, default_value = "worker")]
+        for_: crate::doctor::Serving,
     },
     /// Apply supabase/migrations (embedded in this binary) to DATABASE_URL.
     Migrate {
@@ -236,7 +239,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::worker::run(Arc::new(cfg), runtimes, shutdown).await?;
             Ok(0)
         }
-        Command::Doctor { no_worker } => crate::doctor::run(&cfg, &runtimes, !no_worker).await,
+        Command::Doctor { for_ } => crate::doctor::run(&cfg, &runtimes, for_).await,
         Command::Migrate { supabase_fixture } => {
             let mut client = crate::db::Database::of(&cfg)?.connect().await?;
             if supabase_fixture {

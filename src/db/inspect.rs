@@ -38,8 +38,9 @@ pub(crate) async fn role(db: &impl Sql) -> Result<(String, bool), tokio_postgres
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
-/// For each (table, privilege): whether the connected role has it; None
-/// where the table does not exist.
+/// For each (table, privilege): whether the connected role has it, on the
+/// table or on some of its columns (grants may name columns); None where
+/// the table does not exist.
 pub(crate) async fn table_privileges(
     db: &impl Sql,
     wanted: &[(&str, &str)],
@@ -48,7 +49,9 @@ pub(crate) async fn table_privileges(
     let privileges: Vec<String> = wanted.iter().map(|(_, p)| p.to_string()).collect();
     let rows = db
         .fetch(
-            "select case when to_regclass(w.t) is null then null else has_table_privilege(w.t, w.p) end
+            "select case when to_regclass(w.t) is null then null
+                         when w.p = 'DELETE' then has_table_privilege(w.t, w.p)
+                         else has_any_column_privilege(w.t, w.p) end
              from unnest($1::text[], $2::text[]) with ordinality as w(t, p, i) order by w.i",
             &[&tables, &privileges],
         )
@@ -68,9 +71,11 @@ pub(crate) async fn may_become(db: &impl Sql, role: &str) -> Result<Option<bool>
     row.try_get(0)
 }
 
-/// The server process serving this connection.
-pub(crate) async fn backend_pid(db: &impl Sql) -> Result<i32, tokio_postgres::Error> {
-    Ok(db.fetch_one("select pg_backend_pid()", &[]).await?.get(0))
+/// The address and port the server says this connection reached it on
+/// (None over a Unix socket).
+pub(crate) async fn server_address(db: &impl Sql) -> Result<Option<(String, i32)>, tokio_postgres::Error> {
+    let row = db.fetch_one("select host(inet_server_addr()), inet_server_port()", &[]).await?;
+    Ok(row.try_get::<_, Option<String>>(0)?.zip(row.try_get::<_, Option<i32>>(1)?))
 }
 
 /// A PgBouncer admin console's pool mode for `database` (its own entry's

@@ -144,16 +144,10 @@ pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
 }
 
 /// Creates the anonymous user `id` in `auth.users` (as Supabase Auth marks
-/// one: `is_anonymous`, provider `anonymous`) unless it exists.
+/// one: `is_anonymous`, provider `anonymous`) unless it exists, through the
+/// one function an API node's role may call for it.
 pub(crate) async fn ensure_anonymous(db: &impl Sql, id: Uuid) -> Result<(), tokio_postgres::Error> {
-    db.exec(
-        "insert into auth.users (instance_id, id, aud, role, is_anonymous, raw_app_meta_data, raw_user_meta_data)
-         values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', true,
-                 '{\"provider\": \"anonymous\", \"providers\": [\"anonymous\"]}', '{\"execbox\": \"open Piston mode\"}')
-         on conflict (id) do nothing",
-        &[&id],
-    )
-    .await?;
+    db.exec("select execbox_private.ensure_anonymous_user($1)", &[&id]).await?;
     Ok(())
 }
 

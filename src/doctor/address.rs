@@ -75,9 +75,9 @@ pub(crate) struct Evidence {
     pub admin: Option<PoolMode>,
     /// A NOTIFY from another connection reached a LISTENing one.
     pub notify_arrives: bool,
-    /// Two connections one after the other got the same server process:
-    /// something between keeps server connections (a pooler).
-    pub backend_reused: bool,
+    /// The server says it listens elsewhere than the address connected
+    /// to: something is in between (a pooler).
+    pub server_elsewhere: bool,
 }
 
 /// The kind, and the evidence that decided it, in words.
@@ -100,12 +100,11 @@ pub(crate) fn decide(e: &Evidence) -> (AddressKind, &'static str) {
         (None, true) if e.hint == Hint::SupabasePoolerHost => {
             (AddressKind::SessionPooler, "Supabase's pooler host, and notifications arrive")
         }
-        (None, true) if e.backend_reused => {
-            (AddressKind::SessionPooler, "a new connection got the server process of the one before it")
-        }
-        (None, true) => {
-            (AddressKind::Direct, "each connection got a server process of its own, and notifications arrive")
-        }
+        (None, true) if e.server_elsewhere => (
+            AddressKind::SessionPooler,
+            "the server listens elsewhere than the address connected to, and notifications arrive",
+        ),
+        (None, true) => (AddressKind::Direct, "the server listens where connected to, and notifications arrive"),
     }
 }
 
@@ -130,7 +129,8 @@ mod tests {
     #[test]
     fn the_most_certain_evidence_decides() {
         use AddressKind::*;
-        let e = |hint, admin, notify_arrives, backend_reused| Evidence { hint, admin, notify_arrives, backend_reused };
+        let e =
+            |hint, admin, notify_arrives, server_elsewhere| Evidence { hint, admin, notify_arrives, server_elsewhere };
         for (evidence, kind) in [
             (e(Hint::None, Some(PoolMode::Transaction), false, true), TransactionPooler),
             (e(Hint::None, Some(PoolMode::Statement), false, true), TransactionPooler),

@@ -77,11 +77,31 @@ const API_NEEDS: &[(&str, &str)] = &[
     ("public.judge0_submissions", "SELECT"),
 ];
 
+/// What the checked process will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Serving {
+    /// `execbox worker`.
+    Worker,
+    /// `execbox serve --no-worker`.
+    Api,
+    /// `execbox serve`: an API node with its own worker.
+    Serve,
+}
+
+impl Serving {
+    fn worker(self) -> bool {
+        matches!(self, Serving::Worker | Serving::Serve)
+    }
+    fn api(self) -> bool {
+        matches!(self, Serving::Api | Serving::Serve)
+    }
+}
+
 /// Runs every check; the exit status is 1 when one blocks serving.
-pub(crate) async fn run(cfg: &Config, runtimes: &Runtimes, worker: bool) -> anyhow::Result<i32> {
+pub(crate) async fn run(cfg: &Config, runtimes: &Runtimes, serving: Serving) -> anyhow::Result<i32> {
     let mut r = Report { worst: Verdict::Ok };
-    database(cfg, &mut r).await;
-    if worker {
+    database(cfg, serving, &mut r).await;
+    if serving.worker() {
         docker(cfg, runtimes, &mut r).await;
     }
     supabase(cfg, &mut r).await;
@@ -90,7 +110,7 @@ pub(crate) async fn run(cfg: &Config, runtimes: &Runtimes, worker: bool) -> anyh
 
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
-async fn database(cfg: &Config, r: &mut Report) {
+async fn database(cfg: &Config, serving: Serving, r: &mut Report) {
     let db = match Database::of(cfg) {
         Ok(db) => db,
         Err(e) => return r.say(Verdict::Fail, "database", format!("{e:#}")),
@@ -127,7 +147,7 @@ async fn database(cfg: &Config, r: &mut Report) {
         Err(e) => r.say(Verdict::Fail, "server", crate::error_chain(&e)),
     }
     schema(&client, r).await;
-    role(&client, r).await;
+    role(&client, serving, r).await;
 }
 
 /// Gathers the evidence of [`address::decide`].
@@ -148,7 +168,7 @@ async fn address_kind(db: &Database) -> anyhow::Result<(AddressKind, &'static st
         hint: Hint::of(&host, port),
         admin,
         notify_arrives: checked.arrived,
-        backend_reused: backend_reused(db).await?,
+        server_elsewhere: server_elsewhere(db, &host, port).await?,
     };
     tracing::debug!(?evidence, "address evidence");
     Ok(address::decide(&evidence))
@@ -163,20 +183,17 @@ async fn pgbouncer_mode(db: &Database, dbname: &str) -> Option<PoolMode> {
     PoolMode::parse(&mode)
 }
 
-/// Whether a new connection gets the server process of the one closed
-/// just before it: a pooler keeps server connections, PostgreSQL starts a
-/// process per connection.
-async fn backend_reused(db: &Database) -> anyhow::Result<bool> {
-    let first = inspect::backend_pid(&db.connect().await?).await?;
-    for _ in 0..5 {
-        // The pooler takes the closed client's server connection back
-        // asynchronously.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if inspect::backend_pid(&db.connect().await?).await? == first {
-            return Ok(true);
-        }
+/// Whether the server says it listens elsewhere than `host:port`, the
+/// address connected to: then something is in between. (A Unix socket, or
+/// a server that does not say, counts as direct.)
+async fn server_elsewhere(db: &Database, host: &str, port: u16) -> anyhow::Result<bool> {
+    let Some((addr, server_port)) = inspect::server_address(&db.connect().await?).await? else { return Ok(false) };
+    if i32::from(port) != server_port {
+        return Ok(true);
     }
-    Ok(false)
+    let connected: Vec<std::net::IpAddr> =
+        tokio::net::lookup_host((host, port)).await.map(|a| a.map(|s| s.ip()).collect()).unwrap_or_default();
+    Ok(!connected.is_empty() && !connected.iter().any(|ip| ip.to_string() == addr))
 }
 
 async fn schema(client: &tokio_postgres::Client, r: &mut Report) {
@@ -237,7 +254,7 @@ async fn schema(client: &tokio_postgres::Client, r: &mut Report) {
     }
 }
 
-async fn role(client: &tokio_postgres::Client, r: &mut Report) {
+async fn role(client: &tokio_postgres::Client, serving: Serving, r: &mut Report) {
     let (name, superuser) = match inspect::role(client).await {
         Ok(x) => x,
         Err(e) => return r.say(Verdict::Fail, "role", crate::error_chain(&e)),
@@ -251,7 +268,8 @@ async fn role(client: &tokio_postgres::Client, r: &mut Report) {
     } else {
         r.say(Verdict::Ok, "role", format!("connected as {name}"));
     }
-    for (who, needs) in [("worker", WORKER_NEEDS), ("API", API_NEEDS)] {
+    let checked = [("worker", WORKER_NEEDS, serving.worker()), ("API", API_NEEDS, serving.api())];
+    for (who, needs, _) in checked.into_iter().filter(|c| c.2) {
         match inspect::table_privileges(client, needs).await {
             Ok(has) => {
                 let missing: Vec<String> = needs
@@ -278,6 +296,9 @@ async fn role(client: &tokio_postgres::Client, r: &mut Report) {
             }
             Err(e) => r.say(Verdict::Fail, "role", crate::error_chain(&e)),
         }
+    }
+    if !serving.api() {
+        return;
     }
     match inspect::may_become(client, "authenticated").await {
         Ok(Some(true)) => r.say(Verdict::Ok, "role", format!("{name} may act as authenticated (users' writes under RLS)")),

@@ -10,10 +10,16 @@ order by relname;
 select policies_are('public', 'backend_execution_sessions', array[
   'owners read their sessions',
   'users create pending sessions for themselves',
-  'owners request a cancel of unfinished sessions'
+  'owners request a cancel of unfinished sessions',
+  'execbox workers run every session',
+  'execbox API nodes read every session'
 ]);
-select policies_are('public', 'execution_logs', array['owners read their logs']);
-select policies_are('public', 'container_instances', array['owners read their containers']);
+select policies_are('public', 'execution_logs', array[
+  'owners read their logs', 'execbox workers write every session''s logs', 'execbox API nodes read every session''s logs'
+]);
+select policies_are('public', 'container_instances', array[
+  'owners read their containers', 'execbox workers keep every container', 'execbox API nodes read every container'
+]);
 
 select table_privs_are('public', 'backend_execution_sessions', 'anon', array[]::text[], 'anon has no access to sessions');
 select table_privs_are('public', 'execution_logs', 'anon', array[]::text[], 'anon has no access to logs');

@@ -188,9 +188,13 @@ async fn seed_socket_completes(base: &str, token: &str) {
     assert_eq!(msgs.last().unwrap()["status"], "completed");
 }
 
-/// A worker and an API node on `url`: `n` sessions, `n` executes and a
-/// log socket; their logs and the node's /health.
-async fn serve_through(db: &TestDb, url: &str, n: usize) -> (String, String, Value) {
+/// Where a connection goes: the direct address, or a pooler's.
+type Through<'a> = &'a dyn Fn(&str) -> String;
+
+/// A worker and an API node (each as its own login role) through `through`:
+/// `n` sessions, `n` executes and a log socket; their logs and the node's
+/// /health.
+async fn serve_through(db: &TestDb, through: Through<'_>, n: usize) -> (String, String, Value) {
     let user = db.user().await;
     let n_str = n.to_string();
     let limits = [
@@ -198,12 +202,12 @@ async fn serve_through(db: &TestDb, url: &str, n: usize) -> (String, String, Val
         ("EXECBOX_RATE_LIMIT_PER_MINUTE", "10000"),
         ("SUPABASE_JWT_SECRET", SECRET),
     ];
-    let worker = Proc::spawn(&["worker"], url, &[("EXECBOX_MAX_CONCURRENT_RUNS", "4")]);
+    let worker = Proc::spawn(&["worker"], &through(&db.worker_url()), &[("EXECBOX_MAX_CONCURRENT_RUNS", "4")]);
     let port = free_port().to_string();
     let listen = format!("127.0.0.1:{port}");
     let mut env = limits.to_vec();
     env.push(("EXECBOX_LISTEN", &listen));
-    let api = Proc::spawn(&["serve", "--no-worker"], url, &env);
+    let api = Proc::spawn(&["serve", "--no-worker"], &through(&db.api_url()), &env);
     let base = format!("http://{listen}");
     let health = health(&base).await;
 
@@ -221,9 +225,9 @@ fn assert_no_prepared_statement_error(what: &str, log: &str) {
 #[tokio::test]
 async fn through_a_transaction_pooler_with_neighbours_everything_completes_and_polling_is_said_once() {
     let db = TestDb::new().await;
-    let url = pooler(PoolMode::Transaction).url_for(&db.url);
-    let _neighbours = Neighbours::start(&url, 6).await;
-    let (worker, api, health) = serve_through(&db, &url, 30).await;
+    let p = pooler(PoolMode::Transaction);
+    let _neighbours = Neighbours::start(&p.url_for(&db.url), 6).await;
+    let (worker, api, health) = serve_through(&db, &|u| p.url_for(u), 30).await;
     for (what, log) in [("the worker", &worker), ("the API node", &api)] {
         assert_no_prepared_statement_error(what, log);
         assert_eq!(log.matches(POLLING_NOTICE).count(), 1, "{what} says once that it polls:\n{log}");
@@ -236,7 +240,7 @@ async fn through_a_transaction_pooler_with_neighbours_everything_completes_and_p
 #[tokio::test]
 async fn through_a_transaction_pooler_a_cancel_arrives_by_polling() {
     let db = TestDb::new().await;
-    let url = pooler(PoolMode::Transaction).url_for(&db.url);
+    let url = pooler(PoolMode::Transaction).url_for(&db.worker_url());
     let worker =
         Proc::spawn(&["worker"], &url, &[("EXECBOX_HEARTBEAT_INTERVAL_MS", "30000"), ("EXECBOX_LEASE_MS", "90000")]);
     let user = db.user().await;
@@ -260,8 +264,9 @@ async fn through_a_transaction_pooler_a_cancel_arrives_by_polling() {
 async fn through_a_session_pooler_and_directly_listen_works_and_nothing_is_said() {
     for direct in [false, true] {
         let db = TestDb::new().await;
-        let url = if direct { db.url.clone() } else { pooler(PoolMode::Session).url_for(&db.url) };
-        let (worker, api, health) = serve_through(&db, &url, 5).await;
+        let p = pooler(PoolMode::Session);
+        let through = |u: &str| if direct { u.to_string() } else { p.url_for(u) };
+        let (worker, api, health) = serve_through(&db, &through, 5).await;
         for (what, log) in [("the worker", &worker), ("the API node", &api)] {
             assert!(!log.contains(POLLING_NOTICE), "{what} (direct: {direct}) must not poll:\n{log}");
             assert_no_prepared_statement_error(what, log);
@@ -272,11 +277,12 @@ async fn through_a_session_pooler_and_directly_listen_works_and_nothing_is_said(
     }
 }
 
-/// `execbox doctor --no-worker` on `url`: its exit status and the line of
-/// `topic`.
+/// `execbox doctor --for api` on `url` (`--for serve` with
+/// `EXECBOX_DOCTOR_FOR` in `env`): its exit status and the line of `topic`.
 async fn doctor(url: &str, env: &[(&str, &str)], topic: &str) -> (i32, String, String) {
+    let serving = env.iter().find(|(k, _)| *k == "EXECBOX_DOCTOR_FOR").map_or("api", |(_, v)| *v);
     let out = tokio::process::Command::new(BIN)
-        .args(["doctor", "--no-worker"])
+        .args(["doctor", "--for", serving])
         .env("DATABASE_URL", url)
         .env_remove("SUPABASE_URL")
         .envs(env.iter().copied())
@@ -338,8 +344,28 @@ async fn doctor_tells_the_poolers_apart_without_their_admin_console() {
     let (_, line, all) = doctor(&transaction, &[], "address").await;
     assert!(line.contains("a transaction pooler") && line.contains("NOTIFY"), "{all}");
     // What this role lacks is named, and blocks.
-    let (code, line, all) = doctor(&as_plain(db.url.clone()), &[], "address").await;
+    let (code, line, all) = doctor(&as_plain(db.url.clone()), &[("EXECBOX_DOCTOR_FOR", "serve")], "address").await;
     assert!(line.contains("the direct address"), "{all}");
     assert_eq!(code, 1, "a role without execbox's grants cannot serve:\n{all}");
     assert!(all.contains("the worker needs SELECT on public.backend_execution_sessions"), "{all}");
+}
+
+#[tokio::test]
+async fn doctor_finds_the_suites_roles_enough_for_their_processes() {
+    let db = TestDb::new().await;
+    for (url, serving, needs) in
+        [(db.worker_url(), "worker", "the worker needs"), (db.api_url(), "api", "the API needs")]
+    {
+        let (code, _, all) = doctor(&url, &[("EXECBOX_DOCTOR_FOR", serving)], "role").await;
+        assert_eq!(code, 0, "{serving}:\n{all}");
+        let role_lines: Vec<&str> = all.lines().filter(|l| l.split_whitespace().nth(1) == Some("role")).collect();
+        assert!(role_lines.iter().all(|l| l.starts_with("ok")), "{serving}:\n{all}");
+        let name = if serving == "worker" { WORKER_ROLE } else { API_ROLE };
+        assert!(all.contains(&format!("connected as {name}")), "{all}");
+        assert!(!all.lines().any(|l| l.starts_with("FAIL")), "{all}");
+    }
+    // A worker's role cannot serve as an API node: it may not act as a user.
+    let (code, _, all) = doctor(&db.worker_url(), &[("EXECBOX_DOCTOR_FOR", "api")], "role").await;
+    assert_eq!(code, 1, "{all}");
+    assert!(all.contains("cannot act as authenticated"), "{all}");
 }

@@ -36,7 +36,12 @@ impl Api {
         let s = stop.clone();
         let task = tokio::spawn(async move {
             let worker_stop = tokio_util::sync::CancellationToken::new();
-            let worker = with_worker.then(|| tokio::spawn(execbox::worker::run(cfg, runtimes, worker_stop.clone())));
+            // The worker connects as a worker, the API as an API node.
+            let worker = with_worker.then(|| {
+                let mut wcfg = (*cfg).clone();
+                wcfg.database_url = Secret::new(as_role(cfg.database_url.expose(), WORKER_ROLE));
+                tokio::spawn(execbox::worker::run(Arc::new(wcfg), runtimes, worker_stop.clone()))
+            });
             let r = execbox::api::serve(listener, st, async move { s.cancelled().await }).await;
             worker_stop.cancel();
             if let Some(w) = worker {
@@ -76,6 +81,7 @@ impl Drop for Api {
 /// The test configuration with the API's HS256 secret set.
 pub(crate) fn api_config(db: &TestDb) -> Config {
     let mut cfg = db.config();
+    cfg.database_url = Secret::new(db.api_url());
     cfg.api.jwt_secret = Some(Secret::new(SECRET));
     cfg
 }

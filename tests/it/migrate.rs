@@ -1,5 +1,7 @@
 //! `execbox migrate` on an empty database: fixture, migrations, idempotence.
 
+use std::time::Duration;
+
 use crate::support::*;
 
 #[tokio::test]
@@ -85,4 +87,93 @@ async fn end_reasons_of_the_code_are_the_schemas() {
     }
     refused(set("running", Some("exit")).await, "a reason on a running session");
     refused(set("pending", Some("exit")).await, "a reason on a pending session");
+}
+
+/// A database of the previous schema (every migration but the newest), in
+/// use: sessions, logs, an API key and input rows, and a worker of the
+/// previous kind (connected as the owner) running a session while the
+/// newest migration applies. Everything is still there afterwards, the
+/// running session finishes with all its output and its broadcasts, the old
+/// key still names its owner, and workers and API nodes of the new kind
+/// (their own roles) serve the same database.
+#[tokio::test]
+async fn the_previous_schema_migrates_with_its_data_while_a_worker_runs() {
+    let db = TestDb::with_fixture().await;
+    let (newest, previous) = execbox::db::migrate::embedded().split_last().unwrap();
+    let mut c = db.client().await;
+    c.batch_execute(
+        "create schema supabase_migrations;
+         create table supabase_migrations.schema_migrations (version text primary key, statements text[], name text);",
+    )
+    .await
+    .unwrap();
+    for (stem, sql) in previous {
+        let tx = c.transaction().await.unwrap();
+        tx.batch_execute(sql).await.unwrap();
+        let (version, name) = stem.split_once('_').unwrap();
+        tx.execute(
+            "insert into supabase_migrations.schema_migrations (version, name) values ($1, $2)",
+            &[&version, &name],
+        )
+        .await
+        .unwrap_or_else(|_| panic!("record {stem}"));
+        tx.commit().await.unwrap();
+    }
+    // What a deployment of the previous version holds.
+    let user = db.user().await;
+    let done = db.submit(user, "python", "print('before')").await;
+    let key: String = {
+        let tx = as_user(&mut c, Some(user)).await;
+        let key = tx.query_one("select public.create_api_key('old key')", &[]).await.unwrap().get(0);
+        tx.commit().await.unwrap();
+        key
+    };
+    // A worker of the previous kind: the owner's connection.
+    let old = db.worker_with(|cfg| cfg.database_url = execbox::config::Secret::new(db.url.clone()));
+    db.wait_done(done, Duration::from_secs(120)).await;
+    let running = db.submit(user, "python", "import time\nprint('one', flush=True)\ntime.sleep(4)\nprint('two')").await;
+    db.wait_output(running, Duration::from_secs(120)).await;
+
+    // The upgrade, while that session runs.
+    let applied = execbox::db::migrate::run(&mut c).await.unwrap();
+    assert_eq!(applied, [newest.0.split_once('_').unwrap().0]);
+    assert_eq!(db.session(running).await.status, "running", "the upgrade came while the session ran");
+
+    // The running session ends with all its output, its status broadcast
+    // by the moved trigger.
+    let s = db.wait_done(running, Duration::from_secs(120)).await;
+    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(db.stdout(running).await, ["one", "two"]);
+    old.stop().await.unwrap();
+    let admin = db.client().await;
+    let broadcast: i64 = admin
+        .query_one(
+            "select count(*) from realtime.messages where topic = $1 and event = 'status'",
+            &[&format!("session:{running}")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(broadcast >= 2, "running and completed were broadcast: {broadcast}");
+    // Nothing was lost.
+    assert_eq!(db.stdout(done).await, ["before"]);
+    let keys: i64 =
+        admin.query_one("select count(*) from execbox_api_keys where user_id = $1", &[&user]).await.unwrap().get(0);
+    assert_eq!(keys, 1);
+
+    // The new kind: the API node's role finds the old key's owner, and a
+    // worker of the worker's role runs a session.
+    let api = crate::api::Api::start(crate::api::api_config(&db), true).await;
+    let (status, v) = crate::api::body(
+        crate::api::http()
+            .post(format!("{}/api/v2/execute", api.base))
+            .header("x-api-key", &key)
+            .json(&crate::api::piston("print('after')"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, v["run"]["stdout"].as_str()), (200, Some("after\n")), "{v}");
+    api.stop().await;
 }

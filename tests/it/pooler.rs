@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 /// The user names the suite connects as through the pooler. With
 /// `auth_type = trust` PgBouncer asks for no password, but still refuses a
 /// user its auth file does not list: add the login roles tests use here.
-pub const USERS: &[&str] = &["postgres", PLAIN_USER];
+pub const USERS: &[&str] = &["postgres", PLAIN_USER, crate::support::WORKER_ROLE, crate::support::API_ROLE];
 
 /// A login role with no grants and no say on the admin console (tests
 /// create it where they need it).

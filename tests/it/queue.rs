@@ -62,7 +62,7 @@ async fn a_worker_killed_mid_run_leaves_nothing_stuck() {
     let user = db.user().await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_execbox"))
         .arg("worker")
-        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_URL", db.worker_url())
         .env("EXECBOX_LEASE_MS", "2000")
         .env("EXECBOX_HEARTBEAT_INTERVAL_MS", "500")
         .env("EXECBOX_POLL_INTERVAL_MS", "500")
@@ -224,7 +224,7 @@ async fn sigterm_drains_the_worker_process() {
     let user = db.user().await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_execbox"))
         .arg("worker")
-        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_URL", db.worker_url())
         .env("EXECBOX_SHUTDOWN_GRACE_MS", "20000")
         .env("EXECBOX_LOG", "warn")
         .kill_on_drop(true)

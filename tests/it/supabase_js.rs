@@ -289,7 +289,9 @@ async fn the_frontend_example_streams_a_session_through_broadcasts() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker();
-    let fake = Fake { db_url: db.config().database_url.expose().to_string(), joins: Default::default() };
+    // The stand-in replays requests as PostgREST's authenticator would:
+    // through a role that may become any user.
+    let fake = Fake { db_url: db.url.clone(), joins: Default::default() };
     let url = serve(fake.clone()).await;
     let exp = chrono::Utc::now().timestamp() + 600;
     let access = token(json!({"sub": user.to_string(), "role": "authenticated", "aud": "authenticated", "exp": exp}));

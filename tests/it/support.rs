@@ -80,6 +80,16 @@ impl TestDb {
             }
             admin.batch_execute(&format!("alter database {building} rename to {tmpl}")).await.unwrap();
         }
+        // The login roles workers and API nodes connect as (roles belong to
+        // the cluster: made once, by the first test to get here).
+        for (login, role) in [(WORKER_ROLE, "execbox_worker"), (API_ROLE, "execbox_api")] {
+            admin
+                .batch_execute(&format!(
+                    "do $$ begin create role {login} login in role {role}; exception when duplicate_object then null; end $$"
+                ))
+                .await
+                .unwrap();
+        }
         admin.execute("select pg_advisory_unlock(4242)", &[]).await.unwrap();
         let name = format!("execbox_test_{}", Uuid::new_v4().simple());
         admin.batch_execute(&format!("create database {name} template {tmpl}")).await.unwrap();
@@ -100,6 +110,18 @@ impl TestDb {
         let db = TestDb::empty().await;
         execbox::db::migrate::apply_fixture(&db.client().await).await.unwrap();
         db
+    }
+
+    /// The database as a worker connects to it: as a login role with only
+    /// execbox_worker's grants.
+    pub fn worker_url(&self) -> String {
+        as_role(&self.url, WORKER_ROLE)
+    }
+
+    /// The database as an API node connects to it: as a login role with
+    /// only execbox_api's grants.
+    pub fn api_url(&self) -> String {
+        as_role(&self.url, API_ROLE)
     }
 
     /// The database's name.
@@ -238,7 +260,7 @@ impl TestDb {
     }
 
     pub fn config(&self) -> Config {
-        let mut cfg = Config { database_url: Secret::new(self.url.clone()), ..Default::default() };
+        let mut cfg = Config { database_url: Secret::new(self.worker_url()), ..Default::default() };
         cfg.worker.poll_interval_ms = 500;
         cfg.worker.lease_ms = 3_000;
         cfg.worker.heartbeat_interval_ms = 500;
@@ -263,6 +285,18 @@ impl TestDb {
         tweak(&mut cfg);
         Worker::start(cfg.finish().expect("valid test config"))
     }
+}
+
+/// The login role of the suite's workers (a member of execbox_worker).
+pub const WORKER_ROLE: &str = "execbox_test_worker";
+/// The login role of the suite's API nodes (a member of execbox_api).
+pub const API_ROLE: &str = "execbox_test_api";
+
+/// `url` (the test cluster's, as `postgres`) as the login role `role`.
+pub fn as_role(url: &str, role: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let (_, host) = rest.split_once('@').expect("a user in the URL");
+    format!("{scheme}://{role}@{host}")
 }
 
 /// Begins a transaction as PostgREST does for a request: `authenticated`
