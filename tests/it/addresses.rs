@@ -353,9 +353,7 @@ async fn doctor_tells_the_poolers_apart_without_their_admin_console() {
 #[tokio::test]
 async fn doctor_finds_the_suites_roles_enough_for_their_processes() {
     let db = TestDb::new().await;
-    for (url, serving, needs) in
-        [(db.worker_url(), "worker", "the worker needs"), (db.api_url(), "api", "the API needs")]
-    {
+    for (url, serving) in [(db.worker_url(), "worker"), (db.api_url(), "api")] {
         let (code, _, all) = doctor(&url, &[("EXECBOX_DOCTOR_FOR", serving)], "role").await;
         assert_eq!(code, 0, "{serving}:\n{all}");
         let role_lines: Vec<&str> = all.lines().filter(|l| l.split_whitespace().nth(1) == Some("role")).collect();
