@@ -537,7 +537,6 @@ export type Database = {
         }
         Returns: Record<string, unknown>
       }
-      execbox_may_receive: { Args: { topic: string }; Returns: boolean }
       execbox_topic_session: { Args: { topic: string }; Returns: string }
     }
     Enums: {
