@@ -29,6 +29,10 @@ impl Api {
     pub async fn start(cfg: Config, with_worker: bool) -> Api {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        // The API connects as an API node, its worker as a worker, each
+        // with its own login role, whatever user the test's URL names.
+        let mut cfg = cfg;
+        cfg.database_url = Secret::new(as_role(cfg.database_url.expose(), API_ROLE));
         let cfg = Arc::new(cfg.finish().unwrap());
         let runtimes = Arc::new(execbox::runtimes::Runtimes::builtin());
         let stop = tokio_util::sync::CancellationToken::new();
@@ -36,7 +40,6 @@ impl Api {
         let s = stop.clone();
         let task = tokio::spawn(async move {
             let worker_stop = tokio_util::sync::CancellationToken::new();
-            // The worker connects as a worker, the API as an API node.
             let worker = with_worker.then(|| {
                 let mut wcfg = (*cfg).clone();
                 wcfg.database_url = Secret::new(as_role(cfg.database_url.expose(), WORKER_ROLE));
