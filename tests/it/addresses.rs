@@ -246,12 +246,7 @@ async fn through_a_transaction_pooler_a_cancel_arrives_by_polling() {
     let user = db.user().await;
     let id = db.submit(user, "python", "import time\nprint('waiting', flush=True)\ntime.sleep(600)").await;
     db.wait_output(id, T).await;
-    let mut c = db.client().await;
-    let tx = as_user(&mut c, Some(user)).await;
-    tx.execute("update backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    db.cancel_as(user, id).await;
     // The heartbeat (which also notices cancels) is 30 s away: only the
     // quick poll can end it within 20 s.
     let s = db.wait_done(id, Duration::from_secs(20)).await;

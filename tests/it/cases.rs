@@ -410,12 +410,7 @@ async fn stop_on_failure_the_time_budget_and_cancel_end_cases_early() {
     let slow = "import time; time.sleep(0.2); print('ok')";
     let id = db.insert(user, &cases_request("python", slow, cases)).await;
     db.wait_output(id, Duration::from_secs(30)).await;
-    let mut c = db.client().await;
-    let tx = as_user(&mut c, Some(user)).await;
-    tx.execute("update backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    db.cancel_as(user, id).await;
     let (status, reason, _, result) = finished(&db, id, Duration::from_secs(30)).await;
     assert_eq!((status.as_str(), reason.as_deref()), ("cancelled", Some("cancelled")));
     let got = statuses(&result);

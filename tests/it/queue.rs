@@ -130,12 +130,7 @@ async fn cancel_of_a_pending_session_needs_no_worker() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let id = db.submit(user, "python", "print('never')").await;
-    let mut c = db.client().await;
-    let tx = as_user(&mut c, Some(user)).await;
-    tx.execute("update backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    db.cancel_as(user, id).await;
     let s = db.session(id).await;
     assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("cancelled", Some("cancelled")));
     assert!(s.finished && s.cancel_requested);

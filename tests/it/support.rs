@@ -233,6 +233,19 @@ impl TestDb {
         }
     }
 
+    /// Asks for a cancel of session `id` as its owner `user`, as a frontend
+    /// does (RLS applies).
+    pub async fn cancel_as(&self, user: Uuid, id: Uuid) {
+        let mut c = self.client().await;
+        let tx = as_user(&mut c, Some(user)).await;
+        let n = tx
+            .execute("update backend_execution_sessions set cancel_requested_at = now() where id = $1", &[&id])
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "the owner may cancel {id}");
+        tx.commit().await.unwrap();
+    }
+
     /// Log rows in seq order.
     pub async fn logs(&self, id: Uuid) -> Vec<Log> {
         self.client()
