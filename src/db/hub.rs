@@ -17,12 +17,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Pool, Sql};
+use super::Pool;
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
-use super::wakeups::{self, Checked, Wakeups};
+use super::wakeups::{self, Listening, Wakeups};
 use super::Database;
 
 const LOGS_CHANNEL: &str = "execbox_logs";
@@ -185,15 +185,9 @@ async fn listen_once(
     channels: &Channels,
     listening: &watch::Sender<Wakeups>,
 ) -> anyhow::Result<()> {
-    let (client, mut notifications) = db.connect_listening().await?;
-    client.batch(&format!("LISTEN {LOGS_CHANNEL}; LISTEN {DONE_CHANNEL};")).await?;
-    let Checked { arrived, meanwhile } = wakeups::verify(db, &client, &mut notifications, wakeups::PROBE_WAIT).await?;
-    pool.notifications_arrive(arrived);
-    if !arrived {
-        client.batch("UNLISTEN *").await?;
-        wakeups::announce_polling();
-        return Ok(());
-    }
+    let listened = wakeups::listen(db, &[LOGS_CHANNEL, DONE_CHANNEL]).await?;
+    pool.notifications_arrive(listened.is_some());
+    let Some(Listening { client, mut notifications, meanwhile }) = listened else { return Ok(()) };
     listening.send_replace(Wakeups::Listen);
     for n in meanwhile {
         if let Ok(id) = Uuid::parse_str(n.payload()) {

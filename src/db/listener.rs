@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::wakeups::{self, Checked};
-use super::{Database, Sql};
+use super::wakeups::{self, Listening};
+use super::Database;
 
 pub(crate) const SESSION_CHANNEL: &str = "execbox_session";
 pub(crate) const CANCEL_CHANNEL: &str = "execbox_cancel";
@@ -84,17 +84,12 @@ enum Ended {
 /// One connection's life: returns when it breaks, or at once when
 /// notifications do not arrive on it.
 async fn listen_once(db: &Database, tx: &mpsc::Sender<Wake>) -> anyhow::Result<Ended> {
-    let (client, mut notifications) = db.connect_listening().await?;
-    client.batch(&format!("LISTEN {SESSION_CHANNEL}; LISTEN {CANCEL_CHANNEL}; LISTEN {INPUT_CHANNEL};")).await?;
-    let Checked { arrived, meanwhile } = wakeups::verify(db, &client, &mut notifications, wakeups::PROBE_WAIT).await?;
-    if !arrived {
-        // Left registered, the LISTEN would only burden the pooler's
-        // server connections.
-        client.batch("UNLISTEN *").await?;
-        wakeups::announce_polling();
+    let Some(Listening { client, mut notifications, meanwhile }) =
+        wakeups::listen(db, &[SESSION_CHANNEL, CANCEL_CHANNEL, INPUT_CHANNEL]).await?
+    else {
         let _ = tx.send(Wake::Polling).await;
         return Ok(Ended::NotDelivered);
-    }
+    };
     tracing::debug!("listening for sessions and cancel requests (a NOTIFY round trip arrived)");
     if tx.send(Wake::Listening).await.is_err() {
         return Ok(Ended::Closed);

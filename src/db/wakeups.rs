@@ -80,9 +80,34 @@ pub(crate) async fn verify(
     Ok(Checked { arrived, meanwhile })
 }
 
+/// A connection LISTENing on `channels`, and the notifications that came
+/// while its round trip was checked.
+pub(crate) struct Listening {
+    pub client: Client,
+    pub notifications: UnboundedReceiver<Notification>,
+    pub meanwhile: Vec<Notification>,
+}
+
+/// Connects, LISTENs on `channels` and checks that notifications arrive
+/// ([`verify`]). `None` when they do not: the LISTEN is left again (it
+/// would only burden a pooler's server connections) and the process has
+/// said once that it polls.
+pub(crate) async fn listen(db: &Database, channels: &[&str]) -> anyhow::Result<Option<Listening>> {
+    let (client, mut notifications) = db.connect_listening().await?;
+    let listen: String = channels.iter().map(|c| format!("LISTEN {c};")).collect();
+    client.batch(&listen).await?;
+    let Checked { arrived, meanwhile } = verify(db, &client, &mut notifications, PROBE_WAIT).await?;
+    if !arrived {
+        client.batch("UNLISTEN *").await?;
+        announce_polling();
+        return Ok(None);
+    }
+    Ok(Some(Listening { client, notifications, meanwhile }))
+}
+
 /// Says once per process, in plain words, that notifications do not arrive
 /// and what that means.
-pub(crate) fn announce_polling() {
+fn announce_polling() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         tracing::warn!(
