@@ -5,7 +5,7 @@
 //! could pass (kills are fired off, log lines are queued and delivered as
 //! the writer takes them).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bollard::container::LogOutput;
@@ -140,8 +140,143 @@ pub(crate) struct Finished {
     pub wall_time: Duration,
 }
 
-/// How long output may still arrive after the container ended.
+/// The container's output as it is read: launcher frames decoded, the
+/// program's output into the pipe (and the current case's capture), every
+/// happening to the state machine at once (whether output is past the cut
+/// depends on the frame before it), and what the launcher hands over kept
+/// for the end.
+struct Reader {
+    decoder: Decoder,
+    cases: Option<CaseCapture>,
+    compiled: Option<Status>,
+    /// Named files the launcher sent.
+    blocks: HashMap<String, Bytes>,
+    /// The launcher's own words outside its protocol (before it could
+    /// speak it), bounded.
+    diagnostics: String,
+}
+
+impl Reader {
+    fn new(cases: Option<CaseCapture>) -> Reader {
+        Reader {
+            decoder: Decoder::default(),
+            cases,
+            compiled: None,
+            blocks: HashMap::new(),
+            diagnostics: String::new(),
+        }
+    }
+
+    /// One frame of the attach stream.
+    fn frame(&mut self, frame: LogOutput, state: &mut RunState, pipe: &mut OutputPipe, actions: &mut VecDeque<Action>) {
+        let message = match frame {
+            LogOutput::StdOut { message } => message,
+            LogOutput::StdErr { message } => {
+                if self.diagnostics.len() < 2048 {
+                    self.diagnostics.push_str(&String::from_utf8_lossy(&message));
+                }
+                return;
+            }
+            _ => return,
+        };
+        self.decoder.push(&message);
+        loop {
+            let event = match self.decoder.next_event() {
+                Ok(Some(e)) => e,
+                Ok(None) => return,
+                Err(e) => {
+                    actions.extend(state.on(Happened::LauncherFailed(e.to_string())));
+                    return;
+                }
+            };
+            if !matches!(event, Event::Output(..)) {
+                tracing::debug!(?event, "launcher event");
+            }
+            if let Some(h) = self.event(event, state.ending_decided(), pipe) {
+                actions.extend(state.on(h));
+            }
+        }
+    }
+
+    /// One launcher event; what happened, if the state machine is to know.
+    fn event(&mut self, event: Event, ending_decided: bool, pipe: &mut OutputPipe) -> Option<Happened> {
+        match event {
+            Event::Output(stream, data) => {
+                if let Some(c) = self.cases.as_mut() {
+                    c.push(stream, &data);
+                }
+                let capped = !ending_decided && pipe.push(stream, &data) == Flow::Stop;
+                // Each case has its own output limit; the session's only
+                // ends the logging.
+                (capped && self.cases.is_none()).then_some(Happened::CapReached)
+            }
+            Event::CaseDone(status) => match self.cases.as_mut() {
+                Some(c) => {
+                    c.done(status);
+                    pipe.set_case(Some(c.index));
+                    None
+                }
+                None => Some(Happened::LauncherFailed("a case status outside cases".into())),
+            },
+            Event::Compiled(status) => {
+                self.compiled = Some(status);
+                Some(Happened::Compiled(status))
+            }
+            Event::Exited(status) => Some(Happened::Exited(status)),
+            Event::Block(name, data) => {
+                self.blocks.insert(name, data);
+                None
+            }
+            Event::Fatal(why) => Some(Happened::LauncherFailed(format!("the launcher failed: {why}"))),
+        }
+    }
+}
+
+/// After the container ended, how long the attach stream may stay silent
+/// before the rest of its output is given up on. The grace starts again
+/// with every frame and stands still while reading waits for the log
+/// writer: a flood still in the stream when the container went is read to
+/// its end, however slowly this worker gets to it.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// The drain grace: off until the container ended, then counting while the
+/// driver reads and hears nothing; standing still while reading waits for
+/// the log writer.
+#[derive(Debug, Clone, Copy)]
+enum Drain {
+    Off,
+    Counting(Instant),
+    Paused,
+}
+
+impl Drain {
+    fn counting() -> Drain {
+        Drain::Counting(Instant::now() + DRAIN_GRACE)
+    }
+
+    /// A frame arrived: the grace starts again.
+    fn heard(&mut self) {
+        if let Drain::Counting(_) = self {
+            *self = Drain::counting();
+        }
+    }
+
+    /// Whether the driver reads now.
+    fn reading(&mut self, read: bool) {
+        *self = match (*self, read) {
+            (Drain::Counting(_), false) => Drain::Paused,
+            (Drain::Paused, true) => Drain::counting(),
+            (d, _) => d,
+        };
+    }
+
+    fn until(&self) -> Option<Instant> {
+        match self {
+            Drain::Counting(t) => Some(*t),
+            Drain::Off | Drain::Paused => None,
+        }
+    }
+}
+
 /// How long a killed container may take to be reported gone.
 const KILL_GRACE: Duration = Duration::from_secs(15);
 /// Lines queued for the log writer beyond which reading output waits for
@@ -190,7 +325,7 @@ pub(crate) async fn run(
     let gate_rx = stages.compile.map(|_| gate_rx);
     let cpu = launcher::CpuLimits { compile: stages.compile.and_then(|c| c.cpu_time), run: stages.run.cpu_time };
     let Input { files, stdin, events, cases } = input;
-    let (frames, mut cases) = match cases {
+    let (frames, cases) = match cases {
         Some(c) => (
             Some(c.frames),
             Some(CaseCapture {
@@ -208,19 +343,16 @@ pub(crate) async fn run(
     let feeding = Feed { files, stdin, events, frames, cpu };
     let _feeder = Owned(tokio::spawn(feed(engine.clone(), id.clone(), container_stdin, feeding, gate_rx)));
 
+    let mut reader = Reader::new(cases);
     let (mut state, first) = RunState::start(stages.compile.is_some());
     pipe.set_stage(state.stage());
-    if let (Some(c), Stage::Run) = (cases.as_mut(), state.stage()) {
+    if let (Some(c), Stage::Run) = (reader.cases.as_mut(), state.stage()) {
         c.active = true;
         pipe.set_case(Some(0));
     }
-    let mut actions: std::collections::VecDeque<Action> = first.into();
-    let mut decoder = Decoder::default();
-    let (mut deadline, mut kill_grace, mut drain) = (None, None, None);
+    let mut actions: VecDeque<Action> = first.into();
+    let (mut deadline, mut kill_grace, mut drain) = (None, None, Drain::Off);
     let (mut output_open, mut wait_open, mut stop_open) = (true, true, true);
-    let mut compiled = None;
-    let mut blocks = HashMap::new();
-    let mut diagnostics = String::new();
 
     let ending = 'run: loop {
         while let Some(action) = actions.pop_front() {
@@ -233,7 +365,7 @@ pub(crate) async fn run(
                 Action::ArmDeadline(stage) => deadline = Some(Instant::now() + stages.limits(stage).timeout),
                 Action::StartRun => {
                     pipe.set_stage(Stage::Run);
-                    if let Some(c) = cases.as_mut() {
+                    if let Some(c) = reader.cases.as_mut() {
                         c.active = true;
                         pipe.set_case(Some(0));
                     }
@@ -246,11 +378,11 @@ pub(crate) async fn run(
                         let _ = tx.send(());
                     }
                 }
-                Action::ArmDrain => drain = Some(Instant::now() + DRAIN_GRACE),
+                Action::ArmDrain => drain = Drain::counting(),
                 Action::Finish(ending) => break 'run ending,
                 Action::Fail(Failure::KillTimeout) => return Err(SandboxError::KillTimeout(KILL_GRACE)),
                 Action::Fail(Failure::Launcher(why)) => {
-                    let said = diagnostics.trim();
+                    let said = reader.diagnostics.trim();
                     let why = if said.is_empty() { why } else { format!("{why}; it said: {said}") };
                     return Err(SandboxError::Launcher(why));
                 }
@@ -271,74 +403,25 @@ pub(crate) async fn run(
         // dropped; until then, a writer that falls behind slows the reading.
         let ending_decided = state.ending_decided();
         let read = output_open && (ending_decided || pipe.queued() < QUEUE_HIGH);
+        drain.reading(read);
         tokio::select! {
-            frame = output.next(), if read => match frame {
-                Some(Ok(LogOutput::StdOut { message })) => {
-                    decoder.push(&message);
-                    loop {
-                        let event = match decoder.next_event() {
-                            Ok(Some(e)) => e,
-                            Ok(None) => break,
-                            Err(e) => {
-                                actions.extend(state.on(Happened::LauncherFailed(e.to_string())));
-                                break;
-                            }
-                        };
-                        if !matches!(event, Event::Output(..)) {
-                            tracing::debug!(?event, "launcher event");
-                        }
-                        let happened = match event {
-                            Event::Output(stream, data) => {
-                                if let Some(c) = cases.as_mut() {
-                                    c.push(stream, &data);
-                                }
-                                let capped = !state.ending_decided() && pipe.push(stream, &data) == Flow::Stop;
-                                // Each case has its own output limit; the
-                                // session's only ends the logging.
-                                (capped && cases.is_none()).then_some(Happened::CapReached)
-                            }
-                            Event::CaseDone(status) => match cases.as_mut() {
-                                Some(c) => {
-                                    c.done(status);
-                                    pipe.set_case(Some(c.index));
-                                    None
-                                }
-                                None => Some(Happened::LauncherFailed("a case status outside cases".into())),
-                            },
-                            Event::Compiled(status) => {
-                                compiled = Some(status);
-                                Some(Happened::Compiled(status))
-                            }
-                            Event::Exited(status) => Some(Happened::Exited(status)),
-                            Event::Block(name, data) => {
-                                blocks.insert(name, data);
-                                None
-                            }
-                            Event::Fatal(why) => Some(Happened::LauncherFailed(format!("the launcher failed: {why}"))),
-                        };
-                        if let Some(h) = happened {
-                            actions.extend(state.on(h));
-                        }
+            frame = output.next(), if read => {
+                if matches!(frame, Some(Ok(_))) {
+                    drain.heard();
+                }
+                match frame {
+                    Some(Ok(frame)) => reader.frame(frame, &mut state, pipe, &mut actions),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "attach stream failed; waiting for the exit without further output");
+                        output_open = false;
+                        actions.extend(state.on(Happened::OutputClosed));
+                    }
+                    None => {
+                        output_open = false;
+                        actions.extend(state.on(Happened::OutputClosed));
                     }
                 }
-                Some(Ok(LogOutput::StdErr { message })) => {
-                    // Outside the protocol: only the launcher's own words
-                    // before it could speak it.
-                    if diagnostics.len() < 2048 {
-                        diagnostics.push_str(&String::from_utf8_lossy(&message));
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "attach stream failed; waiting for the exit without further output");
-                    output_open = false;
-                    actions.extend(state.on(Happened::OutputClosed));
-                }
-                None => {
-                    output_open = false;
-                    actions.extend(state.on(Happened::OutputClosed));
-                }
-            },
+            }
             permit = logs.reserve(), if pipe.queued() > 0 => match permit {
                 Ok(permit) => permit.send(pipe.pop().expect("a queued line")),
                 Err(_) => while pipe.pop().is_some() {},
@@ -365,8 +448,8 @@ pub(crate) async fn run(
                 kill_grace = None;
                 actions.extend(state.on(Happened::KillGraceOver));
             }
-            _ = at(drain) => {
-                drain = None;
+            _ = at(drain.until()) => {
+                drain = Drain::Off;
                 actions.extend(state.on(Happened::DrainOver));
             }
             changed = stop.changed(), if stop_open => match changed {
@@ -382,8 +465,8 @@ pub(crate) async fn run(
     };
     let wall_time = started.elapsed();
     pipe.flush();
-    if decoder.pending() > 0 && matches!(ending, Ending::Vanished(_)) {
-        tracing::debug!(bytes = decoder.pending(), "the launcher was cut off mid-frame");
+    if reader.decoder.pending() > 0 && matches!(ending, Ending::Vanished(_)) {
+        tracing::debug!(bytes = reader.decoder.pending(), "the launcher was cut off mid-frame");
     }
     let oom_killed = match ending {
         Ending::Vanished(code) => engine.oom_killed(&id, code == Some(137)).await?,
@@ -392,9 +475,10 @@ pub(crate) async fn run(
         }
         _ => false,
     };
-    if !diagnostics.trim().is_empty() {
-        tracing::warn!(said = %diagnostics.trim(), "the launcher wrote outside its protocol");
+    if !reader.diagnostics.trim().is_empty() {
+        tracing::warn!(said = %reader.diagnostics.trim(), "the launcher wrote outside its protocol");
     }
+    let Reader { compiled, blocks, .. } = reader;
     Ok(Finished { ending, stage: state.stage(), compiled, blocks, oom_killed, wall_time })
 }
 
@@ -457,5 +541,44 @@ async fn feed(
         if pipe.write_all(&frame).await.is_err() || pipe.flush().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The drain grace counts only the driver's own waiting on Docker.
+    #[test]
+    fn the_drain_grace_stands_still_while_the_writer_holds_reading() {
+        let kind = |d: &Drain| match d {
+            Drain::Off => "off",
+            Drain::Counting(_) => "counting",
+            Drain::Paused => "paused",
+        };
+        // (before, reading now, a frame heard, after)
+        #[rustfmt::skip]
+        let table = [
+            (Drain::Off, true, true, "off"),
+            (Drain::Off, false, false, "off"),
+            (Drain::counting(), true, false, "counting"),
+            (Drain::counting(), false, false, "paused"),
+            (Drain::Paused, false, false, "paused"),
+            (Drain::Paused, true, false, "counting"),
+            (Drain::Paused, true, true, "counting"),
+        ];
+        for (before, read, heard, after) in table {
+            let mut d = before;
+            d.reading(read);
+            if heard {
+                d.heard();
+            }
+            assert_eq!(kind(&d), after, "{before:?} reading={read} heard={heard}");
+            assert_eq!(d.until().is_some(), after == "counting");
+        }
+        // A frame starts the grace again.
+        let mut d = Drain::Counting(Instant::now());
+        d.heard();
+        assert!(d.until().unwrap() > Instant::now() + DRAIN_GRACE / 2);
     }
 }

@@ -5,6 +5,9 @@
 //! The rules that keep every session finite:
 //! * the first reason to end wins (a cap, a deadline, a stop request, the
 //!   program's own exit); later ones change nothing;
+//! * output over the cap decides even when it is read after the container
+//!   went (the program printed it before it ended; how fast the worker
+//!   reads changes no outcome);
 //! * a kill is an action the driver starts and does not wait for: output
 //!   keeps being read while Docker kills the container (Docker's SIGKILL
 //!   waits for its copy of the output to drain, which waits for its reader);
@@ -77,7 +80,9 @@ pub(crate) enum Action {
     /// The compiler succeeded: apply the run stage's limits, tag output as
     /// the run stage's, then let the program start.
     StartRun,
-    /// Keep reading output for a short grace, then give up on the rest.
+    /// Keep reading output while it comes; give up on the rest once none
+    /// came for a short grace (the driver's reading, not its writer, is
+    /// timed).
     ArmDrain,
     /// The run is over.
     Finish(Ending),
@@ -155,6 +160,12 @@ impl RunState {
                 Some(ending) => self.finish(ending),
                 None => self.finish(Ending::Exited(status)),
             },
+            // The output was over the cap whenever it is read: a container
+            // already gone has nothing left to kill, yet its output decides.
+            Input::CapReached if self.ending.is_none() && self.container_exit.is_some() => {
+                self.ending = Some(Ending::OutputLimit);
+                Vec::new()
+            }
             Input::CapReached => self.end_by_kill(Ending::OutputLimit),
             Input::Deadline => self.end_by_kill(match self.stage {
                 Stage::Compile => Ending::CompileTimedOut,
@@ -287,6 +298,14 @@ mod tests {
             ("a kill grace after the container went is nothing",
              false, vec![Deadline, ContainerExited(Some(137)), KillGraceOver, DrainOver],
              vec![vec![ArmDeadline(Stage::Run)], vec![Kill], vec![ArmDrain], vec![], vec![Finish(Ending::TimedOut)]]),
+            // Output is read behind the program: a flood read after the
+            // container went was over the cap all the same.
+            ("the cap read after the container went: the output decided",
+             false, vec![ContainerExited(Some(0)), CapReached, Exited(ok)],
+             vec![vec![ArmDeadline(Stage::Run)], vec![ArmDrain], vec![], vec![Finish(Ending::OutputLimit)]]),
+            ("the cap read after the container went, then no report",
+             false, vec![ContainerExited(Some(0)), CapReached, DrainOver],
+             vec![vec![ArmDeadline(Stage::Run)], vec![ArmDrain], vec![], vec![Finish(Ending::OutputLimit)]]),
             ("a deadline after the container went kills nothing",
              false, vec![ContainerExited(Some(0)), Deadline, DrainOver],
              vec![vec![ArmDeadline(Stage::Run)], vec![ArmDrain], vec![], vec![Finish(Ending::Vanished(Some(0)))]]),

@@ -422,6 +422,81 @@ async fn every_session_ends_on_time_whatever_the_program_does() {
 /// in-band protocol, and well-formed frames of the launcher's, printed on
 /// both streams, are just output; the launcher's stdio cannot be reached
 /// through /proc either.
+/// The worker reads output behind the program. When its log writer is held
+/// up (here the database: a lock keeps its inserts waiting) after the
+/// program printed everything and its container ended, the rest still in
+/// Docker's stream is read once the writer moves, to the program's last
+/// line and exit: a slow database costs time, never the outcome.
+#[tokio::test]
+async fn output_read_behind_a_held_up_writer_keeps_the_outcome() {
+    let db = TestDb::new().await;
+    // More lines than the writer's channel, its batch and the reading
+    // queue hold together, so reading stops on the writer with the rest in
+    // the stream; few enough that the rest fits in the stream's buffers and
+    // the program ends meanwhile.
+    let lines = 20_000;
+    let code = format!("import sys\nsys.stdin.readline()\nfor i in range({lines}):\n    print(i)\nprint('end')\n");
+    for path in PATHS {
+        // The worker's own upkeep (rescuing expired leases writes log rows)
+        // waits on the lock too: a lease longer than the hold keeps the
+        // session this worker's.
+        let sb = Sandbox::start(&db, path, &["python"], |c| c.worker.lease_ms = 60_000).await;
+        let req = execbox::model::Request {
+            language: "python".into(),
+            code: code.clone(),
+            interactive: true,
+            ..Default::default()
+        };
+        let (id, container) = sb.submit_request(req).await;
+        // The program waits for its line; the log writer is held from now.
+        let mut c = db.client().await;
+        let lock = c.transaction().await.unwrap();
+        lock.batch_execute("lock table public.execution_logs in exclusive mode").await.unwrap();
+        db.client()
+            .await
+            .execute(
+                "insert into session_input (session_id, user_id, kind, data) values ($1, $2, 'stdin', 'go\n')",
+                &[&id, &sb.user],
+            )
+            .await
+            .unwrap();
+        eventually("the program's container ended", T, || async {
+            let out = tokio::process::Command::new("docker")
+                .args(["inspect", "-f", "{{.State.Status}}", &container])
+                .output()
+                .await
+                .unwrap();
+            (String::from_utf8_lossy(&out.stdout).trim() == "exited").then_some(())
+        })
+        .await;
+        let waits = db.client().await;
+        eventually("the log writer waits on the lock", T, || async {
+            let n: i64 = waits
+                .query_one(
+                    "select count(*) from pg_stat_activity
+                     where wait_event_type = 'Lock' and query like 'insert into public.execution_logs%'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            (n > 0).then_some(())
+        })
+        .await;
+        // The condition under test, not a wait for an event: the writer
+        // stays held for longer than the worker's drain grace (500 ms).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        lock.rollback().await.unwrap();
+        let s = db.wait_done(id, T).await;
+        assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("completed", Some("exit")), "{path:?}: {s:?}");
+        let logs = db.logs(id).await;
+        let out: Vec<&str> = logs.iter().filter(|l| l.stream == "stdout").map(|l| l.message.as_str()).collect();
+        assert_eq!(out.len(), lines + 1, "{path:?}");
+        assert_eq!(out.last(), Some(&"end"), "{path:?}");
+        sb.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn printed_control_messages_are_only_output() {
     let db = TestDb::new().await;
