@@ -57,6 +57,48 @@ fn template_name() -> String {
     format!("execbox_tmpl_{:016x}", h.finish())
 }
 
+/// This run's databases are named `execbox_test_<run>_<id>`; earlier runs'
+/// are dropped by [`drop_earlier_runs`].
+fn test_db_name() -> String {
+    static RUN: OnceLock<String> = OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let run = Uuid::new_v4().simple().to_string()[..8].to_string();
+        drop_earlier_runs(&run);
+        run
+    });
+    format!("execbox_test_{run}_{}", Uuid::new_v4().simple())
+}
+
+/// Drops, in the background, the test databases and templates that earlier
+/// runs left in a reused cluster (every test database stays for its run, to
+/// be looked at after a failure; without this a developer's cluster grows
+/// by hundreds of databases a run). One still in use is left alone: DROP
+/// DATABASE refuses it.
+fn drop_earlier_runs(run: &str) {
+    let (url, ours, template) = (admin_url().to_string(), format!("execbox_test_{run}_"), template_name());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let admin = connect(&url).await;
+            let Ok(rows) = admin
+                .query(
+                    "select datname from pg_database
+                     where datname ~ '^execbox_(test|tmpl)_' and left(datname, length($1)) <> $1
+                       and datname not in ($2::text, $2::text || '_building')",
+                    &[&ours, &template],
+                )
+                .await
+            else {
+                return;
+            };
+            for row in rows {
+                let name: String = row.get(0);
+                let _ = admin.batch_execute(&format!("drop database if exists \"{name}\"")).await;
+            }
+        });
+    });
+}
+
 /// A fresh database with the Supabase fixture and all migrations.
 pub struct TestDb {
     pub url: String,
@@ -91,7 +133,7 @@ impl TestDb {
                 .unwrap();
         }
         admin.execute("select pg_advisory_unlock(4242)", &[]).await.unwrap();
-        let name = format!("execbox_test_{}", Uuid::new_v4().simple());
+        let name = test_db_name();
         admin.batch_execute(&format!("create database {name} template {tmpl}")).await.unwrap();
         TestDb { url: url_for(&name) }
     }
@@ -99,7 +141,7 @@ impl TestDb {
     /// An empty database (no fixture, no migrations).
     pub async fn empty() -> TestDb {
         let admin = connect(admin_url()).await;
-        let name = format!("execbox_test_{}", Uuid::new_v4().simple());
+        let name = test_db_name();
         admin.batch_execute(&format!("create database {name}")).await.unwrap();
         TestDb { url: url_for(&name) }
     }
