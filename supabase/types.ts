@@ -537,7 +537,6 @@ export type Database = {
         }
         Returns: Record<string, unknown>
       }
-      execbox_topic_session: { Args: { topic: string }; Returns: string }
     }
     Enums: {
       [_ in never]: never

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use uuid::Uuid;
 
+use crate::jwt::{es256_key, rs256_key, sign};
 use crate::support::*;
 
 pub(crate) const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!!";
@@ -222,39 +223,6 @@ async fn hs256_token_failures_each_say_which_check_failed() {
         .unwrap();
     assert_eq!(body(resp).await.1["check"], "malformed");
     api.stop().await;
-}
-
-/// A key pair and its public JWK.
-fn es256_key(kid: &str) -> (EncodingKey, Value) {
-    use p256::pkcs8::EncodePrivateKey;
-    let secret = p256::SecretKey::random(&mut rand_core_compat());
-    let der = secret.to_pkcs8_der().unwrap();
-    let mut jwk: Value = serde_json::from_str(&secret.public_key().to_jwk_string()).unwrap();
-    jwk["kid"] = json!(kid);
-    jwk["alg"] = json!("ES256");
-    jwk["use"] = json!("sig");
-    (EncodingKey::from_ec_der(der.as_bytes()), jwk)
-}
-
-fn rs256_key(kid: &str) -> (EncodingKey, Value) {
-    use rsa::pkcs1::EncodeRsaPrivateKey;
-    use rsa::traits::PublicKeyParts;
-    let key = rsa::RsaPrivateKey::new(&mut rand_core_compat(), 2048).unwrap();
-    let der = key.to_pkcs1_der().unwrap();
-    let b64 = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    let jwk = json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
-                     "n": b64(key.n().to_bytes_be()), "e": b64(key.e().to_bytes_be())});
-    (EncodingKey::from_rsa_der(der.as_bytes()), jwk)
-}
-
-fn rand_core_compat() -> rand_core::OsRng {
-    rand_core::OsRng
-}
-
-fn sign(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &Value) -> String {
-    let mut h = Header::new(alg);
-    h.kid = Some(kid.to_string());
-    jsonwebtoken::encode(&h, claims, key).unwrap()
 }
 
 /// A stand-in for `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`, whose keys

@@ -7,12 +7,15 @@
 // unnamed statements.
 #![allow(clippy::disallowed_methods)]
 
+mod gateway;
+mod jwt;
 mod support;
 
 mod addresses;
 mod api;
 mod cases;
 mod cli;
+mod data_api;
 mod fleet;
 mod interactive;
 mod judge0;

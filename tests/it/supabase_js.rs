@@ -1,9 +1,9 @@
 //! The README's frontend example, run with the real `@supabase/supabase-js`
-//! from npm against a stand-in Supabase served here: Realtime's WebSocket
-//! (Phoenix protocol; private joins authorized by Realtime's own check,
-//! replayed against the real database; broadcasts read from
-//! `realtime.messages`, which execbox's triggers fill) and the PostgREST
-//! requests the example makes, replayed as SQL under RLS as the token's user.
+//! from npm against the real PostgREST 12 behind the gateway stand-in
+//! (`gateway.rs`), and a stand-in of Realtime's WebSocket (no Realtime
+//! server runs here): Phoenix protocol; private joins authorized by
+//! Realtime's own check, replayed against the real database; broadcasts read
+//! from `realtime.messages`, which execbox's triggers fill.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -11,16 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
-use axum::extract::{Path, Query, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::gateway::Project;
 use crate::support::*;
-
-const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!!";
 
 #[derive(Clone)]
 struct Fake {
@@ -38,107 +36,6 @@ fn claims(token: &str) -> Value {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(json!({"role": "anon"}))
-}
-
-/// A transaction as PostgREST opens one for a request with this token.
-async fn as_token<'a>(c: &'a mut tokio_postgres::Client, token: &str) -> tokio_postgres::Transaction<'a> {
-    let cl = claims(token);
-    let role = if cl["role"] == "authenticated" { "authenticated" } else { "anon" };
-    let tx = c.transaction().await.unwrap();
-    tx.query(
-        "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-        &[&role, &cl.to_string()],
-    )
-    .await
-    .unwrap();
-    tx
-}
-
-fn bearer(headers: &HeaderMap) -> String {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .to_string()
-}
-
-const TABLES: [&str; 2] = ["backend_execution_sessions", "execution_logs"];
-
-fn identifier(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-}
-
-/// `POST /rest/v1/{table}`: PostgREST's insert, as
-/// `insert into t (keys of the body) select keys from json_populate_record(null::t, body)`.
-async fn rest_insert(State(f): State<Fake>, Path(table): Path<String>, headers: HeaderMap, body: String) -> Response {
-    let mut row: Value = serde_json::from_str(&body).unwrap();
-    if let Value::Array(rows) = row {
-        row = rows.into_iter().next().unwrap();
-    }
-    let body = row.to_string();
-    let cols: Vec<&String> = row.as_object().unwrap().keys().collect();
-    assert!(TABLES.contains(&table.as_str()) && cols.iter().all(|c| identifier(c)), "{table} {cols:?}");
-    let list = cols.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
-    let sql = format!(
-        "insert into public.{table} ({list}) select {list} from json_populate_record(null::public.{table}, $1::text::json)"
-    );
-    let mut c = connect(&f.db_url).await;
-    let tx = as_token(&mut c, &bearer(&headers)).await;
-    match tx.execute(&sql, &[&body]).await {
-        Ok(_) => {
-            tx.commit().await.unwrap();
-            StatusCode::CREATED.into_response()
-        }
-        Err(e) => {
-            let d = e.as_db_error().unwrap();
-            (StatusCode::FORBIDDEN, axum::Json(json!({"message": d.message(), "code": d.code().code()})))
-                .into_response()
-        }
-    }
-}
-
-/// `GET /rest/v1/{table}?select=a,b&col=eq.v&col=gte.v&order=col.asc`.
-async fn rest_select(
-    State(f): State<Fake>,
-    Path(table): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Response {
-    assert!(TABLES.contains(&table.as_str()));
-    let (mut select, mut wheres, mut order, mut params) = ("*".to_string(), Vec::new(), String::new(), Vec::new());
-    for (k, v) in &q {
-        match k.as_str() {
-            "select" => {
-                assert!(v.split(',').all(identifier), "{v}");
-                select = v.clone();
-            }
-            "order" => {
-                let (col, dir) = v.split_once('.').unwrap();
-                assert!(identifier(col) && (dir == "asc" || dir == "desc"));
-                order = format!("order by {col} {dir}");
-            }
-            col => {
-                let (op, val) = v.split_once('.').unwrap();
-                assert!(identifier(col));
-                params.push(val);
-                let n = params.len();
-                wheres.push(match op {
-                    "eq" => format!("{col}::text = ${n}::text"),
-                    "gte" => format!("{col}::numeric >= ${n}::text::numeric"),
-                    other => panic!("operator {other}"),
-                });
-            }
-        }
-    }
-    let filter = if wheres.is_empty() { String::new() } else { format!("where {}", wheres.join(" and ")) };
-    let sql =
-        format!("select coalesce(json_agg(t), '[]') from (select {select} from public.{table} {filter} {order}) t");
-    let mut c = connect(&f.db_url).await;
-    let tx = as_token(&mut c, &bearer(&headers)).await;
-    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-    let v: Value = tx.query_one(&sql, &refs).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0);
-    axum::Json(v).into_response()
 }
 
 /// Realtime's check of a private join: a probe row, read back as the user.
@@ -230,35 +127,18 @@ async fn realtime(f: Fake, mut socket: WebSocket) {
     }
 }
 
-async fn serve(f: Fake) -> String {
-    let app = axum::Router::new()
-        .route("/realtime/v1/websocket", axum::routing::get(websocket))
-        .route("/rest/v1/{table}", axum::routing::post(rest_insert).get(rest_select))
-        .with_state(f);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
-fn token(claims: Value) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+/// Realtime's socket, for the gateway to serve beside the Data API.
+fn realtime_routes(f: Fake) -> axum::Router {
+    axum::Router::new().route("/realtime/v1/websocket", axum::routing::get(websocket)).with_state(f)
 }
 
 /// Runs `tests/js/follow.mjs` with node; its JSON events.
-async fn node(url: &str, access_token: &str, code: &str, mode: &str) -> Vec<Value> {
+async fn node(project: &Project, access_token: &str, code: &str, mode: &str) -> Vec<Value> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     assert!(
         root.join("tests/js/node_modules/@supabase/supabase-js").is_dir(),
         "tests/js needs its packages: run `npm ci --prefix tests/js` (scripts/test.sh does)"
     );
-    let exp = chrono::Utc::now().timestamp() + 600;
-    let anon = token(json!({"role": "anon", "iss": "supabase", "exp": exp}));
     let out = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new("node")
@@ -266,8 +146,8 @@ async fn node(url: &str, access_token: &str, code: &str, mode: &str) -> Vec<Valu
             // a flag; 22 has it on.
             .args(["--experimental-websocket", "--no-warnings"])
             .arg(root.join("tests/js/follow.mjs"))
-            .env("SUPABASE_URL", url)
-            .env("SUPABASE_ANON_KEY", anon)
+            .env("SUPABASE_URL", &project.url)
+            .env("SUPABASE_ANON_KEY", &project.anon_key)
             .env("ACCESS_TOKEN", access_token)
             .env("CODE", code)
             .env("MODE", mode)
@@ -289,16 +169,13 @@ async fn the_frontend_example_streams_a_session_through_broadcasts() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let w = db.worker();
-    // The stand-in replays requests as PostgREST's authenticator would:
-    // through a role that may become any user.
     let fake = Fake { db_url: db.url.clone(), joins: Default::default() };
-    let url = serve(fake.clone()).await;
-    let exp = chrono::Utc::now().timestamp() + 600;
-    let access = token(json!({"sub": user.to_string(), "role": "authenticated", "aud": "authenticated", "exp": exp}));
+    let project = Project::start(&db, realtime_routes(fake.clone())).await;
+    let access = project.token_for(user, 600);
 
     // Lines before and after a pause: some arrive in a batch, the rest later.
     let code = "import time\nfor i in range(300):\n    print('line', i)\nprint('paused', flush=True)\ntime.sleep(1)\nfor i in range(300, 600):\n    print('line', i)\n";
-    let events = node(&url, &access, code, "example").await;
+    let events = node(&project, &access, code, "example").await;
     let lines: Vec<String> = events.iter().filter_map(|e| e["line"]["message"].as_str().map(String::from)).collect();
     let mut want: Vec<String> = (0..300).map(|i| format!("line {i}")).collect();
     want.push("paused".into());
@@ -337,7 +214,7 @@ async fn the_frontend_example_streams_a_session_through_broadcasts() {
 
     // The mistake the example avoids: a private channel subscribed before
     // the token is set joins as anon, and is refused.
-    let events = node(&url, &access, "", "subscribe-first").await;
+    let events = node(&project, &access, "", "subscribe-first").await;
     assert_eq!(events[0]["subscribed"]["state"], "CHANNEL_ERROR", "{events:?}");
     let joins = fake.joins.lock().unwrap().clone();
     assert_ne!(joins.last().unwrap()["access_token"], access.as_str());

@@ -1,5 +1,6 @@
 // Drives examples/realtime-session.mjs with the real @supabase/supabase-js,
-// against the stand-in Supabase the Rust test serves. Prints one JSON event
+// against the real PostgREST behind the gateway stand-in and the Realtime
+// stand-in the Rust test serves. Prints one JSON event
 // per line for the test to check.
 //
 //   SUPABASE_URL, SUPABASE_ANON_KEY, ACCESS_TOKEN, CODE, MODE
