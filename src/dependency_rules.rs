@@ -15,6 +15,8 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
         "output" | "validate" => VOCABULARY,
         "sandbox" => &["model", "config", "runtimes", "metrics", "output", "validate"],
         "db" => &["model", "config", "runtimes", "metrics", "output"],
+        // The Data API's client reads into the database layer's rows.
+        "rest" => &["model", "config", "runtimes", "metrics", "db"],
         "exec" => &["model", "config", "runtimes", "metrics", "output", "validate", "sandbox", "db"],
         "worker" => &["model", "config", "runtimes", "metrics", "output", "validate", "sandbox", "db", "exec"],
         "api" => &["model", "config", "runtimes", "metrics", "output", "validate", "db"],

@@ -8,6 +8,8 @@
 //! * [`config`]: the one typed configuration;
 //! * [`runtimes`]: the language table (data, not code);
 //! * [`db`]: queue, listener, log writer, container bookkeeping, migrations;
+//! * [`rest`]: the same tables through a Supabase project's Data API, as one
+//!   user (the CLI on a hosted project);
 //! * [`sandbox`]: the container policy and the Docker engine driver;
 //! * [`output`]: raw bytes to log lines (splitting, UTF-8, output cap);
 //! * [`exec`]: one session from claim to outcome;
@@ -33,6 +35,7 @@ pub(crate) mod images;
 pub mod metrics;
 pub mod model;
 pub(crate) mod output;
+pub(crate) mod rest;
 pub mod runtimes;
 pub mod sandbox;
 pub(crate) mod validate;

@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::json::JsonBody;
 use super::sessions::{self, Output, StageOutput};
 use super::ApiState;
-use crate::db::follow::{Follower, SessionState};
+use crate::db::follow::{Follow, Follower, SessionState};
 use crate::model::outcome::signal_name;
 use crate::model::{EndReason, Exit, Request, SessionStatus, Stage, StageUsage, Stream};
 use crate::runtimes::Runtime;

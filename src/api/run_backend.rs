@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::json::JsonBody;
 use super::sessions;
 use super::{ApiState, Authed};
-use crate::db::follow::Follower;
+use crate::db::follow::{Follow, Follower};
 use crate::model::Request;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::ApiState;
-use crate::db::follow::{Follower, LogRow, SessionState};
+use crate::db::follow::{Follow, Follower, LogRow, SessionState};
 use crate::db::limits::{Admission, Caller, Limits};
 use crate::model::{Request, SessionStatus, Stage, Stream};
 

@@ -1,5 +1,8 @@
-//! `execbox run`, `execbox sessions`, `execbox logs`: a terminal client that
-//! goes through the database exactly as a frontend does.
+//! `execbox run`, `execbox sessions`, `execbox logs`, `execbox cancel`: a
+//! terminal client. With an access token it is a user of a hosted Supabase
+//! project, through the project's Data API ([`crate::rest`]); without, it
+//! goes through the database (`execbox dev`'s, or DATABASE_URL) exactly as
+//! a frontend does.
 
 use std::io::{IsTerminal, Read, Write};
 use std::time::Duration;
@@ -9,7 +12,7 @@ use uuid::Uuid;
 
 use super::target::Target;
 use crate::config::Config;
-use crate::db::follow::{Follower, LogRow, SessionState};
+use crate::db::follow::{Follow, Follower, LogRow, SessionState};
 use crate::model::{Request, SessionStatus, Stream};
 use crate::runtimes::Runtimes;
 
@@ -34,6 +37,111 @@ pub(crate) struct RunArgs {
     pub cpu_time_ms: Option<i32>,
     pub json: bool,
     pub user: Option<Uuid>,
+    /// The user's access token: through the project's Data API.
+    pub token: Option<String>,
+}
+
+/// Where a client command acts.
+enum Client {
+    /// The database, as the user it names.
+    Database(Target),
+    /// A Supabase project's Data API, as the user whose token it holds.
+    Project(crate::rest::Project),
+}
+
+impl Client {
+    /// With a token: the project of SUPABASE_URL and SUPABASE_ANON_KEY.
+    /// Without: the database (DATABASE_URL, else `execbox dev`'s).
+    fn resolve(cfg: &Config, user: Option<Uuid>, token: Option<&str>) -> anyhow::Result<Client> {
+        let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(Client::Database(Target::resolve(cfg, user)?));
+        };
+        if user.is_some() {
+            bail!("--user is for the database; with an access token the session is the token's user's");
+        }
+        let (Some(url), Some(key)) =
+            (cfg.api.supabase_url.as_deref(), cfg.api.supabase_anon_key.as_ref().map(|k| k.expose()))
+        else {
+            bail!("an access token needs its project: set SUPABASE_URL and SUPABASE_ANON_KEY (the project's API settings)");
+        };
+        Ok(Client::Project(crate::rest::Project::new(url, key, token)?))
+    }
+}
+
+/// A session followed through the database or the Data API.
+enum Following {
+    Database(Follower),
+    Project(crate::rest::Follower),
+}
+
+impl Follow for Following {
+    async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
+        match self {
+            Following::Database(f) => f.poll().await,
+            Following::Project(f) => f.poll().await,
+        }
+    }
+
+    async fn wait(&mut self) {
+        match self {
+            Following::Database(f) => f.wait().await,
+            Following::Project(f) => f.wait().await,
+        }
+    }
+}
+
+/// A session inserted as the user, followed, and cancellable.
+struct Submitted {
+    id: Uuid,
+    following: Following,
+    /// How to cancel it and read its row: the database connection as the
+    /// user, or the project.
+    via: Via,
+}
+
+enum Via {
+    Database(tokio_postgres::Client, Uuid),
+    Project(crate::rest::Project),
+}
+
+impl Submitted {
+    async fn new(client: Client, req: &Request) -> anyhow::Result<Submitted> {
+        match client {
+            Client::Database(target) => {
+                let user = target.require_user()?;
+                let mut db = target.db.connect().await?;
+                let id = crate::db::user::submit(&mut db, user, req).await.map_err(|e| {
+                    anyhow::anyhow!("the database refused the session: {}", crate::db::user::db_message(&e))
+                })?;
+                let following = Following::Database(Follower::open(&target.hub()?, id, Some(user)));
+                Ok(Submitted { id, following, via: Via::Database(db, user) })
+            }
+            Client::Project(p) => {
+                let id = p.submit(req).await?;
+                let following = Following::Project(crate::rest::Follower::new(p.clone(), id));
+                Ok(Submitted { id, following, via: Via::Project(p) })
+            }
+        }
+    }
+
+    async fn cancel(&mut self) -> anyhow::Result<()> {
+        match &mut self.via {
+            Via::Database(db, user) => {
+                crate::db::user::cancel(db, *user, self.id).await?;
+            }
+            Via::Project(p) => {
+                p.cancel(self.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn row_json(&self) -> anyhow::Result<serde_json::Value> {
+        Ok(match &self.via {
+            Via::Database(db, _) => crate::db::sessions::row_json(db, self.id).await?,
+            Via::Project(p) => p.row_json(self.id).await?,
+        })
+    }
 }
 
 /// Parses "1500", "1500ms", "2s", "1m" into milliseconds.
@@ -108,9 +216,7 @@ pub(crate) async fn run(
         }
         other => other.map(String::from),
     };
-    let target = Target::resolve(cfg, args.user)?;
-    let user = target.require_user()?;
-    let mut db = target.db.connect().await?;
+    let client = Client::resolve(cfg, args.user, args.token.as_deref())?;
     let name = args.file.file_name().and_then(|n| n.to_str()).map(String::from);
     let req = Request {
         language,
@@ -122,10 +228,8 @@ pub(crate) async fn run(
         session_name: name,
         ..Default::default()
     };
-    let id = crate::db::user::submit(&mut db, user, &req)
-        .await
-        .map_err(|e| anyhow::anyhow!("the database refused the session: {}", crate::db::user::db_message(&e)))?;
-    let mut follower = Follower::open(&target.hub()?, id, Some(user));
+    let mut session = Submitted::new(client, &req).await?;
+    let id = session.id;
 
     let spinner = (!args.json && std::io::stderr().is_terminal()).then(|| {
         let s = indicatif::ProgressBar::new_spinner();
@@ -138,9 +242,9 @@ pub(crate) async fn run(
     let state = loop {
         if interrupted.is_cancelled() && !cancel_sent {
             cancel_sent = true;
-            crate::db::user::cancel(&mut db, user, id).await?;
+            session.cancel().await?;
         }
-        let (state, new_rows) = follower.poll().await?;
+        let (state, new_rows) = session.following.poll().await?;
         if let Some(s) = &spinner {
             if state.status != SessionStatus::Pending {
                 s.finish_and_clear();
@@ -157,7 +261,7 @@ pub(crate) async fn run(
             break state;
         }
         tokio::select! {
-            _ = follower.wait() => {}
+            _ = session.following.wait() => {}
             _ = interrupted.cancelled(), if !cancel_sent => {}
         }
     };
@@ -165,17 +269,19 @@ pub(crate) async fn run(
         s.finish_and_clear();
     }
     if args.json {
-        let session = crate::db::sessions::row_json(&db, id).await?;
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"session": session, "logs": rows}))?);
+        let row = session.row_json().await?;
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"session": row, "logs": rows}))?);
     }
     Ok(exit_code(&state))
 }
 
-/// `execbox sessions`: the most recent sessions as a table.
-pub(crate) async fn sessions(cfg: &Config, limit: i64) -> anyhow::Result<()> {
-    let target = Target::resolve(cfg, None)?;
-    let db = target.db.connect().await?;
-    let rows = crate::db::sessions::newest_all(&db, limit).await?;
+/// `execbox sessions`: the most recent sessions as a table (every user's
+/// through the database, the user's own through the Data API).
+pub(crate) async fn sessions(cfg: &Config, limit: i64, token: Option<&str>) -> anyhow::Result<()> {
+    let rows = match Client::resolve(cfg, None, token)? {
+        Client::Database(target) => crate::db::sessions::newest_all(&target.db.connect().await?, limit).await?,
+        Client::Project(p) => p.recent(limit.clamp(1, 1000) as usize).await?,
+    };
     let mut table = vec![["ID", "USER", "LANGUAGE", "STATUS", "END REASON", "EXIT", "DURATION", "CREATED (UTC)"]
         .map(String::from)
         .to_vec()];
@@ -204,11 +310,17 @@ pub(super) fn print_table(rows: &[Vec<String>]) {
     }
 }
 
+fn session_id(id: &str) -> anyhow::Result<Uuid> {
+    Uuid::parse_str(id.trim()).map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))
+}
+
 /// `execbox logs ID [--follow]`: stdout rows to stdout, the rest to stderr.
-pub(crate) async fn logs(cfg: &Config, id: &str, follow: bool) -> anyhow::Result<i32> {
-    let id = Uuid::parse_str(id.trim()).map_err(|_| anyhow::anyhow!("{id:?} is not a session id (a uuid)"))?;
-    let target = Target::resolve(cfg, None)?;
-    let mut f = Follower::open(&target.hub()?, id, None);
+pub(crate) async fn logs(cfg: &Config, id: &str, follow: bool, token: Option<&str>) -> anyhow::Result<i32> {
+    let id = session_id(id)?;
+    let mut f = match Client::resolve(cfg, None, token)? {
+        Client::Database(target) => Following::Database(Follower::open(&target.hub()?, id, None)),
+        Client::Project(p) => Following::Project(crate::rest::Follower::new(p, id)),
+    };
     if follow {
         let state = f.stream_to_end(print_row).await?;
         return Ok(exit_code(&state));
@@ -218,4 +330,21 @@ pub(crate) async fn logs(cfg: &Config, id: &str, follow: bool) -> anyhow::Result
         print_row(&row);
     }
     Ok(if state.is_done() { exit_code(&state) } else { 0 })
+}
+
+/// `execbox cancel ID`: asks the workers to stop the session (as its owner).
+pub(crate) async fn cancel(cfg: &Config, id: &str, user: Option<Uuid>, token: Option<&str>) -> anyhow::Result<()> {
+    let id = session_id(id)?;
+    let found = match Client::resolve(cfg, user, token)? {
+        Client::Database(target) => {
+            let user = target.require_user()?;
+            crate::db::user::cancel(&mut target.db.connect().await?, user, id).await?
+        }
+        Client::Project(p) => p.cancel(id).await?,
+    };
+    if !found {
+        bail!("session {id} does not exist, or is not yours");
+    }
+    eprintln!("asked session {id} to stop");
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! The command line. `main.rs` only parses it and calls [`run`]. The
-//! client commands (`run`, `sessions`, `logs`) are in `commands.rs`, `keys`
-//! in `keys.rs`; they go through the database exactly as a frontend does.
+//! client commands (`run`, `sessions`, `logs`, `cancel`) are in
+//! `commands.rs`, `keys` in `keys.rs`; they go through the database exactly
+//! as a frontend does, or, with an access token, through the project's Data
+//! API as that user.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,11 +70,19 @@ pub(crate) enum Command {
         /// Act as this user (default: the dev user).
         #[arg(long)]
         user: Option<Uuid>,
+        /// Act as the user of this access token, on the Supabase project of
+        /// SUPABASE_URL and SUPABASE_ANON_KEY, through its Data API.
+        #[arg(long, env = "EXECBOX_ACCESS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Recent sessions as a table.
     Sessions {
         #[arg(long, default_value_t = 20)]
         limit: i64,
+        /// Act as the user of this access token, on the Supabase project of
+        /// SUPABASE_URL and SUPABASE_ANON_KEY, through its Data API.
+        #[arg(long, env = "EXECBOX_ACCESS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// A session's log rows (stdout to stdout, the rest to stderr).
     Logs {
@@ -80,6 +90,21 @@ pub(crate) enum Command {
         /// Keep streaming until the session ends.
         #[arg(long, short = 'f')]
         follow: bool,
+        /// Act as the user of this access token, on the Supabase project of
+        /// SUPABASE_URL and SUPABASE_ANON_KEY, through its Data API.
+        #[arg(long, env = "EXECBOX_ACCESS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Ask the workers to stop a session (its owner's request).
+    Cancel {
+        id: String,
+        /// Act as this user (default: the dev user).
+        #[arg(long)]
+        user: Option<Uuid>,
+        /// Act as the user of this access token, on the Supabase project of
+        /// SUPABASE_URL and SUPABASE_ANON_KEY, through its Data API.
+        #[arg(long, env = "EXECBOX_ACCESS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// The HTTP/WebSocket API (and, unless --no-worker, a worker).
     Serve {
@@ -206,7 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::dev::run(opts, cfg, runtimes, shutdown).await?;
             Ok(0)
         }
-        Command::Run { file, lang, stdin, timeout, memory, cpu_time, json, user } => {
+        Command::Run { file, lang, stdin, timeout, memory, cpu_time, json, user, token } => {
             let interrupted = CancellationToken::new();
             tokio::spawn(signal_shutdown(interrupted.clone()));
             let args = RunArgs {
@@ -218,11 +243,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 cpu_time_ms: cpu_time,
                 json,
                 user,
+                token,
             };
             commands::run(args, &cfg, &runtimes, interrupted).await
         }
-        Command::Sessions { limit } => commands::sessions(&cfg, limit).await.map(|()| 0),
-        Command::Logs { id, follow } => commands::logs(&cfg, &id, follow).await,
+        Command::Sessions { limit, token } => commands::sessions(&cfg, limit, token.as_deref()).await.map(|()| 0),
+        Command::Logs { id, follow, token } => commands::logs(&cfg, &id, follow, token.as_deref()).await,
+        Command::Cancel { id, user, token } => commands::cancel(&cfg, &id, user, token.as_deref()).await.map(|()| 0),
         Command::Serve { listen, no_worker } => {
             let shutdown = CancellationToken::new();
             tokio::spawn(signal_shutdown(shutdown.clone()));

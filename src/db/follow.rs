@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -19,7 +19,7 @@ const POLL: Duration = Duration::from_millis(500);
 /// The poll interval while they are: a last resort only.
 const SAFETY_POLL: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct LogRow {
     pub seq: i32,
     pub stream: Stream,
@@ -83,12 +83,42 @@ impl Follower {
     pub(crate) fn open(hub: &Hub, session: Uuid, user: Option<Uuid>) -> Follower {
         Follower { hub: hub.clone(), sub: hub.subscribe(session), session, user, next_seq: 1 }
     }
+}
 
+/// A session followed one way or another (the database with its
+/// notifications, or the Data API by asking): its state and the rows
+/// written since the last call, and a pause between calls.
+pub(crate) trait Follow {
+    /// The state, then the new rows, read in that order: when the state is
+    /// terminal, the rows are complete. An error if the user cannot see the
+    /// session.
+    async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)>;
+
+    /// Until something may have changed.
+    async fn wait(&mut self);
+
+    /// Streams every row to `on_row` until the session ends; returns how it
+    /// ended. A terminal status means every row is already written.
+    async fn stream_to_end(&mut self, mut on_row: impl FnMut(&LogRow)) -> anyhow::Result<SessionState> {
+        loop {
+            let (state, rows) = self.poll().await?;
+            for row in rows {
+                on_row(&row);
+            }
+            if state.is_done() {
+                return Ok(state);
+            }
+            self.wait().await;
+        }
+    }
+}
+
+impl Follow for Follower {
     /// The session's state, then the rows written since the last call, read
     /// in that order on one pooled connection (pipelined: one round trip):
     /// when the state is terminal, the rows are complete. An error if the
     /// user cannot see the session.
-    pub(crate) async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
+    async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
         let (session, user, from) = (self.session, self.user, self.next_seq);
         let (state, rows) = {
             let db = self.hub.pool().get().await?;
@@ -114,24 +144,9 @@ impl Follower {
 
     /// Waits for a notification about this session, or the poll interval
     /// (short while the hub is not listening, when notifications are lost).
-    pub(crate) async fn wait(&mut self) {
+    async fn wait(&mut self) {
         let poll = if self.hub.is_listening() { SAFETY_POLL } else { POLL };
         let _ = tokio::time::timeout(poll, self.sub.changed()).await;
-    }
-
-    /// Streams every row to `on_row` until the session ends; returns how it
-    /// ended. A terminal status means every row is already written.
-    pub(crate) async fn stream_to_end(&mut self, mut on_row: impl FnMut(&LogRow)) -> anyhow::Result<SessionState> {
-        loop {
-            let (state, rows) = self.poll().await?;
-            for row in rows {
-                on_row(&row);
-            }
-            if state.is_done() {
-                return Ok(state);
-            }
-            self.wait().await;
-        }
     }
 }
 

@@ -19,7 +19,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Secret};
-use crate::db::follow::Follower;
+use crate::db::follow::{Follow, Follower};
 use crate::db::hub::Hub;
 use crate::model::Request;
 use crate::runtimes::Runtimes;

@@ -13,34 +13,54 @@ use super::{Checker, Mode};
 use crate::config::Limits;
 use crate::runtimes::{Runtime, Runtimes};
 
-/// A session to create: the request columns of `backend_execution_sessions`.
-#[derive(Debug, Clone, Default)]
+/// A session to create: the request columns of `backend_execution_sessions`
+/// (serialized as the row a client inserts: unset columns left out, for
+/// the table's defaults).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Request {
     pub language: String,
     pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
     pub args: Vec<String>,
     /// Extra files, as stored: `[{name, content, encoding?}]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_limit_mb: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub compile_timeout_ms: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub compile_memory_limit_mb: Option<i32>,
     /// CPU time (user + system, the program and everything it starts).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_time_limit_ms: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub compile_cpu_time_limit_ms: Option<i32>,
     pub interactive: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub room_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub session_name: Option<String>,
     pub mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tests: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runs: Option<i32>,
     /// Mode `cases`: the cases, as stored (see [`super::cases`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cases: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checker: Option<Checker>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checker_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checker_language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checker_abs_tolerance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checker_rel_tolerance: Option<f64>,
     pub stop_on_failure: bool,
 }

@@ -17,6 +17,7 @@ mod cases;
 mod cli;
 mod data_api;
 mod fleet;
+mod hosted_cli;
 mod interactive;
 mod judge0;
 mod keys;
