@@ -159,6 +159,44 @@ ensure_docker2() {
   wait_for_engine docker2 "$EXECBOX_STATE/dockerd2.log" "the second dockerd"
 }
 
+# gVisor (Debian's runsc) registered as the OCI runtime "runsc" with every
+# engine reading /etc/docker/daemon.json (both of the suite's), with
+# --network=none (containers have no network; without it gVisor refuses to
+# start them in the host's network namespace). Engines already running
+# reload their runtimes on SIGHUP.
+ensure_runsc() {
+  command -v runsc >/dev/null || apt_install runsc
+  local conf=/etc/docker/daemon.json
+  if ! as_root test -f "$conf" || ! as_root grep -q '"runsc"' "$conf"; then
+    log "registering runsc (gVisor) in $conf"
+    as_root mkdir -p /etc/docker
+    as_root python3 - "$conf" <<'PY'
+import json, os, sys
+path = sys.argv[1]
+conf = json.load(open(path)) if os.path.exists(path) else {}
+conf.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+json.dump(conf, open(path, "w"), indent=2)
+PY
+  fi
+  local pid
+  for pid in $(pidof dockerd || true); do
+    if ! docker_of_pid_has_runsc "$pid"; then as_root kill -HUP "$pid"; fi
+  done
+  local i
+  for i in $(seq 1 20); do
+    docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"' && return
+    sleep 0.5
+  done
+  die "the Docker engine did not pick up runsc from $conf"
+}
+
+# Whether the engine of dockerd PID already lists runsc (unknown: no).
+docker_of_pid_has_runsc() {
+  local sock
+  sock=$(tr '\0' ' ' <"/proc/$1/cmdline" | grep -o 'unix://[^ ]*' | head -1)
+  docker ${sock:+-H "$sock"} info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'
+}
+
 # Waits up to 30 s for the engine that CLI ($1: docker or docker2) talks to;
 # dies with the tail of its daemon's log ($2) when it never answers.
 wait_for_engine() {

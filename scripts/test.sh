@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a warm one: the lint gate
 # (rustfmt, clippy with warnings as errors), then installs what is missing
-# (Docker engine, PostgreSQL, pgTAP, PgBouncer, debootstrap, Chromium, the
+# (Docker engine, gVisor's runsc, PostgreSQL, pgTAP, PgBouncer, debootstrap, Chromium, the
 # JavaScript and Python tools the tests drive), starts dockerd and a test
 # PostgreSQL cluster when none runs, builds the runtime images (cached after
 # the first time), runs every test against the real things, then builds
@@ -18,6 +18,7 @@ ensure_postgres
 ensure_pgbouncer
 ensure_debootstrap
 ensure_docker
+ensure_runsc
 ensure_js_tools
 ensure_web_tools
 ensure_chromium

@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use crate::model::Isolation;
+
 /// A value that must never be printed.
 #[derive(Clone, Default, Deserialize)]
 #[serde(transparent)]
@@ -238,8 +240,12 @@ pub struct Limits {
     pub max_file_size_mb: i64,
     /// Uid:gid the program runs as.
     pub user: String,
-    /// OCI runtime (e.g. `runsc` for gVisor); empty means the engine default.
-    pub oci_runtime: String,
+    /// The wall every session gets unless its runtime says otherwise
+    /// (`EXECBOX_ISOLATION`).
+    pub isolation: Isolation,
+    /// The name gVisor's `runsc` is registered under in the engine's
+    /// `daemon.json` (`EXECBOX_GVISOR_RUNTIME`).
+    pub gvisor_runtime: String,
     /// Loosening: give containers the default bridge network. Off by default.
     pub allow_network: bool,
 }
@@ -313,8 +319,19 @@ impl Default for Limits {
             nofile: 256,
             max_file_size_mb: 64,
             user: "65534:65534".into(),
-            oci_runtime: String::new(),
+            isolation: Isolation::Runc,
+            gvisor_runtime: "runsc".into(),
             allow_network: false,
+        }
+    }
+}
+
+impl Limits {
+    /// The engine's name of the OCI runtime that builds `wall`.
+    pub fn oci_runtime(&self, wall: Isolation) -> &str {
+        match wall {
+            Isolation::Runc => "runc",
+            Isolation::Gvisor => &self.gvisor_runtime,
         }
     }
 }
@@ -426,7 +443,15 @@ impl Config {
         e.set("EXECBOX_OUTPUT_LIMIT_BYTES", &mut l.output_limit_bytes)?;
         e.set("EXECBOX_MAX_LINE_BYTES", &mut l.max_line_bytes)?;
         e.set("EXECBOX_TMP_SIZE_MB", &mut l.tmp_size_mb)?;
-        e.set("EXECBOX_OCI_RUNTIME", &mut l.oci_runtime)?;
+        if env("EXECBOX_OCI_RUNTIME").is_some_and(|v| !v.trim().is_empty()) {
+            bail!(
+                "EXECBOX_OCI_RUNTIME is replaced by EXECBOX_ISOLATION=gvisor (and EXECBOX_GVISOR_RUNTIME=<name> \
+                 when the engine registers runsc under another name); it is not read, so that no deployment \
+                 runs under a weaker wall than it asked for"
+            );
+        }
+        e.set("EXECBOX_ISOLATION", &mut l.isolation)?;
+        e.set("EXECBOX_GVISOR_RUNTIME", &mut l.gvisor_runtime)?;
         e.set("EXECBOX_ALLOW_NETWORK", &mut l.allow_network)?;
         let a = &mut cfg.api;
         e.set("EXECBOX_LISTEN", &mut a.listen)?;
@@ -614,7 +639,7 @@ macro_rules! from_env_via_parse {
         }
     )*};
 }
-from_env_via_parse!(u64, i64, u32, usize, f64, Statements);
+from_env_via_parse!(u64, i64, u32, usize, f64, Statements, Isolation);
 
 impl FromEnv for bool {
     fn from_env(s: &str) -> anyhow::Result<Self> {

@@ -53,6 +53,13 @@ pub struct Runtime {
     pub work_mb: Option<u64>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The wall this runtime's sessions get instead of the deployment's
+    /// (`EXECBOX_ISOLATION`): for a language that cannot run under gVisor.
+    /// A loosening, so it says why (`isolation_reason`).
+    #[serde(default)]
+    pub isolation: Option<crate::model::Isolation>,
+    #[serde(default)]
+    pub isolation_reason: Option<String>,
     /// What the image holds beyond the language itself (documentation: the
     /// README's table shows it).
     #[serde(default)]
@@ -316,6 +323,12 @@ impl Runtimes {
             }
             if !crate::model::request::is_safe_name(&rt.entry("").file) {
                 bail!("runtime {}: file name {:?} is not a plain relative name", rt.language, rt.file);
+            }
+            if rt.isolation.is_some() && rt.isolation_reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                bail!(
+                    "runtime {}: `isolation` overrides the deployment's wall; say why in `isolation_reason`",
+                    rt.language
+                );
             }
             if let Some(v) = &rt.validate {
                 if v.run.is_empty() || v.files.is_empty() {

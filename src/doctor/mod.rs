@@ -335,13 +335,17 @@ async fn docker(cfg: &Config, runtimes: &Runtimes, r: &mut Report) {
         "docker",
         format!("engine {} answers; OCI runtimes: {}", info.server_version.unwrap_or_default(), oci.join(", ")),
     );
-    let wanted = &cfg.limits.oci_runtime;
-    if !wanted.is_empty() && !oci.iter().any(|o| o == wanted) {
-        r.say(
-            Verdict::Fail,
-            "docker",
-            format!("EXECBOX_OCI_RUNTIME={wanted}, which this engine does not have; fix: register it in daemon.json"),
-        );
+    let walls = crate::sandbox::walls::needed(runtimes, &cfg.limits);
+    match crate::sandbox::walls::missing(&walls, &oci, &cfg.limits) {
+        Some(why) => r.say(Verdict::Fail, "isolation", why),
+        None => r.say(
+            Verdict::Ok,
+            "isolation",
+            format!(
+                "{} (every wall this worker builds)",
+                walls.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ),
     }
     let mut images: Vec<&str> = runtimes.all().iter().map(|rt| rt.image.as_str()).collect();
     images.sort_unstable();

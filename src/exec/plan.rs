@@ -209,6 +209,7 @@ pub(crate) fn container_spec(
         cpus: first.cpus,
         work_mb: rt.work_mb.unwrap_or(limits.work_size_mb),
         exec_work: stages.compile.is_some(),
+        isolation: rt.isolation.unwrap_or(limits.isolation),
         labels,
     }
 }

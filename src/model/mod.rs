@@ -119,6 +119,18 @@ impl SessionStatus {
 }
 
 text_enum! {
+    /// The wall between a program and the host's kernel.
+    #[derive(PartialOrd, Ord)]
+    pub enum Isolation {
+        /// A hardened container on the host's kernel (Docker's `runc`).
+        Runc = "runc",
+        /// The same container inside gVisor's user-space kernel (`runsc`):
+        /// the program's system calls never reach the host's kernel.
+        Gvisor = "gvisor",
+    }
+}
+
+text_enum! {
     /// What a session does (`mode`).
     pub enum Mode {
         /// Run the program.

@@ -172,6 +172,12 @@ impl Engine {
             .map_err(SandboxError::Unreachable)
     }
 
+    /// The names of the OCI runtimes the engine can run containers with.
+    pub(crate) async fn oci_runtimes(&self) -> Result<Vec<String>, SandboxError> {
+        let info = self.bounded("info", self.docker.info()).await??;
+        Ok(info.runtimes.map(|m| m.into_keys().collect()).unwrap_or_default())
+    }
+
     /// What the engine knows of an image, or None when it is not there.
     pub(crate) async fn image(&self, image: &str) -> Result<Option<Image>, SandboxError> {
         match self.bounded("image inspect", self.docker.inspect_image(image)).await? {

@@ -6,13 +6,15 @@
 //! * [`state`] is one run as a pure state machine, [`run`] its driver;
 //! * [`engine`] is the Docker engine through bollard: create, attach
 //!   before start, kill, inspect, remove, and find containers left behind;
-//! * [`warm`] keeps warm, started containers ready per language.
+//! * [`warm`] keeps warm, started containers ready per language;
+//! * [`walls`] decides whether the engine can build the isolation asked for.
 
 pub(crate) mod engine;
 pub mod launcher;
 pub mod policy;
 pub(crate) mod run;
 pub(crate) mod state;
+pub(crate) mod walls;
 pub(crate) mod warm;
 
 pub(crate) use engine::Running;

@@ -8,6 +8,7 @@ use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
 use uuid::Uuid;
 
 use crate::config::Limits;
+use crate::model::Isolation;
 
 /// Label every execbox container carries; the reaper only touches these.
 pub(crate) const LABEL_MANAGED: &str = "execbox.managed";
@@ -81,6 +82,8 @@ pub struct ContainerSpec {
     pub work_mb: u64,
     /// /work may hold executables (compiled programs); otherwise `noexec`.
     pub exec_work: bool,
+    /// The wall the container is built in (by the engine's OCI runtime for it).
+    pub isolation: Isolation,
     pub labels: HashMap<String, String>,
 }
 
@@ -130,7 +133,8 @@ pub(crate) fn container_config(spec: &ContainerSpec, limits: &Limits) -> Contain
         // Output goes through attach only; a flood never reaches the engine's disk.
         log_config: Some(bollard::models::HostConfigLogConfig { typ: Some("none".into()), config: None }),
         auto_remove: Some(false),
-        runtime: (!limits.oci_runtime.is_empty()).then(|| limits.oci_runtime.clone()),
+        // Named always: the engine's default runtime may be another.
+        runtime: Some(limits.oci_runtime(spec.isolation).to_string()),
         ..Default::default()
     };
     ContainerCreateBody {
@@ -166,6 +170,7 @@ impl ContainerSpec {
             cpus: 0.5,
             work_mb: 16,
             exec_work: false,
+            isolation: Isolation::Runc,
             labels: HashMap::new(),
         }
     }
@@ -194,9 +199,14 @@ mod tests {
         let tmpfs = h.tmpfs.unwrap();
         assert!(tmpfs.values().all(|o| o.contains("size=") && o.contains("noexec")), "{tmpfs:?}");
         // Compiled languages get an exec-able /work, nothing else.
-        let compiled = ContainerSpec { exec_work: true, ..spec };
+        let compiled = ContainerSpec { exec_work: true, ..spec.clone() };
         let t = container_config(&compiled, &Limits::default()).host_config.unwrap().tmpfs.unwrap();
         assert!(t["/work"].contains(",exec,") && t["/tmp"].contains("noexec"), "{t:?}");
+        // The wall is always named: runc, or gVisor's runtime by its name.
+        assert_eq!(h.runtime.as_deref(), Some("runc"));
+        let gvisor = ContainerSpec { isolation: Isolation::Gvisor, ..spec };
+        let limits = Limits { gvisor_runtime: "runsc-ptrace".into(), ..Limits::default() };
+        assert_eq!(container_config(&gvisor, &limits).host_config.unwrap().runtime.as_deref(), Some("runsc-ptrace"));
     }
 
     #[test]

@@ -402,6 +402,7 @@ mod tests {
             ("executables in /work", ContainerSpec { exec_work: !cold.exec_work, ..cold.clone() }, None),
             ("another /work size", ContainerSpec { work_mb: cold.work_mb + 1, ..cold.clone() }, None),
             ("other environment", ContainerSpec { env: vec![("A".into(), "b".into())], ..cold.clone() }, None),
+            ("another wall", ContainerSpec { isolation: crate::model::Isolation::Gvisor, ..cold.clone() }, None),
         ];
         for (what, c, want) in table {
             assert_eq!(fit(&warm, c), *want, "{what}");

@@ -75,7 +75,8 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
     };
     tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
 
-    w.check_docker().await;
+    // An engine that cannot build the wall asked for: no start at all.
+    w.check_docker().await?;
     w.check_images().await;
     w.announce().await;
     w.reap().await;
@@ -94,9 +95,9 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
     }
     reap.reset();
 
-    loop {
+    let fatal = loop {
         tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => break None,
             Some(wake) = wake_rx.recv() => match wake {
                 Wake::Listening => {
                     w.polling = false;
@@ -117,7 +118,9 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
                 }
             },
             _ = poll.tick() => {
-                w.check_docker().await;
+                if let Err(e) = w.check_docker().await {
+                    break Some(e);
+                }
                 w.rescue().await;
                 w.claim().await;
                 w.refill();
@@ -137,9 +140,12 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
                 w.refill();
             }
         }
-    }
+    };
 
-    tracing::info!(running = w.runs.len(), "shutting down: no new claims");
+    match &fatal {
+        Some(e) => tracing::error!(error = %e, running = w.runs.len(), "stopping: no new claims"),
+        None => tracing::info!(running = w.runs.len(), "shutting down: no new claims"),
+    }
     listener_stop.cancel();
     if let Some(pool) = &w.ctx.warm {
         pool.drain().await;
@@ -166,7 +172,7 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
     })
     .await;
     tracing::info!("worker stopped");
-    Ok(())
+    fatal.map_or(Ok(()), Err)
 }
 
 /// The warm pool the configuration asks for: its counts, or with none (and
@@ -286,7 +292,12 @@ impl Worker {
     /// pending for a worker that can run them.
     async fn claim(&mut self) {
         if self.ctx.engine_suspect.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            self.check_docker().await;
+            // A wall the engine cannot build stops the worker at its next
+            // poll tick; nothing is claimed meanwhile (the engine is not ok).
+            if let Err(e) = self.check_docker().await {
+                tracing::error!(error = %e, "not claiming");
+                return;
+            }
         }
         let free = self.free_slots();
         let Some(runnable) = self.runnable.as_ref().filter(|_| free > 0 && self.docker_ok) else { return };
@@ -397,8 +408,26 @@ impl Worker {
     }
 
     /// Pings the engine; logs only when reachability changes.
-    async fn check_docker(&mut self) {
+    /// Whether the engine answers; once it does (at start, or back after
+    /// an outage), whether it can build every wall this worker's sessions
+    /// get: an error when it cannot (the worker stops, rather than run a
+    /// session behind a weaker wall).
+    async fn check_docker(&mut self) -> anyhow::Result<()> {
         let ok = self.ctx.engine.ping().await;
+        if ok.is_ok() && !self.docker_ok {
+            let walls = crate::sandbox::walls::needed(&self.ctx.runtimes, &self.ctx.cfg.limits);
+            match self.ctx.engine.oci_runtimes().await {
+                Ok(oci) => {
+                    if let Some(why) = crate::sandbox::walls::missing(&walls, &oci, &self.ctx.cfg.limits) {
+                        anyhow::bail!(why);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "cannot tell the engine's OCI runtimes yet");
+                    return Ok(());
+                }
+            }
+        }
         match (&ok, self.docker_ok) {
             (Ok(()), false) => tracing::info!("Docker engine reachable; claiming sessions"),
             (Err(e), true) => {
@@ -414,6 +443,7 @@ impl Worker {
         if self.docker_ok && !was_ok {
             self.check_images().await;
         }
+        Ok(())
     }
 
     /// Which runtimes the engine has images for: this worker claims only

@@ -19,6 +19,7 @@ mod data_api;
 mod fleet;
 mod hosted_cli;
 mod interactive;
+mod isolation;
 mod judge0;
 mod keys;
 mod languages;

@@ -556,6 +556,7 @@ async fn a_real_container_carries_the_whole_policy() {
         cpus: 0.5,
         work_mb: 16,
         exec_work: false,
+        isolation: execbox::model::Isolation::Runc,
         labels: std::collections::HashMap::from([("execbox.test".to_string(), "policy".to_string())]),
     };
     let created = engine.create(&spec).await.unwrap();
@@ -582,6 +583,7 @@ async fn a_real_container_carries_the_whole_policy() {
     assert_eq!(h.ipc_mode.as_deref(), Some("private"));
     assert_eq!(h.log_config.unwrap().typ.as_deref(), Some("none"));
     assert_eq!(h.auto_remove, Some(false));
+    assert_eq!(h.runtime.as_deref(), Some("runc"), "the wall is named, whatever the engine's default");
     let tmpfs = h.tmpfs.unwrap();
     assert!(tmpfs["/tmp"].contains("size=64m") && tmpfs["/tmp"].contains("noexec"));
     assert!(tmpfs["/work"].contains("size=16m"));

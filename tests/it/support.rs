@@ -404,6 +404,15 @@ impl Worker {
         Worker { shutdown, handle: Some(handle) }
     }
 
+    /// The worker's result when it ends by itself (it refused to go on),
+    /// or None when it still runs after `within`.
+    pub async fn ended(&mut self, within: Duration) -> Option<anyhow::Result<()>> {
+        let handle = self.handle.as_mut().unwrap();
+        let result = tokio::time::timeout(within, handle).await.ok()?.unwrap();
+        self.handle = None;
+        Some(result)
+    }
+
     /// Graceful stop; returns the worker's result.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();

@@ -1,0 +1,50 @@
+//! The walls a session runs behind: a hardened container on the host's
+//! kernel (runc) or the same container inside gVisor's user-space kernel,
+//! chosen by the deployment; a worker that cannot build the wall it was
+//! told to build does not start.
+
+use std::time::Duration;
+
+use execbox::model::Isolation;
+
+use crate::support::*;
+
+const T: Duration = Duration::from_secs(60);
+
+/// What the program's kernel says it is.
+const RELEASE: &str = "import platform\nprint(platform.release())\n";
+
+#[tokio::test]
+async fn gvisor_serves_programs_from_its_own_kernel_and_runc_from_the_hosts() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let host = String::from_utf8(std::process::Command::new("uname").arg("-r").output().unwrap().stdout).unwrap();
+    for (wall, kernel) in [(Isolation::Gvisor, "4.4.0"), (Isolation::Runc, host.trim())] {
+        let w = db.worker_with(|c| c.limits.isolation = wall);
+        let id = db.submit(user, "python", RELEASE).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "completed", "{wall:?}: {s:?}");
+        assert_eq!(db.stdout(id).await, [kernel], "{wall:?}");
+        w.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_worker_told_to_use_a_wall_its_engine_lacks_refuses_to_start() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let id = db.submit(user, "python", "print('never')").await;
+    let mut w = db.worker_with(|c| {
+        c.limits.isolation = Isolation::Gvisor;
+        c.limits.gvisor_runtime = "runsc-nowhere".into();
+    });
+    let err = w.ended(T).await.expect("the worker stops by itself").unwrap_err().to_string();
+    for said in
+        ["no OCI runtime named \"runsc-nowhere\"", "apt-get install runsc", "\"runtimeArgs\": [\"--network=none\"]"]
+    {
+        assert!(err.contains(said), "{said}: {err}");
+    }
+    // It claimed nothing: the session waits for a worker that can run it.
+    let s = db.session(id).await;
+    assert_eq!((s.status.as_str(), s.attempt), ("pending", 0), "{s:?}");
+}
