@@ -708,6 +708,19 @@ mod tests {
     }
 
     #[test]
+    fn the_wall_is_a_typed_choice_and_the_old_setting_is_refused() {
+        assert_eq!(load(&[]).unwrap().limits.isolation, Isolation::Runc);
+        let c = load(&[("EXECBOX_ISOLATION", "gvisor"), ("EXECBOX_GVISOR_RUNTIME", "runsc-kvm")]).unwrap();
+        assert_eq!((c.limits.isolation, c.limits.oci_runtime(Isolation::Gvisor)), (Isolation::Gvisor, "runsc-kvm"));
+        assert_eq!(c.limits.oci_runtime(Isolation::Runc), "runc");
+        let err = format!("{:#}", load(&[("EXECBOX_ISOLATION", "firecracker")]).unwrap_err());
+        assert!(err.contains("EXECBOX_ISOLATION"), "{err}");
+        // A deployment that asked for gVisor the old way is not quietly run under runc.
+        let err = format!("{:#}", load(&[("EXECBOX_OCI_RUNTIME", "runsc")]).unwrap_err());
+        assert!(err.contains("EXECBOX_ISOLATION=gvisor"), "{err}");
+    }
+
+    #[test]
     fn secrets_are_not_printed() {
         let c = load(&[("DATABASE_URL", "postgres://u:hunter2@h/db")]).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));

@@ -676,5 +676,12 @@ mod tests {
         assert!(Runtimes::parse(dup).is_err());
         let escape = "[[runtime]]\nlanguage='a'\nversion='1'\nimage='i'\nbuild='x'\nfile='../m'\nrun=['x']\n";
         assert!(Runtimes::parse(escape).is_err());
+        // A runtime's own wall needs its reason; an unknown wall is refused.
+        let plain = "[[runtime]]\nlanguage='a'\nversion='1'\nimage='i'\nbuild='x'\nfile='m'\nrun=['x']\n";
+        let err = Runtimes::parse(&format!("{plain}isolation='runc'\n")).unwrap_err().to_string();
+        assert!(err.contains("isolation_reason"), "{err}");
+        assert!(Runtimes::parse(&format!("{plain}isolation='vm'\nisolation_reason='r'\n")).is_err());
+        let own = Runtimes::parse(&format!("{plain}isolation='runc'\nisolation_reason='needs io_uring'\n")).unwrap();
+        assert_eq!(own.all()[0].isolation, Some(crate::model::Isolation::Runc));
     }
 }

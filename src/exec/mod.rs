@@ -63,7 +63,10 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
                 pipe.set_cases_mode();
             }
             let cases = valid.cases.as_ref();
-            run(&ctx, &s, &plan, cases, &mut pipe, &tx, &mut stop, &mut container, &input).await
+            match plan::unbuildable(&plan, &ctx.cfg.limits) {
+                Some(why) => Some(Outcome::refused(EndReason::Infrastructure, why)),
+                None => run(&ctx, &s, &plan, cases, &mut pipe, &tx, &mut stop, &mut container, &input).await,
+            }
         }
     };
     if let Some(o) = &outcome {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::Limits;
 use crate::model::cases::{ValidCases, ValidChecker};
 use crate::model::request::File;
-use crate::model::{ReportFormat, ValidMode, ValidRequest};
+use crate::model::{Isolation, ReportFormat, ValidMode, ValidRequest};
 use crate::runtimes::{Runtime, Vars};
 use crate::sandbox::launcher::{Launch, Report};
 use crate::sandbox::policy::ContainerSpec;
@@ -39,6 +39,29 @@ pub(super) struct CheckerPlan<'a> {
     pub(super) launch: Launch,
     /// One check's wall-clock limit.
     pub(super) timeout: Duration,
+}
+
+/// The wall a runtime's sandboxes are built in: its own, else the
+/// deployment's.
+pub(crate) fn wall(rt: &Runtime, l: &Limits) -> Isolation {
+    rt.isolation.unwrap_or(l.isolation)
+}
+
+/// Why this plan's sandboxes cannot be built in their walls, if they
+/// cannot: gVisor's `runsc` (Debian's, 2022) has no `update`, so a sandbox
+/// that compiles first cannot take the run stage's lower limits. Such a
+/// session is refused before any container exists, never run with the
+/// compile stage's limits nor behind runc instead.
+pub(super) fn unbuildable(p: &Plan<'_>, l: &Limits) -> Option<String> {
+    let compiled = std::iter::once((p.runtime, p.stages))
+        .chain(p.checker.as_ref().map(|c| (c.runtime, c.stages)))
+        .find(|(rt, stages)| stages.compile.is_some() && wall(rt, l) == Isolation::Gvisor)?;
+    let language = &compiled.0.language;
+    Some(format!(
+        "{language} compiles before it runs, and this deployment's gVisor cannot change a sandbox's limits between \
+         the two stages; to run {language} under runc here, give it `isolation = \"runc\"` with an \
+         `isolation_reason` in the runtime table"
+    ))
 }
 
 /// Output bytes a checker may print per case.
@@ -209,7 +232,7 @@ pub(crate) fn container_spec(
         cpus: first.cpus,
         work_mb: rt.work_mb.unwrap_or(limits.work_size_mb),
         exec_work: stages.compile.is_some(),
-        isolation: rt.isolation.unwrap_or(limits.isolation),
+        isolation: wall(rt, limits),
         labels,
     }
 }
@@ -257,6 +280,37 @@ mod tests {
             let spec = default_spec(&rt(name), &limits, HashMap::new());
             assert!(!spec.cmd.contains(&"--prestart".to_string()), "{name}: {:?}", spec.cmd);
         }
+    }
+
+    #[test]
+    fn gvisor_builds_no_sandbox_that_compiles_first() {
+        let req = |language: &str| Request { language: language.into(), code: "CODE".into(), ..Default::default() };
+        let runtimes = Runtimes::builtin();
+        let gvisor = Limits { isolation: Isolation::Gvisor, ..Limits::default() };
+        #[rustfmt::skip]
+        let table: &[(&str, &Limits, bool)] = &[
+            ("python", &gvisor, false),
+            ("cpp", &gvisor, true),
+            ("cpp", &Limits::default(), false),
+            ("rust", &gvisor, true),
+        ];
+        for (language, limits, refused) in table {
+            let r = req(language);
+            let valid = r.validate(&runtimes, limits).unwrap();
+            let why = unbuildable(&plan(&valid, limits), limits);
+            assert_eq!(why.is_some(), *refused, "{language} {:?}: {why:?}", limits.isolation);
+        }
+        // A runtime of its own wall (runc, with its reason) is built.
+        let mut cpp = rt("cpp");
+        cpp.isolation = Some(Isolation::Runc);
+        cpp.isolation_reason = Some("compiles first".into());
+        let own = Runtimes::of(cpp);
+        let r = req("cpp");
+        let valid = r.validate(&own, &gvisor).unwrap();
+        assert_eq!(unbuildable(&plan(&valid, &gvisor), &gvisor), None);
+        let valid = r.validate(&runtimes, &gvisor).unwrap();
+        let why = unbuildable(&plan(&valid, &gvisor), &gvisor).unwrap();
+        assert!(why.starts_with("cpp compiles before it runs"), "{why}");
     }
 
     #[test]

@@ -87,6 +87,12 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
 }
 
+/// Host tasks a gVisor sandbox may have per process of its program: its
+/// kernel's threads and the ptrace platform's stubs. Measured: a fork bomb
+/// held to 63 processes inside needs more than 256 host tasks, and runs to
+/// the limit within 512.
+const GVISOR_PIDS_PER_PROCESS: i64 = 8;
+
 /// The hardened configuration for `spec` under `limits`.
 pub(crate) fn container_config(spec: &ContainerSpec, limits: &Limits) -> ContainerCreateBody {
     let memory = (spec.memory_mb * 1024 * 1024) as i64;
@@ -104,18 +110,33 @@ pub(crate) fn container_config(spec: &ContainerSpec, limits: &Limits) -> Contain
         ),
     ]);
     let ulimit = |name: &str, n: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(n), hard: Some(n) };
+    let mut ulimits = vec![
+        ulimit("nofile", limits.nofile),
+        ulimit("fsize", limits.max_file_size_mb * 1024 * 1024),
+        ulimit("core", 0),
+    ];
+    // The processes a program may have. Under runc, the container's pids
+    // cgroup counts them (RLIMIT_NPROC would count every process of the uid
+    // on the host, other containers' too). Under gVisor the cgroup holds the
+    // sandbox's own kernel, whose host threads and ptrace stubs a fork bomb
+    // multiplies (at 64 it crashes the sandbox, blaming the infrastructure):
+    // gVisor's kernel counts the program's processes (RLIMIT_NPROC, per
+    // sandbox), and the cgroup stays as an outer bound with room for both.
+    let pids = match spec.isolation {
+        Isolation::Runc => limits.pids_limit,
+        Isolation::Gvisor => {
+            ulimits.push(ulimit("nproc", limits.pids_limit));
+            limits.pids_limit * GVISOR_PIDS_PER_PROCESS
+        }
+    };
     let host = HostConfig {
         // Resources.
         memory: Some(memory),
         memory_swap: Some(memory), // equal to memory: no swap
         memory_swappiness: None,
         nano_cpus: Some((spec.cpus * 1e9) as i64),
-        pids_limit: Some(limits.pids_limit),
-        ulimits: Some(vec![
-            ulimit("nofile", limits.nofile),
-            ulimit("fsize", limits.max_file_size_mb * 1024 * 1024),
-            ulimit("core", 0),
-        ]),
+        pids_limit: Some(pids),
+        ulimits: Some(ulimits),
         // Filesystem: read-only image, small bounded scratch space.
         readonly_rootfs: Some(true),
         tmpfs: Some(tmpfs),
@@ -206,7 +227,12 @@ mod tests {
         assert_eq!(h.runtime.as_deref(), Some("runc"));
         let gvisor = ContainerSpec { isolation: Isolation::Gvisor, ..spec };
         let limits = Limits { gvisor_runtime: "runsc-ptrace".into(), ..Limits::default() };
-        assert_eq!(container_config(&gvisor, &limits).host_config.unwrap().runtime.as_deref(), Some("runsc-ptrace"));
+        let h = container_config(&gvisor, &limits).host_config.unwrap();
+        assert_eq!(h.runtime.as_deref(), Some("runsc-ptrace"));
+        // gVisor's kernel counts the program's processes; the cgroup has room for it.
+        assert_eq!(h.pids_limit, Some(64 * GVISOR_PIDS_PER_PROCESS));
+        let nproc = h.ulimits.unwrap().into_iter().find(|u| u.name.as_deref() == Some("nproc")).and_then(|u| u.hard);
+        assert_eq!(nproc, Some(64));
     }
 
     #[test]

@@ -633,6 +633,56 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
     w.stop().await.unwrap();
 }
 
+/// Under gVisor every interpreted language says hello, and echoes its
+/// stdin, as it does under runc; a compiled one is refused before any
+/// container exists, with the reason and the setting that runs it under
+/// runc (gVisor cannot lower a sandbox's limits between the stages).
+#[tokio::test]
+async fn every_language_says_hello_under_gvisor() {
+    let _cpu = every_language().await;
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let w = db.worker_with(|c| {
+        c.limits.isolation = execbox::model::Isolation::Gvisor;
+        c.worker.max_concurrent_runs = 2;
+    });
+    let runtimes = execbox::runtimes::Runtimes::builtin();
+    let mut cases = Vec::new();
+    for l in LANGS {
+        let rt = runtimes.resolve(l.name).unwrap();
+        let hello = submit_files(&db, user, l.name, &rt.hello, None).await;
+        let echo = match l.echo {
+            Some(code) => {
+                let r = Request {
+                    language: l.name.into(),
+                    code: code.into(),
+                    stdin: Some("hello\n".into()),
+                    ..Default::default()
+                };
+                Some(db.insert(user, &r).await)
+            }
+            None => None,
+        };
+        cases.push((l.name, rt.compile.is_some(), hello, echo));
+    }
+    let mut wrong = Vec::new();
+    for (name, compiled, hello, echo) in cases {
+        for (id, want) in std::iter::once((hello, "Hello, world!")).chain(echo.map(|e| (e, "hello"))) {
+            let s = db.wait_done(id, T).await;
+            let out = db.stdout(id).await;
+            let refused = s.end_reason.as_deref() == Some("infrastructure")
+                && s.error.as_deref().is_some_and(|e| e.starts_with(&format!("{name} compiles before it runs")))
+                && out.is_empty();
+            let ok = if compiled { refused } else { s.status == "completed" && out == [want] };
+            if !ok {
+                wrong.push(format!("{name}: {s:?} {out:?} {:?}", db.logs(id).await.last()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} under gVisor:\n{}", wrong.len(), wrong.join("\n"));
+    w.stop().await.unwrap();
+}
+
 /// Each language's programs through `/api/v2/execute` as Piston's CI sends
 /// its package tests (the language named as the test file names it, the
 /// file under its own name), answered in Piston's fields.
