@@ -34,6 +34,7 @@ export type Database = {
           finished_at: string | null
           id: string
           interactive: boolean
+          isolation: string | null
           language: string
           lease_expires_at: string | null
           memory_limit_mb: number | null
@@ -75,6 +76,7 @@ export type Database = {
           finished_at?: string | null
           id?: string
           interactive?: boolean
+          isolation?: never
           language: string
           lease_expires_at?: string | null
           memory_limit_mb?: number | null
@@ -116,6 +118,7 @@ export type Database = {
           finished_at?: string | null
           id?: string
           interactive?: boolean
+          isolation?: never
           language?: string
           lease_expires_at?: string | null
           memory_limit_mb?: number | null
@@ -474,6 +477,7 @@ export type Database = {
           exit_code: number | null
           finished_at: string | null
           id: string | null
+          isolation: string | null
           language: string | null
           memory_kb: number | null
           mode: string | null
@@ -493,6 +497,7 @@ export type Database = {
           exit_code?: number | null
           finished_at?: string | null
           id?: string | null
+          isolation?: string | null
           language?: string | null
           memory_kb?: never
           mode?: string | null
@@ -512,6 +517,7 @@ export type Database = {
           exit_code?: number | null
           finished_at?: string | null
           id?: string | null
+          isolation?: string | null
           language?: string | null
           memory_kb?: never
           mode?: string | null

@@ -127,6 +127,7 @@ pub(super) fn judge(f: &Finished, stages: &Stages, output_limit: u64, compile_ex
             Ending::Exited(s) => Some(s.usage),
             _ => None,
         },
+        isolation: None,
     };
     Some(outcome)
 }

@@ -65,7 +65,15 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
             let cases = valid.cases.as_ref();
             match plan::unbuildable(&plan, &ctx.cfg.limits) {
                 Some(why) => Some(Outcome::refused(EndReason::Infrastructure, why)),
-                None => run(&ctx, &s, &plan, cases, &mut pipe, &tx, &mut stop, &mut container, &input).await,
+                None => {
+                    run(&ctx, &s, &plan, cases, &mut pipe, &tx, &mut stop, &mut container, &input).await.map(|mut o| {
+                        // Once a sandbox was built: the wall it was built in.
+                        if container.is_some() {
+                            o.usage.isolation = Some(plan::wall(plan.runtime, &ctx.cfg.limits));
+                        }
+                        o
+                    })
+                }
             }
         }
     };

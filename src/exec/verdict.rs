@@ -188,6 +188,7 @@ pub(super) fn cases_outcome(run: Outcome, cases: &[Case], mut results: Vec<CaseR
             wall_ms: results.iter().filter_map(|r| r.wall_ms).sum(),
             memory_kb: results.iter().filter_map(|r| r.memory_kb).max().unwrap_or(0),
         }),
+        isolation: run.usage.isolation,
     };
     let result = CasesResult::of(results);
     let value = serde_json::to_value(&result).ok();

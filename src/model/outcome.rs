@@ -124,18 +124,21 @@ pub struct StageUsage {
     pub memory_kb: u64,
 }
 
-/// A session's `usage`: per stage, where the stage ran to its end.
+/// A session's `usage`: per stage, where the stage ran to its end, and the
+/// wall its sandbox was built in (once one was).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Usage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compile: Option<StageUsage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<StageUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<super::Isolation>,
 }
 
 impl Usage {
     pub fn is_empty(&self) -> bool {
-        self.compile.is_none() && self.run.is_none()
+        self.compile.is_none() && self.run.is_none() && self.isolation.is_none()
     }
 }
 

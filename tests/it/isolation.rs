@@ -25,8 +25,37 @@ async fn gvisor_serves_programs_from_its_own_kernel_and_runc_from_the_hosts() {
         let s = db.wait_done(id, T).await;
         assert_eq!(s.status, "completed", "{wall:?}: {s:?}");
         assert_eq!(db.stdout(id).await, [kernel], "{wall:?}");
+        // The session says which wall it ran behind: its column, its usage
+        // and the dashboard's view.
+        let row = db
+            .client()
+            .await
+            .query_one(
+                "select s.isolation, s.usage ->> 'isolation', o.isolation
+                 from backend_execution_sessions s join session_overview o using (id) where s.id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        let said: [Option<String>; 3] = [row.get(0), row.get(1), row.get(2)];
+        assert_eq!(said, [Some(wall.as_str().to_string()), Some(wall.as_str().into()), Some(wall.as_str().into())]);
         w.stop().await.unwrap();
     }
+    // A session gVisor cannot build is refused before any sandbox: no wall.
+    let w = db.worker_with(|c| c.limits.isolation = Isolation::Gvisor);
+    let id = db.submit(user, "c", "int main(void) { return 0; }").await;
+    let s = db.wait_done(id, T).await;
+    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("infrastructure")), "{s:?}");
+    assert!(s.error.as_deref().unwrap_or("").starts_with("c compiles before it runs"), "{s:?}");
+    let wall: Option<String> = db
+        .client()
+        .await
+        .query_one("select isolation from backend_execution_sessions where id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(wall, None);
+    w.stop().await.unwrap();
 }
 
 #[tokio::test]
