@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub(crate) mod docker;
+mod gvisor;
 mod install;
 pub(crate) mod state;
 mod token;
@@ -134,6 +135,7 @@ async fn serve(
     let cfg = Arc::new(cfg.finish()?);
     let engine = Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
     docker::ensure(&engine, opts.yes, &opts.dir).await?;
+    gvisor::ensure(&engine, &runtimes, &cfg.limits, opts.yes).await?;
     let missing = crate::images::missing(&engine, &runtimes).await?;
     if !missing.is_empty() {
         step(&format!("building runtime images for {} (first run only)", missing.join(", ")));
