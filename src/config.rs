@@ -246,6 +246,10 @@ pub struct Limits {
     /// The name gVisor's `runsc` is registered under in the engine's
     /// `daemon.json` (`EXECBOX_GVISOR_RUNTIME`).
     pub gvisor_runtime: String,
+    /// The wall of anonymous callers' sessions (open Piston mode), when it
+    /// is to be stronger than every other session's
+    /// (`EXECBOX_ANONYMOUS_ISOLATION`).
+    pub anonymous_isolation: Option<Isolation>,
     /// Loosening: give containers the default bridge network. Off by default.
     pub allow_network: bool,
 }
@@ -321,6 +325,7 @@ impl Default for Limits {
             user: "65534:65534".into(),
             isolation: Isolation::Runc,
             gvisor_runtime: "runsc".into(),
+            anonymous_isolation: None,
             allow_network: false,
         }
     }
@@ -452,6 +457,7 @@ impl Config {
         }
         e.set("EXECBOX_ISOLATION", &mut l.isolation)?;
         e.set("EXECBOX_GVISOR_RUNTIME", &mut l.gvisor_runtime)?;
+        e.set_opt("EXECBOX_ANONYMOUS_ISOLATION", &mut l.anonymous_isolation)?;
         e.set("EXECBOX_ALLOW_NETWORK", &mut l.allow_network)?;
         let a = &mut cfg.api;
         e.set("EXECBOX_LISTEN", &mut a.listen)?;

@@ -20,6 +20,9 @@ pub(crate) struct Claimed {
     pub id: Uuid,
     pub attempt: i32,
     pub request: Request,
+    /// Made by an anonymous caller (open Piston mode: tagged with its
+    /// client address, no user of its own).
+    pub anonymous: bool,
 }
 
 /// (session, attempt) pairs as the two arrays SQL's `unnest` takes.
@@ -63,7 +66,8 @@ pub(crate) async fn claim(
                        s.args, s.files, s.interactive, s.compile_timeout_ms, s.compile_memory_limit_mb,
                        s.mode, s.tests, s.runs, s.room_id, s.session_name, s.cpu_time_limit_ms,
                        s.compile_cpu_time_limit_ms, s.cases, s.checker, s.checker_code, s.checker_language,
-                       s.checker_abs_tolerance, s.checker_rel_tolerance, s.stop_on_failure",
+                       s.checker_abs_tolerance, s.checker_rel_tolerance, s.stop_on_failure,
+                       exists (select 1 from public.execbox_session_clients c where c.session_id = s.id) as anonymous",
             &[&worker_id, &(limit as i64), &ms(lease), &refused],
         )
         .await?;
@@ -98,6 +102,7 @@ pub(crate) async fn claim(
                     checker_rel_tolerance: r.try_get("checker_rel_tolerance")?,
                     stop_on_failure: r.try_get("stop_on_failure")?,
                 },
+                anonymous: r.try_get("anonymous")?,
             })
         })
         .collect()

@@ -255,7 +255,8 @@ async fn start_checker<'p>(
     c: &'p CheckerPlan<'p>,
 ) -> Result<(Running, &'p CheckerPlan<'p>), SandboxError> {
     let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, &ctx.cfg.worker.id);
-    let spec = container_spec(c.runtime, &c.launch, &c.stages, &ctx.cfg.limits, labels);
+    let wall = super::plan::wall(c.runtime, &ctx.cfg.limits, s.anonymous);
+    let spec = container_spec(c.runtime, &c.launch, &c.stages, &ctx.cfg.limits, wall, labels);
     if let Some(pool) = &ctx.warm {
         if let Some(running) = pool.serve(&spec, &c.runtime.language, &c.launch).await {
             return Ok((running, c));

@@ -63,13 +63,13 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
                 pipe.set_cases_mode();
             }
             let cases = valid.cases.as_ref();
-            match plan::unbuildable(&plan, &ctx.cfg.limits) {
+            match plan::unbuildable(&plan, &ctx.cfg.limits, s.anonymous) {
                 Some(why) => Some(Outcome::refused(EndReason::Infrastructure, why)),
                 None => {
                     run(&ctx, &s, &plan, cases, &mut pipe, &tx, &mut stop, &mut container, &input).await.map(|mut o| {
                         // Once a sandbox was built: the wall it was built in.
                         if container.is_some() {
-                            o.usage.isolation = Some(plan::wall(plan.runtime, &ctx.cfg.limits));
+                            o.usage.isolation = Some(plan::wall(plan.runtime, &ctx.cfg.limits, s.anonymous));
                         }
                         o
                     })
@@ -217,7 +217,8 @@ async fn run(
     let rt = plan.runtime;
     let worker_id = ctx.cfg.worker.id.as_str();
     let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, worker_id);
-    let spec = container_spec(rt, &plan.launch, &plan.stages, &ctx.cfg.limits, labels);
+    let wall = plan::wall(rt, &ctx.cfg.limits, s.anonymous);
+    let spec = container_spec(rt, &plan.launch, &plan.stages, &ctx.cfg.limits, wall, labels);
     // A warm container serves the session when it is the container the
     // session would get but for its labels, a lower memory limit and its
     // launcher's command line, both applied before the code arrives (see

@@ -41,10 +41,15 @@ pub(super) struct CheckerPlan<'a> {
     pub(super) timeout: Duration,
 }
 
-/// The wall a runtime's sandboxes are built in: its own, else the
-/// deployment's.
-pub(crate) fn wall(rt: &Runtime, l: &Limits) -> Isolation {
-    rt.isolation.unwrap_or(l.isolation)
+/// The wall a runtime's sandbox is built in: its own, else the
+/// deployment's; for an anonymous caller's session, the anonymous callers'
+/// wall where that is the stronger.
+pub(crate) fn wall(rt: &Runtime, l: &Limits, anonymous: bool) -> Isolation {
+    let own = rt.isolation.unwrap_or(l.isolation);
+    match (anonymous, l.anonymous_isolation) {
+        (true, Some(theirs)) => own.max(theirs),
+        _ => own,
+    }
 }
 
 /// Why this plan's sandboxes cannot be built in their walls, if they
@@ -52,10 +57,10 @@ pub(crate) fn wall(rt: &Runtime, l: &Limits) -> Isolation {
 /// that compiles first cannot take the run stage's lower limits. Such a
 /// session is refused before any container exists, never run with the
 /// compile stage's limits nor behind runc instead.
-pub(super) fn unbuildable(p: &Plan<'_>, l: &Limits) -> Option<String> {
+pub(super) fn unbuildable(p: &Plan<'_>, l: &Limits, anonymous: bool) -> Option<String> {
     let compiled = std::iter::once((p.runtime, p.stages))
         .chain(p.checker.as_ref().map(|c| (c.runtime, c.stages)))
-        .find(|(rt, stages)| stages.compile.is_some() && wall(rt, l) == Isolation::Gvisor)?;
+        .find(|(rt, stages)| stages.compile.is_some() && wall(rt, l, anonymous) == Isolation::Gvisor)?;
     let language = &compiled.0.language;
     Some(format!(
         "{language} compiles before it runs, and this deployment's gVisor cannot change a sandbox's limits between \
@@ -221,6 +226,7 @@ pub(crate) fn container_spec(
     launch: &Launch,
     stages: &Stages,
     limits: &Limits,
+    wall: Isolation,
     labels: HashMap<String, String>,
 ) -> ContainerSpec {
     let first = stages.compile.unwrap_or(stages.run);
@@ -232,7 +238,7 @@ pub(crate) fn container_spec(
         cpus: first.cpus,
         work_mb: rt.work_mb.unwrap_or(limits.work_size_mb),
         exec_work: stages.compile.is_some(),
-        isolation: wall(rt, limits),
+        isolation: wall,
         labels,
     }
 }
@@ -243,7 +249,7 @@ pub fn default_spec(rt: &Runtime, limits: &Limits, labels: HashMap<String, Strin
     let runtimes = crate::runtimes::Runtimes::of(rt.clone());
     let valid = request.validate(&runtimes, limits).expect("a default request is valid");
     let p = plan(&valid, limits);
-    container_spec(rt, &p.launch, &p.stages, limits, labels)
+    container_spec(rt, &p.launch, &p.stages, limits, wall(rt, limits, false), labels)
 }
 
 #[cfg(test)]
@@ -283,6 +289,26 @@ mod tests {
     }
 
     #[test]
+    fn anonymous_callers_get_the_stronger_wall() {
+        let (runc, gvisor) = (Isolation::Runc, Isolation::Gvisor);
+        let mut own_runc = rt("python");
+        own_runc.isolation = Some(runc);
+        #[rustfmt::skip]
+        let table: &[(Isolation, Option<Isolation>, &Runtime, bool, Isolation)] = &[
+            (runc, None, &rt("python"), true, runc),
+            (runc, Some(gvisor), &rt("python"), false, runc),
+            (runc, Some(gvisor), &rt("python"), true, gvisor),
+            (gvisor, Some(runc), &rt("python"), true, gvisor),
+            (gvisor, None, &own_runc, false, runc),
+            (gvisor, Some(gvisor), &own_runc, true, gvisor),
+        ];
+        for (deployment, anonymous_wall, runtime, anonymous, want) in table {
+            let l = Limits { isolation: *deployment, anonymous_isolation: *anonymous_wall, ..Limits::default() };
+            assert_eq!(wall(runtime, &l, *anonymous), *want, "{deployment:?} {anonymous_wall:?} {anonymous}");
+        }
+    }
+
+    #[test]
     fn gvisor_builds_no_sandbox_that_compiles_first() {
         let req = |language: &str| Request { language: language.into(), code: "CODE".into(), ..Default::default() };
         let runtimes = Runtimes::builtin();
@@ -297,7 +323,7 @@ mod tests {
         for (language, limits, refused) in table {
             let r = req(language);
             let valid = r.validate(&runtimes, limits).unwrap();
-            let why = unbuildable(&plan(&valid, limits), limits);
+            let why = unbuildable(&plan(&valid, limits), limits, false);
             assert_eq!(why.is_some(), *refused, "{language} {:?}: {why:?}", limits.isolation);
         }
         // A runtime of its own wall (runc, with its reason) is built.
@@ -307,9 +333,9 @@ mod tests {
         let own = Runtimes::of(cpp);
         let r = req("cpp");
         let valid = r.validate(&own, &gvisor).unwrap();
-        assert_eq!(unbuildable(&plan(&valid, &gvisor), &gvisor), None);
+        assert_eq!(unbuildable(&plan(&valid, &gvisor), &gvisor, false), None);
         let valid = r.validate(&runtimes, &gvisor).unwrap();
-        let why = unbuildable(&plan(&valid, &gvisor), &gvisor).unwrap();
+        let why = unbuildable(&plan(&valid, &gvisor), &gvisor, false).unwrap();
         assert!(why.starts_with("cpp compiles before it runs"), "{why}");
     }
 

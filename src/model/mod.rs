@@ -119,7 +119,8 @@ impl SessionStatus {
 }
 
 text_enum! {
-    /// The wall between a program and the host's kernel.
+    /// The wall between a program and the host's kernel; declared weakest
+    /// first (the greater of two is the stronger).
     #[derive(PartialOrd, Ord)]
     pub enum Isolation {
         /// A hardened container on the host's kernel (Docker's `runc`).

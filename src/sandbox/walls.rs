@@ -11,7 +11,10 @@ use crate::runtimes::Runtimes;
 
 /// Every wall this worker's sessions may get.
 pub(crate) fn needed(runtimes: &Runtimes, limits: &Limits) -> BTreeSet<Isolation> {
-    std::iter::once(limits.isolation).chain(runtimes.all().iter().filter_map(|rt| rt.isolation)).collect()
+    std::iter::once(limits.isolation)
+        .chain(limits.anonymous_isolation)
+        .chain(runtimes.all().iter().filter_map(|rt| rt.isolation))
+        .collect()
 }
 
 /// What stops the engine (whose OCI runtimes are `engine`) from building

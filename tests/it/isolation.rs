@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
+use execbox::config::PistonAuth;
 use execbox::model::Isolation;
 
+use crate::api::{api_config, piston, post, user_token, Api};
 use crate::support::*;
 
 const T: Duration = Duration::from_secs(60);
@@ -76,4 +78,35 @@ async fn a_worker_told_to_use_a_wall_its_engine_lacks_refuses_to_start() {
     // It claimed nothing: the session waits for a worker that can run it.
     let s = db.session(id).await;
     assert_eq!((s.status.as_str(), s.attempt), ("pending", 0), "{s:?}");
+}
+
+/// Open Piston mode's anonymous callers get their own, stronger wall
+/// (`EXECBOX_ANONYMOUS_ISOLATION`); a signed-in user's session keeps the
+/// deployment's.
+#[tokio::test]
+async fn anonymous_callers_run_behind_their_own_wall() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let mut cfg = api_config(&db);
+    cfg.api.piston_auth = PistonAuth::None;
+    cfg.limits.anonymous_isolation = Some(Isolation::Gvisor);
+    let api = Api::start(cfg, true).await;
+    let host = String::from_utf8(std::process::Command::new("uname").arg("-r").output().unwrap().stdout).unwrap();
+    let token = user_token(user);
+    for (who, token, kernel) in [("anonymous", None, "4.4.0"), ("signed in", Some(token.as_str()), host.trim())] {
+        let (status, answer) = post(&api, "/api/v2/execute", token, piston(RELEASE)).await;
+        assert_eq!(status, 200, "{who}: {answer}");
+        assert_eq!(answer["run"]["stdout"], format!("{kernel}\n"), "{who}: {answer}");
+    }
+    let walls: Vec<Option<String>> = db
+        .client()
+        .await
+        .query("select isolation from backend_execution_sessions order by created_at", &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(walls, [Some("gvisor".to_string()), Some("runc".to_string())]);
+    api.stop().await;
 }
