@@ -18,7 +18,7 @@ use tokio::sync::{watch, Notify};
 use crate::config::Config;
 use crate::db::queue::{self, Claimed};
 use crate::db::{containers, logs};
-use crate::model::{EndReason, Level, Outcome, SessionStatus};
+use crate::model::{EndReason, Isolation, Level, Outcome, SessionStatus};
 use crate::output::OutputPipe;
 use crate::runtimes::Runtimes;
 use crate::sandbox::policy;
@@ -68,9 +68,7 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
                 None => {
                     run(&ctx, &s, &plan, cases, &mut pipe, &tx, &mut stop, &mut container, &input).await.map(|mut o| {
                         // Once a sandbox was built: the wall it was built in.
-                        if container.is_some() {
-                            o.usage.isolation = Some(plan::wall(plan.runtime, &ctx.cfg.limits, s.anonymous));
-                        }
+                        o.usage.isolation = container.as_ref().map(|c| c.wall);
                         o
                     })
                 }
@@ -138,6 +136,8 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
 /// A session's container, for the bookkeeping after its outcome.
 struct ContainerRecord {
     id: String,
+    /// The wall it was built in.
+    wall: Isolation,
     /// Its `container_instances` row, being written.
     row: Option<tokio::task::JoinHandle<Option<uuid::Uuid>>>,
     /// Exit code and OOM flag, once it ended.
@@ -238,7 +238,7 @@ async fn run(
                 Ok(c) => c,
                 Err(e) => return infrastructure(ctx, e),
             };
-            *container = Some(ContainerRecord { id: created.id.clone(), row: None, exit: None });
+            *container = Some(ContainerRecord { id: created.id.clone(), wall, row: None, exit: None });
             match ctx.engine.start(&created).await {
                 Ok(r) => r,
                 Err(e) => return infrastructure(ctx, e),
@@ -262,7 +262,7 @@ async fn run(
             }
         })
     };
-    *container = Some(ContainerRecord { id: running.id.clone(), row: Some(row), exit: None });
+    *container = Some(ContainerRecord { id: running.id.clone(), wall, row: Some(row), exit: None });
     if let Some(cases) = cases {
         return cases::run(ctx, s, plan, cases, running, pipe, logs, stop).await;
     }

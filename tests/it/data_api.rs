@@ -38,6 +38,17 @@ async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// Inserts a session as the token's user; its row as PostgREST returned it.
+async fn insert_session(p: &Project, token: &str, row: Value) -> Value {
+    let (status, rows) = call(p, Some(token), Method::POST, "/backend_execution_sessions", Some(row)).await;
+    assert_eq!(status, StatusCode::CREATED, "{rows}");
+    rows[0].clone()
+}
+
+fn id_of(row: &Value) -> Uuid {
+    row["id"].as_str().unwrap().parse().unwrap()
+}
+
 /// The session's row as its owner reads it.
 async fn session(p: &Project, token: &str, id: Uuid) -> Value {
     let (status, rows) =
@@ -79,17 +90,14 @@ async fn a_user_runs_follows_feeds_and_cancels_their_sessions_through_postgrest(
     let w = db.worker();
 
     // Insert, run, read every line back by seq (more than one page).
-    let (status, rows) = call(
+    let row = insert_session(
         &p,
-        Some(&token),
-        Method::POST,
-        "/backend_execution_sessions",
-        Some(json!({"language": "python", "code": "for i in range(1500):\n    print('line', i)\n"})),
+        &token,
+        json!({"language": "python", "code": "for i in range(1500):\n    print('line', i)\n"}),
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{rows}");
-    assert_eq!(rows[0]["user_id"], user.to_string(), "the row is the token's user's");
-    let id: Uuid = rows[0]["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(row["user_id"], user.to_string(), "the row is the token's user's");
+    let id = id_of(&row);
     let s = finished(&p, &token, id).await;
     assert_eq!((s["status"].as_str(), s["exit_code"].as_i64()), (Some("completed"), Some(0)), "{s}");
     let lines = logs_after(&p, &token, id, 0).await;
@@ -107,16 +115,8 @@ async fn a_user_runs_follows_feeds_and_cancels_their_sessions_through_postgrest(
 
     // An interactive session reads the input rows its owner inserts.
     let code = "import sys\nfor line in sys.stdin:\n    print('echo', line.strip(), flush=True)\n";
-    let (status, rows) = call(
-        &p,
-        Some(&token),
-        Method::POST,
-        "/backend_execution_sessions",
-        Some(json!({"language": "python", "code": code, "interactive": true})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{rows}");
-    let fed: Uuid = rows[0]["id"].as_str().unwrap().parse().unwrap();
+    let fed =
+        id_of(&insert_session(&p, &token, json!({"language": "python", "code": code, "interactive": true})).await);
     for (kind, data) in [("stdin", Some("hello\n")), ("eof", None)] {
         let (status, rows) = call(
             &p,
@@ -133,15 +133,8 @@ async fn a_user_runs_follows_feeds_and_cancels_their_sessions_through_postgrest(
     assert_eq!(out, [json!("echo hello")]);
 
     // Cancel: the owner sets cancel_requested_at (the database stamps it).
-    let (_, rows) = call(
-        &p,
-        Some(&token),
-        Method::POST,
-        "/backend_execution_sessions",
-        Some(json!({"language": "python", "code": "import time\nprint('up', flush=True)\ntime.sleep(600)\n"})),
-    )
-    .await;
-    let long: Uuid = rows[0]["id"].as_str().unwrap().parse().unwrap();
+    let sleeper = json!({"language": "python", "code": "import time\nprint('up', flush=True)\ntime.sleep(600)\n"});
+    let long = id_of(&insert_session(&p, &token, sleeper).await);
     eventually("the program runs", T, || async { (!logs_after(&p, &token, long, 0).await.is_empty()).then_some(()) })
         .await;
     let (status, rows) = call(
@@ -177,15 +170,8 @@ async fn another_user_and_anon_see_and_change_nothing_through_postgrest() {
     let (owner, other) = (db.user().await, db.user().await);
     let p = Project::start(&db, axum::Router::new()).await;
     let (mine, theirs) = (p.token_for(owner, 600), p.token_for(other, 600));
-    let (_, rows) = call(
-        &p,
-        Some(&mine),
-        Method::POST,
-        "/backend_execution_sessions",
-        Some(json!({"language": "python", "code": "print(1)", "interactive": true})),
-    )
-    .await;
-    let id: Uuid = rows[0]["id"].as_str().unwrap().parse().unwrap();
+    let id =
+        id_of(&insert_session(&p, &mine, json!({"language": "python", "code": "print(1)", "interactive": true})).await);
     let by_id = format!("/backend_execution_sessions?id=eq.{id}");
 
     // Another user: reads nothing, updates nothing, inserts nothing of the owner's.
@@ -264,20 +250,14 @@ async fn another_user_and_anon_see_and_change_nothing_through_postgrest() {
     }
 
     // The gateway's own check: no key, or a key not the project's.
-    let resp = reqwest::Client::new().get(format!("{}/backend_execution_sessions", p.rest())).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = {
-        let r = reqwest::Client::new()
-            .get(format!("{}/backend_execution_sessions", p.rest()))
-            .header("apikey", "not-a-key")
-            .send()
-            .await
-            .unwrap();
-        (r.status(), ())
-    };
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for key in [None, Some("not-a-key")] {
+        let mut req = reqwest::Client::new().get(format!("{}/backend_execution_sessions", p.rest()));
+        if let Some(k) = key {
+            req = req.header("apikey", k);
+        }
+        assert_eq!(req.send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "{key:?}");
+    }
     // An expired token is PostgREST's 401, whoever it names.
     let (status, rows) = call(&p, Some(&p.token_for(owner, -60)), Method::GET, &by_id, None).await;
     assert_eq!((status, rows["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("PGRST301")), "{rows}");
-    let _ = p.log();
 }

@@ -35,8 +35,6 @@ pub struct Project {
     /// The project's anon key (a legacy HS256 key, role `anon`).
     pub anon_key: String,
     user_key: EncodingKey,
-    /// What PostgREST printed, for failure messages.
-    log: Arc<Mutex<Vec<String>>>,
     _postgrest: tokio::process::Child,
 }
 
@@ -96,7 +94,7 @@ impl Project {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Project { url, anon_key, user_key, log, _postgrest: child }
+        Project { url, anon_key, user_key, _postgrest: child }
     }
 
     /// An access token for `user` as Supabase Auth signs it (ES256, the
@@ -121,11 +119,6 @@ impl Project {
     /// The Data API's base, `<url>/rest/v1`.
     pub fn rest(&self) -> String {
         format!("{}/rest/v1", self.url)
-    }
-
-    /// What PostgREST printed.
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
     }
 }
 

@@ -537,6 +537,13 @@ async fn submit_files(db: &TestDb, user: Uuid, language: &str, code: &str, files
     db.insert(user, &Request { language: language.into(), code: code.into(), files, ..Default::default() }).await
 }
 
+/// The language's echo program fed `hello`, when it has one.
+async fn submit_echo(db: &TestDb, user: Uuid, l: &Lang) -> Option<Uuid> {
+    let code = l.echo?;
+    let r = Request { language: l.name.into(), code: code.into(), stdin: Some("hello\n".into()), ..Default::default() };
+    Some(db.insert(user, &r).await)
+}
+
 #[tokio::test]
 async fn every_language_runs_fails_and_compiles_as_it_should() {
     let _cpu = every_language().await;
@@ -559,18 +566,7 @@ async fn every_language_runs_fails_and_compiles_as_it_should() {
             }
             None => None,
         };
-        let echo = match l.echo {
-            Some(code) => {
-                let r = Request {
-                    language: l.name.into(),
-                    code: code.into(),
-                    stdin: Some("hello\n".into()),
-                    ..Default::default()
-                };
-                Some(db.insert(user, &r).await)
-            }
-            None => None,
-        };
+        let echo = submit_echo(&db, user, l).await;
         let broken = match l.compile_error {
             Some((code, _)) => Some(submit_files(&db, user, l.name, code, None).await),
             None => None,
@@ -651,18 +647,7 @@ async fn every_language_says_hello_under_gvisor() {
     for l in LANGS {
         let rt = runtimes.resolve(l.name).unwrap();
         let hello = submit_files(&db, user, l.name, &rt.hello, None).await;
-        let echo = match l.echo {
-            Some(code) => {
-                let r = Request {
-                    language: l.name.into(),
-                    code: code.into(),
-                    stdin: Some("hello\n".into()),
-                    ..Default::default()
-                };
-                Some(db.insert(user, &r).await)
-            }
-            None => None,
-        };
+        let echo = submit_echo(&db, user, l).await;
         cases.push((l.name, rt.compile.is_some(), hello, echo));
     }
     let mut wrong = Vec::new();
