@@ -201,11 +201,12 @@ fn parse_step(line: &str) -> Option<(u64, u64)> {
     Some((n.parse().ok()?, m.parse().ok()?))
 }
 
-/// The runtime images the engine does not have yet.
+/// The runtime images the engine does not have yet, or has from an older
+/// execbox.
 pub(crate) async fn missing(engine: &Engine, runtimes: &Runtimes) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for rt in runtimes.all() {
-        if !engine.image_exists(&rt.image).await? {
+        if !engine.runtime_image_ready(&rt.image).await? {
             out.push(rt.language.clone());
         }
     }

@@ -7,11 +7,14 @@
  * payload). The program's stdout and stderr are pipes that only this process
  * reads; it forwards them as output frames, so nothing the program prints
  * can be taken for a control message. The program cannot reach the
- * container's own stdio either: this process is not dumpable (its
- * /proc/PID/fd is root's), and it is the container's PID 1 (no other process
- * holds the container's stdio).
+ * container's own stdio or signal this process either: it runs as a uid of
+ * its own (--as), with no capabilities, while this process runs as
+ * LAUNCHER_ID and is not dumpable (its /proc/PID entries are out of the
+ * program's reach, under gVisor too, which ignores dumpability), and it is
+ * the container's PID 1 (no other process holds the container's stdio).
  *
- *   execbox-launcher [--prestart FILE] [--report FILE | --report-stdout FILE]
+ *   execbox-launcher --as UID:GID
+ *                    [--prestart FILE] [--report FILE | --report-stdout FILE]
  *                    [--bench FILE] [--cases] [--compile COMPILE-ARGV... --]
  *                    RUN-ARGV... [--then BENCH-ARGV...]
  *
@@ -44,6 +47,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -54,7 +59,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -220,6 +227,92 @@ static void fatal(const char *fmt, ...) {
     va_end(ap);
     send_frame(L_FATAL, msg, strlen(msg), NULL, 0);
     _exit(125);
+}
+
+/* ------------------------------------------------------------- identity */
+
+/* The launcher's own uid and gid once it started: neither root nor the
+ * program's (the sandbox policy never gives the program this one). */
+#define LAUNCHER_ID 65533
+
+/* The program's uid and gid (--as). */
+static uid_t program_uid;
+static gid_t program_gid;
+
+static int set_caps(uint64_t permitted, uint64_t effective) {
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2] = {
+        {.effective = (uint32_t)effective, .permitted = (uint32_t)permitted, .inheritable = 0},
+        {.effective = (uint32_t)(effective >> 32), .permitted = (uint32_t)(permitted >> 32), .inheritable = 0},
+    };
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+static uint64_t permitted_caps(void) {
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) < 0)
+        fatal("capget: %s", strerror(errno));
+    return (uint64_t)d[0].permitted | ((uint64_t)d[1].permitted << 32);
+}
+
+/* The container starts this process as root with the few capabilities the
+ * sandbox policy adds (to chown the files it writes, clean up the program's
+ * files between cases, kill the program's processes and start them as the
+ * program's uid). It becomes LAUNCHER_ID keeping just those, before it
+ * reads a byte from the host. */
+static void become_launcher(void) {
+    if (getuid() != 0 || geteuid() != 0)
+        fatal("the launcher must start as root (uid 0, with the sandbox policy's capabilities) to keep the program "
+              "out of its reach; it started as uid %d",
+              (int)geteuid());
+    uint64_t kept = permitted_caps();
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
+        setresgid(LAUNCHER_ID, LAUNCHER_ID, LAUNCHER_ID) < 0 || setresuid(LAUNCHER_ID, LAUNCHER_ID, LAUNCHER_ID) < 0 ||
+        set_caps(kept, kept) < 0 || prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        fatal("cannot become the launcher's own user: %s", strerror(errno));
+    /* Not dumpable (a uid change resets it): nobody but root could open
+     * this process's /proc/PID entries or ptrace it. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* In a child, before it runs anything: the program's uid and gid, no
+ * capabilities, none to gain (an empty bounding set). Returns -1 with
+ * errno on failure. */
+static int become_program(void) {
+    for (int c = 0; c < 64; c++) {
+        int has = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
+        if (has < 0)
+            break; /* past the kernel's last capability */
+        if (has && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+            return -1;
+    }
+    if (setresgid(program_gid, program_gid, program_gid) < 0 ||
+        setresuid(program_uid, program_uid, program_uid) < 0 || set_caps(0, 0) < 0)
+        return -1;
+    return 0;
+}
+
+/* Hands a file the launcher created to the program. */
+static void give(int fd, const char *what) {
+    if (fchown(fd, program_uid, program_gid) < 0)
+        fatal("cannot give %s to the program: %s", what, strerror(errno));
+}
+
+/* --as UID:GID: numbers, neither root's nor the launcher's. */
+static void parse_identity(const char *s) {
+    unsigned long u, g;
+    char *end;
+    errno = 0;
+    u = strtoul(s, &end, 10);
+    if (errno || end == s || *end != ':')
+        fatal("--as wants UID:GID, got %s", s);
+    const char *gs = end + 1;
+    g = strtoul(gs, &end, 10);
+    if (errno || end == gs || *end || u == 0 || g == 0 || u == LAUNCHER_ID || u > 0xfffffffeul || g > 0xfffffffeul)
+        fatal("--as wants UID:GID, neither 0 nor %d, got %s", LAUNCHER_ID, s);
+    program_uid = (uid_t)u;
+    program_gid = (gid_t)g;
 }
 
 /* ------------------------------------------------------------ processes */
@@ -428,26 +521,76 @@ static int cloexec_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
+/* Sends `n` descriptors over the socket `sock`. */
+static int pass_fds(int sock, const int *fds, int n) {
+    char byte = 0;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(3 * sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.space,
+                       .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int))};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+    ssize_t r;
+    do {
+        r = sendmsg(sock, &m, MSG_NOSIGNAL);
+    } while (r < 0 && errno == EINTR);
+    return r == 1 ? 0 : -1;
+}
+
+/* Receives exactly `n` descriptors from the socket `sock`. */
+static int take_fds(int sock, int *fds, int n) {
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(3 * sizeof(int))];
+    } u;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.space, .msg_controllen = sizeof u.space};
+    ssize_t r;
+    do {
+        r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    } while (r < 0 && errno == EINTR);
+    struct cmsghdr *c = r == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len != CMSG_LEN((size_t)n * sizeof(int)))
+        return -1;
+    memcpy(fds, CMSG_DATA(c), (size_t)n * sizeof(int));
+    return 0;
+}
+
 /* Starts argv with stdin from a new pipe (with_stdin), /dev/null, and
- * stdout to `out_file` when given. */
+ * stdout to `out_file` when given. The child takes the program's uid first
+ * and then makes the pipes, so they are the program's (it may reopen
+ * /dev/stdin, /dev/stdout, /dev/stderr); it hands the launcher's ends over
+ * a socket. */
 static void spawn(char **argv, int with_stdin, const char *out_file) {
-    int o[2], e[2], i[2] = {-1, -1};
-    if (cloexec_pipe(o) || cloexec_pipe(e) || (with_stdin && cloexec_pipe(i)))
-        fatal("pipe: %s", strerror(errno));
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        fatal("socketpair: %s", strerror(errno));
     int out_fd = -1;
     if (out_file) {
         out_fd = open(out_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (out_fd < 0)
             fatal("cannot open %s: %s", out_file, strerror(errno));
+        give(out_fd, out_file);
     }
     struct proc *p = &L.child;
     memset(p, 0, sizeof *p);
     p->oom_before = oom_kills();
     clock_gettime(CLOCK_MONOTONIC, &p->start);
+    int ends = with_stdin ? 3 : 2;
     pid_t pid = fork();
     if (pid < 0)
         fatal("fork: %s", strerror(errno));
     if (pid == 0) {
+        close(sv[0]);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -460,6 +603,17 @@ static void spawn(char **argv, int with_stdin, const char *out_file) {
             }
             close(adj);
         }
+        int o[2], e[2], i[2] = {-1, -1};
+        if (become_program() < 0 || cloexec_pipe(o) || cloexec_pipe(e) || (with_stdin && cloexec_pipe(i)))
+            _exit(126); /* the launcher, missing its ends, says why */
+        int far[3] = {o[0], e[0], i[1]};
+        if (pass_fds(sv[1], far, ends) < 0)
+            _exit(126);
+        close(sv[1]);
+        close(o[0]);
+        close(e[0]);
+        if (with_stdin)
+            close(i[1]);
         int in_fd = with_stdin ? i[0] : open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_file ? out_fd : o[1], 1) < 0 || dup2(e[1], 2) < 0)
             _exit(126);
@@ -468,22 +622,21 @@ static void spawn(char **argv, int with_stdin, const char *out_file) {
         dprintf(2, "execbox: cannot run %s: %s\n", argv[0], strerror(err));
         _exit(err == ENOENT ? 127 : 126);
     }
-    close(o[1]);
-    close(e[1]);
+    close(sv[1]);
+    int far[3] = {-1, -1, -1};
+    if (take_fds(sv[0], far, ends) < 0)
+        fatal("cannot start %s as the program's uid", argv[0]);
+    close(sv[0]);
     if (out_fd >= 0)
         close(out_fd);
     p->pid = pid;
-    p->out = o[0];
-    p->err = e[0];
+    p->out = far[0];
+    p->err = far[1];
     set_nonblock(p->out);
     set_nonblock(p->err);
-    if (with_stdin) {
-        close(i[0]);
-        p->in = i[1];
+    p->in = with_stdin ? far[2] : -1;
+    if (with_stdin)
         set_nonblock(p->in);
-    } else {
-        p->in = -1;
-    }
     L.have_child = 1;
 }
 
@@ -708,8 +861,8 @@ static void snapshot_work(void) {
     close(dir);
 }
 
-/* Removes everything inside the directory `dir` (whatever modes the program
- * left); entries it cannot remove (another owner's, in /tmp) stay. */
+/* Removes everything inside the directory `dir`, whatever modes the program
+ * left (the launcher may: it keeps CAP_FOWNER and CAP_DAC_OVERRIDE). */
 static void wipe(int dir, int depth) {
     if (depth > WIPE_DEPTH)
         fatal("the program nested directories too deeply to clean up between cases");
@@ -749,6 +902,7 @@ static void write_whole(const char *path, const unsigned char *data, size_t len,
     int fd = open(path, O_WRONLY | O_CREAT | flags | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         fatal("cannot create %s: %s", path, strerror(errno));
+    give(fd, path);
     size_t off = 0;
     while (off < len) {
         ssize_t n = write(fd, data + off, len - off);
@@ -773,9 +927,12 @@ static void restore_work(void) {
                 fatal("cannot restore %s: %s", e->path, strerror(errno));
         } else if (e->type == 'f') {
             write_whole(e->path, e->data, e->len, e->mode, O_EXCL);
+            continue;
         } else if (symlink((const char *)e->data, e->path) < 0) {
             fatal("cannot restore %s: %s", e->path, strerror(errno));
         }
+        if (lchown(e->path, program_uid, program_gid) < 0)
+            fatal("cannot give %s to the program: %s", e->path, strerror(errno));
     }
     /* Directories' modes last (a read-only one was written into). */
     for (size_t i = snap.n; i-- > 0;) {
@@ -1298,7 +1455,7 @@ static void prestart_chld(int sig) {
  * the files arrive (it is also written as a regular file, so later reads,
  * e.g. for tracebacks, find it). */
 static void prestart(sigset_t *blocked) {
-    if (mkfifo(L.prestart, 0600) < 0)
+    if (mkfifo(L.prestart, 0600) < 0 || chown(L.prestart, program_uid, program_gid) < 0)
         fatal("mkfifo %s: %s", L.prestart, strerror(errno));
     struct sigaction sa = {0};
     sa.sa_handler = prestart_chld;
@@ -1383,9 +1540,15 @@ static void parse_args(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    /* Not dumpable: the program (same uid) can neither open this process's
-     * /proc/PID/fd (the container's stdio) nor ptrace it. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* The program's identity comes first, and only on the container's own
+     * command line (LAUNCH cannot change it). */
+    if (argc < 3 || strcmp(argv[1], "--as") != 0)
+        fatal("usage: execbox-launcher --as UID:GID [options] RUN-ARGV...");
+    parse_identity(argv[2]);
+    argv[2] = argv[0];
+    argc -= 2;
+    argv += 2;
+    become_launcher();
     if (getpid() != 1)
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     signal(SIGPIPE, SIG_IGN);

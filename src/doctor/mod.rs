@@ -352,7 +352,7 @@ async fn docker(cfg: &Config, runtimes: &Runtimes, r: &mut Report) {
     images.dedup();
     let mut missing = Vec::new();
     for image in &images {
-        match engine.image_exists(image).await {
+        match engine.runtime_image_ready(image).await {
             Ok(true) => {}
             Ok(false) => missing.push(*image),
             Err(e) => return r.say(Verdict::Fail, "images", crate::error_chain(&e)),
@@ -367,13 +367,13 @@ async fn docker(cfg: &Config, runtimes: &Runtimes, r: &mut Report) {
     if missing.is_empty() {
         r.say(Verdict::Ok, "images", format!("all {} runtime images are here", images.len()));
     } else if missing.len() == images.len() {
-        r.say(Verdict::Fail, "images", "no runtime image is built; fix: `execbox images build`");
+        r.say(Verdict::Fail, "images", "no runtime image is built (by this execbox); fix: `execbox images build`");
     } else {
         r.say(
             Verdict::Warn,
             "images",
             format!(
-                "{} of {} images missing, so these runtimes run elsewhere or not at all: {}; fix: `execbox images build`",
+                "{} of {} images missing (or built by an older execbox), so these runtimes run elsewhere or not at all: {}; fix: `execbox images build`",
                 missing.len(),
                 images.len(),
                 langs_missing.join(", ")

@@ -83,7 +83,7 @@ pub(crate) struct Image {
 }
 
 impl Image {
-    /// Its launcher speaks this execbox's protocol (LAUNCH included).
+    /// Its launcher speaks this execbox's protocol ([`super::launcher::PROTOCOL`]).
     pub(crate) fn launcher_is_current(&self) -> bool {
         self.protocol.is_some_and(|p| p >= super::launcher::PROTOCOL)
     }
@@ -195,6 +195,12 @@ impl Engine {
 
     pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, SandboxError> {
         Ok(self.image(image).await?.is_some())
+    }
+
+    /// A runtime image sessions can run on: here, and its launcher this
+    /// execbox's (an older one would refuse the program's uid).
+    pub(crate) async fn runtime_image_ready(&self, image: &str) -> Result<bool, SandboxError> {
+        Ok(self.image(image).await?.is_some_and(|i| i.launcher_is_current()))
     }
 
     pub async fn create(&self, spec: &ContainerSpec) -> Result<Created, SandboxError> {

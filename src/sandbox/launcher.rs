@@ -64,10 +64,11 @@ use crate::model::{Exit, StageUsage, Stream};
 pub const PATH: &str = "/usr/local/bin/execbox-launcher";
 
 /// This protocol's version, which `execbox images build` labels every image
-/// with ([`PROTOCOL_LABEL`]); 2 added LAUNCH. A warm container whose image
-/// says less, or nothing (built by an older execbox, or by hand without the
-/// label), serves only sessions of its own command line.
-pub const PROTOCOL: u32 = 2;
+/// with ([`PROTOCOL_LABEL`]); 2 added LAUNCH, 3 the program's own uid (the
+/// launcher starts as root and takes `--as UID:GID` first). A worker runs
+/// no session on an image that says less, or nothing (built by an older
+/// execbox, or by hand without the label): it counts as missing.
+pub const PROTOCOL: u32 = 3;
 /// The image label that carries [`PROTOCOL`].
 pub const PROTOCOL_LABEL: &str = "execbox.launcher.protocol";
 

@@ -87,6 +87,17 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
 }
 
+/// What the launcher keeps, and nothing else in the container has: it starts
+/// as root with these, becomes a uid of its own (never the program's) and
+/// starts every program process as `Limits::user` with none of them and an
+/// empty bounding set. With them it hands the files it writes to the
+/// program (CHOWN), cleans up what the program left between test cases
+/// (DAC_OVERRIDE, FOWNER), kills the program's processes (KILL) and drops
+/// to the program's uid (SETUID, SETGID, SETPCAP for the bounding set). The
+/// program, another uid without capabilities, can neither signal the
+/// launcher nor open its `/proc` entries, under runc and gVisor alike.
+pub const LAUNCHER_CAPABILITIES: [&str; 7] = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID", "SETPCAP"];
+
 /// Host tasks a gVisor sandbox may have per process of its program: its
 /// kernel's threads and the ptrace platform's stubs. Measured: a fork bomb
 /// held to 63 processes inside needs more than 256 host tasks, and runs to
@@ -115,17 +126,21 @@ pub(crate) fn container_config(spec: &ContainerSpec, limits: &Limits) -> Contain
         ulimit("fsize", limits.max_file_size_mb * 1024 * 1024),
         ulimit("core", 0),
     ];
-    // The processes a program may have. Under runc, the container's pids
-    // cgroup counts them (RLIMIT_NPROC would count every process of the uid
-    // on the host, other containers' too). Under gVisor the cgroup holds the
-    // sandbox's own kernel, whose host threads and ptrace stubs a fork bomb
+    // The processes a program may have: as many under both walls. Under
+    // runc, the container's pids cgroup counts them and the launcher
+    // (RLIMIT_NPROC would count every process of the uid on the host,
+    // other containers' too). Under gVisor the cgroup holds the sandbox's
+    // own kernel, whose host threads and ptrace stubs a fork bomb
     // multiplies (at 64 it crashes the sandbox, blaming the infrastructure):
     // gVisor's kernel counts the program's processes (RLIMIT_NPROC, per
-    // sandbox), and the cgroup stays as an outer bound with room for both.
+    // sandbox and uid), and the cgroup stays as an outer bound with room for
+    // both. That count leaves out the launcher (another uid) and the
+    // program's first process (the launcher forked it before it took the
+    // program's uid), hence two fewer.
     let pids = match spec.isolation {
         Isolation::Runc => limits.pids_limit,
         Isolation::Gvisor => {
-            ulimits.push(ulimit("nproc", limits.pids_limit));
+            ulimits.push(ulimit("nproc", (limits.pids_limit - 2).max(1)));
             limits.pids_limit * GVISOR_PIDS_PER_PROCESS
         }
     };
@@ -144,6 +159,7 @@ pub(crate) fn container_config(spec: &ContainerSpec, limits: &Limits) -> Contain
         ipc_mode: Some("private".into()),
         // Privileges.
         cap_drop: Some(vec!["ALL".into()]),
+        cap_add: Some(LAUNCHER_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         privileged: Some(false),
         // Network.
@@ -160,12 +176,13 @@ pub(crate) fn container_config(spec: &ContainerSpec, limits: &Limits) -> Contain
     };
     ContainerCreateBody {
         image: Some(spec.image.clone()),
-        entrypoint: Some(vec![super::launcher::PATH.into()]),
+        // The launcher starts as root and runs the program as `limits.user`.
+        entrypoint: Some(vec![super::launcher::PATH.into(), "--as".into(), limits.user.clone()]),
         cmd: Some(spec.cmd.clone()),
         env: Some(env),
         // No working_dir: Docker would chown the tmpfs to root 0755. The
         // launcher changes into WORK_DIR itself.
-        user: Some(limits.user.clone()),
+        user: Some("0:0".into()),
         labels: Some(spec.labels.clone()),
         network_disabled: Some(!limits.allow_network),
         attach_stdin: Some(true),
@@ -214,9 +231,13 @@ mod tests {
         assert_eq!(h.pids_limit, Some(64));
         assert_eq!(h.readonly_rootfs, Some(true));
         assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(h.cap_add.as_ref().map(Vec::len), Some(LAUNCHER_CAPABILITIES.len()));
         assert_eq!(h.init, Some(false), "the launcher is PID 1");
-        assert_eq!(c.entrypoint, Some(vec!["/usr/local/bin/execbox-launcher".to_string()]));
-        assert_eq!(c.user.as_deref(), Some("65534:65534"));
+        assert_eq!(
+            c.entrypoint.as_deref(),
+            Some(&["/usr/local/bin/execbox-launcher", "--as", "65534:65534"].map(String::from)[..])
+        );
+        assert_eq!(c.user.as_deref(), Some("0:0"), "the launcher starts as root, the program never does");
         let tmpfs = h.tmpfs.unwrap();
         assert!(tmpfs.values().all(|o| o.contains("size=") && o.contains("noexec")), "{tmpfs:?}");
         // Compiled languages get an exec-able /work, nothing else.
@@ -232,7 +253,7 @@ mod tests {
         // gVisor's kernel counts the program's processes; the cgroup has room for it.
         assert_eq!(h.pids_limit, Some(64 * GVISOR_PIDS_PER_PROCESS));
         let nproc = h.ulimits.unwrap().into_iter().find(|u| u.name.as_deref() == Some("nproc")).and_then(|u| u.hard);
-        assert_eq!(nproc, Some(64));
+        assert_eq!(nproc, Some(62), "the launcher and the program's first process are not counted");
     }
 
     #[test]

@@ -112,8 +112,6 @@ pub(crate) struct WarmPool {
     engine: Engine,
     /// Per language: the container spec and how many to keep ready.
     wanted: HashMap<String, (ContainerSpec, usize)>,
-    /// Languages whose image's launcher takes a LAUNCH frame.
-    relaunchable: HashSet<String>,
     ttl: Duration,
     budget: Budget,
     idle: Mutex<HashMap<String, VecDeque<Warm>>>,
@@ -126,12 +124,10 @@ pub(crate) struct WarmPool {
 
 impl WarmPool {
     /// `wanted`: language → (spec, count). Specs carry `LABEL_POOL` and no
-    /// session label. `relaunchable`: the languages whose image's launcher
-    /// takes another command line (the others serve only their own).
+    /// session label.
     pub(crate) fn new(
         engine: Engine,
         wanted: HashMap<String, (ContainerSpec, usize)>,
-        relaunchable: HashSet<String>,
         ttl: Duration,
         budget: Budget,
     ) -> WarmPool {
@@ -148,7 +144,6 @@ impl WarmPool {
         WarmPool {
             engine,
             wanted,
-            relaunchable,
             ttl,
             budget,
             idle: Mutex::new(HashMap::new()),
@@ -199,7 +194,7 @@ impl WarmPool {
         language: &str,
         launch: &Launch,
     ) -> Option<Running> {
-        let fit = fit(self.spec(language)?, spec).filter(|f| !f.relaunch || self.relaunchable.contains(language))?;
+        let fit = fit(self.spec(language)?, spec)?;
         let mut r = self.take(language).await?;
         let ready = async {
             if let Some(mb) = fit.lower_memory_to {

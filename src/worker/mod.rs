@@ -190,7 +190,7 @@ async fn warm_pool(
     let counts = if wc.warm_auto && wc.warm_pool.is_empty() {
         let mut langs = Vec::new();
         for rt in runtimes.all().iter().filter(|rt| rt.prestart) {
-            if engine.image_exists(&rt.image).await.unwrap_or(false) {
+            if engine.runtime_image_ready(&rt.image).await.unwrap_or(false) {
                 let spec = exec::default_spec(rt, &cfg.limits, labels());
                 langs.push((rt.language.clone(), (spec.memory_mb, spec.cpus)));
             }
@@ -202,27 +202,28 @@ async fn warm_pool(
     } else {
         wc.warm_pool.clone()
     };
-    let (mut wanted, mut relaunchable) = (HashMap::new(), std::collections::HashSet::new());
+    let mut wanted = HashMap::new();
     for (name, count) in &counts {
         let rt = runtimes.resolve(name).with_context(|| format!("EXECBOX_WARM_POOL: unknown language {name:?}"))?;
-        if *count > 0 {
-            wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels()), *count));
-            // An image from an older execbox: its warm containers serve plain
-            // runs only (unknown counts as old).
-            match engine.image(&rt.image).await {
-                Ok(Some(image)) if image.launcher_is_current() => {
-                    relaunchable.insert(rt.language.clone());
-                }
-                seen => tracing::info!(
+        if *count == 0 {
+            continue;
+        }
+        // An image from an older execbox runs no session here (its launcher
+        // cannot run the program as a uid of its own): none kept warm.
+        if let Ok(Some(image)) = engine.image(&rt.image).await {
+            if !image.launcher_is_current() {
+                tracing::warn!(
                     language = %rt.language,
                     image = %rt.image,
-                    protocol = ?seen.ok().flatten().and_then(|i| i.protocol),
-                    "this image's launcher is older than execbox's: its warm containers serve plain runs only (rebuild it with `execbox images build`)"
-                ),
+                    protocol = ?image.protocol,
+                    "this image's launcher is older than execbox's: not kept warm, and its sessions are left to other workers (rebuild it with `execbox images build`)"
+                );
+                continue;
             }
         }
+        wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels()), *count));
     }
-    let pool = WarmPool::new(engine.clone(), wanted, relaunchable, wc.warm_ttl(), budget);
+    let pool = WarmPool::new(engine.clone(), wanted, wc.warm_ttl(), budget);
     Ok((!pool.is_empty()).then(|| Arc::new(pool)))
 }
 
@@ -458,7 +459,8 @@ impl Worker {
         let images: std::collections::BTreeSet<&str> =
             self.ctx.runtimes.all().iter().map(|rt| rt.image.as_str()).collect();
         for image in images {
-            match self.ctx.engine.image_exists(image).await {
+            // An older execbox's image is as good as missing.
+            match self.ctx.engine.runtime_image_ready(image).await {
                 Ok(true) => {
                     present.insert(image.to_string());
                 }
@@ -484,7 +486,7 @@ impl Worker {
             } else {
                 tracing::warn!(
                     ?missing,
-                    "these runtimes' images are missing here (`execbox images build`); their sessions are left to other workers"
+                    "these runtimes' images are missing here, or an older execbox built them (`execbox images build`); their sessions are left to other workers"
                 );
             }
             self.runnable = Some(runnable);

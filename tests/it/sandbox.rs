@@ -95,7 +95,7 @@ async fn identity_privileges_and_filesystem() {
 import ctypes, os, errno
 print("uid", os.getuid(), os.getgid())
 status = open("/proc/self/status").read()
-for key in ("CapEff", "CapPrm"):
+for key in ("CapEff", "CapPrm", "CapInh", "CapBnd"):
     print([l for l in status.splitlines() if l.startswith(key + ":")][0].split()[1], key)
 # prctl(PR_GET_NO_NEW_PRIVS): gVisor's /proc/self/status has no such line.
 print(ctypes.CDLL(None, use_errno=True).prctl(39, 0, 0, 0, 0), "NoNewPrivs")
@@ -105,6 +105,11 @@ for path in ("/var/tmp/evil", "/usr/evil", "/etc/passwd", "/work/../root/x"):
         print("WROTE", path)
     except OSError as e:
         print("refused", path, errno.errorcode[e.errno])
+# Its stdio is its own (the launcher made the pipes as its uid).
+for name in ("stdout", "stderr"):
+    with open(f"/dev/{name}", "w") as f:
+        f.write(f"reopened /dev/{name}\n")
+print(len(open("/dev/stdin").read()), "bytes on a reopened /dev/stdin")
 open("/tmp/ok", "w").write("scratch is writable")
 print(open("/tmp/ok").read())
 try:
@@ -124,6 +129,9 @@ except OSError as e:
         assert!(out.contains(&"uid 65534 65534".to_string()), "{path:?}: {out:?}");
         assert!(out.contains(&"0000000000000000 CapEff".to_string()), "{path:?}: {out:?}");
         assert!(out.contains(&"0000000000000000 CapPrm".to_string()), "{path:?}: {out:?}");
+        assert!(out.contains(&"0000000000000000 CapInh".to_string()), "{path:?}: {out:?}");
+        // None to gain either: the launcher's capabilities are not in the program's bounding set.
+        assert!(out.contains(&"0000000000000000 CapBnd".to_string()), "{path:?}: {out:?}");
         assert!(out.contains(&"1 NoNewPrivs".to_string()), "{path:?}: {out:?}");
         // A directory anyone may write to, but in the image: the root is
         // read-only (under gVisor, /usr refuses by its permissions first).
@@ -132,6 +140,11 @@ except OSError as e:
         assert!(out.iter().any(|l| l.starts_with("refused /etc/passwd")), "{path:?}: {out:?}");
         assert!(!out.iter().any(|l| l.starts_with("WROTE")), "{path:?}: {out:?}");
         assert!(out.contains(&"scratch is writable".to_string()));
+        assert!(out.contains(&"reopened /dev/stdout".to_string()), "{path:?}: {out:?}");
+        assert!(out.contains(&"0 bytes on a reopened /dev/stdin".to_string()), "{path:?}: {out:?}");
+        let err: Vec<String> =
+            db.logs(id).await.into_iter().filter(|l| l.stream == "stderr").map(|l| l.message).collect();
+        assert_eq!(err, ["reopened /dev/stderr"], "{path:?}");
         // /tmp is 64 MiB; RLIMIT_FSIZE would say EFBIG, the tmpfs ENOSPC.
         assert!(out.iter().any(|l| l.starts_with("tmp bounded")), "{path:?}: {out:?}");
         sb.stop().await;
@@ -235,6 +248,7 @@ try:
 except OSError as e:
     print("fork refused after", n, flush=True)
 "#;
+    let mut forked = Vec::new();
     for path in PATHS {
         let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
         let started = Instant::now();
@@ -244,6 +258,7 @@ except OSError as e:
         assert_eq!(s.status, "completed", "{path:?}: {s:?} {out:?}");
         let n: usize = out[0].strip_prefix("fork refused after ").expect("fork must fail").parse().unwrap();
         assert!(n < 64, "{path:?}: {n} processes forked under a pids limit of 64");
+        forked.push(n);
         // The sleeping children died with the container: no waiting for them.
         assert!(started.elapsed() < Duration::from_secs(15));
         // Then the worker removes it (gVisor's teardown of a sandbox with
@@ -251,6 +266,8 @@ except OSError as e:
         wait_container_gone(&container, Duration::from_secs(60)).await;
         sb.stop().await;
     }
+    // The same number of processes whatever the wall or path.
+    assert!(forked.iter().all(|n| *n == forked[0]), "{:?} forked {forked:?}", PATHS);
 }
 
 #[tokio::test]
@@ -438,10 +455,6 @@ async fn every_session_ends_on_time_whatever_the_program_does() {
     w.stop().await.unwrap();
 }
 
-/// Nothing a program prints is a control message: every marker of the old
-/// in-band protocol, and well-formed frames of the launcher's, printed on
-/// both streams, are just output; the launcher's stdio cannot be reached
-/// through /proc either.
 /// The worker reads output behind the program. When its log writer is held
 /// up (here the database: a lock keeps its inserts waiting) after the
 /// program printed everything and its container ended, the rest still in
@@ -517,6 +530,11 @@ async fn output_read_behind_a_held_up_writer_keeps_the_outcome() {
     }
 }
 
+/// Nothing a program prints is a control message: every marker of the old
+/// in-band protocol, and well-formed frames of the launcher's, printed on
+/// both streams, are just output; the launcher's stdio cannot be reached
+/// through /proc, and the launcher (PID 1) cannot be signalled: the program
+/// runs as a uid of its own, under runc and gVisor alike.
 #[tokio::test]
 async fn printed_control_messages_are_only_output() {
     let db = TestDb::new().await;
@@ -539,13 +557,25 @@ for fd in range(3):
         print("reached the launcher's fd", fd)
     except OSError as e:
         print("refused", fd, type(e).__name__)
+# Its memory (which holds /work's snapshot between test cases). gVisor
+# shows a process's environ to any uid: the launcher's is the program's own.
+for what in ("mem",):
+    try:
+        open(f"/proc/1/{what}", "rb").read(1)
+        print("read the launcher's", what)
+    except OSError as e:
+        print("refused", what, type(e).__name__)
+import signal
+for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP, signal.SIGINT):
+    try:
+        os.kill(1, sig)
+        print("signalled the launcher", sig.name)
+    except OSError as e:
+        print("refused", sig.name, type(e).__name__)
 print("still here")
 sys.exit(7)
 "#;
-    // Under runc only, for now: gVisor lets a process of the launcher's
-    // uid open /proc/1/fd (it ignores the launcher's being non-dumpable).
-    // The fix, running the program as a uid of its own, is issue 24's.
-    for path in PATHS.into_iter().filter(|p| p.wall() == Isolation::Runc) {
+    for path in PATHS {
         let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
         let (id, _) = sb.submit("python", code, Some(20_000)).await;
         let s = db.wait_done(id, T).await;
@@ -555,6 +585,9 @@ sys.exit(7)
         let out = db.stdout(id).await;
         for fd in 0..3 {
             assert!(out.contains(&format!("refused {fd} PermissionError")), "{path:?}: {out:?}");
+        }
+        for what in ["mem", "SIGKILL", "SIGTERM", "SIGSTOP", "SIGINT"] {
+            assert!(out.contains(&format!("refused {what} PermissionError")), "{path:?}: {out:?}");
         }
         assert!(out.contains(&"still here".to_string()), "{path:?}: {out:?}");
         let all: String = db.logs(id).await.into_iter().map(|l| l.message).collect::<Vec<_>>().join("\n");
@@ -599,7 +632,11 @@ async fn a_real_container_carries_the_whole_policy() {
     assert_eq!(h.network_mode.as_deref(), Some("none"));
     assert_eq!(c.network_disabled, Some(true));
     assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
-    assert!(h.cap_add.unwrap_or_default().is_empty());
+    // The launcher's few, which it keeps from the program (see the identity test).
+    let added: HashSet<String> = h.cap_add.unwrap_or_default().into_iter().collect();
+    let launcher: HashSet<String> =
+        ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID", "SETPCAP"].map(String::from).into();
+    assert_eq!(added, launcher);
     assert_eq!(h.privileged, Some(false));
     assert_eq!(h.security_opt, Some(vec!["no-new-privileges:true".to_string()]));
     assert_eq!(h.init, Some(false), "the launcher is PID 1");
@@ -611,7 +648,8 @@ async fn a_real_container_carries_the_whole_policy() {
     assert!(tmpfs["/tmp"].contains("size=64m") && tmpfs["/tmp"].contains("noexec"));
     assert!(tmpfs["/work"].contains("size=16m"));
     assert!(h.binds.unwrap_or_default().is_empty(), "no host paths");
-    assert_eq!(c.user.as_deref(), Some("65534:65534"));
+    assert_eq!(c.user.as_deref(), Some("0:0"), "the launcher starts as root");
+    assert_eq!(c.entrypoint.unwrap()[1..], ["--as", "65534:65534"], "and runs the program as nobody");
     assert_eq!(c.tty, Some(false));
     let ulimits: Vec<(String, i64)> =
         h.ulimits.unwrap().into_iter().map(|u| (u.name.unwrap(), u.hard.unwrap())).collect();

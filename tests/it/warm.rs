@@ -375,10 +375,12 @@ async fn the_launcher_reports_an_interpreter_that_died_before_its_script() {
     let frames =
         launcher::files(&[File { name: "main.py".into(), content: b"print(1)\n".to_vec() }], &Default::default());
     let mut child = tokio::process::Command::new("docker")
-        .args(["run", "--rm", "-i", "--network", "none", "--read-only", "--tmpfs", "/work", "--user", "65534:65534"])
+        .args(["run", "--rm", "-i", "--network", "none", "--read-only", "--tmpfs", "/work:mode=1777"])
+        .args(["--user", "0:0", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true"])
+        .args(execbox::sandbox::policy::LAUNCHER_CAPABILITIES.iter().flat_map(|c| ["--cap-add", c]))
         .args(["--label", "execbox.test=launcher", "--entrypoint", launcher::PATH, "execbox/python:3.11"])
         // Stands for an interpreter that dies while starting.
-        .args(["--prestart", "main.py", "sh", "-c", "echo dying >&2; exit 3"])
+        .args(["--as", "65534:65534", "--prestart", "main.py", "sh", "-c", "echo dying >&2; exit 3"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -423,12 +425,13 @@ async fn a_worker_with_no_setting_keeps_a_pool_sized_from_the_host() {
     assert!(pool_containers(&worker_id).await.is_empty(), "warm containers left after shutdown");
 }
 
-/// A warm container of an image whose launcher predates LAUNCH (its label
-/// says an older protocol, as an image from an older execbox does) serves
-/// plain runs only: a session with arguments takes the cold path, and
-/// runs, instead of failing on a frame the launcher does not know.
+/// An image whose launcher is older than execbox's (its label says an older
+/// protocol, as an image from an older execbox does) runs no session, warm
+/// or cold: its launcher would not run the program as a uid of its own. To
+/// the worker it is missing, so its sessions end `image_missing` with the
+/// command that rebuilds it, and no warm container of it is made.
 #[tokio::test]
-async fn an_image_with_an_older_launcher_serves_plain_runs_only() {
+async fn an_image_from_an_older_execbox_runs_no_session() {
     let image = older_launcher_image();
     let db = TestDb::new().await;
     let user = db.user().await;
@@ -436,21 +439,17 @@ async fn an_image_with_an_older_launcher_serves_plain_runs_only() {
     let (w, shutdown) = worker_with_python_image(&db, image, |c| {
         c.worker.id = worker_id.clone();
         c.worker.warm_pool.insert("python".into(), 1);
+        c.worker.unrunnable_after_ms = 1_000;
     });
-    for (args, warm) in [(vec!["an argument".to_string()], false), (vec![], true)] {
-        let pooled = wait_pool_of(&worker_id, 1, Some(image)).await;
-        let req = execbox::model::Request {
-            language: "python".into(),
-            code: "import sys\nprint(sys.argv[1:])".into(),
-            args: args.clone(),
-            ..Default::default()
-        };
-        let id = db.insert(user, &req).await;
-        let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
-        assert_eq!(db.stdout(id).await, [format!("{args:?}").replace('"', "'")]);
-        assert_eq!(pooled.contains(&container_of(&db, id).await), warm, "{args:?}");
-    }
+    let id = db.submit(user, "python", "print('never')").await;
+    let s = db.wait_done(id, T).await;
+    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("image_missing")), "{s:?}");
+    assert!(s.error.as_deref().unwrap_or("").contains("`execbox images build python`"), "{s:?}");
+    // The worker was up and had said what it can run (the session ended
+    // for that); its pool made nothing of the image.
+    assert!(pool_ids_of(&worker_id, true, Some(image)).await.is_empty());
+    let sh = db.submit(user, "bash", "echo still here").await;
+    assert_eq!(db.wait_done(sh, T).await.status, "completed");
     shutdown.cancel();
     w.await.unwrap().unwrap();
 }
