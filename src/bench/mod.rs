@@ -25,6 +25,7 @@ use crate::db::{Database, Sql};
 use crate::model::Request;
 
 mod api;
+mod isolation;
 mod report;
 
 #[derive(Debug, Clone)]
@@ -226,6 +227,10 @@ pub(crate) enum Part {
     /// statement's round trip, and a worker with no other setting's hello
     /// p50 and sessions per second.
     Statements,
+    /// (k): the hello under runc and gVisor, warm and cold, against a bare
+    /// process and `docker run --runtime runsc`; sessions per second and an
+    /// idle warm container's memory under each wall.
+    Isolation,
 }
 
 pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> {
@@ -360,6 +365,10 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
             results["statements"][m]["sessions_per_s"] = json!(round(mean(|x| x.1)));
             results["statements"][m]["rounds"] = json!(r);
         }
+    }
+
+    if want(Part::Isolation) {
+        results["isolation"] = isolation::measure(cfg, &database, &mut db, &done, user, &opts).await?;
     }
 
     results["machine"] = machine();

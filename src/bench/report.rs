@@ -78,9 +78,34 @@ pub(super) fn results_markdown(r: &Value) -> String {
             format!("{:.1} / {:.1}", f(&un["sessions_per_s"]), f(&pr["sessions_per_s"])),
         ),
     ]);
+    let iso = &r["isolation"];
+    let iso_bare = f(&iso["bare_process"]["p50_ms"]);
+    let gvisor_warm = f(&iso["gvisor"]["warm"]["p50_ms"]);
+    for wall in ["runc", "gvisor"] {
+        let w = &iso[wall];
+        measurements.extend([
+            (
+                format!("(k) {wall}: INSERT → completed, warm / cold, p50"),
+                format!("{:.1} / {:.1} ms", f(&w["warm"]["p50_ms"]), f(&w["cold"]["p50_ms"])),
+            ),
+            (
+                format!("(k) {wall}: sessions per second, cold (concurrency {})", t["concurrency"]),
+                format!("{:.1}", f(&w["sessions_per_s"])),
+            ),
+            (
+                format!("(k) {wall}: host memory of an idle warm container"),
+                format!("{:.1} MB", f(&w["idle_warm_container_kb"]) / 1024.0),
+            ),
+        ]);
+    }
+    measurements.extend([
+        ("(k) bare process in the same run, p50".into(), format!("{iso_bare:.1} ms")),
+        ("(k) `docker run --rm --runtime runsc`, p50 / p95".into(), p50_p95(&iso["docker_run_gvisor"])),
+    ]);
     let py_case = f(&r["cases"]["python"]["per_case_ms"]);
     let targets: Vec<(&str, String, bool)> = vec![
         ("warm p50 ≤ 2× bare process", format!("{:.2}×", warm / bare), warm <= 2.0 * bare),
+        ("gVisor warm p50 ≤ 3× bare process", format!("{:.2}×", gvisor_warm / iso_bare), gvisor_warm <= 3.0 * iso_bare),
         (
             "a worker with no settings: p50 ≤ 1.3× bare process",
             format!("{:.2}×", default / bare),
