@@ -52,6 +52,13 @@ pub(super) async fn measure(
         eprintln!("==> (k) {w}: INSERT to completed, warm pool, x{n}");
         out[w]["warm"] = latency(db, done, user, n, Duration::from_millis(300)).await?;
         drop(worker);
+        // What a new user gets on this wall: no pool setting at all.
+        let worker = WorkerProc::start(database, None, &env)?;
+        warm_up(db, done, user).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        eprintln!("==> (k) {w}: INSERT to completed, a worker with no settings, x{n}");
+        out[w]["default"] = latency(db, done, user, n, Duration::from_millis(300)).await?;
+        drop(worker);
         let worker = WorkerProc::start(database, Some("off"), &env)?;
         warm_up(db, done, user).await?;
         eprintln!("==> (k) {w}: INSERT to completed, cold, x{n}");

@@ -187,7 +187,8 @@ async fn warm_pool(
     let wc = &cfg.worker;
     let labels = || policy::pool_labels(scope, &wc.id);
     let budget = Budget { memory_mb: wc.warm_memory_mb, cpus: wc.warm_cpus };
-    let counts = if wc.warm_auto && wc.warm_pool.is_empty() {
+    let sized_here = wc.warm_auto && wc.warm_pool.is_empty();
+    let counts = if sized_here {
         let mut langs = Vec::new();
         for rt in runtimes.all().iter().filter(|rt| rt.prestart) {
             if engine.runtime_image_ready(&rt.image).await.unwrap_or(false) {
@@ -223,7 +224,7 @@ async fn warm_pool(
         }
         wanted.insert(rt.language.clone(), (exec::default_spec(rt, &cfg.limits, labels()), *count));
     }
-    let pool = WarmPool::new(engine.clone(), wanted, wc.warm_ttl(), budget);
+    let pool = WarmPool::new(engine.clone(), wanted, sized_here, wc.warm_ttl(), budget);
     Ok((!pool.is_empty()).then(|| Arc::new(pool)))
 }
 
