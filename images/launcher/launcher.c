@@ -14,13 +14,14 @@
  * the container's PID 1 (no other process holds the container's stdio).
  *
  *   execbox-launcher --as UID:GID
- *                    [--prestart FILE] [--report FILE | --report-stdout FILE]
+ *                    [--prestart FILE] [--report FILE | --report-stdout FILE] [--export]
  *                    [--bench FILE] [--cases] [--compile COMPILE-ARGV... --]
  *                    RUN-ARGV... [--then BENCH-ARGV...]
  *
  * Host to launcher: LAUNCH (a warm container's session: the command line
  * this launcher goes on with instead of its own; before anything else),
- * FILE (written into /work), START (every file is there),
+ * TREE (a /work another sandbox compiled, as --export sent it; before
+ * START), FILE (written into /work), START (every file is there),
  * GO (the run stage's limits are in force), STDIN (bytes for the program),
  * EOF (end of the program's stdin; with --cases: no more cases), CASE (with
  * --cases: run the program once more, with these limits, arguments, files
@@ -29,6 +30,11 @@
  * compiler's status), EXITED (the program's status; last frame of a run),
  * BLOCK (a named file, e.g. a test report), FATAL (the launcher failed),
  * CASE_DONE (a case's status).
+ *
+ * With --export (and --compile), a compiler that succeeded is the end: /work
+ * goes to the host as the BLOCK "execbox.work" (what TREE takes), then
+ * EXITED with the compiler's status. So a sandbox whose limits cannot change
+ * between the stages (gVisor's) compiles in one sandbox and runs in another.
  *
  * With --cases the program runs once per CASE, each time as a fresh process
  * in a /work restored to what it was after compiling (kept in this
@@ -68,7 +74,7 @@
 #include <unistd.h>
 
 /* Host to launcher. */
-enum { H_FILE = 1, H_START = 2, H_GO = 3, H_STDIN = 4, H_EOF = 5, H_CASE = 6, H_LAUNCH = 7 };
+enum { H_FILE = 1, H_START = 2, H_GO = 3, H_STDIN = 4, H_EOF = 5, H_CASE = 6, H_LAUNCH = 7, H_TREE = 8 };
 /* Launcher to host. */
 enum { L_STDOUT = 1, L_STDERR = 2, L_COMPILED = 3, L_EXITED = 4, L_BLOCK = 5, L_FATAL = 6, L_CASE_DONE = 7 };
 
@@ -367,6 +373,7 @@ static struct {
     /* --cases: the current case's wall deadline and output bytes left, and
      * whether the host said there are no more cases. */
     int cases;
+    int export;          /* --export: compile, send /work, end */
     struct timespec case_deadline;
     uint64_t case_out_left;
     int cases_over;
@@ -861,6 +868,103 @@ static void snapshot_work(void) {
     close(dir);
 }
 
+/* The BLOCK --export sends /work in, and TREE takes: per entry u8 type
+ * ('d', 'f' or 'l'), u32 mode, u16 path length, path (relative to /work,
+ * parents first), u32 data length, data (a file's content, a link's target). */
+#define TREE_BLOCK "execbox.work"
+
+static void send_tree(void) {
+    snapshot_work();
+    struct buf b = {0};
+    for (size_t i = 0; i < snap.n; i++) {
+        struct snap_entry *e = &snap.e[i];
+        size_t plen = strlen(e->path);
+        unsigned char head[11];
+        head[0] = (unsigned char)e->type;
+        put32(head + 1, (uint32_t)e->mode);
+        head[5] = (unsigned char)(plen >> 8);
+        head[6] = (unsigned char)plen;
+        buf_add(&b, head, 7);
+        buf_add(&b, e->path, plen);
+        put32(head, (uint32_t)e->len);
+        buf_add(&b, head, 4);
+        if (e->len)
+            buf_add(&b, e->data, e->len);
+        if (b.len > MAX_FRAME - 64)
+            fatal("/work holds more than %u MiB after compiling; too much to carry to the run's sandbox", MAX_FRAME >> 20);
+    }
+    const char *name = TREE_BLOCK;
+    size_t nlen = strlen(name);
+    unsigned char head[2 + sizeof TREE_BLOCK];
+    head[0] = 0;
+    head[1] = (unsigned char)nlen;
+    memcpy(head + 2, name, nlen);
+    send_frame(L_BLOCK, head, 2 + nlen, b.data, b.len);
+    free(b.data);
+}
+
+/* A path TREE may hold: relative, no empty, "." or ".." component. */
+static int tree_path(const char *p) {
+    if (!*p || *p == '/')
+        return 0;
+    for (const char *c = p; *c;) {
+        const char *end = strchr(c, '/');
+        size_t n = end ? (size_t)(end - c) : strlen(c);
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.') || n > 255)
+            return 0;
+        c += n + (end ? 1 : 0);
+        if (end && !*c)
+            return 0;
+    }
+    return 1;
+}
+
+static void restore_work(void);
+
+/* TREE: /work as another sandbox compiled it, restored here as the
+ * program's. */
+static void take_tree(const unsigned char *p, size_t len) {
+    if (snap.n)
+        fatal("TREE twice");
+    size_t off = 0;
+    while (off < len) {
+        if (len - off < 7)
+            fatal("TREE frame cut");
+        struct snap_entry e = {.type = p[off], .mode = get32(p + off + 1) & 07777};
+        size_t plen = ((size_t)p[off + 5] << 8) | p[off + 6];
+        off += 7;
+        if (len - off < plen + 4 || (e.type != 'd' && e.type != 'f' && e.type != 'l'))
+            fatal("TREE frame cut or of an unknown entry");
+        e.path = strndup((const char *)p + off, plen);
+        if (!e.path || strlen(e.path) != plen || !tree_path(e.path))
+            fatal("TREE holds a path outside /work");
+        off += plen;
+        e.len = get32(p + off);
+        off += 4;
+        if (len - off < e.len)
+            fatal("TREE frame cut");
+        e.data = malloc(e.len + 1);
+        if (!e.data)
+            fatal("out of memory");
+        memcpy(e.data, p + off, e.len);
+        e.data[e.len] = 0;
+        if (e.type == 'l' && memchr(e.data, 0, e.len))
+            fatal("TREE holds a link with a NUL byte");
+        off += e.len;
+        snap.bytes += e.len;
+        snap_add(e);
+    }
+    struct stat st;
+    snap.root_mode = stat(".", &st) == 0 ? st.st_mode & 07777 : 01777;
+    restore_work();
+    /* Forgotten: with --cases, START snapshots /work as it is now. */
+    for (size_t i = 0; i < snap.n; i++) {
+        free(snap.e[i].path);
+        free(snap.e[i].data);
+    }
+    snap.n = snap.bytes = 0;
+}
+
 /* Removes everything inside the directory `dir`, whatever modes the program
  * left (the launcher may: it keeps CAP_FOWNER and CAP_DAC_OVERRIDE). */
 static void wipe(int dir, int depth) {
@@ -1100,6 +1204,12 @@ static void child_done(void) {
             L.phase = DONE;
             return;
         }
+        if (L.export) {
+            send_tree();
+            send_status(L_EXITED, p);
+            L.phase = DONE;
+            return;
+        }
         L.phase = WAIT_GO;
         return;
     case RUNNING:
@@ -1227,7 +1337,7 @@ static void relaunch(const unsigned char *p, size_t len) {
     L.fifo_buf.off = L.fifo_buf.len = 0;
     L.fifo_died = 0;
     L.prestart = L.report = L.bench_file = NULL;
-    L.report_stdout = L.cases = 0;
+    L.report_stdout = L.cases = L.export = 0;
     L.compile = L.then = NULL;
     parse_args((int)n + 1, argv);
     if (L.prestart)
@@ -1256,6 +1366,11 @@ static void host_frames(void) {
             if (!first || L.phase != WAIT_FILES)
                 fatal("LAUNCH after another frame");
             relaunch(payload, len);
+            break;
+        case H_TREE:
+            if (L.phase != WAIT_FILES)
+                fatal("TREE after START");
+            take_tree(payload, len);
             break;
         case H_FILE:
             if (L.phase != WAIT_FILES)
@@ -1493,6 +1608,11 @@ static void parse_args(int argc, char **argv) {
             i++;
             continue;
         }
+        if (strcmp(argv[i], "--export") == 0) {
+            L.export = 1;
+            i++;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         if (strcmp(argv[i], "--prestart") == 0) {
@@ -1537,6 +1657,8 @@ static void parse_args(int argc, char **argv) {
         fatal("--prestart is for plain runs only");
     if (L.cases && L.report)
         fatal("--cases and --report do not mix");
+    if (L.export && (!L.compile || L.cases || L.report || L.prestart))
+        fatal("--export is for a compile stage alone");
 }
 
 int main(int argc, char **argv) {

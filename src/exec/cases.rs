@@ -180,7 +180,7 @@ pub(super) async fn run(
     // The checker stops when the session does.
     let mut checker_stop = stop.clone();
     let solution_input =
-        Input { files: plan.files.clone(), stdin: Vec::new(), events: None, cases: Some(solution_link) };
+        Input { tree: None, files: plan.files.clone(), stdin: Vec::new(), events: None, cases: Some(solution_link) };
     let solution = crate::sandbox::run::run(&ctx.engine, running, solution_input, &plan.stages, pipe, logs, stop);
 
     // The checker's output is not the session's: its own pipe, and a log
@@ -190,7 +190,8 @@ pub(super) async fn run(
     let (checker_line, checker_run) = match checker {
         Some((running, c)) => {
             let (link, line) = link(CHECKER_OUTPUT_BYTES as usize);
-            let input = Input { files: c.files.clone(), stdin: Vec::new(), events: None, cases: Some(link) };
+            let input =
+                Input { tree: None, files: c.files.clone(), stdin: Vec::new(), events: None, cases: Some(link) };
             (Some(line), Some((running, input, c)))
         }
         None => (None, None),

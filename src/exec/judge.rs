@@ -216,7 +216,7 @@ mod tests {
             cpus: 1.0,
             cpu_time: Some(Duration::from_millis(ms / 2)),
         };
-        Stages { compile: compile.then(|| s(9000, 1024)), run: s(2000, 256) }
+        Stages { compile: compile.then(|| s(9000, 1024)), run: s(2000, 256), export: false }
     }
 
     fn st(exit: Exit, ooms: Option<u32>) -> Status {

@@ -3,6 +3,7 @@
 //! while its output streams to the log writer, judge how it ended, record
 //! that (fenced on the attempt), then remove the container.
 
+mod apart;
 mod cases;
 mod compare;
 mod judge;
@@ -218,13 +219,31 @@ async fn run(
     let worker_id = ctx.cfg.worker.id.as_str();
     let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, worker_id);
     let wall = plan::wall(rt, &ctx.cfg.limits, s.anonymous);
-    let spec = container_spec(rt, &plan.launch, &plan.stages, &ctx.cfg.limits, wall, labels);
+    // Under gVisor a compiler gets a sandbox of its own, and the program's
+    // starts from the /work it compiled (see `plan::compiles_apart`).
+    let apart = match plan::compiles_apart(&plan.stages, wall) {
+        true => match apart::compile(ctx, s, plan, wall, pipe, logs, stop).await {
+            Ok(compiled) => Some(compiled),
+            Err(outcome) => return outcome,
+        },
+        false => None,
+    };
+    let (launch, stages) = match &apart {
+        Some(_) => {
+            let (_, run) = plan.launch.apart().expect("compiled apart");
+            (run, crate::sandbox::Stages { compile: None, ..plan.stages })
+        }
+        None => (plan.launch.clone(), plan.stages),
+    };
+    let mut spec = container_spec(rt, &launch, &stages, &ctx.cfg.limits, wall, labels);
+    // The compiled program runs from /work.
+    spec.exec_work |= apart.is_some();
     // A warm container serves the session when it is the container the
     // session would get but for its labels, a lower memory limit and its
     // launcher's command line, both applied before the code arrives (see
     // `warm::fit`).
     let warm = match &ctx.warm {
-        Some(pool) => pool.serve(&spec, &rt.language, &plan.launch).await,
+        Some(pool) => pool.serve(&spec, &rt.language, &launch).await,
         None => None,
     };
     let warmed = warm.is_some();
@@ -268,15 +287,20 @@ async fn run(
     }
 
     let input = Input {
-        files: plan.files.clone(),
+        // From the compile sandbox: /work as compiled, sources included.
+        tree: apart.as_ref().map(|c| c.tree.clone()),
+        files: if apart.is_some() { Vec::new() } else { plan.files.clone() },
         stdin: s.request.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
         events: s.request.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, input.clone())),
         cases: None,
     };
-    let finished = match crate::sandbox::run::run(&ctx.engine, running, input, &plan.stages, pipe, logs, stop).await {
+    let mut finished = match crate::sandbox::run::run(&ctx.engine, running, input, &stages, pipe, logs, stop).await {
         Ok(f) => f,
         Err(e) => return infrastructure(ctx, e),
     };
+    if let Some(c) = &apart {
+        finished.compiled = Some(c.status);
+    }
     tracing::debug!(ending = ?finished.ending, "container ended");
     crate::metrics::METRICS.run_duration.observe(finished.wall_time);
     let outcome = judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())?;

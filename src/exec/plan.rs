@@ -52,20 +52,31 @@ pub(crate) fn wall(rt: &Runtime, l: &Limits, anonymous: bool) -> Isolation {
     }
 }
 
+/// Whether a sandbox in `wall` compiles apart from the run: gVisor's
+/// `runsc` (Debian's, 2022) has no `update`, so a sandbox cannot take the
+/// run stage's lower limits after compiling; the compiler gets a sandbox of
+/// its own at the compile stage's limits, and the program one at the run
+/// stage's, with the compiled /work carried across (`Launch::apart`).
+pub(crate) fn compiles_apart(stages: &Stages, wall: Isolation) -> bool {
+    stages.compile.is_some() && wall == Isolation::Gvisor
+}
+
 /// Why this plan's sandboxes cannot be built in their walls, if they
-/// cannot: gVisor's `runsc` (Debian's, 2022) has no `update`, so a sandbox
-/// that compiles first cannot take the run stage's lower limits. Such a
-/// session is refused before any container exists, never run with the
-/// compile stage's limits nor behind runc instead.
+/// cannot: under gVisor a compiled language runs apart from its compiler
+/// ([`compiles_apart`]) as a plain run or an interactive one, not yet with
+/// test cases or validation. Such a session is refused before any
+/// container exists, never run with the compile stage's limits nor behind
+/// runc instead.
 pub(super) fn unbuildable(p: &Plan<'_>, l: &Limits, anonymous: bool) -> Option<String> {
-    let compiled = std::iter::once((p.runtime, p.stages))
-        .chain(p.checker.as_ref().map(|c| (c.runtime, c.stages)))
-        .find(|(rt, stages)| stages.compile.is_some() && wall(rt, l, anonymous) == Isolation::Gvisor)?;
+    let together = p.launch.cases || p.validation.is_some();
+    let compiled = std::iter::once((p.runtime, p.stages, together))
+        .chain(p.checker.as_ref().map(|c| (c.runtime, c.stages, true)))
+        .find(|(rt, stages, together)| *together && compiles_apart(stages, wall(rt, l, anonymous)))?;
     let language = &compiled.0.language;
     Some(format!(
-        "{language} compiles before it runs, and this deployment's gVisor cannot change a sandbox's limits between \
-         the two stages; to run {language} under runc here, give it `isolation = \"runc\"` with an \
-         `isolation_reason` in the runtime table"
+        "{language} compiles before it runs, and under this deployment's gVisor a compiled program runs in a sandbox \
+         apart from its compiler, which test cases and validation do not do yet; to run them for {language} here, \
+         give it `isolation = \"runc\"` with an `isolation_reason` in the runtime table"
     ))
 }
 
@@ -122,6 +133,7 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
                 compile: entry.compile,
                 run: [entry.run.as_slice(), req.request.args.as_slice()].concat(),
                 cases: true,
+                export: false,
             },
             None,
         ),
@@ -133,6 +145,7 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
                 compile: entry.compile,
                 run: [entry.run.as_slice(), req.request.args.as_slice()].concat(),
                 cases: false,
+                export: false,
             },
             None,
         ),
@@ -163,7 +176,14 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
             };
             (
                 files,
-                Launch { prestart: None, report: Some(report), compile, run: v.run.clone(), cases: false },
+                Launch {
+                    prestart: None,
+                    report: Some(report),
+                    compile,
+                    run: v.run.clone(),
+                    cases: false,
+                    export: false,
+                },
                 Some(Validation { format: v.format, declared, bench: benchmark.map(|(_, r)| r) }),
             )
         }
@@ -187,14 +207,15 @@ pub(super) fn plan<'a>(req: &ValidRequest<'a>, l: &Limits) -> Plan<'a> {
         }
         None => (run, None),
     };
-    let stages = Stages { compile: launch.compile.is_some().then_some(compile_limits), run };
+    let stages = Stages { compile: launch.compile.is_some().then_some(compile_limits), run, export: false };
     Plan { runtime, stages, files, launch, validation, checker }
 }
 
 /// The checker program's sandbox: the server's default limits.
 fn checker_plan<'a>(runtime: &'a Runtime, code: &str, l: &Limits) -> CheckerPlan<'a> {
     let entry = runtime.entry(code);
-    let launch = Launch { prestart: None, report: None, compile: entry.compile, run: entry.run, cases: true };
+    let launch =
+        Launch { prestart: None, report: None, compile: entry.compile, run: entry.run, cases: true, export: false };
     let timeout = Duration::from_millis(l.default_case_timeout_ms);
     let compile = StageLimits {
         timeout: Duration::from_millis(l.default_compile_timeout_ms),
@@ -211,7 +232,7 @@ fn checker_plan<'a>(runtime: &'a Runtime, code: &str, l: &Limits) -> CheckerPlan
     };
     CheckerPlan {
         runtime,
-        stages: Stages { compile: launch.compile.is_some().then_some(compile), run },
+        stages: Stages { compile: launch.compile.is_some().then_some(compile), run, export: false },
         files: vec![File { name: entry.file, content: code.as_bytes().to_vec() }],
         launch,
         timeout,
@@ -309,29 +330,40 @@ mod tests {
     }
 
     #[test]
-    fn gvisor_builds_no_sandbox_that_compiles_first() {
+    fn gvisor_compiles_apart_and_refuses_cases_and_validation_that_compile() {
         let req = |language: &str| Request { language: language.into(), code: "CODE".into(), ..Default::default() };
+        let cases = |language: &str| Request {
+            mode: crate::model::Mode::Cases,
+            cases: Some(serde_json::json!([{"stdin": "", "expected_output": ""}])),
+            ..req(language)
+        };
         let runtimes = Runtimes::builtin();
         let gvisor = Limits { isolation: Isolation::Gvisor, ..Limits::default() };
         #[rustfmt::skip]
-        let table: &[(&str, &Limits, bool)] = &[
-            ("python", &gvisor, false),
-            ("cpp", &gvisor, true),
-            ("cpp", &Limits::default(), false),
-            ("rust", &gvisor, true),
+        let table: &[(Request, &Limits, bool, bool)] = &[
+            // (request, limits, compiles apart, refused)
+            (req("python"), &gvisor, false, false),
+            (req("cpp"), &gvisor, true, false),
+            (req("cpp"), &Limits::default(), false, false),
+            (req("rust"), &gvisor, true, false),
+            (Request { interactive: true, ..req("go") }, &gvisor, true, false),
+            (cases("python"), &gvisor, false, false),
+            (cases("cpp"), &gvisor, true, true),
+            (cases("cpp"), &Limits::default(), false, false),
         ];
-        for (language, limits, refused) in table {
-            let r = req(language);
+        for (r, limits, apart, refused) in table {
             let valid = r.validate(&runtimes, limits).unwrap();
-            let why = unbuildable(&plan(&valid, limits), limits, false);
-            assert_eq!(why.is_some(), *refused, "{language} {:?}: {why:?}", limits.isolation);
+            let p = plan(&valid, limits);
+            assert_eq!(compiles_apart(&p.stages, limits.isolation), *apart, "{} {:?}", r.language, limits.isolation);
+            let why = unbuildable(&p, limits, false);
+            assert_eq!(why.is_some(), *refused, "{} {:?} {:?}: {why:?}", r.language, r.mode, limits.isolation);
         }
         // A runtime of its own wall (runc, with its reason) is built.
         let mut cpp = rt("cpp");
         cpp.isolation = Some(Isolation::Runc);
         cpp.isolation_reason = Some("compiles first".into());
         let own = Runtimes::of(cpp);
-        let r = req("cpp");
+        let r = cases("cpp");
         let valid = r.validate(&own, &gvisor).unwrap();
         assert_eq!(unbuildable(&plan(&valid, &gvisor), &gvisor, false), None);
         let valid = r.validate(&runtimes, &gvisor).unwrap();

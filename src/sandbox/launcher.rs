@@ -65,7 +65,8 @@ pub const PATH: &str = "/usr/local/bin/execbox-launcher";
 
 /// This protocol's version, which `execbox images build` labels every image
 /// with ([`PROTOCOL_LABEL`]); 2 added LAUNCH, 3 the program's own uid (the
-/// launcher starts as root and takes `--as UID:GID` first). A worker runs
+/// launcher starts as root and takes `--as UID:GID` first), `--export` and
+/// TREE. A worker runs
 /// no session on an image that says less, or nothing (built by an older
 /// execbox, or by hand without the label): it counts as missing.
 pub const PROTOCOL: u32 = 3;
@@ -81,6 +82,7 @@ mod kind {
     pub(crate) const EOF: u8 = 5;
     pub(crate) const CASE: u8 = 6;
     pub(crate) const LAUNCH: u8 = 7;
+    pub(crate) const TREE: u8 = 8;
     // launcher → execbox
     pub(crate) const STDOUT: u8 = 1;
     pub(crate) const STDERR: u8 = 2;
@@ -123,6 +125,9 @@ pub(crate) struct Launch {
     pub run: Vec<String>,
     /// Run the program once per CASE frame (test cases).
     pub cases: bool,
+    /// With `compile`: the compiler is all; /work comes back as the
+    /// [`TREE_BLOCK`] and no program runs (see [`Launch::apart`]).
+    pub export: bool,
 }
 
 impl Launch {
@@ -131,6 +136,9 @@ impl Launch {
         let mut cmd = Vec::new();
         if self.cases {
             cmd.push("--cases".to_string());
+        }
+        if self.export {
+            cmd.push("--export".to_string());
         }
         if let Some(file) = &self.prestart {
             cmd.extend(["--prestart".to_string(), file.clone()]);
@@ -155,6 +163,27 @@ impl Launch {
         cmd
     }
 }
+
+impl Launch {
+    /// Compiling in one sandbox and running in another (a wall that cannot
+    /// change a sandbox's limits between the stages): the first's launcher
+    /// compiles and sends /work back, the second's takes it ([`tree`]) and
+    /// runs. None: nothing compiles.
+    pub(crate) fn apart(&self) -> Option<(Launch, Launch)> {
+        let compile = Launch {
+            prestart: None,
+            report: None,
+            compile: Some(self.compile.clone()?),
+            run: self.run.clone(),
+            cases: false,
+            export: true,
+        };
+        Some((compile, Launch { compile: None, export: false, ..self.clone() }))
+    }
+}
+
+/// The block an exporting launcher sends /work in, as [`tree`] takes it.
+pub(crate) const TREE_BLOCK: &str = "execbox.work";
 
 // ---------------------------------------------------------------------------
 // execbox → launcher
@@ -206,6 +235,14 @@ pub fn files(files: &[File], cpu: &CpuLimits) -> Vec<u8> {
     }
     let ms = |d: Option<std::time::Duration>| d.map_or(0, |d| d.as_millis().max(1) as u64).to_be_bytes();
     frame(&mut out, kind::START, &[&ms(cpu.compile), &ms(cpu.run)]);
+    out
+}
+
+/// TREE: /work as another sandbox compiled it (the [`TREE_BLOCK`] its
+/// launcher sent), restored before the files and START.
+pub(crate) fn tree(work: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(work.len() + 5);
+    frame(&mut out, kind::TREE, &[work]);
     out
 }
 
@@ -421,7 +458,14 @@ mod tests {
         let run = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let table = [
             (
-                Launch { prestart: None, report: None, compile: None, run: run(&["python3", "main.py"]), cases: false },
+                Launch {
+                    prestart: None,
+                    report: None,
+                    compile: None,
+                    run: run(&["python3", "main.py"]),
+                    cases: false,
+                    export: false,
+                },
                 "python3 main.py",
             ),
             (
@@ -431,6 +475,7 @@ mod tests {
                     compile: Some(run(&["g++", "x.cpp"])),
                     run: run(&["./a.out"]),
                     cases: true,
+                    export: false,
                 },
                 "--cases --compile g++ x.cpp -- ./a.out",
             ),
@@ -441,6 +486,7 @@ mod tests {
                     compile: None,
                     run: run(&["python3", "main.py"]),
                     cases: false,
+                    export: false,
                 },
                 "--prestart main.py python3 main.py",
             ),
@@ -451,6 +497,7 @@ mod tests {
                     compile: Some(run(&["g++", "x.cpp"])),
                     run: run(&["./a.out"]),
                     cases: false,
+                    export: false,
                 },
                 "--compile g++ x.cpp -- ./a.out",
             ),
@@ -466,6 +513,7 @@ mod tests {
                     compile: None,
                     run: run(&["test"]),
                     cases: false,
+                    export: false,
                 },
                 "--report-stdout /work/r --bench /work/b test --then bench 5",
             ),
@@ -508,6 +556,7 @@ mod tests {
             compile: None,
             run: vec!["python3".into(), "main.py".into(), "a b".into()],
             cases: true,
+            export: false,
         };
         let mut want = vec![7, 0, 0, 0, 42, 0, 4];
         for a in ["--cases", "python3", "main.py", "a b"] {

@@ -41,6 +41,9 @@ pub(crate) struct StageLimits {
 pub(crate) struct Stages {
     pub compile: Option<StageLimits>,
     pub run: StageLimits,
+    /// The compile stage is all: the compiled /work comes back (the
+    /// launcher's [`launcher::TREE_BLOCK`]) and no program runs here.
+    pub export: bool,
 }
 
 impl Stages {
@@ -55,6 +58,8 @@ impl Stages {
 /// What goes into the container: the files, then (after the compile
 /// stage, if any) the program's stdin.
 pub(crate) struct Input {
+    /// /work as another sandbox compiled it, restored before the files.
+    pub tree: Option<Bytes>,
     pub files: Vec<File>,
     /// The program's stdin.
     pub stdin: Vec<u8>,
@@ -324,7 +329,7 @@ pub(crate) async fn run(
     let mut gate = stages.compile.map(|_| gate_tx);
     let gate_rx = stages.compile.map(|_| gate_rx);
     let cpu = launcher::CpuLimits { compile: stages.compile.and_then(|c| c.cpu_time), run: stages.run.cpu_time };
-    let Input { files, stdin, events, cases } = input;
+    let Input { tree, files, stdin, events, cases } = input;
     let (frames, cases) = match cases {
         Some(c) => (
             Some(c.frames),
@@ -340,11 +345,11 @@ pub(crate) async fn run(
         ),
         None => (None, None),
     };
-    let feeding = Feed { files, stdin, events, frames, cpu };
+    let feeding = Feed { tree, files, stdin, events, frames, cpu };
     let _feeder = Owned(tokio::spawn(feed(engine.clone(), id.clone(), container_stdin, feeding, gate_rx)));
 
     let mut reader = Reader::new(cases);
-    let (mut state, first) = RunState::start(stages.compile.is_some());
+    let (mut state, first) = RunState::start(stages.compile.is_some(), stages.export);
     pipe.set_stage(state.stage());
     if let (Some(c), Stage::Run) = (reader.cases.as_mut(), state.stage()) {
         c.active = true;
@@ -484,6 +489,7 @@ pub(crate) async fn run(
 
 /// What the feeder writes.
 struct Feed {
+    tree: Option<Bytes>,
     files: Vec<File>,
     stdin: Vec<u8>,
     events: Option<mpsc::Receiver<InputEvent>>,
@@ -502,7 +508,9 @@ async fn feed(
     input: Feed,
     gate: Option<oneshot::Receiver<()>>,
 ) {
-    if pipe.write_all(&launcher::files(&input.files, &input.cpu)).await.is_err() || pipe.flush().await.is_err() {
+    let mut first = input.tree.as_deref().map(launcher::tree).unwrap_or_default();
+    first.extend(launcher::files(&input.files, &input.cpu));
+    if pipe.write_all(&first).await.is_err() || pipe.flush().await.is_err() {
         return;
     }
     if let Some(gate) = gate {

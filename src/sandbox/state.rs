@@ -100,6 +100,9 @@ pub(crate) enum Failure {
 #[derive(Debug)]
 pub(crate) struct RunState {
     stage: Stage,
+    /// The compile stage is all (its sandbox exports /work): a compiler
+    /// that succeeded is followed by the launcher's last frame, not a run.
+    export: bool,
     /// The reason the run ends, once there is one.
     ending: Option<Ending>,
     output_open: bool,
@@ -109,11 +112,11 @@ pub(crate) struct RunState {
 }
 
 impl RunState {
-    /// A run that starts in the compile stage or straight in the run stage;
-    /// the actions to take at once.
-    pub(crate) fn start(compile: bool) -> (RunState, Vec<Action>) {
+    /// A run that starts in the compile stage or straight in the run stage
+    /// (`export`: the compile stage is all); the actions to take at once.
+    pub(crate) fn start(compile: bool, export: bool) -> (RunState, Vec<Action>) {
         let stage = if compile { Stage::Compile } else { Stage::Run };
-        let state = RunState { stage, ending: None, output_open: true, container_exit: None, done: false };
+        let state = RunState { stage, export, ending: None, output_open: true, container_exit: None, done: false };
         (state, vec![Action::ArmDeadline(stage)])
     }
 
@@ -147,7 +150,10 @@ impl RunState {
     fn step(&mut self, input: Input) -> Vec<Action> {
         match input {
             Input::Compiled(status) if self.ending.is_none() && self.stage == Stage::Compile => {
-                if status.success() {
+                if status.success() && self.export {
+                    // /work follows, then the launcher's last frame.
+                    Vec::new()
+                } else if status.success() {
                     self.stage = Stage::Run;
                     vec![Action::StartRun, Action::ArmDeadline(Stage::Run)]
                 } else {
@@ -234,12 +240,35 @@ mod tests {
 
     /// Runs `inputs` through a fresh machine; every step's actions.
     fn trace(compile: bool, inputs: Vec<Input>) -> Vec<Vec<Action>> {
-        let (mut m, first) = RunState::start(compile);
+        trace_of(RunState::start(compile, false), inputs)
+    }
+
+    fn trace_of((mut m, first): (RunState, Vec<Action>), inputs: Vec<Input>) -> Vec<Vec<Action>> {
         let mut out = vec![first];
         for i in inputs {
             out.push(m.on(i));
         }
         out
+    }
+
+    #[test]
+    fn a_compile_stage_that_exports_ends_with_the_launchers_last_frame() {
+        let (ok, bad) = (status(Exit::Code(0)), status(Exit::Code(1)));
+        #[rustfmt::skip]
+        let table: Vec<(&str, Vec<Input>, Vec<Vec<Action>>)> = vec![
+            ("compiled: no run stage, the compiler's status ends it (in the compile stage)",
+             vec![Compiled(ok), Exited(ok)],
+             vec![vec![ArmDeadline(Stage::Compile)], vec![], vec![Finish(Ending::Exited(ok))]]),
+            ("a failed compile ends it as ever",
+             vec![Compiled(bad)],
+             vec![vec![ArmDeadline(Stage::Compile)], vec![Finish(Ending::CompileFailed(bad))]]),
+            ("the compile deadline while /work is sent",
+             vec![Compiled(ok), Deadline, ContainerExited(Some(137)), OutputClosed],
+             vec![vec![ArmDeadline(Stage::Compile)], vec![], vec![Kill], vec![ArmDrain], vec![Finish(Ending::CompileTimedOut)]]),
+        ];
+        for (what, inputs, want) in table {
+            assert_eq!(trace_of(RunState::start(true, true), inputs), want, "{what}");
+        }
     }
 
     #[test]
@@ -323,7 +352,7 @@ mod tests {
 
     #[test]
     fn the_stage_follows_the_compile_status() {
-        let (mut m, _) = RunState::start(true);
+        let (mut m, _) = RunState::start(true, false);
         assert_eq!(m.stage(), Stage::Compile);
         m.on(Compiled(status(Exit::Code(0))));
         assert_eq!(m.stage(), Stage::Run);

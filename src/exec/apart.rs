@@ -1,0 +1,61 @@
+//! Compiling apart: under a wall whose sandboxes cannot change their limits
+//! between the stages (gVisor's), the compiler runs in a sandbox of its own
+//! at the compile stage's limits; its launcher sends the compiled /work
+//! back, and the program's sandbox, at the run stage's limits, starts from
+//! it (see `plan::compiles_apart`). This is the first half.
+
+use bytes::Bytes;
+
+use super::judge::judge;
+use super::{infrastructure, Ctx};
+use crate::model::{Isolation, Outcome};
+use crate::output::OutputPipe;
+use crate::sandbox::launcher::{Status, TREE_BLOCK};
+use crate::sandbox::{policy, Ending, Input, SandboxError, Stages, StopReason};
+
+/// What the compile sandbox handed over.
+pub(super) struct Compiled {
+    /// /work as compiled, for the program's sandbox (`launcher::tree`).
+    pub tree: Bytes,
+    /// The compiler's status (its usage is the compile stage's).
+    pub status: Status,
+}
+
+/// Compiles `plan` in a sandbox of its own; the compiled /work, or the
+/// session's outcome when it ends here (the compiler failed or ran out of
+/// time, the session was cancelled; `None`: it is no longer ours).
+pub(super) async fn compile(
+    ctx: &Ctx,
+    s: &crate::db::queue::Claimed,
+    plan: &super::Plan<'_>,
+    wall: Isolation,
+    pipe: &mut OutputPipe,
+    logs: &tokio::sync::mpsc::Sender<crate::output::LogLine>,
+    stop: &mut tokio::sync::watch::Receiver<Option<StopReason>>,
+) -> Result<Compiled, Option<Outcome>> {
+    let rt = plan.runtime;
+    let (launch, _) = plan.launch.apart().expect("a plan that compiles apart has a compile stage");
+    let stages = Stages { export: true, ..plan.stages };
+    let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, &ctx.cfg.worker.id);
+    let spec = super::container_spec(rt, &launch, &stages, &ctx.cfg.limits, wall, labels);
+    let created = ctx.engine.create(&spec).await.map_err(|e| infrastructure(ctx, e))?;
+    let finished = async {
+        let running = ctx.engine.start(&created).await?;
+        let input = Input { tree: None, files: plan.files.clone(), stdin: Vec::new(), events: None, cases: None };
+        crate::sandbox::run::run(&ctx.engine, running, input, &stages, pipe, logs, stop).await
+    }
+    .await;
+    // Its work is done either way; the reaper retries a failed removal.
+    if let Err(e) = ctx.engine.remove(&created.id).await {
+        tracing::warn!(container = %created.id, error = %crate::error_chain(&e), "cannot remove the compile sandbox");
+    }
+    let mut finished = finished.map_err(|e| infrastructure(ctx, e))?;
+    match (finished.ending, finished.compiled, finished.blocks.remove(TREE_BLOCK)) {
+        (Ending::Exited(_), Some(status), Some(tree)) if status.success() => Ok(Compiled { tree, status }),
+        (Ending::Exited(_), ..) => Err(infrastructure(
+            ctx,
+            SandboxError::Launcher("the compile sandbox's launcher ended without sending /work".into()),
+        )),
+        _ => Err(judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())),
+    }
+}
