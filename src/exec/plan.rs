@@ -333,7 +333,7 @@ mod tests {
     fn gvisor_compiles_apart_and_refuses_cases_and_validation_that_compile() {
         let req = |language: &str| Request { language: language.into(), code: "CODE".into(), ..Default::default() };
         let cases = |language: &str| Request {
-            mode: crate::model::Mode::Cases,
+            mode: Mode::Cases,
             cases: Some(serde_json::json!([{"stdin": "", "expected_output": ""}])),
             ..req(language)
         };

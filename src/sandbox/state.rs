@@ -254,8 +254,9 @@ mod tests {
     #[test]
     fn a_compile_stage_that_exports_ends_with_the_launchers_last_frame() {
         let (ok, bad) = (status(Exit::Code(0)), status(Exit::Code(1)));
+        type Row = (&'static str, Vec<Input>, Vec<Vec<Action>>);
         #[rustfmt::skip]
-        let table: Vec<(&str, Vec<Input>, Vec<Vec<Action>>)> = vec![
+        let table: Vec<Row> = vec![
             ("compiled: no run stage, the compiler's status ends it (in the compile stage)",
              vec![Compiled(ok), Exited(ok)],
              vec![vec![ArmDeadline(Stage::Compile)], vec![], vec![Finish(Ending::Exited(ok))]]),

@@ -767,38 +767,46 @@ async fn python_has_the_scientific_libraries() {
     w.stop().await.unwrap();
 }
 
+/// A compiled program runs under the run stage's limits, not the
+/// compiler's: under runc the sandbox's are lowered between the stages,
+/// under gVisor the program gets a sandbox of its own.
 #[tokio::test]
 async fn compiled_programs_run_under_the_run_stage_limits() {
     let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
-    let w = db.worker();
-    // Compiling needs far more than 64 MB; running this program needs 200 MB.
-    let code = "#include <vector>\n#include <cstdio>\nint main() { std::vector<char> v(200 << 20, 1); std::printf(\"%d\\n\", v[12345]); }";
-    let mut c = db.client().await;
-    let tx = as_user(&mut c, Some(user)).await;
-    let id: Uuid = tx
-        .query_one("insert into backend_execution_sessions (language, code, memory_limit_mb) values ('cpp', $1, 64) returning id", &[&code])
-        .await
-        .unwrap()
-        .get(0);
-    let slow: Uuid = tx
-        .query_one(
-            "insert into backend_execution_sessions (language, code, compile_timeout_ms) values ('rust', 'fn main() {}', 999999999) returning id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    tx.commit().await.unwrap();
-    let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "failed", "{s:?}");
-    assert!(
-        s.error.as_deref().unwrap().contains("out of memory") && s.error.as_deref().unwrap().contains("64 MB"),
-        "{s:?}"
-    );
-    let s = db.wait_done(slow, T).await;
-    assert_eq!(s.status, "failed");
-    assert!(s.error.unwrap().contains("compile_timeout_ms 999999999 is above this server's maximum"));
-    w.stop().await.unwrap();
+    for wall in [Isolation::Runc, Isolation::Gvisor] {
+        let w = db.worker_with(|c| c.limits.isolation = wall);
+        // Compiling needs far more than 64 MB; running this program needs 200 MB.
+        let code = "#include <vector>\n#include <cstdio>\nint main() { std::vector<char> v(200 << 20, 1); std::printf(\"%d\\n\", v[12345]); }";
+        let mut c = db.client().await;
+        let tx = as_user(&mut c, Some(user)).await;
+        let id: Uuid = tx
+            .query_one("insert into backend_execution_sessions (language, code, memory_limit_mb) values ('cpp', $1, 64) returning id", &[&code])
+            .await
+            .unwrap()
+            .get(0);
+        let slow: Uuid = tx
+            .query_one(
+                "insert into backend_execution_sessions (language, code, compile_timeout_ms) values ('rust', 'fn main() {}', 999999999) returning id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        tx.commit().await.unwrap();
+        let s = db.wait_done(id, T).await;
+        assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("failed", Some("memory_limit")), "{wall:?}: {s:?}");
+        let ran: String =
+            c.query_one("select isolation from backend_execution_sessions where id = $1", &[&id]).await.unwrap().get(0);
+        assert_eq!(ran, wall.as_str());
+        assert!(
+            s.error.as_deref().unwrap().contains("out of memory") && s.error.as_deref().unwrap().contains("64 MB"),
+            "{wall:?}: {s:?}"
+        );
+        let s = db.wait_done(slow, T).await;
+        assert_eq!(s.status, "failed");
+        assert!(s.error.unwrap().contains("compile_timeout_ms 999999999 is above this server's maximum"));
+        w.stop().await.unwrap();
+    }
 }
