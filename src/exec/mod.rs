@@ -283,7 +283,7 @@ async fn run(
     };
     *container = Some(ContainerRecord { id: running.id.clone(), wall, row: Some(row), exit: None });
     if let Some(cases) = cases {
-        return cases::run(ctx, s, plan, cases, running, pipe, logs, stop).await;
+        return cases::run(ctx, s, plan, cases, running, apart.as_ref(), pipe, logs, stop).await;
     }
 
     let input = Input {

@@ -63,21 +63,24 @@ pub(crate) fn compiles_apart(stages: &Stages, wall: Isolation) -> bool {
 
 /// Why this plan's sandboxes cannot be built in their walls, if they
 /// cannot: under gVisor a compiled language runs apart from its compiler
-/// ([`compiles_apart`]) as a plain run or an interactive one, not yet with
-/// test cases or validation. Such a session is refused before any
+/// ([`compiles_apart`]), with test cases too, but not yet in validation or
+/// as a checker program. Such a session is refused before any
 /// container exists, never run with the compile stage's limits nor behind
 /// runc instead.
 pub(super) fn unbuildable(p: &Plan<'_>, l: &Limits, anonymous: bool) -> Option<String> {
-    let together = p.launch.cases || p.validation.is_some();
-    let compiled = std::iter::once((p.runtime, p.stages, together))
-        .chain(p.checker.as_ref().map(|c| (c.runtime, c.stages, true)))
-        .find(|(rt, stages, together)| *together && compiles_apart(stages, wall(rt, l, anonymous)))?;
-    let language = &compiled.0.language;
-    Some(format!(
-        "{language} compiles before it runs, and under this deployment's gVisor a compiled program runs in a sandbox \
-         apart from its compiler, which test cases and validation do not do yet; to run them for {language} here, \
-         give it `isolation = \"runc\"` with an `isolation_reason` in the runtime table"
-    ))
+    let (what, rt, stages) = match (&p.validation, &p.checker) {
+        (Some(_), _) => ("validation", p.runtime, p.stages),
+        (None, Some(c)) => ("a checker program", c.runtime, c.stages),
+        (None, None) => return None,
+    };
+    compiles_apart(&stages, wall(rt, l, anonymous)).then(|| {
+        let language = &rt.language;
+        format!(
+            "{language} compiles before it runs, and under this deployment's gVisor a compiled program runs in a \
+             sandbox apart from its compiler, which {what} does not do yet; to run it for {language} here, give it \
+             `isolation = \"runc\"` with an `isolation_reason` in the runtime table"
+        )
+    })
 }
 
 /// Output bytes a checker may print per case.
@@ -337,6 +340,12 @@ mod tests {
             cases: Some(serde_json::json!([{"stdin": "", "expected_output": ""}])),
             ..req(language)
         };
+        let checked = |language: &str, checker: &str| Request {
+            checker: Some(crate::model::Checker::Program),
+            checker_code: Some("CHECK".into()),
+            checker_language: Some(checker.into()),
+            ..cases(language)
+        };
         let runtimes = Runtimes::builtin();
         let gvisor = Limits { isolation: Isolation::Gvisor, ..Limits::default() };
         #[rustfmt::skip]
@@ -348,8 +357,10 @@ mod tests {
             (req("rust"), &gvisor, true, false),
             (Request { interactive: true, ..req("go") }, &gvisor, true, false),
             (cases("python"), &gvisor, false, false),
-            (cases("cpp"), &gvisor, true, true),
-            (cases("cpp"), &Limits::default(), false, false),
+            (cases("cpp"), &gvisor, true, false),
+            (checked("python", "cpp"), &gvisor, false, true),
+            (checked("cpp", "python"), &gvisor, true, false),
+            (checked("python", "cpp"), &Limits::default(), false, false),
         ];
         for (r, limits, apart, refused) in table {
             let valid = r.validate(&runtimes, limits).unwrap();
@@ -363,7 +374,7 @@ mod tests {
         cpp.isolation = Some(Isolation::Runc);
         cpp.isolation_reason = Some("compiles first".into());
         let own = Runtimes::of(cpp);
-        let r = cases("cpp");
+        let r = checked("cpp", "cpp");
         let valid = r.validate(&own, &gvisor).unwrap();
         assert_eq!(unbuildable(&plan(&valid, &gvisor), &gvisor, false), None);
         let valid = r.validate(&runtimes, &gvisor).unwrap();

@@ -60,7 +60,15 @@ async fn a_cpp_submission_compiles_once_and_judges_twenty_cases() {
     let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
-    let worker = db.worker();
+    // Under gVisor it compiles in a sandbox of its own, and the cases run
+    // from what it compiled, to the same verdicts.
+    for wall in [execbox::model::Isolation::Runc, execbox::model::Isolation::Gvisor] {
+        cpp_cases(&db, user, wall).await;
+    }
+}
+
+async fn cpp_cases(db: &TestDb, user: Uuid, wall: execbox::model::Isolation) {
+    let worker = db.worker_with(|c| c.limits.isolation = wall);
     let mut cases: Vec<Value> = (0..16)
         .map(|i| json!({"stdin": format!("{i} {}\n", i * 10), "expected_output": format!("{}\n", i * 11)}))
         .collect();
@@ -72,8 +80,8 @@ async fn a_cpp_submission_compiles_once_and_judges_twenty_cases() {
     let mut req = cases_request("cpp", SUM_CPP, Value::Array(cases));
     req.memory_limit_mb = Some(256);
     let id = db.insert(user, &req).await;
-    let (status, reason, error, result) = finished(&db, id, Duration::from_secs(120)).await;
-    assert_eq!((status.as_str(), reason.as_deref()), ("completed", Some("exit")), "{error:?} {result}");
+    let (status, reason, error, result) = finished(db, id, Duration::from_secs(120)).await;
+    assert_eq!((status.as_str(), reason.as_deref()), ("completed", Some("exit")), "{wall:?}: {error:?} {result}");
     assert_eq!((result["total"].as_u64(), result["passed"].as_u64()), (Some(20), Some(16)), "{result}");
     assert_eq!(result["verdict"], "wrong_answer");
     let got = statuses(&result);
@@ -124,6 +132,7 @@ async fn a_cpp_submission_compiles_once_and_judges_twenty_cases() {
         c.query_one("select usage from backend_execution_sessions where id = $1", &[&id]).await.unwrap().get(0);
     assert!(usage["compile"]["cpuMs"].as_f64().unwrap() > 0.0, "{usage}");
     assert!(usage["run"]["memoryKb"].as_u64().unwrap() > 0, "{usage}");
+    assert_eq!(usage["isolation"], wall.as_str(), "{usage}");
     worker.stop().await.unwrap();
 }
 
