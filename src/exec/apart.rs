@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::judge::judge;
+use super::judge::{judge, judge_validation};
 use super::{infrastructure, Ctx};
 use crate::model::{Isolation, Outcome};
 use crate::output::OutputPipe;
@@ -56,6 +56,14 @@ pub(super) async fn compile(
             ctx,
             SandboxError::Launcher("the compile sandbox's launcher ended without sending /work".into()),
         )),
-        _ => Err(judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())),
+        _ => {
+            let outcome = judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt());
+            // A validation's result says the compiler failed, as it does
+            // when both stages share a sandbox.
+            Err(match (outcome, &plan.validation) {
+                (Some(outcome), Some(v)) => Some(judge_validation(outcome, &finished, v).0),
+                (outcome, _) => outcome,
+            })
+        }
     }
 }

@@ -63,22 +63,17 @@ pub(crate) fn compiles_apart(stages: &Stages, wall: Isolation) -> bool {
 
 /// Why this plan's sandboxes cannot be built in their walls, if they
 /// cannot: under gVisor a compiled language runs apart from its compiler
-/// ([`compiles_apart`]), with test cases too, but not yet in validation or
-/// as a checker program. Such a session is refused before any
+/// ([`compiles_apart`]), in every mode, but not yet as a checker program. Such a session is refused before any
 /// container exists, never run with the compile stage's limits nor behind
 /// runc instead.
 pub(super) fn unbuildable(p: &Plan<'_>, l: &Limits, anonymous: bool) -> Option<String> {
-    let (what, rt, stages) = match (&p.validation, &p.checker) {
-        (Some(_), _) => ("validation", p.runtime, p.stages),
-        (None, Some(c)) => ("a checker program", c.runtime, c.stages),
-        (None, None) => return None,
-    };
-    compiles_apart(&stages, wall(rt, l, anonymous)).then(|| {
-        let language = &rt.language;
+    let c = p.checker.as_ref()?;
+    compiles_apart(&c.stages, wall(c.runtime, l, anonymous)).then(|| {
+        let language = &c.runtime.language;
         format!(
             "{language} compiles before it runs, and under this deployment's gVisor a compiled program runs in a \
-             sandbox apart from its compiler, which {what} does not do yet; to run it for {language} here, give it \
-             `isolation = \"runc\"` with an `isolation_reason` in the runtime table"
+             sandbox apart from its compiler, which a checker program does not do yet; to check in {language} \
+             here, give it `isolation = \"runc\"` with an `isolation_reason` in the runtime table"
         )
     })
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::support::*;
+use execbox::model::Isolation;
 
 const T: Duration = Duration::from_secs(240);
 
@@ -94,10 +95,24 @@ async fn result(db: &TestDb, id: Uuid) -> Value {
 
 #[tokio::test]
 async fn every_language_validates_passing_failing_and_broken_solutions() {
+    validates_in_every_language(Isolation::Runc).await;
+}
+
+/// Under gVisor a compiled language's tests compile in a sandbox of their
+/// own and run in another, to the same results.
+#[tokio::test]
+async fn every_language_validates_under_gvisor_as_under_runc() {
+    validates_in_every_language(Isolation::Gvisor).await;
+}
+
+async fn validates_in_every_language(wall: Isolation) {
     let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
-    let w = db.worker_with(|c| c.worker.max_concurrent_runs = 4);
+    let w = db.worker_with(|c| {
+        c.worker.max_concurrent_runs = 4;
+        c.limits.isolation = wall;
+    });
     let mut ids = Vec::new();
     for c in CASES {
         let pass = validate(&db, user, c.lang, c.solution, c.passing).await;
