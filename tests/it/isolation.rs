@@ -43,9 +43,20 @@ async fn gvisor_serves_programs_from_its_own_kernel_and_runc_from_the_hosts() {
         assert_eq!(said, [Some(wall.as_str().to_string()), Some(wall.as_str().into()), Some(wall.as_str().into())]);
         w.stop().await.unwrap();
     }
-    // A session gVisor cannot build is refused before any sandbox: no wall.
+    // A session gVisor cannot build (a checker program that compiles) is
+    // refused before any sandbox: no wall.
     let w = db.worker_with(|c| c.limits.isolation = Isolation::Gvisor);
-    let id = db.submit(user, "c", "int main(void) { return 0; }").await;
+    let req = execbox::model::Request {
+        language: "python".into(),
+        code: "print(input())".into(),
+        mode: execbox::model::Mode::Cases,
+        cases: Some(serde_json::json!([{"stdin": "1\n", "expected_output": "1\n"}])),
+        checker: Some(execbox::model::Checker::Program),
+        checker_code: Some("int main(void) { return 0; }".into()),
+        checker_language: Some("c".into()),
+        ..Default::default()
+    };
+    let id = db.insert(user, &req).await;
     let s = db.wait_done(id, T).await;
     assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("infrastructure")), "{s:?}");
     assert!(s.error.as_deref().unwrap_or("").starts_with("c compiles before it runs"), "{s:?}");
@@ -109,4 +120,41 @@ async fn anonymous_callers_run_behind_their_own_wall() {
         .collect();
     assert_eq!(walls, [Some("gvisor".to_string()), Some("runc".to_string())]);
     api.stop().await;
+}
+
+/// CPU time and peak memory are the kernel's measurements under both walls
+/// (under gVisor, its own kernel's): a program that burns about half a
+/// second of CPU and holds 100 MiB is reported within a few percent of what
+/// it measured itself.
+#[tokio::test]
+async fn cpu_time_and_peak_memory_are_measured_behind_either_wall() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let code = "import time\n\
+                held = bytearray(100 << 20)\n\
+                for i in range(0, len(held), 4096):\n    held[i] = 1\n\
+                t = time.process_time()\n\
+                while time.process_time() - t < 0.5:\n    pass\n\
+                print(round(time.process_time() * 1000))\n";
+    for wall in [Isolation::Runc, Isolation::Gvisor] {
+        let w = db.worker_with(|c| c.limits.isolation = wall);
+        let id = db.submit(user, "python", code).await;
+        let s = db.wait_done(id, T).await;
+        assert_eq!(s.status, "completed", "{wall:?}: {s:?}");
+        let own_ms: f64 = db.stdout(id).await[0].parse().unwrap();
+        let usage: serde_json::Value = db
+            .client()
+            .await
+            .query_one("select usage from backend_execution_sessions where id = $1", &[&id])
+            .await
+            .unwrap()
+            .get(0);
+        let (cpu_ms, memory_kb) = (usage["run"]["cpuMs"].as_f64().unwrap(), usage["run"]["memoryKb"].as_f64().unwrap());
+        eprintln!("{wall:?}: the program measured {own_ms} ms of CPU; reported {cpu_ms} ms and {memory_kb} KiB");
+        // The interpreter's start and exit are the program's too.
+        assert!(cpu_ms >= own_ms * 0.95 && cpu_ms <= own_ms + 1_000.0, "{wall:?}: {own_ms} ms own, {usage}");
+        let held_kb = 100.0 * 1024.0;
+        assert!(memory_kb >= held_kb && memory_kb <= held_kb + 64.0 * 1024.0, "{wall:?}: {usage}");
+        w.stop().await.unwrap();
+    }
 }
