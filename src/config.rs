@@ -238,7 +238,8 @@ pub struct Limits {
     pub nofile: i64,
     /// Largest file a process may write.
     pub max_file_size_mb: i64,
-    /// Uid:gid the program runs as.
+    /// Uid:gid the program runs as (never root's, nor the launcher's
+    /// [`LAUNCHER_UID`]).
     pub user: String,
     /// The wall every session gets unless its runtime says otherwise
     /// (`EXECBOX_ISOLATION`).
@@ -548,6 +549,12 @@ impl Config {
         if l.pids_limit < 8 {
             bail!("EXECBOX_PIDS_LIMIT must be at least 8");
         }
+        if !program_identity(&l.user) {
+            bail!(
+                "limits.user must be UID:GID, numbers, neither 0 (root) nor uid {LAUNCHER_UID} (the launcher's), got {:?}",
+                l.user
+            );
+        }
         if l.max_line_bytes < 64 {
             bail!("EXECBOX_MAX_LINE_BYTES must be at least 64");
         }
@@ -568,6 +575,20 @@ impl Config {
             bail!("EXECBOX_TMP_SIZE_MB and work_size_mb must be positive");
         }
         Ok(self)
+    }
+}
+
+/// The uid the sandbox's launcher takes (images/launcher/launcher.c's
+/// `LAUNCHER_ID`): the program's must differ, so that it cannot signal the
+/// launcher or reach its stdio.
+pub const LAUNCHER_UID: u32 = 65533;
+
+/// `UID:GID` of numbers, neither root's nor the launcher's uid.
+fn program_identity(user: &str) -> bool {
+    let Some((uid, gid)) = user.split_once(':') else { return false };
+    match (uid.parse::<u32>(), gid.parse::<u32>()) {
+        (Ok(uid), Ok(gid)) => uid != 0 && gid != 0 && uid != LAUNCHER_UID,
+        _ => false,
     }
 }
 
@@ -703,6 +724,19 @@ mod tests {
         assert_eq!(c.limits.default_timeout_ms, 300_000);
         assert!(!c.limits.allow_network);
         assert!(!c.worker.id.is_empty());
+    }
+
+    #[test]
+    fn the_program_never_runs_as_root_or_as_the_launcher() {
+        #[rustfmt::skip]
+        let table = [
+            ("65534:65534", true), ("1000:1000", true),
+            ("0:0", false), ("0:65534", false), ("65534:0", false),
+            ("65533:65533", false), ("nobody", false), ("65534", false), ("-1:5", false), ("1:2:3", false), ("", false),
+        ];
+        for (user, ok) in table {
+            assert_eq!(program_identity(user), ok, "{user:?}");
+        }
     }
 
     #[test]

@@ -117,12 +117,15 @@ pub(crate) struct Fit {
 /// Whether, and how, a warm container made from `warm` serves a session
 /// that would get `cold`: the same container but for its labels, its
 /// launcher's command line and a memory limit the session's own is at or
-/// below.
+/// below (exactly its own under gVisor, whose sandboxes keep the limits
+/// they started with).
 pub(crate) fn fit(warm: &ContainerSpec, cold: &ContainerSpec) -> Option<Fit> {
     let same =
         ContainerSpec { labels: warm.labels.clone(), memory_mb: warm.memory_mb, cmd: warm.cmd.clone(), ..cold.clone() }
             == *warm;
-    (same && cold.memory_mb <= warm.memory_mb).then(|| Fit {
+    let lowerable = warm.isolation == crate::model::Isolation::Runc;
+    let memory = cold.memory_mb == warm.memory_mb || (lowerable && cold.memory_mb < warm.memory_mb);
+    (same && memory).then(|| Fit {
         lower_memory_to: (cold.memory_mb < warm.memory_mb).then_some(cold.memory_mb),
         relaunch: cold.cmd != warm.cmd,
     })
@@ -501,6 +504,10 @@ mod tests {
         for (what, c, want) in table {
             assert_eq!(fit(&warm, c), *want, "{what}");
         }
+        // gVisor's sandboxes keep their limits: only the same memory fits.
+        let gvisor = |s: &ContainerSpec| ContainerSpec { isolation: crate::model::Isolation::Gvisor, ..s.clone() };
+        assert_eq!(fit(&gvisor(&warm), &gvisor(&cold)), ready(None, false));
+        assert_eq!(fit(&gvisor(&warm), &ContainerSpec { memory_mb: half, ..gvisor(&cold) }), None);
     }
 
     #[test]
