@@ -230,7 +230,14 @@ async fn a_checker_program_in_another_language_judges_each_case_alone() {
     let _cpu = compiling().await;
     let db = TestDb::new().await;
     let user = db.user().await;
-    let worker = db.worker();
+    // Under gVisor too: the solution compiled apart, the checker beside it.
+    for wall in [execbox::model::Isolation::Runc, execbox::model::Isolation::Gvisor] {
+        checked_by_a_program(&db, user, wall).await;
+    }
+}
+
+async fn checked_by_a_program(db: &TestDb, user: Uuid, wall: execbox::model::Isolation) {
+    let worker = db.worker_with(|c| c.limits.isolation = wall);
     let cases = json!([
         {"stdin": "1 2"},
         {"stdin": "2 2", "expected_output": "ignored by this checker"},
@@ -244,8 +251,8 @@ async fn a_checker_program_in_another_language_judges_each_case_alone() {
         ..cases_request("cpp", &wrong_for_40, cases)
     };
     let id = db.insert(user, &req).await;
-    let (status, _, error, result) = finished(&db, id, Duration::from_secs(120)).await;
-    assert_eq!(status, "completed", "{error:?} {result}");
+    let (status, _, error, result) = finished(db, id, Duration::from_secs(120)).await;
+    assert_eq!(status, "completed", "{wall:?}: {error:?} {result}");
     assert_eq!(statuses(&result), ["accepted", "accepted", "wrong_answer"], "{result}");
     // The checker sees its own file and this case's three files only.
     assert_eq!(result["cases"][1]["message"], "ok: 2 + 2, saw answer input main.py output", "{result}");

@@ -105,6 +105,20 @@ for path in ("/var/tmp/evil", "/usr/evil", "/etc/passwd", "/work/../root/x"):
         print("WROTE", path)
     except OSError as e:
         print("refused", path, errno.errorcode[e.errno])
+# What Docker masks of the host's kernel stays masked (under gVisor the
+# files are gVisor's own, or absent).
+for path in ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware/dmi/tables/DMI"):
+    try:
+        print("read", path, len(open(path, "rb").read(4096)))
+    except OSError as e:
+        print("masked", path, type(e).__name__)
+for path in ("/proc/sys/kernel/hostname", "/proc/sysrq-trigger", "/sys/kernel/mm/transparent_hugepage/enabled"):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        print("WROTE", path)
+    except OSError as e:
+        print("refused", path, type(e).__name__)
 # Its stdio is its own (the launcher made the pipes as its uid).
 for name in ("stdout", "stderr"):
     with open(f"/dev/{name}", "w") as f:
@@ -139,6 +153,10 @@ except OSError as e:
         assert!(out.iter().any(|l| l.starts_with("refused /usr/evil")), "{path:?}: {out:?}");
         assert!(out.iter().any(|l| l.starts_with("refused /etc/passwd")), "{path:?}: {out:?}");
         assert!(!out.iter().any(|l| l.starts_with("WROTE")), "{path:?}: {out:?}");
+        // Masked: nothing of the host's kernel memory, keys, timers or firmware.
+        let revealed: Vec<&String> = out.iter().filter(|l| l.starts_with("read ") && !l.ends_with(" 0")).collect();
+        assert!(revealed.is_empty(), "{path:?}: {revealed:?}");
+        assert_eq!(out.iter().filter(|l| l.starts_with("read ") || l.starts_with("masked ")).count(), 5, "{path:?}");
         assert!(out.contains(&"scratch is writable".to_string()));
         assert!(out.contains(&"reopened /dev/stdout".to_string()), "{path:?}: {out:?}");
         assert!(out.contains(&"0 bytes on a reopened /dev/stdin".to_string()), "{path:?}: {out:?}");
