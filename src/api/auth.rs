@@ -1,9 +1,9 @@
 //! Supabase access tokens, verified locally.
 //!
 //! * Asymmetric keys (ES256, RS256) come from the project's JWKS
-//!   (`<SUPABASE_URL>/auth/v1/.well-known/jwks.json`), cached at most ten
-//!   minutes and refetched (rate-limited) when a token names an unknown
-//!   `kid`, so key rotation needs no restart.
+//!   (`<SUPABASE_URL>/auth/v1/.well-known/jwks.json`; see `jwks`), refreshed
+//!   after ten minutes and when a token names an unknown `kid`, so key
+//!   rotation needs no restart.
 //! * The legacy shared secret (HS256) is used only when configured.
 //! * The algorithm is pinned by the key, never taken from the token alone;
 //!   `exp`/`nbf` have a small leeway; `aud` must be `authenticated` for users;
@@ -13,16 +13,15 @@
 //!
 //! Every failure names the check that failed (and nothing secret).
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::jwks::Jwks;
 use crate::config::{ApiConfig, Secret};
 
 /// Who is calling.
@@ -105,9 +104,6 @@ impl AuthError {
 
 /// Leeway for `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 10;
-/// Cached keys are refetched after this long, whatever happens.
-const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
-
 #[derive(Debug, Deserialize)]
 struct Claims {
     #[serde(default)]
@@ -116,103 +112,6 @@ struct Claims {
     role: Option<String>,
     #[serde(default)]
     aud: Option<serde_json::Value>,
-}
-
-/// The keys as last fetched.
-#[derive(Default)]
-struct KeySet {
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
-    fetched: Option<Instant>,
-}
-
-/// The project's signing keys. Token checks read a snapshot and never wait
-/// for the network while their key is known; a refresh runs one at a time
-/// (single flight), outside every lock that a check takes.
-struct Jwks {
-    url: String,
-    http: reqwest::Client,
-    min_refetch: Duration,
-    /// Held only to clone or replace the `Arc` (a std lock: never across
-    /// an await). Not worth a crate (arc-swap) at one read per token.
-    snapshot: RwLock<Arc<KeySet>>,
-    /// The single flight: held through a fetch; holds the last attempt.
-    refresh: tokio::sync::Mutex<Option<Instant>>,
-}
-
-impl Jwks {
-    fn current(&self) -> Arc<KeySet> {
-        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    async fn fetch(&self) -> Result<KeySet, AuthError> {
-        let resp = self.http.get(&self.url).send().await.map_err(|e| AuthError::JwksUnavailable(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(AuthError::JwksUnavailable(format!("{} answered {}", self.url, resp.status())));
-        }
-        let jwks: JwkSet = resp.json().await.map_err(|e| AuthError::JwksUnavailable(format!("not a JWKS: {e}")))?;
-        let mut keys = HashMap::new();
-        for jwk in &jwks.keys {
-            let Some(kid) = jwk.common.key_id.clone() else { continue };
-            let alg = match (&jwk.common.key_algorithm, &jwk.algorithm) {
-                (Some(KeyAlgorithm::ES256), _) => Algorithm::ES256,
-                (Some(KeyAlgorithm::RS256), _) => Algorithm::RS256,
-                (None, AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
-                (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
-                _ => continue, // HMAC keys are never published; others are not accepted
-            };
-            match DecodingKey::from_jwk(jwk) {
-                Ok(k) => {
-                    keys.insert(kid, (k, alg));
-                }
-                Err(e) => tracing::warn!(kid, error = %e, "ignoring an unusable key in the JWKS"),
-            }
-        }
-        Ok(KeySet { keys, fetched: Some(Instant::now()) })
-    }
-
-    /// Refreshes the snapshot unless another refresh did while this one
-    /// waited its turn, or the last attempt was too recent (`force` skips
-    /// that bound: the cache is too old to serve).
-    async fn refresh(&self, seen: &Arc<KeySet>, force: bool) -> Result<(), AuthError> {
-        let mut last = self.refresh.lock().await;
-        if !Arc::ptr_eq(seen, &self.current()) {
-            return Ok(());
-        }
-        if !force && last.is_some_and(|t| t.elapsed() < self.min_refetch) {
-            return Ok(());
-        }
-        *last = Some(Instant::now());
-        let fresh = self.fetch().await?;
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
-        Ok(())
-    }
-
-    async fn key(self: &Arc<Self>, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
-        let snap = self.current();
-        let stale = snap.fetched.is_none_or(|t| t.elapsed() > JWKS_MAX_AGE);
-        match snap.keys.get(kid) {
-            Some(key) if !stale => return Ok(key.clone()),
-            Some(key) => {
-                // Serve the known key now; renew the cache in the background.
-                let (jwks, seen) = (self.clone(), snap.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = jwks.refresh(&seen, true).await {
-                        tracing::warn!(error = %e, "JWKS refresh failed; using cached keys");
-                    }
-                });
-                return Ok(key.clone());
-            }
-            None => {}
-        }
-        // An unknown key id (a rotation) or no keys yet: wait for a refresh.
-        if let Err(e) = self.refresh(&snap, snap.keys.is_empty()).await {
-            if snap.keys.is_empty() {
-                return Err(e);
-            }
-            tracing::warn!(error = %e, "JWKS refresh failed; using cached keys");
-        }
-        self.current().keys.get(kid).cloned().ok_or_else(|| AuthError::UnknownKid(kid.to_string()))
-    }
 }
 
 /// Verifies access tokens; built once from the configuration.
@@ -230,13 +129,11 @@ impl Verifier {
         Ok(Verifier {
             hs256: cfg.jwt_secret.as_ref().map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
             jwks: base.as_ref().map(|b| {
-                Arc::new(Jwks {
-                    url: format!("{b}/auth/v1/.well-known/jwks.json"),
-                    http: http.clone(),
-                    min_refetch: Duration::from_millis(cfg.jwks_refetch_min_interval_ms),
-                    snapshot: RwLock::new(Arc::new(KeySet::default())),
-                    refresh: tokio::sync::Mutex::new(None),
-                })
+                Arc::new(Jwks::new(
+                    format!("{b}/auth/v1/.well-known/jwks.json"),
+                    http.clone(),
+                    Duration::from_millis(cfg.jwks_refetch_min_interval_ms),
+                ))
             }),
             issuer: cfg.jwt_issuer.clone(),
             online: match (cfg.online_check, &base, &cfg.supabase_anon_key) {

@@ -11,6 +11,7 @@ pub(crate) mod execute;
 pub(crate) mod health;
 pub(crate) mod json;
 pub(crate) mod judge0;
+mod jwks;
 pub(crate) mod keys;
 pub(crate) mod limits;
 pub(crate) mod my_sessions;
