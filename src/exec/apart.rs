@@ -8,10 +8,11 @@ use bytes::Bytes;
 
 use super::judge::{judge, judge_validation};
 use super::{infrastructure, Ctx};
+use crate::model::request::File;
 use crate::model::{Isolation, Outcome};
 use crate::output::OutputPipe;
-use crate::sandbox::launcher::{Status, TREE_BLOCK};
-use crate::sandbox::{policy, Ending, Input, SandboxError, Stages, StopReason};
+use crate::sandbox::launcher::{Launch, Status, TREE_BLOCK};
+use crate::sandbox::{policy, Ending, Finished, Input, SandboxError, Stages, StopReason};
 
 /// What the compile sandbox handed over.
 pub(super) struct Compiled {
@@ -19,6 +20,46 @@ pub(super) struct Compiled {
     pub tree: Bytes,
     /// The compiler's status (its usage is the compile stage's).
     pub status: Status,
+}
+
+/// What the program's sandbox starts from: the plan's own, or, compiled
+/// apart, the run stage alone from /work as compiled (sources included).
+pub(super) struct ProgramStart {
+    pub launch: Launch,
+    pub stages: Stages,
+    pub tree: Option<Bytes>,
+    pub files: Vec<File>,
+    /// The compiler's status from its own sandbox.
+    pub compiled: Option<Status>,
+}
+
+impl ProgramStart {
+    pub(super) fn of(plan: &super::Plan<'_>, apart: Option<Compiled>) -> ProgramStart {
+        match apart {
+            Some(c) => ProgramStart {
+                launch: plan.launch.apart().expect("compiled apart").1,
+                stages: Stages { compile: None, ..plan.stages },
+                tree: Some(c.tree),
+                files: Vec::new(),
+                compiled: Some(c.status),
+            },
+            None => ProgramStart {
+                launch: plan.launch.clone(),
+                stages: plan.stages,
+                tree: None,
+                files: plan.files.clone(),
+                compiled: None,
+            },
+        }
+    }
+
+    /// The program's run, with the compile stage it had apart.
+    pub(super) fn finished(&self, mut f: Finished) -> Finished {
+        if self.compiled.is_some() {
+            f.compiled = self.compiled;
+        }
+        f
+    }
 }
 
 /// Compiles `plan` in a sandbox of its own; the compiled /work, or the

@@ -22,7 +22,7 @@ use crate::model::{CaseStatus, Level, Outcome};
 use crate::output::{LogLine, OutputPipe};
 use crate::sandbox::engine::Running;
 use crate::sandbox::launcher;
-use crate::sandbox::{policy, CaseLink, CaseReport, Ending, Finished, Input, SandboxError, Stages, StopReason};
+use crate::sandbox::{policy, CaseLink, CaseReport, Ending, Finished, Input, SandboxError, StopReason};
 
 /// The checker's files and arguments: `checker input output answer`.
 const CHECKER_ARGS: [&str; 3] = ["input", "output", "answer"];
@@ -152,7 +152,7 @@ pub(super) async fn run(
     plan: &Plan<'_>,
     cases: &ValidCases<'_>,
     running: Running,
-    apart: Option<&super::apart::Compiled>,
+    mut start: super::apart::ProgramStart,
     pipe: &mut OutputPipe,
     logs: &mpsc::Sender<LogLine>,
     stop: &mut watch::Receiver<Option<StopReason>>,
@@ -182,14 +182,13 @@ pub(super) async fn run(
     let mut checker_stop = stop.clone();
     // Compiled apart (under gVisor): the cases run from the compiled /work.
     let solution_input = Input {
-        tree: apart.map(|c| c.tree.clone()),
-        files: if apart.is_some() { Vec::new() } else { plan.files.clone() },
+        tree: start.tree.take(),
+        files: std::mem::take(&mut start.files),
         stdin: Vec::new(),
         events: None,
         cases: Some(solution_link),
     };
-    let stages = Stages { compile: plan.stages.compile.filter(|_| apart.is_none()), ..plan.stages };
-    let solution = crate::sandbox::run::run(&ctx.engine, running, solution_input, &stages, pipe, logs, stop);
+    let solution = crate::sandbox::run::run(&ctx.engine, running, solution_input, &start.stages, pipe, logs, stop);
 
     // The checker's output is not the session's: its own pipe, and a log
     // channel nobody reads (its lines are dropped).
@@ -232,13 +231,10 @@ pub(super) async fn run(
             pool.release(&id);
         }
     }
-    let mut finished = match finished {
-        Ok(f) => f,
+    let finished = match finished {
+        Ok(f) => start.finished(f),
         Err(e) => return super::infrastructure(ctx, e),
     };
-    if let Some(c) = apart {
-        finished.compiled = Some(c.status);
-    }
     crate::metrics::METRICS.run_duration.observe(finished.wall_time);
     let run = judge(&finished, &plan.stages, l.output_limit_bytes, pipe.compile_excerpt())?;
     let end = match (stopped, finished.ending) {

@@ -228,22 +228,16 @@ async fn run(
         },
         false => None,
     };
-    let (launch, stages) = match &apart {
-        Some(_) => {
-            let (_, run) = plan.launch.apart().expect("compiled apart");
-            (run, crate::sandbox::Stages { compile: None, ..plan.stages })
-        }
-        None => (plan.launch.clone(), plan.stages),
-    };
-    let mut spec = container_spec(rt, &launch, &stages, &ctx.cfg.limits, wall, labels);
+    let mut start = apart::ProgramStart::of(plan, apart);
+    let mut spec = container_spec(rt, &start.launch, &start.stages, &ctx.cfg.limits, wall, labels);
     // The compiled program runs from /work.
-    spec.exec_work |= apart.is_some();
+    spec.exec_work |= start.tree.is_some();
     // A warm container serves the session when it is the container the
     // session would get but for its labels, a lower memory limit and its
     // launcher's command line, both applied before the code arrives (see
     // `warm::fit`).
     let warm = match &ctx.warm {
-        Some(pool) => pool.serve(&spec, &rt.language, &launch).await,
+        Some(pool) => pool.serve(&spec, &rt.language, &start.launch).await,
         None => None,
     };
     let warmed = warm.is_some();
@@ -283,24 +277,20 @@ async fn run(
     };
     *container = Some(ContainerRecord { id: running.id.clone(), wall, row: Some(row), exit: None });
     if let Some(cases) = cases {
-        return cases::run(ctx, s, plan, cases, running, apart.as_ref(), pipe, logs, stop).await;
+        return cases::run(ctx, s, plan, cases, running, start, pipe, logs, stop).await;
     }
 
     let input = Input {
-        // From the compile sandbox: /work as compiled, sources included.
-        tree: apart.as_ref().map(|c| c.tree.clone()),
-        files: if apart.is_some() { Vec::new() } else { plan.files.clone() },
+        tree: start.tree.take(),
+        files: std::mem::take(&mut start.files),
         stdin: s.request.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
         events: s.request.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, input.clone())),
         cases: None,
     };
-    let mut finished = match crate::sandbox::run::run(&ctx.engine, running, input, &stages, pipe, logs, stop).await {
-        Ok(f) => f,
+    let finished = match crate::sandbox::run::run(&ctx.engine, running, input, &start.stages, pipe, logs, stop).await {
+        Ok(f) => start.finished(f),
         Err(e) => return infrastructure(ctx, e),
     };
-    if let Some(c) = &apart {
-        finished.compiled = Some(c.status);
-    }
     tracing::debug!(ending = ?finished.ending, "container ended");
     crate::metrics::METRICS.run_duration.observe(finished.wall_time);
     let outcome = judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())?;

@@ -128,8 +128,7 @@ async fn cpp_cases(db: &TestDb, user: Uuid, wall: execbox::model::Isolation) {
             rows.iter().filter(|r| r.get::<_, String>(2) == line).map(|r| r.get::<_, Option<i32>>(1)).collect();
         assert_eq!(tagged, [Some(i)], "{line}");
     }
-    let usage: Value =
-        c.query_one("select usage from backend_execution_sessions where id = $1", &[&id]).await.unwrap().get(0);
+    let usage = db.usage(id).await;
     assert!(usage["compile"]["cpuMs"].as_f64().unwrap() > 0.0, "{usage}");
     assert!(usage["run"]["memoryKb"].as_u64().unwrap() > 0, "{usage}");
     assert_eq!(usage["isolation"], wall.as_str(), "{usage}");

@@ -142,13 +142,7 @@ async fn cpu_time_and_peak_memory_are_measured_behind_either_wall() {
         let s = db.wait_done(id, T).await;
         assert_eq!(s.status, "completed", "{wall:?}: {s:?}");
         let own_ms: f64 = db.stdout(id).await[0].parse().unwrap();
-        let usage: serde_json::Value = db
-            .client()
-            .await
-            .query_one("select usage from backend_execution_sessions where id = $1", &[&id])
-            .await
-            .unwrap()
-            .get(0);
+        let usage = db.usage(id).await;
         let (cpu_ms, memory_kb) = (usage["run"]["cpuMs"].as_f64().unwrap(), usage["run"]["memoryKb"].as_f64().unwrap());
         eprintln!("{wall:?}: the program measured {own_ms} ms of CPU; reported {cpu_ms} ms and {memory_kb} KiB");
         // The interpreter's start and exit are the program's too.

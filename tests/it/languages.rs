@@ -595,13 +595,7 @@ async fn runs_fails_and_compiles(wall: Isolation) {
         let s = db.wait_done(ok, T).await;
         assert_eq!(s.status, "completed", "{}: {s:?} {:?}", l.name, db.logs(ok).await);
         assert_eq!(db.stdout(ok).await, ["Hello, world!"], "{}: its hello template", l.name);
-        let usage: serde_json::Value = db
-            .client()
-            .await
-            .query_one("select usage from backend_execution_sessions where id = $1", &[&ok])
-            .await
-            .unwrap()
-            .get(0);
+        let usage = db.usage(ok).await;
         // Its own wall where its runtime names one (with the reason).
         let own = runtimes.resolve(l.name).unwrap().isolation.unwrap_or(wall);
         assert_eq!(usage["isolation"], own.as_str(), "{}: {usage}", l.name);

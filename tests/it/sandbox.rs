@@ -343,13 +343,7 @@ async fn cpu_time_limits_stop_burners_not_sleepers() {
         let (id, _) = sb.submit_request(limited("import time\ntime.sleep(2)\nprint('slept')\n", 300)).await;
         let s = db.wait_done(id, T).await;
         assert_eq!(s.status, "completed", "{path:?}: a sleeper is not stopped: {s:?}");
-        let usage: serde_json::Value = db
-            .client()
-            .await
-            .query_one("select usage from backend_execution_sessions where id = $1", &[&id])
-            .await
-            .unwrap()
-            .get(0);
+        let usage = db.usage(id).await;
         let run = &usage["run"];
         assert!(run["wallMs"].as_f64().unwrap() >= 2000.0, "{path:?}: {usage}");
         assert!(run["cpuMs"].as_f64().unwrap() < 300.0, "{path:?}: {usage}");

@@ -314,6 +314,12 @@ impl TestDb {
         self.logs(id).await.into_iter().filter(|l| l.stream == "stdout").map(|l| l.message).collect()
     }
 
+    /// The session's recorded `usage`.
+    pub async fn usage(&self, id: Uuid) -> serde_json::Value {
+        let c = self.client().await;
+        c.query_one("select usage from backend_execution_sessions where id = $1", &[&id]).await.unwrap().get(0)
+    }
+
     pub fn config(&self) -> Config {
         let mut cfg = Config { database_url: Secret::new(self.worker_url()), ..Default::default() };
         cfg.worker.poll_interval_ms = 500;
