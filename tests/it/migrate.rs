@@ -89,17 +89,24 @@ async fn end_reasons_of_the_code_are_the_schemas() {
     refused(set("pending", Some("exit")).await, "a reason on a pending session");
 }
 
-/// A database of the previous schema (every migration but the newest), in
-/// use: sessions, logs, an API key and input rows, and a worker of the
-/// previous kind (connected as the owner) running a session while the
-/// newest migration applies. Everything is still there afterwards, the
+/// The first migration of the least-privilege schema (execbox's own roles,
+/// SECURITY DEFINER helpers out of the exposed schema): the upgrade test
+/// starts from the schema just before it.
+const LEAST_PRIVILEGE: &str = "20261207000000_least_privilege";
+
+/// A database of the schema before the least-privilege roles (every
+/// migration before `LEAST_PRIVILEGE`), in use: sessions, logs, an API key
+/// and input rows, and a worker of the previous kind (connected as the
+/// owner) running a session while every later migration applies. Everything is still there afterwards, the
 /// running session finishes with all its output and its broadcasts, the old
 /// key still names its owner, and workers and API nodes of the new kind
 /// (their own roles) serve the same database.
 #[tokio::test]
 async fn the_previous_schema_migrates_with_its_data_while_a_worker_runs() {
     let db = TestDb::with_fixture().await;
-    let (newest, previous) = execbox::db::migrate::embedded().split_last().unwrap();
+    let all = execbox::db::migrate::embedded();
+    let at = all.iter().position(|(stem, _)| *stem == LEAST_PRIVILEGE).expect("the least-privilege migration");
+    let (previous, later) = all.split_at(at);
     let mut c = db.client().await;
     c.batch_execute(
         "create schema supabase_migrations;
@@ -136,7 +143,8 @@ async fn the_previous_schema_migrates_with_its_data_while_a_worker_runs() {
 
     // The upgrade, while that session runs.
     let applied = execbox::db::migrate::run(&mut c).await.unwrap();
-    assert_eq!(applied, [newest.0.split_once('_').unwrap().0]);
+    let later: Vec<&str> = later.iter().map(|(stem, _)| stem.split_once('_').unwrap().0).collect();
+    assert_eq!(applied, later);
     assert_eq!(db.session(running).await.status, "running", "the upgrade came while the session ran");
 
     // The running session ends with all its output, its status broadcast
