@@ -40,7 +40,9 @@ fn versions() -> Vec<&'static str> {
 async fn the_supabase_cli_and_execbox_migrate_agree() {
     // db push first: execbox migrate then has nothing to do.
     let db = TestDb::with_fixture().await;
+    let lock = cluster_lock().await;
     let (ok, out) = supabase(&db, &["db", "push", "--yes"]).await;
+    drop(lock);
     assert!(ok, "{out}");
     for v in versions() {
         assert!(out.contains(v), "pushed {v}: {out}");
@@ -68,7 +70,9 @@ async fn the_supabase_cli_and_execbox_migrate_agree() {
     c.execute("insert into backend_execution_sessions (user_id, language, code) values ($1, 'python', '1')", &[&user])
         .await
         .unwrap();
+    let lock = cluster_lock().await;
     let (ok, out) = supabase(&db, &["db", "reset", "--yes"]).await;
+    drop(lock);
     assert!(ok, "{out}");
     let c = db.client().await;
     let sessions: i64 = c.query_one("select count(*) from backend_execution_sessions", &[]).await.unwrap().get(0);
@@ -97,7 +101,9 @@ async fn the_supabase_cli_and_execbox_migrate_agree() {
 
     // execbox migrate first: db push then has nothing to do.
     let db = TestDb::with_fixture().await;
+    let lock = cluster_lock().await;
     execbox::db::migrate::run(&mut db.client().await).await.unwrap();
+    drop(lock);
     let (ok, out) = supabase(&db, &["db", "push", "--yes"]).await;
     assert!(ok && out.contains("Remote database is up to date"), "{out}");
 }

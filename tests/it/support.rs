@@ -99,6 +99,18 @@ fn drop_earlier_runs(run: &str) {
     });
 }
 
+/// The test cluster's setup lock, held while alive (released with its
+/// connection). The fixture's and the migrations' role statements are
+/// cluster-wide, and two databases running them at once fail ("tuple
+/// concurrently updated"): every test that runs them holds this.
+pub struct ClusterLock(Client);
+
+pub async fn cluster_lock() -> ClusterLock {
+    let admin = connect(admin_url()).await;
+    admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
+    ClusterLock(admin)
+}
+
 /// A fresh database with the Supabase fixture and all migrations.
 pub struct TestDb {
     pub url: String,
@@ -107,9 +119,9 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> TestDb {
         init_tracing();
-        let admin = connect(admin_url()).await;
+        let lock = cluster_lock().await;
+        let admin = &lock.0;
         let tmpl = template_name();
-        admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
         let exists = admin.query_opt("select 1 from pg_database where datname = $1", &[&tmpl]).await.unwrap().is_some();
         if !exists {
             let building = format!("{tmpl}_building");
@@ -132,7 +144,6 @@ impl TestDb {
                 .await
                 .unwrap();
         }
-        admin.execute("select pg_advisory_unlock(4242)", &[]).await.unwrap();
         let name = test_db_name();
         admin.batch_execute(&format!("create database {name} template {tmpl}")).await.unwrap();
         TestDb { url: url_for(&name) }
@@ -150,6 +161,7 @@ impl TestDb {
     /// a new Supabase project has).
     pub async fn with_fixture() -> TestDb {
         let db = TestDb::empty().await;
+        let _lock = cluster_lock().await;
         execbox::db::migrate::apply_fixture(&db.client().await).await.unwrap();
         db
     }
