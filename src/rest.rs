@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::db::follow::{Follow, LogRow, SessionState};
+use crate::db::follow::{Follow, FollowError, LogRow, SessionState};
 use crate::db::sessions::Listed;
 use crate::model::{EndReason, Request, SessionStatus, Usage};
 
@@ -201,6 +201,7 @@ impl Project {
             exit_code: r.exit_code,
             error: r.error,
             usage: r.usage.unwrap_or_default(),
+            container: None,
         })
     }
 
@@ -279,11 +280,14 @@ impl Follower {
 impl Follow for Follower {
     /// The state, then every row written since the last call, page by page
     /// (in that order: when the state is terminal, the rows are complete).
-    async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
-        let state = self.project.state(self.id).await?;
+    async fn poll(&mut self) -> Result<(SessionState, Vec<LogRow>), FollowError> {
+        let state = self.project.state(self.id).await.map_err(|e| match e {
+            RestError::NotFound(id) => FollowError::NotFound(id),
+            e => FollowError::Unavailable(e.into()),
+        })?;
         let mut rows = Vec::new();
         loop {
-            let page = self.project.logs_after(self.id, self.last_seq).await?;
+            let page = self.project.logs_after(self.id, self.last_seq).await.map_err(anyhow::Error::from)?;
             let full = page.len() == PAGE;
             if let Some(last) = page.last() {
                 self.last_seq = last.seq;

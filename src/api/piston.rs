@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::json::JsonBody;
 use super::sessions::{self, Output, StageOutput};
 use super::ApiState;
-use crate::db::follow::{Follow, Follower, SessionState};
+use crate::db::follow::{Event, Events, Follower, SessionState};
 use crate::model::outcome::signal_name;
 use crate::model::{EndReason, Exit, Request, SessionStatus, Stage, StageUsage, Stream};
 use crate::runtimes::Runtime;
@@ -443,44 +443,52 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid, caller: &P
     let mut stage_now = if rt.compile.is_some() { "compile" } else { "run" };
     socket.send(text(json!({"type": "stage", "stage": stage_now}))).await?;
 
-    let mut f = Follower::open(&st.hub, id, Some(user));
+    let mut events = Events::new(Follower::open(&st.hub, id, Some(user)));
     loop {
-        let (state, rows) = f.poll().await?;
-        let compile_failed = state.end_reason.is_some_and(EndReason::in_compile_stage);
-        for row in rows {
-            if row.stream == Stream::System {
+        let msg = tokio::select! {
+            event = events.next() => {
+                match event? {
+                    Some(Event::Changed(_)) => {}
+                    Some(Event::Row(row)) => {
+                        if row.stream == Stream::System {
+                            continue;
+                        }
+                        if row.stage == Stage::Run && stage_now == "compile" {
+                            socket.send(text(json!({"type": "exit", "stage": "compile", "code": 0, "signal": null}))).await?;
+                            socket.send(text(json!({"type": "stage", "stage": "run"}))).await?;
+                            stage_now = "run";
+                        }
+                        socket.send(text(json!({"type": "data", "stream": row.stream, "data": row.text()}))).await?;
+                    }
+                    Some(Event::End(state)) => {
+                        let compile_failed = state.end_reason.is_some_and(EndReason::in_compile_stage);
+                        if stage_now == "compile" && !compile_failed {
+                            socket.send(text(json!({"type": "exit", "stage": "compile", "code": 0, "signal": null}))).await?;
+                            socket.send(text(json!({"type": "stage", "stage": "run"}))).await?;
+                            stage_now = "run";
+                        }
+                        let (_, signal, code) = verdict(state.end_reason, state.exit());
+                        let exit = json!({
+                            "type": "exit",
+                            "stage": stage_now,
+                            "code": code,
+                            "signal": signal,
+                            "status": state.status,
+                            "end_reason": state.end_reason,
+                            "message": state.error,
+                        });
+                        socket.send(text(exit)).await?;
+                        close_with(&mut socket, close::JOB_COMPLETED, "Job Completed").await;
+                        return Ok(());
+                    }
+                    None => return Ok(()),
+                }
                 continue;
             }
-            if row.stage == Stage::Run && stage_now == "compile" {
-                socket.send(text(json!({"type": "exit", "stage": "compile", "code": 0, "signal": null}))).await?;
-                socket.send(text(json!({"type": "stage", "stage": "run"}))).await?;
-                stage_now = "run";
-            }
-            socket.send(text(json!({"type": "data", "stream": row.stream, "data": row.text()}))).await?;
-        }
-        if state.is_done() {
-            if stage_now == "compile" && !compile_failed {
-                socket.send(text(json!({"type": "exit", "stage": "compile", "code": 0, "signal": null}))).await?;
-                socket.send(text(json!({"type": "stage", "stage": "run"}))).await?;
-                stage_now = "run";
-            }
-            let (_, signal, code) = verdict(state.end_reason, state.exit());
-            let exit = json!({
-                "type": "exit",
-                "stage": stage_now,
-                "code": code,
-                "signal": signal,
-                "status": state.status,
-                "end_reason": state.end_reason,
-                "message": state.error,
-            });
-            socket.send(text(exit)).await?;
-            close_with(&mut socket, close::JOB_COMPLETED, "Job Completed").await;
-            return Ok(());
-        }
-        tokio::select! {
-            _ = f.wait() => {}
-            msg = socket.recv() => {
+            msg = socket.recv() => msg,
+        };
+        {
+            {
                 let msg = match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => {
                         // The client went away: nobody wants the program any more.

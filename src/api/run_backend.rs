@@ -1,22 +1,22 @@
 //! The seed's API: `POST /api/run-backend` and its log WebSocket
 //! `/api/run-backend/ws/{sessionId}` (`connected`, `log`, `execution_complete`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{Path, State, WebSocketUpgrade};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::JsonBody;
+use super::schemas::RunBackendCreated;
 use super::sessions;
 use super::{ApiState, Authed};
-use crate::db::follow::{Follow, Follower};
-use crate::model::Request;
+use crate::db::follow::{Event, Events, Follower};
+use crate::model::{EndReason, Level, Request, SessionStatus, Stage, Stream};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -53,7 +53,7 @@ fn now() -> String {
 #[utoipa::path(post, path = "/api/run-backend", tag = "seed", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
     request_body = RunRequest,
     responses(
-        (status = 200, description = "The session", body = super::schemas::RunBackendCreated),
+        (status = 200, description = "The session", body = RunBackendCreated),
         (status = 400, description = "Invalid request", body = super::schemas::ErrorBody),
         (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
         (status = 403, description = "userId is not the caller", body = super::schemas::ErrorBody),
@@ -66,7 +66,7 @@ pub(crate) async fn create(
     State(st): State<ApiState>,
     Authed(p): Authed,
     JsonBody(req): JsonBody<RunRequest>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<RunBackendCreated>, ApiError> {
     let ctx = req.user_context.as_ref();
     let user = sessions::acting_user(p, ctx.and_then(|c| c.user_id))?;
     let new = Request {
@@ -78,19 +78,30 @@ pub(crate) async fn create(
         ..Default::default()
     };
     let id = sessions::create(&st, user, sessions::Quota::PerUser, &new).await?;
-    // A worker usually claims it within milliseconds; the container id is
-    // then known. The WebSocket works either way.
-    let db = st.pool.get().await?;
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let (status, container) = loop {
-        let (status, container) = crate::db::sessions::status_and_container(&db, id).await?;
-        if container.is_some() || status.is_done() || Instant::now() > deadline {
-            break (status, container);
+    // A worker usually claims it and records its container within
+    // milliseconds (each wakes the follower); the WebSocket works either way.
+    let mut events = Events::new(Follower::open(&st.hub, id, Some(user)));
+    let started = async {
+        loop {
+            match events.next().await? {
+                Some(Event::Changed(s)) if s.container.is_some() => return Ok(()),
+                Some(Event::End(_)) | None => return Ok(()),
+                Some(_) => {}
+            }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    Ok(axum::Json(json!({ "sessionId": id, "containerId": container, "status": status })))
+    if let Ok(read) = tokio::time::timeout(CONTAINER_WAIT, started).await {
+        read.map_err(sessions::follow_error)?;
+    }
+    let (status, container_id) = match events.state() {
+        Some(s) => (s.status, s.container.clone()),
+        None => (SessionStatus::Pending, None),
+    };
+    Ok(axum::Json(RunBackendCreated { session_id: id, container_id, status }))
 }
+
+/// How long `POST /api/run-backend` waits for the session's container.
+const CONTAINER_WAIT: Duration = Duration::from_secs(2);
 
 /// The session's log lines: those already written, then live ones, then
 /// `execution_complete`. Owner only (404 otherwise, so ids do not leak).
@@ -118,46 +129,73 @@ pub(crate) async fn socket(
     }))
 }
 
+/// The seed's log socket, server to client.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+enum SocketMessage<'a> {
+    Connected {
+        session_id: Uuid,
+        timestamp: String,
+    },
+    Log {
+        message: &'a str,
+        level: Level,
+        stream: Stream,
+        stage: Stage,
+        newline: bool,
+        seq: i32,
+        timestamp: String,
+    },
+    ExecutionComplete {
+        status: SessionStatus,
+        end_reason: Option<EndReason>,
+        exit_code: Option<i32>,
+        error: Option<&'a str>,
+        timestamp: String,
+    },
+}
+
+impl SocketMessage<'_> {
+    fn frame(&self) -> Message {
+        Message::Text(serde_json::to_string(self).expect("a socket message serializes").into())
+    }
+}
+
 async fn stream_logs(st: ApiState, mut socket: WebSocket, id: Uuid, owner: Uuid) -> anyhow::Result<()> {
-    let send = |v: serde_json::Value| Message::Text(v.to_string().into());
-    socket.send(send(json!({"type": "connected", "sessionId": id, "timestamp": now()}))).await?;
-    let mut f = Follower::open(&st.hub, id, Some(owner));
+    socket.send(SocketMessage::Connected { session_id: id, timestamp: now() }.frame()).await?;
+    let mut events = Events::new(Follower::open(&st.hub, id, Some(owner)));
     loop {
-        let (state, rows) = f.poll().await?;
-        for row in rows {
-            socket
-                .send(send(json!({
-                    "type": "log",
-                    "message": row.message,
-                    "level": row.level,
-                    "stream": row.stream,
-                    "stage": row.stage,
-                    "newline": row.newline,
-                    "seq": row.seq,
-                    "timestamp": row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                })))
-                .await?;
-        }
-        if state.is_done() {
-            socket
-                .send(send(json!({
-                    "type": "execution_complete",
-                    "status": state.status,
-                    "endReason": state.end_reason,
-                    "exitCode": state.exit_code,
-                    "error": state.error,
-                    "timestamp": now(),
-                })))
-                .await?;
-            let _ = socket.send(Message::Close(None)).await;
-            return Ok(());
-        }
-        tokio::select! {
-            _ = f.wait() => {}
+        let event = tokio::select! {
+            event = events.next() => event?,
             msg = socket.recv() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => continue,
             }
+        };
+        let message = match &event {
+            Some(Event::Changed(_)) => continue,
+            Some(Event::Row(row)) => SocketMessage::Log {
+                message: &row.message,
+                level: row.level,
+                stream: row.stream,
+                stage: row.stage,
+                newline: row.newline,
+                seq: row.seq,
+                timestamp: row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            },
+            Some(Event::End(state)) => SocketMessage::ExecutionComplete {
+                status: state.status,
+                end_reason: state.end_reason,
+                exit_code: state.exit_code,
+                error: state.error.as_deref(),
+                timestamp: now(),
+            },
+            None => return Ok(()),
+        };
+        socket.send(message.frame()).await?;
+        if let Some(Event::End(_)) = event {
+            let _ = socket.send(Message::Close(None)).await;
+            return Ok(());
         }
     }
 }

@@ -42,7 +42,8 @@ pub(crate) struct RunBackendCreated {
     pub session_id: Uuid,
     pub container_id: Option<String>,
     /// The session's status (`pending`, `running`, or terminal).
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: crate::model::SessionStatus,
 }
 
 /// The seed's `POST /api/execute/validate` and `/run` (some fields only for

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::ApiState;
-use crate::db::follow::{Follow, Follower, LogRow, SessionState};
+use crate::db::follow::{Event, Events, FollowError, Follower, LogRow, SessionState};
 use crate::db::limits::{Admission, Caller, Limits};
 use crate::model::{Request, SessionStatus, Stage, Stream};
 
@@ -186,35 +186,54 @@ impl Output {
 }
 
 /// Waits for the session to end, collecting its output. A session nobody
-/// claims within `queue_wait` is cancelled and reported as unavailable.
+/// claims within `queue_wait` is cancelled and reported as unavailable, as
+/// is one that outlives its limits by far (its worker is gone).
 pub(crate) async fn wait(
     st: &ApiState,
     id: Uuid,
     user: Uuid,
     run_limit: Duration,
 ) -> Result<(SessionState, Output), ApiError> {
-    let mut f = Follower::open(&st.hub, id, Some(user));
+    let mut events = Events::new(Follower::open(&st.hub, id, Some(user)));
     let started = Instant::now();
     let queue_wait = Duration::from_millis(st.cfg.api.queue_wait_ms);
+    let mut deadline = started + queue_wait;
     let mut out = Output::default();
     loop {
-        let (state, rows) = f.poll().await.map_err(|e| ApiError::unavailable(format!("{e:#}")))?;
-        for row in rows {
-            out.push(&row);
-        }
-        if state.is_done() {
-            return Ok((state, out));
-        }
-        let waited = started.elapsed();
-        if (state.status == SessionStatus::Pending && waited > queue_wait)
-            || waited > queue_wait + run_limit + Duration::from_secs(30)
-        {
-            let mut db = st.pool.get().await?;
-            if let Err(e) = crate::db::user::cancel(&mut db, user, id).await {
-                tracing::warn!(session_id = %id, error = %format!("{e:#}"), "cannot cancel a session nobody finished");
+        let event = match tokio::time::timeout_at(deadline.into(), events.next()).await {
+            Ok(event) => event.map_err(follow_error)?,
+            Err(_) => return Err(gave_up(st, user, id).await),
+        };
+        match event {
+            Some(Event::Changed(state)) if state.status != SessionStatus::Pending => {
+                deadline = started + queue_wait + run_limit + Duration::from_secs(30);
             }
-            return Err(ApiError::Unavailable("no worker finished the session in time; it was cancelled".into()));
+            Some(Event::Changed(_)) => {}
+            Some(Event::Row(row)) => out.push(&row),
+            Some(Event::End(state)) => return Ok((state, out)),
+            None => return Err(ApiError::internal("a followed session gave no end")),
         }
-        f.wait().await;
+    }
+}
+
+/// A session nobody finished in time: cancelled, and said so.
+async fn gave_up(st: &ApiState, user: Uuid, id: Uuid) -> ApiError {
+    let cancelled = async {
+        let mut db = st.pool.get().await?;
+        crate::db::user::cancel(&mut db, user, id).await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = cancelled.await {
+        tracing::warn!(session_id = %id, error = %format!("{e:#}"), "cannot cancel a session nobody finished");
+    }
+    ApiError::Unavailable("no worker finished the session in time; it was cancelled".into())
+}
+
+/// A session that cannot be followed: not found (or not the caller's), or
+/// the database is unavailable (its detail logged, never sent).
+pub(crate) fn follow_error(e: FollowError) -> ApiError {
+    match e {
+        FollowError::NotFound(id) => ApiError::NotFound(format!("no session {id}")),
+        FollowError::Unavailable(e) => ApiError::unavailable(format!("{e:#}")),
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::target::Target;
 use crate::config::Config;
-use crate::db::follow::{Follow, Follower, LogRow, SessionState};
+use crate::db::follow::{Event, Events, Follow, FollowError, Follower, LogRow, SessionState};
 use crate::model::{Request, SessionStatus, Stream};
 use crate::runtimes::Runtimes;
 
@@ -75,7 +75,7 @@ enum Following {
 }
 
 impl Follow for Following {
-    async fn poll(&mut self) -> anyhow::Result<(SessionState, Vec<LogRow>)> {
+    async fn poll(&mut self) -> Result<(SessionState, Vec<LogRow>), FollowError> {
         match self {
             Following::Database(f) => f.poll().await,
             Following::Project(f) => f.poll().await,
@@ -93,7 +93,7 @@ impl Follow for Following {
 /// A session inserted as the user, followed, and cancellable.
 struct Submitted {
     id: Uuid,
-    following: Following,
+    following: Events<Following>,
     /// How to cancel it and read its row: the database connection as the
     /// user, or the project.
     via: Via,
@@ -113,12 +113,12 @@ impl Submitted {
                 let id = crate::db::user::submit(&mut db, user, req).await.map_err(|e| {
                     anyhow::anyhow!("the database refused the session: {}", crate::db::user::db_message(&e))
                 })?;
-                let following = Following::Database(Follower::open(&target.hub()?, id, Some(user)));
+                let following = Events::new(Following::Database(Follower::open(&target.hub()?, id, Some(user))));
                 Ok(Submitted { id, following, via: Via::Database(db, user) })
             }
             Client::Project(p) => {
                 let id = p.submit(req).await?;
-                let following = Following::Project(crate::rest::Follower::new(p.clone(), id));
+                let following = Events::new(Following::Project(crate::rest::Follower::new(p.clone(), id)));
                 Ok(Submitted { id, following, via: Via::Project(p) })
             }
         }
@@ -240,29 +240,24 @@ pub(crate) async fn run(
     let mut rows: Vec<LogRow> = Vec::new();
     let mut cancel_sent = false;
     let state = loop {
-        if interrupted.is_cancelled() && !cancel_sent {
-            cancel_sent = true;
-            session.cancel().await?;
-        }
-        let (state, new_rows) = session.following.poll().await?;
-        if let Some(s) = &spinner {
-            if state.status != SessionStatus::Pending {
-                s.finish_and_clear();
+        let event = tokio::select! {
+            event = session.following.next() => event?,
+            _ = interrupted.cancelled(), if !cancel_sent => {
+                cancel_sent = true;
+                session.cancel().await?;
+                continue;
             }
-        }
-        for row in new_rows {
-            if args.json {
-                rows.push(row);
-            } else {
-                print_row(&row);
+        };
+        match event {
+            Some(Event::Changed(state)) => {
+                if let Some(s) = spinner.as_ref().filter(|_| state.status != SessionStatus::Pending) {
+                    s.finish_and_clear();
+                }
             }
-        }
-        if state.is_done() {
-            break state;
-        }
-        tokio::select! {
-            _ = session.following.wait() => {}
-            _ = interrupted.cancelled(), if !cancel_sent => {}
+            Some(Event::Row(row)) if args.json => rows.push(row),
+            Some(Event::Row(row)) => print_row(&row),
+            Some(Event::End(state)) => break state,
+            None => bail!("session {id} gave no end"),
         }
     };
     if let Some(s) = &spinner {
@@ -322,7 +317,7 @@ pub(crate) async fn logs(cfg: &Config, id: &str, follow: bool, token: Option<&st
         Client::Project(p) => Following::Project(crate::rest::Follower::new(p, id)),
     };
     if follow {
-        let state = f.stream_to_end(print_row).await?;
+        let state = Events::new(f).rows_to_end(print_row).await?;
         return Ok(exit_code(&state));
     }
     let (state, rows) = f.poll().await?;

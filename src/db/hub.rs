@@ -1,6 +1,7 @@
 //! One node's view of sessions in progress: a single dedicated connection
-//! LISTENs on `execbox_logs` and `execbox_done` (NOTIFY per log batch and at
-//! the end, payload the session id) and wakes whoever follows that session,
+//! LISTENs on `execbox_logs` and `execbox_done` (NOTIFY at the claim, when
+//! the container is recorded, per log batch and at the end; payload the
+//! session id) and wakes whoever follows that session,
 //! however many requests and sockets wait on it; reads go through a bounded
 //! pool and hold a connection only while they run.
 //!

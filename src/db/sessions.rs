@@ -154,22 +154,6 @@ pub(crate) async fn row_json(db: &impl Sql, id: Uuid) -> Result<serde_json::Valu
     Ok(row.get(0))
 }
 
-/// A session's status and its newest container, if one was started.
-pub(crate) async fn status_and_container(
-    db: &impl Sql,
-    id: Uuid,
-) -> Result<(SessionStatus, Option<String>), tokio_postgres::Error> {
-    let row = db
-        .fetch_one(
-            "select s.status, (select c.container_id from public.container_instances c where c.session_id = s.id
-                               order by c.created_at desc limit 1)
-             from public.backend_execution_sessions s where s.id = $1",
-            &[&id],
-        )
-        .await?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
-}
-
 /// Sessions created in the last hour, by current status (`/metrics`).
 pub(crate) async fn last_hour_by_status(db: &impl Sql) -> Result<Vec<(SessionStatus, i64)>, tokio_postgres::Error> {
     let rows = db

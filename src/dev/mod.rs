@@ -20,7 +20,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Secret};
-use crate::db::follow::{Follow, Follower};
+use crate::db::follow::{Events, Follower};
 use crate::db::hub::Hub;
 use crate::model::Request;
 use crate::runtimes::Runtimes;
@@ -220,8 +220,8 @@ async fn demo(database: &crate::db::Database, state: &DevState) -> anyhow::Resul
         ..Default::default()
     };
     let id = crate::db::user::submit(&mut c, state.user_id, &req).await?;
-    let mut f = Follower::open(&Hub::start(database, database.pool(2)?), id, Some(state.user_id));
-    let end = f.stream_to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message)).await?;
+    let mut events = Events::new(Follower::open(&Hub::start(database, database.pool(2)?), id, Some(state.user_id)));
+    let end = events.rows_to_end(|row| println!("    [{} #{}] {}", row.stream, row.seq, row.message)).await?;
     println!("    session {id}: {}", end.status);
     Ok(())
 }
