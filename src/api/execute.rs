@@ -97,8 +97,9 @@ async fn execute(
         session_name: Some(format!("api {mode}")),
         ..Default::default()
     };
-    let limits = new.validate(&st.runtimes, &st.cfg.limits)?.limits;
-    let id = sessions::create(&st, user, sessions::Quota::PerUser, &new).await?;
+    let valid = new.validate(&st.runtimes, &st.cfg.limits)?;
+    let limits = valid.limits;
+    let id = sessions::create(&st, user, sessions::Quota::PerUser, &valid).await?;
     let (state, out) = sessions::wait(&st, id, user, limits.timeout + limits.compile_timeout).await?;
     let db = st.pool.get().await?;
     let result: Option<Value> = crate::db::sessions::result(&db, id).await?;

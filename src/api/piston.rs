@@ -300,8 +300,9 @@ pub(crate) async fn execute(
 ) -> Result<axum::Json<Value>, ApiError> {
     let user = sessions::acting_user(caller.principal(), sessions::named_user(&headers)?)?;
     let (new, rt) = to_session(&st, &req, false)?;
-    let limits = new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?.limits;
-    let id = sessions::create(&st, user, caller.quota(), &new).await?;
+    let valid = new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?;
+    let limits = valid.limits;
+    let id = sessions::create(&st, user, caller.quota(), &valid).await?;
     let (state, out) = sessions::wait(&st, id, user, limits.timeout + limits.compile_timeout).await?;
     let compile = rt.compile.is_some().then(|| compile_stage(&state, &out)).flatten();
     let compile_failed = state.end_reason.is_some_and(EndReason::in_compile_stage);
@@ -425,8 +426,8 @@ async fn interactive(st: ApiState, mut socket: WebSocket, user: Uuid, caller: &P
     };
     let created = async {
         let (new, rt) = to_session(&st, &req, true)?;
-        new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?;
-        let id = sessions::create(&st, user, caller.quota(), &new).await?;
+        let valid = new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?;
+        let id = sessions::create(&st, user, caller.quota(), &valid).await?;
         Ok::<_, ApiError>((id, rt))
     }
     .await;

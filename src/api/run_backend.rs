@@ -77,7 +77,8 @@ pub(crate) async fn create(
         session_name: ctx.and_then(|c| c.session_name.clone()),
         ..Default::default()
     };
-    let id = sessions::create(&st, user, sessions::Quota::PerUser, &new).await?;
+    let valid = new.validate(&st.runtimes, &st.cfg.limits)?;
+    let id = sessions::create(&st, user, sessions::Quota::PerUser, &valid).await?;
     // A worker usually claims it and records its container within
     // milliseconds (each wakes the follower); the WebSocket works either way.
     let mut events = Events::new(Follower::open(&st.hub, id, Some(user)));

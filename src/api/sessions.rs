@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::ApiState;
 use crate::db::follow::{Event, Events, FollowError, Follower, LogRow, SessionState};
 use crate::db::limits::{Admission, Caller, Limits};
-use crate::model::{Request, SessionStatus, Stage, Stream};
+use crate::model::{SessionStatus, Stage, Stream, ValidRequest};
 
 /// The user a request acts for: the token's subject; a `userId` named in the
 /// request must match it. A service-role token must name the user.
@@ -107,11 +107,12 @@ pub(crate) async fn admit(st: &ApiState, db: &impl crate::db::Sql, user: Uuid) -
     }
 }
 
-/// Creates a pending session for `user`: the request's validation (the
-/// worker's own, run early for a 400), then, in the insert's transaction,
-/// the `quota`'s limits (so concurrent requests cannot overshoot them).
-pub(crate) async fn create(st: &ApiState, user: Uuid, quota: Quota, req: &Request) -> Result<Uuid, ApiError> {
-    req.validate(&st.runtimes, &st.cfg.limits)?;
+/// Creates a pending session for `user` from a request its caller has
+/// validated (in its own terms, for a 400), with the `quota`'s limits
+/// decided in the insert's transaction (so concurrent requests cannot
+/// overshoot them).
+pub(crate) async fn create(st: &ApiState, user: Uuid, quota: Quota, valid: &ValidRequest<'_>) -> Result<Uuid, ApiError> {
+    let req = valid.request;
     let address;
     let caller = match quota {
         Quota::PerUser => Some(Caller::User(user)),

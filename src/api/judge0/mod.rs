@@ -298,7 +298,8 @@ async fn submit_group(
         session_name: Some("judge0".into()),
         ..Default::default()
     };
-    let session = sessions::create(st, user, quota, &req).await?;
+    let valid = req.validate(&st.runtimes, &st.cfg.limits)?;
+    let session = sessions::create(st, user, quota, &valid).await?;
     let tokens: Vec<NewToken> = members
         .iter()
         .zip(&starts)
