@@ -20,6 +20,8 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
         "exec" => &["model", "config", "runtimes", "metrics", "output", "validate", "sandbox", "db"],
         "worker" => &["model", "config", "runtimes", "metrics", "output", "validate", "sandbox", "db", "exec"],
         "api" => &["model", "config", "runtimes", "metrics", "output", "validate", "db"],
+        // A node: the API and a worker side by side.
+        "server" => &["model", "config", "runtimes", "metrics", "api", "worker"],
         // Tooling on top: anything.
         "cli" | "dev" | "doctor" | "images" | "bench" | "dependency_rules" => return None,
         _ => panic!("src/{module} is in no layer of ARCHITECTURE.md's dependency rules"),

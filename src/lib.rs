@@ -38,6 +38,7 @@ pub(crate) mod output;
 pub(crate) mod rest;
 pub mod runtimes;
 pub mod sandbox;
+pub mod server;
 pub(crate) mod validate;
 pub mod worker;
 

@@ -321,8 +321,8 @@ async fn signal_shutdown(token: CancellationToken) {
     std::process::exit(130);
 }
 
-/// `execbox serve`: binds `cfg.api.listen`, serves until `shutdown`, and
-/// runs a worker beside the API when `with_worker`.
+/// `execbox serve`: binds `cfg.api.listen` and serves until `shutdown`, a
+/// worker beside the API when `with_worker`.
 async fn serve(
     cfg: Arc<Config>,
     runtimes: Arc<Runtimes>,
@@ -333,14 +333,6 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(&cfg.api.listen).await.with_context(|| {
         format!("cannot listen on {}; fix: stop whatever uses it, or set EXECBOX_LISTEN", cfg.api.listen)
     })?;
-    let st = crate::api::ApiState::new(cfg.clone(), runtimes.clone())?;
-    let worker_stop = CancellationToken::new();
-    let worker = with_worker.then(|| tokio::spawn(crate::worker::run(cfg, runtimes, worker_stop.clone())));
-    let stop = shutdown.clone();
-    let served = crate::api::serve(listener, st, async move { stop.cancelled().await }).await;
-    worker_stop.cancel();
-    if let Some(w) = worker {
-        w.await.context("worker task")??;
-    }
-    served
+    let worker = if with_worker { crate::server::Worker::With(cfg.clone()) } else { crate::server::Worker::None };
+    crate::server::run(listener, cfg, worker, runtimes, shutdown.cancelled_owned()).await
 }

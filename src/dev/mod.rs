@@ -142,20 +142,20 @@ async fn serve(
         crate::images::build(&engine, &runtimes, &missing).await?;
     }
 
-    // The worker.
-    // The API, on its own listener (bound first: a taken port is reported
-    // before anything starts).
+    // The API and the worker, the API on its own listener (bound first: a
+    // taken port is reported before anything starts).
     let listener = tokio::net::TcpListener::bind(&cfg.api.listen).await.with_context(|| {
         format!("cannot listen on {} for the API; fix: stop whatever uses it, or set EXECBOX_LISTEN", cfg.api.listen)
     })?;
     let api_url = format!("http://{}", listener.local_addr()?);
-    let api_state = crate::api::ApiState::new(cfg.clone(), runtimes.clone())?;
-    let api_stop = CancellationToken::new();
-    let stop = api_stop.clone();
-    let api = tokio::spawn(crate::api::serve(listener, api_state, async move { stop.cancelled().await }));
-
-    let worker_stop = CancellationToken::new();
-    let worker = tokio::spawn(crate::worker::run(cfg.clone(), runtimes.clone(), worker_stop.clone()));
+    let node_stop = CancellationToken::new();
+    let node = tokio::spawn(crate::server::run(
+        listener,
+        cfg.clone(),
+        crate::server::Worker::With(cfg.clone()),
+        runtimes.clone(),
+        node_stop.clone().cancelled_owned(),
+    ));
 
     let token = token::sign_hs256(
         &state.jwt_secret(),
@@ -187,20 +187,15 @@ async fn serve(
         }
     }
 
-    let mut worker = worker;
+    let mut node = node;
     tokio::select! {
         _ = shutdown.cancelled() => {}
-        ended = &mut worker => {
-            // The worker only returns on its own when it cannot go on.
-            return ended.context("worker task")?.context("the worker stopped");
-        }
+        // The node only returns on its own when it cannot go on.
+        ended = &mut node => return ended.context("the API and worker task")?,
     }
     step("stopping the API and the worker");
-    api_stop.cancel();
-    worker_stop.cancel();
-    api.await.context("API task")??;
-    worker.await.context("worker task")??;
-    Ok(())
+    node_stop.cancel();
+    node.await.context("the API and worker task")?
 }
 
 /// The playground's address, signed in: the page takes the token from it

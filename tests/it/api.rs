@@ -37,22 +37,14 @@ impl Api {
         let cfg = Arc::new(cfg.finish().unwrap());
         let runtimes = Arc::new(execbox::runtimes::Runtimes::builtin());
         let stop = tokio_util::sync::CancellationToken::new();
-        let st = execbox::api::ApiState::new(cfg.clone(), runtimes.clone()).unwrap();
-        let s = stop.clone();
-        let task = tokio::spawn(async move {
-            let worker_stop = tokio_util::sync::CancellationToken::new();
-            let worker = with_worker.then(|| {
-                let mut wcfg = (*cfg).clone();
-                wcfg.database_url = Secret::new(as_role(cfg.database_url.expose(), WORKER_ROLE));
-                tokio::spawn(execbox::worker::run(Arc::new(wcfg), runtimes, worker_stop.clone()))
-            });
-            let r = execbox::api::serve(listener, st, async move { s.cancelled().await }).await;
-            worker_stop.cancel();
-            if let Some(w) = worker {
-                w.await.unwrap()?;
-            }
-            r
-        });
+        let worker = if with_worker {
+            let mut wcfg = (*cfg).clone();
+            wcfg.database_url = Secret::new(as_role(cfg.database_url.expose(), WORKER_ROLE));
+            execbox::server::Worker::With(Arc::new(wcfg))
+        } else {
+            execbox::server::Worker::None
+        };
+        let task = tokio::spawn(execbox::server::run(listener, cfg, worker, runtimes, stop.clone().cancelled_owned()));
         let api = Api { base, stop, task: Some(task) };
         if with_worker {
             // Its worker is live (and says which runtimes it has) before
