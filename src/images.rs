@@ -265,21 +265,19 @@ async fn make_local_base(engine: &Engine) -> anyhow::Result<()> {
             bail!("no base image and no registry: install debootstrap (`apt-get install -y debootstrap`) and run this again as root");
         }
     }
-    let dir = tempfile_dir()?;
+    // Removed when dropped, whatever happens.
+    let dir = tempfile::Builder::new().prefix("execbox-rootfs-").tempdir()?;
     let status = tokio::process::Command::new("debootstrap")
         .args(["--variant=minbase", "bookworm"])
-        .arg(&dir)
+        .arg(dir.path())
         .arg(DEBIAN_MIRROR)
         .status()
         .await
         .context("cannot run debootstrap")?;
     if !status.success() {
-        let _ = std::fs::remove_dir_all(&dir);
         bail!("debootstrap failed ({status}); it needs root and access to {DEBIAN_MIRROR}");
     }
-    let result = import_dir(engine, &dir, LOCAL_BASE).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    import_dir(engine, dir.path(), LOCAL_BASE).await
 }
 
 /// `docker import` of a directory, streamed through `tar`.
@@ -307,13 +305,6 @@ async fn import_dir(engine: &Engine, dir: &Path, tag: &str) -> anyhow::Result<()
     Ok(())
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("execbox-rootfs-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
 fn which(cmd: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).map(|d| d.join(cmd)).find(|p| p.is_file())
+    crate::dev::install::which(cmd)
 }

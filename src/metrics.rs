@@ -112,6 +112,17 @@ impl Metrics {
     }
 }
 
+/// The `q` quantile (0 to 1) of sorted values, interpolated between the
+/// two nearest; NaN when there are none.
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,3 +146,4 @@ mod tests {
         assert!(out.contains("x_count 2"));
     }
 }
+

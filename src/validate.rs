@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use quick_xml::events::{BytesStart, Event};
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::quantile;
 use crate::model::{ReportFormat, TestStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,12 +108,6 @@ pub(crate) fn statistics(nanos: &[f64]) -> Option<Statistics> {
 }
 
 /// Linear interpolation between closest ranks of sorted data.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
 /// Parses a report in `format` (see `runtimes::Validate::format`).
 /// `declared` lists the test names the tests' source declares (used where
 /// the format is text the tested code could imitate).

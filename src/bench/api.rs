@@ -56,7 +56,7 @@ pub(super) async fn measure(database: &Database) -> anyhow::Result<Value> {
     let sampler = {
         let (conns, kb, pid) = (peak_conns.clone(), peak_kb.clone(), node.0.id());
         let c = database.connect().await?;
-        tokio::spawn(async move {
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
             loop {
                 if let Ok(row) = c
                     .fetch_one(
@@ -73,7 +73,7 @@ pub(super) async fn measure(database: &Database) -> anyhow::Result<Value> {
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-        })
+        }))
     };
 
     let execute = |i: usize| {
@@ -100,7 +100,7 @@ pub(super) async fn measure(database: &Database) -> anyhow::Result<Value> {
         out[format!("c{concurrency}")] =
             json!({"total": total, "sessions_per_s": round(total as f64 / t0.elapsed().as_secs_f64())});
     }
-    sampler.abort();
+    drop(sampler);
     out["node_peak_db_connections"] = json!(peak_conns.load(Ordering::Relaxed));
     out["node_peak_rss_kb"] = json!(peak_kb.load(Ordering::Relaxed));
     drop(node);

@@ -39,14 +39,7 @@ pub(crate) struct BenchOptions {
     pub only: Option<Part>,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
+use crate::metrics::quantile as percentile;
 
 /// p50 and p95 in milliseconds.
 fn summary(mut ms: Vec<f64>) -> Value {
@@ -479,7 +472,7 @@ async fn sessions_throughput(
     let sampler = {
         let busy = busy_rss.clone();
         let pid = worker.0.id();
-        tokio::spawn(async move {
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
             loop {
                 if let Some(kb) = rss_kb(pid) {
                     let mut b = busy.lock().unwrap_or_else(|e| e.into_inner());
@@ -487,7 +480,7 @@ async fn sessions_throughput(
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-        })
+        }))
     };
     // Clients as a frontend's are: connected already (one connection each),
     // ends heard on the one shared LISTEN.
@@ -503,7 +496,7 @@ async fn sessions_throughput(
         }
     })
     .await?;
-    sampler.abort();
+    drop(sampler);
     let busy = *busy_rss.lock().unwrap_or_else(|e| e.into_inner());
     Ok((per_s, busy))
 }

@@ -53,10 +53,9 @@ pub(crate) fn find_bindir() -> anyhow::Result<PathBuf> {
             dir.display()
         );
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(d) = std::env::split_paths(&path).find(|d| complete(d)) {
-            return Ok(d);
-        }
+    let on_path = which::which_all("postgres").into_iter().flatten().filter_map(|p| p.parent().map(Path::to_path_buf));
+    if let Some(d) = on_path.into_iter().find(|d| complete(d)) {
+        return Ok(d);
     }
     let system =
         std::env::var_os("EXECBOX_PG_SYSTEM_DIR").map(PathBuf::from).unwrap_or_else(|| "/usr/lib/postgresql".into());

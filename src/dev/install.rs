@@ -10,10 +10,16 @@ pub(crate) fn is_debian_root() -> bool {
     Path::new("/etc/debian_version").exists() && super::is_root()
 }
 
+/// Where a program is: on PATH, or in the system's sbin and bin (which a
+/// user's PATH may lack).
+pub(crate) fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+    which::which(cmd).or_else(|_| which::which_in(cmd, Some("/usr/sbin:/sbin:/usr/bin:/bin"), cwd)).ok()
+}
+
 /// Whether a program is on PATH (or in the system's sbin/bin).
 pub(crate) fn have(cmd: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).chain(["/usr/sbin".into(), "/usr/bin".into()]).any(|d| d.join(cmd).is_file())
+    which(cmd).is_some()
 }
 
 /// Asks a yes/no question on the terminal; `assume_yes` answers for the user.

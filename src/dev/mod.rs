@@ -9,7 +9,7 @@
 pub mod cluster;
 pub(crate) mod docker;
 mod gvisor;
-mod install;
+pub(crate) mod install;
 pub(crate) mod state;
 mod token;
 
@@ -27,12 +27,9 @@ use crate::runtimes::Runtimes;
 use crate::sandbox::Engine;
 use state::DevState;
 
-/// Is this process root? (Linux: the effective uid from /proc.)
+/// Is this process root (its effective uid)?
 pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
+    nix::unistd::geteuid().is_root()
 }
 
 #[derive(Debug, Clone)]
