@@ -146,4 +146,3 @@ mod tests {
         assert!(out.contains("x_count 2"));
     }
 }
-

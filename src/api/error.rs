@@ -27,6 +27,9 @@ pub(crate) enum ApiError {
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// Too much work is queued for this request to be run in time.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after_secs: u64 },
     /// Opaque: the cause is logged under the request id, never sent.
     #[error("internal error")]
     Internal { request_id: uuid::Uuid },
@@ -43,7 +46,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::Internal { .. } => "internal",
         }
     }
@@ -95,6 +99,10 @@ impl ApiError {
     }
 }
 
+/// When to retry after the database or the signing keys were unavailable,
+/// or no worker finished a session in time.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_S: u64 = 2;
+
 /// SQLSTATEs that mean "not now" rather than "wrong".
 fn is_unavailable(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
@@ -110,9 +118,16 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal { request_id } = &self {
             body["requestId"] = json!(request_id);
         }
+        let retry_after = match self {
+            ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Overloaded { retry_after_secs, .. } => {
+                Some(retry_after_secs.max(1))
+            }
+            ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_S),
+            _ => None,
+        };
         let mut resp = (status, axum::Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs, .. } = self {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -37,7 +37,7 @@ pub(crate) struct ExecuteRequest {
         (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
         (status = 422, description = "Wrong shape", body = super::schemas::ErrorBody),
         (status = 429, description = "Rate or concurrency limit", body = super::schemas::ErrorBody),
-        (status = 503, description = "No worker ran it in time", body = super::schemas::ErrorBody),
+        (status = 503, description = "Too much work queued to run it in time (see Retry-After), or no worker ran it in time", body = super::schemas::ErrorBody),
     ))]
 pub(crate) async fn validate(
     State(st): State<ApiState>,
@@ -58,7 +58,7 @@ pub(crate) async fn validate(
         (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
         (status = 422, description = "Wrong shape", body = super::schemas::ErrorBody),
         (status = 429, description = "Rate or concurrency limit", body = super::schemas::ErrorBody),
-        (status = 503, description = "No worker ran it in time", body = super::schemas::ErrorBody),
+        (status = 503, description = "Too much work queued to run it in time (see Retry-After), or no worker ran it in time", body = super::schemas::ErrorBody),
     ))]
 pub(crate) async fn run(
     State(st): State<ApiState>,
@@ -99,6 +99,7 @@ async fn execute(
     };
     let valid = new.validate(&st.runtimes, &st.cfg.limits)?;
     let limits = valid.limits;
+    st.door.enter(&st).await?;
     let id = sessions::create(&st, user, sessions::Quota::PerUser, &valid).await?;
     let (state, out) = sessions::wait(&st, id, user, limits.timeout + limits.compile_timeout).await?;
     let db = st.pool.get().await?;

@@ -78,8 +78,12 @@ pub(crate) async fn health(State(st): State<ApiState>) -> Response {
         "database": database,
         "docker": docker,
     });
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(body)).into_response()
+    if ok {
+        (StatusCode::OK, axum::Json(body)).into_response()
+    } else {
+        let retry = [(header::RETRY_AFTER, super::error::UNAVAILABLE_RETRY_AFTER_S.to_string())];
+        (StatusCode::SERVICE_UNAVAILABLE, retry, axum::Json(body)).into_response()
+    }
 }
 
 /// Prometheus metrics (service role).

@@ -6,6 +6,7 @@
 
 pub(crate) mod anonymous;
 pub(crate) mod auth;
+pub(crate) mod door;
 pub(crate) mod error;
 pub(crate) mod execute;
 pub(crate) mod health;
@@ -54,6 +55,8 @@ pub struct Inner {
     pub(crate) hub: Hub,
     pub(crate) verifier: Verifier,
     pub(crate) open: anonymous::OpenMode,
+    /// Refuses synchronous requests the workers would not reach in time.
+    pub(crate) door: door::Door,
     pub started: Instant,
 }
 
@@ -72,6 +75,7 @@ impl ApiState {
         Ok(ApiState(Arc::new(Inner {
             verifier: Verifier::new(&cfg.api)?,
             open: anonymous::OpenMode::new(&cfg.api),
+            door: door::Door::default(),
             cfg,
             runtimes,
             database,

@@ -290,7 +290,7 @@ fn compile_stage(state: &SessionState, out: &Output) -> Option<Value> {
         (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
         (status = 422, description = "Wrong shape", body = super::schemas::ErrorBody),
         (status = 429, description = "Rate or concurrency limit", body = super::schemas::ErrorBody),
-        (status = 503, description = "No worker ran it in time", body = super::schemas::ErrorBody),
+        (status = 503, description = "Too much work queued to run it in time (see Retry-After), or no worker ran it in time", body = super::schemas::ErrorBody),
     ))]
 pub(crate) async fn execute(
     State(st): State<ApiState>,
@@ -302,6 +302,7 @@ pub(crate) async fn execute(
     let (new, rt) = to_session(&st, &req, false)?;
     let valid = new.validate(&st.runtimes, &st.cfg.limits).map_err(piston_error)?;
     let limits = valid.limits;
+    st.door.enter(&st).await?;
     let id = sessions::create(&st, user, caller.quota(), &valid).await?;
     let (state, out) = sessions::wait(&st, id, user, limits.timeout + limits.compile_timeout).await?;
     let compile = rt.compile.is_some().then(|| compile_stage(&state, &out)).flatten();

@@ -111,7 +111,12 @@ pub(crate) async fn admit(st: &ApiState, db: &impl crate::db::Sql, user: Uuid) -
 /// validated (in its own terms, for a 400), with the `quota`'s limits
 /// decided in the insert's transaction (so concurrent requests cannot
 /// overshoot them).
-pub(crate) async fn create(st: &ApiState, user: Uuid, quota: Quota, valid: &ValidRequest<'_>) -> Result<Uuid, ApiError> {
+pub(crate) async fn create(
+    st: &ApiState,
+    user: Uuid,
+    quota: Quota,
+    valid: &ValidRequest<'_>,
+) -> Result<Uuid, ApiError> {
     let req = valid.request;
     let address;
     let caller = match quota {

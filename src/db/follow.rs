@@ -328,10 +328,15 @@ mod tests {
             (vec![(Completed, Some("c"), vec![1, 2])], &["1", "2", "end completed"]),
             // Each state once, however often it is read.
             (
-                vec![(Pending, None, vec![]), (Pending, None, vec![]), (Running, None, vec![]), (Running, None, vec![])]
-                    .into_iter()
-                    .chain([(Failed, None, vec![])])
-                    .collect(),
+                vec![
+                    (Pending, None, vec![]),
+                    (Pending, None, vec![]),
+                    (Running, None, vec![]),
+                    (Running, None, vec![]),
+                ]
+                .into_iter()
+                .chain([(Failed, None, vec![])])
+                .collect(),
                 &["pending", "running", "end failed"],
             ),
             // The container is news too; rows read with a change follow it.

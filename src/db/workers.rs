@@ -92,3 +92,33 @@ pub(crate) async fn live_runtimes(
     let any_unsaid: Option<bool> = row.try_get(0)?;
     Ok(if any_unsaid == Some(true) { None } else { Some(row.try_get(1)?) })
 }
+
+/// How much work waits and how fast the live workers get through it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Backlog {
+    /// Sessions pending now.
+    pub depth: i64,
+    /// Runs the live workers with a working engine take at once.
+    pub slots: i64,
+    /// The mean seconds from claim to end of the sessions that ended in the
+    /// last ten minutes (the newest 200); None without any.
+    pub mean_run_s: Option<f64>,
+}
+
+/// The queue's depth against the live workers' measured throughput.
+pub(crate) async fn backlog(db: &impl Sql, fresh: Duration) -> Result<Backlog, tokio_postgres::Error> {
+    let row = db
+        .fetch_one(
+            "select (select count(*) from public.backend_execution_sessions where status = 'pending'),
+                    (select coalesce(sum(max_runs), 0)::bigint from public.execbox_workers
+                      where docker_ok and last_seen > now() - $1::bigint * interval '1 millisecond'),
+                    (select avg(extract(epoch from r.finished_at - r.started_at))::float8
+                       from (select finished_at, started_at from public.backend_execution_sessions
+                              where created_at > now() - interval '10 minutes'
+                                and started_at is not null and finished_at is not null
+                              order by created_at desc limit 200) r)",
+            &[&(fresh.as_millis() as i64)],
+        )
+        .await?;
+    Ok(Backlog { depth: row.try_get(0)?, slots: row.try_get(1)?, mean_run_s: row.try_get(2)? })
+}

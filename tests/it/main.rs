@@ -24,6 +24,7 @@ mod judge0;
 mod keys;
 mod languages;
 mod migrate;
+mod overload;
 mod pgtap;
 mod piston_cli;
 mod playground;

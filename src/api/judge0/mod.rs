@@ -379,7 +379,7 @@ async fn views(
         (status = 415, description = "Not JSON", body = crate::api::schemas::ErrorBody),
         (status = 422, description = "A submission execbox cannot run (the message says why)", body = crate::api::schemas::ErrorBody),
         (status = 429, description = "Rate or concurrency limit", body = crate::api::schemas::ErrorBody),
-        (status = 503, description = "With wait: no worker ran it in time", body = crate::api::schemas::ErrorBody)))]
+        (status = 503, description = "With wait: too much work queued to run it in time (see Retry-After), or no worker ran it in time", body = crate::api::schemas::ErrorBody)))]
 async fn create(
     State(st): State<ApiState>,
     Authed(p): Authed,
@@ -392,6 +392,9 @@ async fn create(
     let (base64, wait) = (flag("base64_encoded", q.base64_encoded.as_deref())?, flag("wait", q.wait.as_deref())?);
     let fields = Fields::parse(q.fields.as_deref()).map_err(ApiError::Unprocessable)?;
     let sub = body.parse(base64, &st.runtimes, &st.cfg.limits).map_err(ApiError::Unprocessable)?;
+    if wait {
+        st.door.enter(&st).await?;
+    }
     let token = submit_group(&st, user, Quota::PerUser, std::slice::from_ref(&sub), 0, &[0]).await?.remove(0);
     if !wait {
         return Ok((StatusCode::CREATED, Json(json!(Judge0Token { token }))));
