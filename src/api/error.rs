@@ -1,11 +1,29 @@
-//! Every error the API returns: a status code and `{"message": ...}` (plus a
-//! machine-readable `code`). Never an empty 500.
+//! Every error the API returns: a status code and an [`ErrorBody`]. Never an
+//! empty 500.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::AuthError;
+
+/// Every error's body, as it is sent.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ErrorBody {
+    /// What went wrong, for people.
+    pub message: String,
+    /// What went wrong, for programs (`bad_request`, `not_found`,
+    /// `overloaded`, ...; for a refused credential, the check that failed).
+    pub code: &'static str,
+    /// For a refused credential: which check refused it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<&'static str>,
+    /// For a 500: the id its cause is logged under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<uuid::Uuid>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -51,7 +69,7 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(e) => e.code(),
@@ -111,13 +129,18 @@ fn is_unavailable(code: &str) -> bool {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut body = json!({ "message": self.to_string(), "code": self.code() });
-        if let ApiError::Unauthorized(e) = &self {
-            body["check"] = json!(e.code());
-        }
-        if let ApiError::Internal { request_id } = &self {
-            body["requestId"] = json!(request_id);
-        }
+        let body = ErrorBody {
+            message: self.to_string(),
+            code: self.code(),
+            check: match &self {
+                ApiError::Unauthorized(e) => Some(e.code()),
+                _ => None,
+            },
+            request_id: match &self {
+                ApiError::Internal { request_id } => Some(*request_id),
+                _ => None,
+            },
+        };
         let retry_after = match self {
             ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Overloaded { retry_after_secs, .. } => {
                 Some(retry_after_secs.max(1))

@@ -159,10 +159,13 @@ pub(crate) fn router(st: ApiState) -> Router {
     let mut r = r
         .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/openapi.json".into()) })
         .method_not_allowed_fallback(|| async {
-            (
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                axum::Json(serde_json::json!({"message": "method not allowed", "code": "method_not_allowed"})),
-            )
+            let body = error::ErrorBody {
+                message: "method not allowed".into(),
+                code: "method_not_allowed",
+                check: None,
+                request_id: None,
+            };
+            (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
         })
         .layer(DefaultBodyLimit::max(st.cfg.api.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {

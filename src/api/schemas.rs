@@ -10,17 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Every error: a sentence, a stable code, and for 401s which check failed.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ErrorBody {
-    /// What went wrong, for people.
-    pub message: String,
-    /// What went wrong, for programs (`bad_request`, `unauthorized`, ...).
-    pub code: String,
-    /// For a refused credential: which check refused it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<String>,
-}
+pub(crate) use super::error::ErrorBody;
 
 /// `GET /health`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,43 +51,6 @@ pub(crate) struct SeedResult {
     pub output: String,
     pub usage: Option<Value>,
     pub error: Option<String>,
-}
-
-/// `GET /api/v2/runtimes`: one installed runtime.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct PistonRuntime {
-    pub language: String,
-    pub version: String,
-    pub aliases: Vec<String>,
-    pub runtime: String,
-}
-
-/// A Piston stage's result.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct PistonStage {
-    pub stdout: String,
-    pub stderr: String,
-    pub output: String,
-    pub code: Option<i64>,
-    pub signal: Option<String>,
-    pub message: Option<String>,
-    /// `RE`, `SG`, `TO`, `OL`, `XX` or null.
-    pub status: Option<String>,
-    /// CPU milliseconds.
-    pub cpu_time: Option<i64>,
-    pub wall_time: Option<i64>,
-    /// Peak bytes.
-    pub memory: Option<i64>,
-}
-
-/// `POST /api/v2/execute`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct PistonResult {
-    pub language: String,
-    pub version: String,
-    pub run: PistonStage,
-    /// Only for a compiled language.
-    pub compile: Option<PistonStage>,
 }
 
 /// Judge0's `{id, name}` of a language.

@@ -38,10 +38,12 @@ pub(crate) fn follow(pool: Pool, session: Uuid, wake: Arc<Notify>) -> mpsc::Rece
                         last = r.get(0);
                         let kind: String = r.get(1);
                         let data: Option<String> = r.get(2);
-                        let event = match kind.as_str() {
-                            "stdin" => InputEvent::Stdin(data.unwrap_or_default().into_bytes()),
-                            "eof" => InputEvent::Eof,
-                            _ => InputEvent::Signal(data.unwrap_or_default()),
+                        let event = match InputEvent::from_row(&kind, data) {
+                            Ok(event) => event,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "session input of no kind execbox knows; skipped");
+                                continue;
+                            }
                         };
                         if tx.send(event).await.is_err() {
                             return;

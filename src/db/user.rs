@@ -120,15 +120,14 @@ pub(crate) async fn cancel(client: &mut impl Transact, user: Uuid, id: Uuid) -> 
     Ok(n == 1)
 }
 
-/// Feeds an interactive session: stdin text, end of input or a signal
-/// (`kind` per `session_input`'s check).
+/// Feeds an interactive session: stdin text, end of input or a signal.
 pub(crate) async fn input(
     client: &mut impl Transact,
     user: Uuid,
     id: Uuid,
-    kind: &str,
-    data: Option<&str>,
+    event: &crate::model::InputEvent,
 ) -> Result<(), tokio_postgres::Error> {
+    let (kind, data) = event.to_row();
     let tx = as_user(client, user).await?;
     tx.exec("insert into public.session_input (session_id, kind, data) values ($1, $2, $3)", &[&id, &kind, &data])
         .await?;

@@ -24,7 +24,8 @@ pub struct UnknownValue {
 }
 
 /// An enum whose variants are stored and sent as fixed lowercase text: one
-/// table gives `as_str`, `FromStr`, `Display`, serde and PostgreSQL `text`.
+/// table gives `as_str`, `FromStr`, `Display`, serde, PostgreSQL `text` and
+/// the OpenAPI schema (a string of these values).
 macro_rules! text_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
         $(#[$meta])*
@@ -68,6 +69,17 @@ macro_rules! text_enum {
                 s.parse().map_err(serde::de::Error::custom)
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text,)+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl tokio_postgres::types::ToSql for $name {
             fn to_sql(

@@ -453,10 +453,41 @@ pub enum InputEvent {
     Signal(String),
 }
 
+impl InputEvent {
+    /// Its `session_input` row: the kind and the data.
+    pub fn to_row(&self) -> (&'static str, Option<String>) {
+        match self {
+            InputEvent::Stdin(bytes) => ("stdin", Some(String::from_utf8_lossy(bytes).into_owned())),
+            InputEvent::Eof => ("eof", None),
+            InputEvent::Signal(name) => ("signal", Some(name.clone())),
+        }
+    }
+
+    /// The event a `session_input` row holds.
+    pub fn from_row(kind: &str, data: Option<String>) -> Result<InputEvent, super::UnknownValue> {
+        match kind {
+            "stdin" => Ok(InputEvent::Stdin(data.unwrap_or_default().into_bytes())),
+            "eof" => Ok(InputEvent::Eof),
+            "signal" => Ok(InputEvent::Signal(data.unwrap_or_default())),
+            other => Err(super::UnknownValue { kind: "input kind", value: other.to_string() }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn input_events_are_their_rows() {
+        let events = [InputEvent::Stdin(b"a b\n".to_vec()), InputEvent::Eof, InputEvent::Signal("SIGINT".into())];
+        for e in events {
+            let (kind, data) = e.to_row();
+            assert_eq!(InputEvent::from_row(kind, data), Ok(e));
+        }
+        assert!(InputEvent::from_row("stdout", None).is_err());
+    }
 
     fn req(language: &str) -> Request {
         Request { language: language.into(), code: "print(1)".into(), ..Default::default() }
