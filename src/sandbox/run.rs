@@ -19,41 +19,11 @@ use tokio::time::{sleep_until, Instant};
 
 use super::engine::{Engine, Running, SandboxError};
 use super::launcher::{self, Decoder, Event, Status};
+use super::stages::Stages;
 use super::state::{Action, Ending, Failure, Input as Happened, RunState, StopReason};
 use crate::model::request::File;
 use crate::model::{InputEvent, Stage, Stream};
 use crate::output::{Flow, LogLine, OutputPipe};
-
-/// Limits of one stage.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct StageLimits {
-    pub timeout: Duration,
-    pub memory_mb: u64,
-    /// CPU share in cores.
-    pub cpus: f64,
-    /// CPU time (the program and everything it starts); the launcher
-    /// enforces it.
-    pub cpu_time: Option<Duration>,
-}
-
-/// The stages of a run: an optional compile stage, then the program.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Stages {
-    pub compile: Option<StageLimits>,
-    pub run: StageLimits,
-    /// The compile stage is all: the compiled /work comes back (the
-    /// launcher's [`launcher::TREE_BLOCK`]) and no program runs here.
-    pub export: bool,
-}
-
-impl Stages {
-    fn limits(&self, stage: Stage) -> StageLimits {
-        match (stage, self.compile) {
-            (Stage::Compile, Some(c)) => c,
-            _ => self.run,
-        }
-    }
-}
 
 /// What goes into the container: the files, then (after the compile
 /// stage, if any) the program's stdin.
