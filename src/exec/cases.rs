@@ -9,20 +9,20 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::judge::judge;
-use super::plan::{CheckerPlan, Plan, CHECKER_OUTPUT_BYTES};
+use super::plan::{CheckerPlan, CHECKER_OUTPUT_BYTES};
 use super::verdict::{apply_check, cases_outcome, judge_case, CasesEnd, Judged, Room};
-use super::{container_spec, Ctx};
+use super::{container_spec, Ctx, SessionRun};
 use crate::db::queue::Claimed;
 use crate::model::cases::{CaseResult, Comparison, ValidCases, ValidChecker};
 use crate::model::request::File;
 use crate::model::{CaseStatus, Level, Outcome};
-use crate::output::{LogLine, OutputPipe};
+use crate::output::OutputPipe;
 use crate::sandbox::engine::Running;
 use crate::sandbox::launcher;
-use crate::sandbox::{policy, CaseLink, CaseReport, Ending, Finished, Input, SandboxError, StopReason};
+use crate::sandbox::{policy, CaseLink, CaseReport, Ending, Finished, Input, Io, SandboxError};
 
 /// The checker's files and arguments: `checker input output answer`.
 const CHECKER_ARGS: [&str; 3] = ["input", "output", "answer"];
@@ -145,18 +145,15 @@ fn checker_gone(f: Option<&Result<Finished, SandboxError>>, excerpt: &str) -> St
 
 /// Runs a cases session in `running` (the solution's sandbox, started); a
 /// checker program's sandbox is created here and removed before returning.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
-    ctx: &Ctx,
-    s: &Claimed,
-    plan: &Plan<'_>,
+    session: &SessionRun<'_, '_>,
     cases: &ValidCases<'_>,
     running: Running,
     mut start: super::apart::ProgramStart,
-    pipe: &mut OutputPipe,
-    logs: &mpsc::Sender<LogLine>,
-    stop: &mut watch::Receiver<Option<StopReason>>,
+    io: Io<'_>,
 ) -> Option<Outcome> {
+    let (ctx, s, plan) = (session.ctx, session.s, session.plan);
+    let Io { pipe, logs, stop } = io;
     let l = &ctx.cfg.limits;
     let (solution_link, solution_line) = link(l.case_output_bytes as usize);
     let checker = match &plan.checker {
@@ -188,7 +185,8 @@ pub(super) async fn run(
         events: None,
         cases: Some(solution_link),
     };
-    let solution = crate::sandbox::run::run(&ctx.engine, running, solution_input, &start.stages, pipe, logs, stop);
+    let solution_io = Io { pipe: &mut *pipe, logs, stop };
+    let solution = crate::sandbox::run::run(&ctx.engine, running, solution_input, &start.stages, solution_io);
 
     // The checker's output is not the session's: its own pipe, and a log
     // channel nobody reads (its lines are dropped).
@@ -206,18 +204,10 @@ pub(super) async fn run(
     let checker_id = checker_run.as_ref().map(|(r, _, _)| r.id.clone());
     let checking = async {
         match checker_run {
-            Some((running, input, c)) => Some(
-                crate::sandbox::run::run(
-                    &ctx.engine,
-                    running,
-                    input,
-                    &c.stages,
-                    &mut checker_pipe,
-                    &checker_logs,
-                    &mut checker_stop,
-                )
-                .await,
-            ),
+            Some((running, input, c)) => {
+                let io = Io { pipe: &mut checker_pipe, logs: &checker_logs, stop: &mut checker_stop };
+                Some(crate::sandbox::run::run(&ctx.engine, running, input, &c.stages, io).await)
+            }
             None => None,
         }
     };

@@ -21,6 +21,6 @@ pub(crate) mod warm;
 
 pub(crate) use engine::Running;
 pub use engine::{Created, Engine, SandboxError};
-pub(crate) use run::{CaseLink, CaseReport, Finished, Input};
+pub(crate) use run::{CaseLink, CaseReport, Finished, Input, Io};
 pub(crate) use stages::{StageLimits, Stages};
 pub(crate) use state::{Ending, StopReason};

@@ -98,6 +98,22 @@ impl CaseCapture {
     }
 }
 
+/// Where a run's output goes and where its stop requests come from.
+pub(crate) struct Io<'a> {
+    /// The program's output, as log lines.
+    pub pipe: &'a mut OutputPipe,
+    /// The log writer, which takes the pipe's lines.
+    pub logs: &'a mpsc::Sender<LogLine>,
+    pub stop: &'a mut watch::Receiver<Option<StopReason>>,
+}
+
+impl Io<'_> {
+    /// The same, lent for a run (a session may drive more than one).
+    pub(crate) fn lend(&mut self) -> Io<'_> {
+        Io { pipe: &mut *self.pipe, logs: self.logs, stop: &mut *self.stop }
+    }
+}
+
 /// How a run ended and what the launcher reported.
 #[derive(Debug, Clone)]
 pub(crate) struct Finished {
@@ -275,18 +291,18 @@ impl Drop for Owned {
     }
 }
 
-/// Feeds `input`, streams output into `pipe` (delivered to `logs`) and ends
-/// the run on exit, deadline, output cap or a stop request. Deadlines count
-/// from this call. The container is left for [`Engine::remove`].
+/// Feeds `input`, streams output into `io`'s pipe (delivered to its log
+/// writer) and ends the run on exit, deadline, output cap or a stop
+/// request. Deadlines count from this call. The container is left for
+/// [`Engine::remove`].
 pub(crate) async fn run(
     engine: &Engine,
     running: Running,
     input: Input,
     stages: &Stages,
-    pipe: &mut OutputPipe,
-    logs: &mpsc::Sender<LogLine>,
-    stop: &mut watch::Receiver<Option<StopReason>>,
+    io: Io<'_>,
 ) -> Result<Finished, SandboxError> {
+    let Io { pipe, logs, stop } = io;
     let Running { id, mut output, input: container_stdin } = running;
     // auto_remove is off, so waiting on a container that already exited
     // still returns its status: a fast exit cannot be missed.
