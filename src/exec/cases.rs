@@ -22,6 +22,7 @@ use crate::model::{CaseStatus, Level, Outcome};
 use crate::output::OutputPipe;
 use crate::sandbox::engine::Running;
 use crate::sandbox::launcher;
+use crate::sandbox::warm::InUse;
 use crate::sandbox::{policy, CaseLink, CaseReport, Ending, Finished, Input, Io, SandboxError};
 
 /// The checker's files and arguments: `checker input output answer`.
@@ -192,14 +193,14 @@ pub(super) async fn run(
     // channel nobody reads (its lines are dropped).
     let mut checker_pipe = OutputPipe::new(l.output_limit_bytes, l.max_line_bytes);
     let (checker_logs, _) = mpsc::channel(1);
-    let (checker_line, checker_run) = match checker {
-        Some((running, c)) => {
+    let (checker_line, checker_run, checker_in_use) = match checker {
+        Some((running, in_use, c)) => {
             let (link, line) = link(CHECKER_OUTPUT_BYTES as usize);
             let input =
                 Input { tree: None, files: c.files.clone(), stdin: Vec::new(), events: None, cases: Some(link) };
-            (Some(line), Some((running, input, c)))
+            (Some(line), Some((running, input, c)), in_use)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let checker_id = checker_run.as_ref().map(|(r, _, _)| r.id.clone());
     let checking = async {
@@ -217,9 +218,8 @@ pub(super) async fn run(
         if let Err(e) = ctx.engine.remove(&id).await {
             tracing::warn!(container = %id, error = %crate::error_chain(&e), "cannot remove the checker's container; the reaper will");
         }
-        if let Some(pool) = &ctx.warm {
-            pool.release(&id);
-        }
+        // A warm container's pool owned it until now.
+        drop(checker_in_use);
     }
     let finished = match finished {
         Ok(f) => start.finished(f),
@@ -246,23 +246,24 @@ pub(super) async fn run(
     Some(outcome)
 }
 
-/// Creates and starts the checker program's sandbox.
+/// Creates and starts the checker program's sandbox, or takes a warm one
+/// (with the pool's mark, held until its removal).
 async fn start_checker<'p>(
     ctx: &Ctx,
     s: &Claimed,
     c: &'p CheckerPlan<'p>,
-) -> Result<(Running, &'p CheckerPlan<'p>), SandboxError> {
+) -> Result<(Running, Option<InUse>, &'p CheckerPlan<'p>), SandboxError> {
     let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, &ctx.cfg.worker.id);
     let wall = super::plan::wall(c.runtime, &ctx.cfg.limits, s.anonymous);
     let spec = container_spec(c.runtime, &c.launch, &c.stages, &ctx.cfg.limits, wall, labels);
     if let Some(pool) = &ctx.warm {
-        if let Some(running) = pool.serve(&spec, &c.runtime.language, &c.launch).await {
-            return Ok((running, c));
+        if let Some((running, in_use)) = pool.serve(&spec, &c.runtime.language, &c.launch).await {
+            return Ok((running, Some(in_use), c));
         }
     }
     let created = ctx.engine.create(&spec).await?;
     match ctx.engine.start(&created).await {
-        Ok(running) => Ok((running, c)),
+        Ok(running) => Ok((running, None, c)),
         Err(e) => {
             let _ = ctx.engine.remove(&created.id).await;
             Err(e)

@@ -24,7 +24,7 @@ use crate::model::{EndReason, Isolation, Level, Outcome, SessionStatus};
 use crate::output::OutputPipe;
 use crate::runtimes::Runtimes;
 use crate::sandbox::policy;
-use crate::sandbox::warm::WarmPool;
+use crate::sandbox::warm::{InUse, WarmPool};
 use crate::sandbox::{Engine, Input, Io, SandboxError, StopReason};
 
 use judge::{judge, judge_validation};
@@ -114,9 +114,8 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
     // the container's bookkeeping and its removal.
     if let Some(c) = container {
         let removed = ctx.engine.remove(&c.id).await;
-        if let Some(w) = &ctx.warm {
-            w.release(&c.id);
-        }
+        // A warm container's pool owned it until now.
+        drop(c.in_use);
         if let Err(e) = &removed {
             tracing::warn!(container = %c.id, error = %crate::error_chain(e), "cannot remove container; the reaper will retry");
         }
@@ -144,6 +143,8 @@ struct ContainerRecord {
     id: String,
     /// The wall it was built in.
     wall: Isolation,
+    /// A warm container: the pool's mark, held until its removal.
+    in_use: Option<InUse>,
     /// Its `container_instances` row, being written.
     row: Option<tokio::task::JoinHandle<Option<uuid::Uuid>>>,
     /// Exit code and OOM flag, once it ended.
@@ -249,6 +250,7 @@ impl SessionRun<'_, '_> {
             Some(pool) => pool.serve(&spec, &rt.language, &start.launch).await,
             None => None,
         };
+        let (warm, in_use) = warm.unzip();
         let warmed = warm.is_some();
         let counter =
             if warmed { &crate::metrics::METRICS.containers_warm } else { &crate::metrics::METRICS.containers_cold };
@@ -260,7 +262,8 @@ impl SessionRun<'_, '_> {
                     Ok(c) => c,
                     Err(e) => return infrastructure(ctx, e),
                 };
-                self.container = Some(ContainerRecord { id: created.id.clone(), wall, row: None, exit: None });
+                self.container =
+                    Some(ContainerRecord { id: created.id.clone(), wall, in_use: None, row: None, exit: None });
                 match ctx.engine.start(&created).await {
                     Ok(r) => r,
                     Err(e) => return infrastructure(ctx, e),
@@ -284,7 +287,7 @@ impl SessionRun<'_, '_> {
                 }
             })
         };
-        self.container = Some(ContainerRecord { id: running.id.clone(), wall, row: Some(row), exit: None });
+        self.container = Some(ContainerRecord { id: running.id.clone(), wall, in_use, row: Some(row), exit: None });
         if let Some(cases) = cases {
             return cases::run(self, cases, running, start, io).await;
         }
