@@ -39,7 +39,7 @@ impl<'a> Handoff<'a> {
     }
 
     /// The writer had room for one line, or stopped.
-    pub(super) fn took(permit: Result<Permit<'_, LogLine>, SendError<()>>, pipe: &mut OutputPipe) {
+    pub(super) fn took(&self, permit: Result<Permit<'_, LogLine>, SendError<()>>, pipe: &mut OutputPipe) {
         match permit {
             Ok(permit) => permit.send(pipe.pop().expect("a queued line")),
             Err(_) => drop_all(pipe),
@@ -47,7 +47,7 @@ impl<'a> Handoff<'a> {
     }
 
     /// Whether the writer is so far behind that reading waits for it.
-    pub(super) fn behind(pipe: &OutputPipe) -> bool {
+    pub(super) fn behind(&self, pipe: &OutputPipe) -> bool {
         pipe.queued() >= QUEUE_HIGH
     }
 }

@@ -172,7 +172,7 @@ impl<'a> Driver<'a> {
             // Once the run is ending, output is read (so Docker can finish)
             // and dropped; until then, a writer that falls behind slows the
             // reading.
-            let read = output_open && (self.state.ending_decided() || !Handoff::behind(self.pipe));
+            let read = output_open && (self.state.ending_decided() || !self.handoff.behind(self.pipe));
             self.timers.drain.reading(read);
             let happened = tokio::select! {
                 frame = output.next(), if read => match frame {
@@ -190,7 +190,7 @@ impl<'a> Driver<'a> {
                     }
                 },
                 permit = self.handoff.room(), if self.pipe.queued() > 0 => {
-                    Handoff::took(permit, self.pipe);
+                    self.handoff.took(permit, self.pipe);
                     None
                 }
                 exit = wait.next(), if wait_open => {
