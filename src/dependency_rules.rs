@@ -28,13 +28,24 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// Inside `sandbox`, the run's driver and the warm pool sit on top: the
+/// modules below them (the engine, the launcher protocol, the policy, the
+/// stages, the state machine, the walls) never use them.
+const SANDBOX_TOP: &[&str] = &["run", "warm"];
+
 /// The top-level modules a source text names through `crate::`: `crate::db`
 /// and each first name of `crate::{db::x, model}`.
 fn used(source: &str) -> BTreeSet<String> {
+    named(source, "crate::")
+}
+
+/// The first names after `prefix` in a source text: `prefix` + `a::x` and
+/// each of `prefix` + `{a::x, b}`.
+fn named(source: &str, prefix: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let ident = |s: &str| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
-    for (i, _) in source.match_indices("crate::") {
-        let rest = &source[i + "crate::".len()..];
+    for (i, _) in source.match_indices(prefix) {
+        let rest = &source[i + prefix.len()..];
         // `$crate::` in a macro is the crate too.
         if let Some(group) = rest.strip_prefix('{') {
             let mut depth = 0;
@@ -91,6 +102,39 @@ fn every_module_uses_only_the_layers_below_it() {
         }
     }
     assert!(broken.is_empty(), "imports the dependency rules forbid:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn the_sandbox_below_its_driver_and_pool_uses_neither() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sandbox");
+    // What `sandbox/mod.rs` re-exports, by the module it comes from.
+    let root = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+    let mut from = std::collections::BTreeMap::new();
+    for line in root.lines().filter(|l| l.contains("use ") && !l.trim_start().starts_with("//")) {
+        let module: String = line.split("use ").nth(1).unwrap().chars().take_while(|c| *c != ':').collect();
+        for name in named(line, &format!("{module}::")) {
+            from.insert(name, module.clone());
+        }
+    }
+    let mut files = Vec::new();
+    sources(&dir, &mut files);
+    let mut broken = Vec::new();
+    for file in files {
+        // `run/read.rs` is part of `run`.
+        let first = file.strip_prefix(&dir).unwrap().components().next().unwrap();
+        let module = first.as_os_str().to_str().unwrap().trim_end_matches(".rs").to_string();
+        if module == "mod" || SANDBOX_TOP.contains(&module.as_str()) {
+            continue;
+        }
+        let source = std::fs::read_to_string(&file).unwrap();
+        for name in named(&source, "super::").into_iter().chain(named(&source, "crate::sandbox::")) {
+            let origin = from.get(&name).unwrap_or(&name);
+            if SANDBOX_TOP.contains(&origin.as_str()) {
+                broken.push(format!("sandbox/{module}.rs uses {name} (from sandbox::{origin})"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "the sandbox's lower modules use its top:\n{}", broken.join("\n"));
 }
 
 #[test]

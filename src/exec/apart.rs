@@ -7,12 +7,11 @@
 use bytes::Bytes;
 
 use super::judge::{judge, judge_validation};
-use super::{infrastructure, Ctx};
+use super::{infrastructure, SessionRun};
 use crate::model::request::File;
 use crate::model::{Isolation, Outcome};
-use crate::output::OutputPipe;
 use crate::sandbox::launcher::{Launch, Status, TREE_BLOCK};
-use crate::sandbox::{policy, Ending, Finished, Input, SandboxError, Stages, StopReason};
+use crate::sandbox::{policy, Ending, Finished, Input, Io, SandboxError, Stages};
 
 /// What the compile sandbox handed over.
 pub(super) struct Compiled {
@@ -66,14 +65,11 @@ impl ProgramStart {
 /// session's outcome when it ends here (the compiler failed or ran out of
 /// time, the session was cancelled; `None`: it is no longer ours).
 pub(super) async fn compile(
-    ctx: &Ctx,
-    s: &crate::db::queue::Claimed,
-    plan: &super::Plan<'_>,
+    run: &SessionRun<'_, '_>,
     wall: Isolation,
-    pipe: &mut OutputPipe,
-    logs: &tokio::sync::mpsc::Sender<crate::output::LogLine>,
-    stop: &mut tokio::sync::watch::Receiver<Option<StopReason>>,
+    mut io: Io<'_>,
 ) -> Result<Compiled, Option<Outcome>> {
+    let (ctx, s, plan) = (run.ctx, run.s, run.plan);
     let rt = plan.runtime;
     let (launch, _) = plan.launch.apart().expect("a plan that compiles apart has a compile stage");
     let stages = Stages { export: true, ..plan.stages };
@@ -83,7 +79,7 @@ pub(super) async fn compile(
     let finished = async {
         let running = ctx.engine.start(&created).await?;
         let input = Input { tree: None, files: plan.files.clone(), stdin: Vec::new(), events: None, cases: None };
-        crate::sandbox::run::run(&ctx.engine, running, input, &stages, pipe, logs, stop).await
+        crate::sandbox::run::run(&ctx.engine, running, input, &stages, io.lend()).await
     }
     .await;
     // Its work is done either way; the reaper retries a failed removal.
@@ -98,7 +94,7 @@ pub(super) async fn compile(
             SandboxError::Launcher("the compile sandbox's launcher ended without sending /work".into()),
         )),
         _ => {
-            let outcome = judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt());
+            let outcome = judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, io.pipe.compile_excerpt());
             // A validation's result says the compiler failed, as it does
             // when both stages share a sandbox.
             Err(match (outcome, &plan.validation) {

@@ -9,20 +9,21 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::judge::judge;
-use super::plan::{CheckerPlan, Plan, CHECKER_OUTPUT_BYTES};
+use super::plan::{CheckerPlan, CHECKER_OUTPUT_BYTES};
 use super::verdict::{apply_check, cases_outcome, judge_case, CasesEnd, Judged, Room};
-use super::{container_spec, Ctx};
+use super::{container_spec, Ctx, SessionRun};
 use crate::db::queue::Claimed;
 use crate::model::cases::{CaseResult, Comparison, ValidCases, ValidChecker};
 use crate::model::request::File;
 use crate::model::{CaseStatus, Level, Outcome};
-use crate::output::{LogLine, OutputPipe};
+use crate::output::OutputPipe;
 use crate::sandbox::engine::Running;
 use crate::sandbox::launcher;
-use crate::sandbox::{policy, CaseLink, CaseReport, Ending, Finished, Input, SandboxError, StopReason};
+use crate::sandbox::warm::InUse;
+use crate::sandbox::{policy, CaseLink, CaseReport, Ending, Finished, Input, Io, SandboxError};
 
 /// The checker's files and arguments: `checker input output answer`.
 const CHECKER_ARGS: [&str; 3] = ["input", "output", "answer"];
@@ -145,18 +146,15 @@ fn checker_gone(f: Option<&Result<Finished, SandboxError>>, excerpt: &str) -> St
 
 /// Runs a cases session in `running` (the solution's sandbox, started); a
 /// checker program's sandbox is created here and removed before returning.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
-    ctx: &Ctx,
-    s: &Claimed,
-    plan: &Plan<'_>,
+    session: &SessionRun<'_, '_>,
     cases: &ValidCases<'_>,
     running: Running,
     mut start: super::apart::ProgramStart,
-    pipe: &mut OutputPipe,
-    logs: &mpsc::Sender<LogLine>,
-    stop: &mut watch::Receiver<Option<StopReason>>,
+    io: Io<'_>,
 ) -> Option<Outcome> {
+    let (ctx, s, plan) = (session.ctx, session.s, session.plan);
+    let Io { pipe, logs, stop } = io;
     let l = &ctx.cfg.limits;
     let (solution_link, solution_line) = link(l.case_output_bytes as usize);
     let checker = match &plan.checker {
@@ -188,36 +186,29 @@ pub(super) async fn run(
         events: None,
         cases: Some(solution_link),
     };
-    let solution = crate::sandbox::run::run(&ctx.engine, running, solution_input, &start.stages, pipe, logs, stop);
+    let solution_io = Io { pipe: &mut *pipe, logs, stop };
+    let solution = crate::sandbox::run::run(&ctx.engine, running, solution_input, &start.stages, solution_io);
 
     // The checker's output is not the session's: its own pipe, and a log
     // channel nobody reads (its lines are dropped).
     let mut checker_pipe = OutputPipe::new(l.output_limit_bytes, l.max_line_bytes);
     let (checker_logs, _) = mpsc::channel(1);
-    let (checker_line, checker_run) = match checker {
-        Some((running, c)) => {
+    let (checker_line, checker_run, checker_in_use) = match checker {
+        Some((running, in_use, c)) => {
             let (link, line) = link(CHECKER_OUTPUT_BYTES as usize);
             let input =
                 Input { tree: None, files: c.files.clone(), stdin: Vec::new(), events: None, cases: Some(link) };
-            (Some(line), Some((running, input, c)))
+            (Some(line), Some((running, input, c)), in_use)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let checker_id = checker_run.as_ref().map(|(r, _, _)| r.id.clone());
     let checking = async {
         match checker_run {
-            Some((running, input, c)) => Some(
-                crate::sandbox::run::run(
-                    &ctx.engine,
-                    running,
-                    input,
-                    &c.stages,
-                    &mut checker_pipe,
-                    &checker_logs,
-                    &mut checker_stop,
-                )
-                .await,
-            ),
+            Some((running, input, c)) => {
+                let io = Io { pipe: &mut checker_pipe, logs: &checker_logs, stop: &mut checker_stop };
+                Some(crate::sandbox::run::run(&ctx.engine, running, input, &c.stages, io).await)
+            }
             None => None,
         }
     };
@@ -227,9 +218,8 @@ pub(super) async fn run(
         if let Err(e) = ctx.engine.remove(&id).await {
             tracing::warn!(container = %id, error = %crate::error_chain(&e), "cannot remove the checker's container; the reaper will");
         }
-        if let Some(pool) = &ctx.warm {
-            pool.release(&id);
-        }
+        // A warm container's pool owned it until now.
+        drop(checker_in_use);
     }
     let finished = match finished {
         Ok(f) => start.finished(f),
@@ -256,23 +246,24 @@ pub(super) async fn run(
     Some(outcome)
 }
 
-/// Creates and starts the checker program's sandbox.
+/// Creates and starts the checker program's sandbox, or takes a warm one
+/// (with the pool's mark, held until its removal).
 async fn start_checker<'p>(
     ctx: &Ctx,
     s: &Claimed,
     c: &'p CheckerPlan<'p>,
-) -> Result<(Running, &'p CheckerPlan<'p>), SandboxError> {
+) -> Result<(Running, Option<InUse>, &'p CheckerPlan<'p>), SandboxError> {
     let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, &ctx.cfg.worker.id);
     let wall = super::plan::wall(c.runtime, &ctx.cfg.limits, s.anonymous);
     let spec = container_spec(c.runtime, &c.launch, &c.stages, &ctx.cfg.limits, wall, labels);
     if let Some(pool) = &ctx.warm {
-        if let Some(running) = pool.serve(&spec, &c.runtime.language, &c.launch).await {
-            return Ok((running, c));
+        if let Some((running, in_use)) = pool.serve(&spec, &c.runtime.language, &c.launch).await {
+            return Ok((running, Some(in_use), c));
         }
     }
     let created = ctx.engine.create(&spec).await?;
     match ctx.engine.start(&created).await {
-        Ok(running) => Ok((running, c)),
+        Ok(running) => Ok((running, None, c)),
         Err(e) => {
             let _ = ctx.engine.remove(&created.id).await;
             Err(e)

@@ -19,12 +19,13 @@ use tokio::sync::{watch, Notify};
 use crate::config::Config;
 use crate::db::queue::{self, Claimed};
 use crate::db::{containers, logs};
+use crate::model::cases::ValidCases;
 use crate::model::{EndReason, Isolation, Level, Outcome, SessionStatus};
 use crate::output::OutputPipe;
 use crate::runtimes::Runtimes;
 use crate::sandbox::policy;
-use crate::sandbox::warm::WarmPool;
-use crate::sandbox::{Engine, Input, SandboxError, StopReason};
+use crate::sandbox::warm::{InUse, WarmPool};
+use crate::sandbox::{Engine, Input, Io, SandboxError, StopReason};
 
 use judge::{judge, judge_validation};
 pub(crate) use plan::container_spec;
@@ -67,11 +68,15 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
             match plan::unbuildable(&plan, &ctx.cfg.limits, s.anonymous) {
                 Some(why) => Some(Outcome::refused(EndReason::Infrastructure, why)),
                 None => {
-                    run(&ctx, &s, &plan, cases, &mut pipe, &tx, &mut stop, &mut container, &input).await.map(|mut o| {
+                    let mut run = SessionRun { ctx: &ctx, s: &s, plan: &plan, cases, input: &input, container: None };
+                    let io = Io { pipe: &mut pipe, logs: &tx, stop: &mut stop };
+                    let outcome = run.sandboxed(io).await.map(|mut o| {
                         // Once a sandbox was built: the wall it was built in.
-                        o.usage.isolation = container.as_ref().map(|c| c.wall);
+                        o.usage.isolation = run.container.as_ref().map(|c| c.wall);
                         o
-                    })
+                    });
+                    container = run.container;
+                    outcome
                 }
             }
         }
@@ -109,9 +114,8 @@ pub(crate) async fn execute(ctx: Ctx, s: Claimed, mut stop: watch::Receiver<Opti
     // the container's bookkeeping and its removal.
     if let Some(c) = container {
         let removed = ctx.engine.remove(&c.id).await;
-        if let Some(w) = &ctx.warm {
-            w.release(&c.id);
-        }
+        // A warm container's pool owned it until now.
+        drop(c.in_use);
         if let Err(e) = &removed {
             tracing::warn!(container = %c.id, error = %crate::error_chain(e), "cannot remove container; the reaper will retry");
         }
@@ -139,6 +143,8 @@ struct ContainerRecord {
     id: String,
     /// The wall it was built in.
     wall: Isolation,
+    /// A warm container: the pool's mark, held until its removal.
+    in_use: Option<InUse>,
     /// Its `container_instances` row, being written.
     row: Option<tokio::task::JoinHandle<Option<uuid::Uuid>>>,
     /// Exit code and OOM flag, once it ended.
@@ -201,106 +207,116 @@ fn infrastructure(ctx: &Ctx, e: SandboxError) -> Option<Outcome> {
     Some(Outcome::refused(reason, message))
 }
 
-/// The sandboxed part. `None`: the session is no longer ours.
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    ctx: &Ctx,
-    s: &Claimed,
-    plan: &Plan<'_>,
-    cases: Option<&crate::model::cases::ValidCases<'_>>,
-    pipe: &mut OutputPipe,
-    logs: &tokio::sync::mpsc::Sender<crate::output::LogLine>,
-    stop: &mut watch::Receiver<Option<StopReason>>,
-    container: &mut Option<ContainerRecord>,
-    input: &Arc<Notify>,
-) -> Option<Outcome> {
-    let claimed = std::time::Instant::now();
-    let rt = plan.runtime;
-    let worker_id = ctx.cfg.worker.id.as_str();
-    let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, worker_id);
-    let wall = plan::wall(rt, &ctx.cfg.limits, s.anonymous);
-    // Under gVisor a compiler gets a sandbox of its own, and the program's
-    // starts from the /work it compiled (see `plan::compiles_apart`).
-    let apart = match plan::compiles_apart(&plan.stages, wall) {
-        true => match apart::compile(ctx, s, plan, wall, pipe, logs, stop).await {
-            Ok(compiled) => Some(compiled),
-            Err(outcome) => return outcome,
-        },
-        false => None,
-    };
-    let mut start = apart::ProgramStart::of(plan, apart);
-    let mut spec = container_spec(rt, &start.launch, &start.stages, &ctx.cfg.limits, wall, labels);
-    // The compiled program runs from /work.
-    spec.exec_work |= start.tree.is_some();
-    // A warm container serves the session when it is the container the
-    // session would get but for its labels, a lower memory limit and its
-    // launcher's command line, both applied before the code arrives (see
-    // `warm::fit`).
-    let warm = match &ctx.warm {
-        Some(pool) => pool.serve(&spec, &rt.language, &start.launch).await,
-        None => None,
-    };
-    let warmed = warm.is_some();
-    let counter =
-        if warmed { &crate::metrics::METRICS.containers_warm } else { &crate::metrics::METRICS.containers_cold };
-    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let running = match warm {
-        Some(r) => r,
-        None => {
-            let created = match ctx.engine.create(&spec).await {
-                Ok(c) => c,
-                Err(e) => return infrastructure(ctx, e),
-            };
-            *container = Some(ContainerRecord { id: created.id.clone(), wall, row: None, exit: None });
-            match ctx.engine.start(&created).await {
-                Ok(r) => r,
-                Err(e) => return infrastructure(ctx, e),
-            }
-        }
-    };
-    crate::metrics::METRICS.container_start.observe(claimed.elapsed());
-    tracing::debug!(container = %running.id, warm = warmed, "container ready");
-    // The dashboard's row is written while the program runs, not before.
-    let row = {
-        let (pool, id, attempt) = (ctx.pool.clone(), s.id, s.attempt);
-        let (worker_id, cid, image) = (worker_id.to_string(), running.id.clone(), rt.image.clone());
-        tokio::spawn(async move {
-            let db = pool.get().await.ok()?;
-            match containers::started(&db, id, attempt, &worker_id, &cid, &image).await {
-                Ok(row) => Some(row),
-                Err(e) => {
-                    tracing::warn!(error = %crate::error_chain(&e), "cannot record the container (dashboard only)");
-                    None
+/// A claimed session's sandboxed part: what it runs, and the container it
+/// made, kept for the bookkeeping after the outcome.
+struct SessionRun<'a, 'p> {
+    ctx: &'a Ctx,
+    s: &'a Claimed,
+    plan: &'a Plan<'p>,
+    cases: Option<&'a ValidCases<'p>>,
+    /// Notified when `session_input` rows arrive for this session.
+    input: &'a Arc<Notify>,
+    /// The session's container, once one exists.
+    container: Option<ContainerRecord>,
+}
+
+impl SessionRun<'_, '_> {
+    /// Runs the session in its sandbox. `None`: the session is no longer ours.
+    async fn sandboxed(&mut self, mut io: Io<'_>) -> Option<Outcome> {
+        let (ctx, s, plan, cases) = (self.ctx, self.s, self.plan, self.cases);
+        let claimed = std::time::Instant::now();
+        let rt = plan.runtime;
+        let worker_id = ctx.cfg.worker.id.as_str();
+        let labels = policy::session_labels(&ctx.scope, s.id, s.attempt, worker_id);
+        let wall = plan::wall(rt, &ctx.cfg.limits, s.anonymous);
+        // Under gVisor a compiler gets a sandbox of its own, and the program's
+        // starts from the /work it compiled (see `plan::compiles_apart`).
+        let apart = match plan::compiles_apart(&plan.stages, wall) {
+            true => match apart::compile(self, wall, io.lend()).await {
+                Ok(compiled) => Some(compiled),
+                Err(outcome) => return outcome,
+            },
+            false => None,
+        };
+        let mut start = apart::ProgramStart::of(plan, apart);
+        let mut spec = container_spec(rt, &start.launch, &start.stages, &ctx.cfg.limits, wall, labels);
+        // The compiled program runs from /work.
+        spec.exec_work |= start.tree.is_some();
+        // A warm container serves the session when it is the container the
+        // session would get but for its labels, a lower memory limit and its
+        // launcher's command line, both applied before the code arrives (see
+        // `warm::fit`).
+        let warm = match &ctx.warm {
+            Some(pool) => pool.serve(&spec, &rt.language, &start.launch).await,
+            None => None,
+        };
+        let (warm, in_use) = warm.unzip();
+        let warmed = warm.is_some();
+        let counter =
+            if warmed { &crate::metrics::METRICS.containers_warm } else { &crate::metrics::METRICS.containers_cold };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let running = match warm {
+            Some(r) => r,
+            None => {
+                let created = match ctx.engine.create(&spec).await {
+                    Ok(c) => c,
+                    Err(e) => return infrastructure(ctx, e),
+                };
+                self.container =
+                    Some(ContainerRecord { id: created.id.clone(), wall, in_use: None, row: None, exit: None });
+                match ctx.engine.start(&created).await {
+                    Ok(r) => r,
+                    Err(e) => return infrastructure(ctx, e),
                 }
             }
-        })
-    };
-    *container = Some(ContainerRecord { id: running.id.clone(), wall, row: Some(row), exit: None });
-    if let Some(cases) = cases {
-        return cases::run(ctx, s, plan, cases, running, start, pipe, logs, stop).await;
-    }
+        };
+        crate::metrics::METRICS.container_start.observe(claimed.elapsed());
+        tracing::debug!(container = %running.id, warm = warmed, "container ready");
+        // The dashboard's row is written while the program runs, not before.
+        let row = {
+            let (pool, id, attempt) = (ctx.pool.clone(), s.id, s.attempt);
+            let (worker_id, cid, image) = (worker_id.to_string(), running.id.clone(), rt.image.clone());
+            tokio::spawn(async move {
+                let db = pool.get().await.ok()?;
+                match containers::started(&db, id, attempt, &worker_id, &cid, &image).await {
+                    Ok(row) => Some(row),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error_chain(&e), "cannot record the container (dashboard only)");
+                        None
+                    }
+                }
+            })
+        };
+        self.container = Some(ContainerRecord { id: running.id.clone(), wall, in_use, row: Some(row), exit: None });
+        if let Some(cases) = cases {
+            return cases::run(self, cases, running, start, io).await;
+        }
 
-    let input = Input {
-        tree: start.tree.take(),
-        files: std::mem::take(&mut start.files),
-        stdin: s.request.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
-        events: s.request.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, input.clone())),
-        cases: None,
-    };
-    let finished = match crate::sandbox::run::run(&ctx.engine, running, input, &start.stages, pipe, logs, stop).await {
-        Ok(f) => start.finished(f),
-        Err(e) => return infrastructure(ctx, e),
-    };
-    tracing::debug!(ending = ?finished.ending, "container ended");
-    crate::metrics::METRICS.run_duration.observe(finished.wall_time);
-    let outcome = judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, pipe.compile_excerpt())?;
-    if let Some(c) = container.as_mut() {
-        c.exit = Some((outcome.exit.map(|e| e.code()), outcome.end_reason == EndReason::MemoryLimit));
+        let input = Input {
+            tree: start.tree.take(),
+            files: std::mem::take(&mut start.files),
+            stdin: s.request.stdin.as_deref().unwrap_or("").as_bytes().to_vec(),
+            events: s.request.interactive.then(|| crate::db::input::follow(ctx.pool.clone(), s.id, self.input.clone())),
+            cases: None,
+        };
+        let finished = match crate::sandbox::run::run(&ctx.engine, running, input, &start.stages, io.lend()).await {
+            Ok(f) => start.finished(f),
+            Err(e) => return infrastructure(ctx, e),
+        };
+        tracing::debug!(ending = ?finished.ending, "container ended");
+        crate::metrics::METRICS.run_duration.observe(finished.wall_time);
+        let outcome = judge(&finished, &plan.stages, ctx.cfg.limits.output_limit_bytes, io.pipe.compile_excerpt())?;
+        if let Some(c) = self.container.as_mut() {
+            c.exit = Some((outcome.exit.map(|e| e.code()), outcome.end_reason == EndReason::MemoryLimit));
+        }
+        let Some(v) = &plan.validation else { return Some(outcome) };
+        let (outcome, result) = judge_validation(outcome, &finished, v);
+        if let (SessionStatus::Completed, Some(r)) = (outcome.status, &result) {
+            io.pipe.system(
+                Level::Info,
+                format!("execbox: validation: {} of {} tests passed", r.tests_passed, r.total_tests),
+            );
+        }
+        Some(outcome)
     }
-    let Some(v) = &plan.validation else { return Some(outcome) };
-    let (outcome, result) = judge_validation(outcome, &finished, v);
-    if let (SessionStatus::Completed, Some(r)) = (outcome.status, &result) {
-        pipe.system(Level::Info, format!("execbox: validation: {} of {} tests passed", r.tests_passed, r.total_tests));
-    }
-    Some(outcome)
 }

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::policy::{self, ContainerSpec};
-use super::run::StageLimits;
+use super::stages::StageLimits;
 use crate::config::Limits;
 
 /// Why a sandbox could not do its job. Every variant is an infrastructure

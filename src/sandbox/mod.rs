@@ -3,6 +3,7 @@
 //!
 //! * [`policy`] builds the container configuration (all hardening is there);
 //! * [`launcher`] is the protocol with the container's first process;
+//! * [`stages`] are a run's stages and their limits;
 //! * [`state`] is one run as a pure state machine, [`run`] its driver;
 //! * [`engine`] is the Docker engine through bollard: create, attach
 //!   before start, kill, inspect, remove, and find containers left behind;
@@ -13,11 +14,13 @@ pub(crate) mod engine;
 pub mod launcher;
 pub mod policy;
 pub(crate) mod run;
+pub(crate) mod stages;
 pub(crate) mod state;
 pub(crate) mod walls;
 pub(crate) mod warm;
 
 pub(crate) use engine::Running;
 pub use engine::{Created, Engine, SandboxError};
-pub(crate) use run::{CaseLink, CaseReport, Finished, Input, StageLimits, Stages};
+pub(crate) use run::{CaseLink, CaseReport, Finished, Input, Io};
+pub(crate) use stages::{StageLimits, Stages};
 pub(crate) use state::{Ending, StopReason};

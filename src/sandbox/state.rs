@@ -1,5 +1,5 @@
 //! One run as a state machine: what happened ([`Input`]) in, what to do
-//! ([`Action`]) out. No I/O and no clock: the driver (`run.rs`) owns the
+//! ([`Action`]) out. No I/O and no clock: the driver (`run`) owns the
 //! container, the timers and the output, and feeds every happening here.
 //!
 //! The rules that keep every session finite:

@@ -17,10 +17,8 @@
 //! between sessions.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-use std::sync::Arc;
 
 use super::launcher::{self, Launch};
 use super::policy::ContainerSpec;
@@ -29,6 +27,42 @@ use super::{Engine, Running};
 struct Warm {
     running: Running,
     since: Instant,
+}
+
+/// The containers the pool owns: idle ones per language, and those given
+/// out (or being made) and not yet removed. One lock over both, so a
+/// container taken is never in neither.
+#[derive(Default)]
+struct Held {
+    idle: HashMap<String, VecDeque<Warm>>,
+    in_use: HashSet<String>,
+}
+
+/// The lock, also after a panic elsewhere while it was held.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A container the pool gave out (or is making): the pool owns it, and the
+/// reaper leaves it alone, until this is dropped, after its removal.
+#[must_use = "the pool owns the container until this is dropped"]
+pub(crate) struct InUse {
+    held: Arc<Mutex<Held>>,
+    id: String,
+}
+
+impl InUse {
+    /// Marks `id` in use in `held` (locked as `inner`).
+    fn mark(held: &Arc<Mutex<Held>>, inner: &mut Held, id: String) -> InUse {
+        inner.in_use.insert(id.clone());
+        InUse { held: held.clone(), id }
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        lock(&self.held).in_use.remove(&self.id);
+    }
 }
 
 /// One language's measured pace: how long a container takes to make, and
@@ -169,9 +203,7 @@ pub(crate) struct WarmPool {
     pace: Mutex<HashMap<String, Pace>>,
     ttl: Duration,
     budget: Budget,
-    idle: Mutex<HashMap<String, VecDeque<Warm>>>,
-    /// Warm containers taken by a session and not yet removed.
-    in_use: Mutex<HashSet<String>>,
+    held: Arc<Mutex<Held>>,
     filling: tokio::sync::Mutex<()>,
     /// Set by `drain`: no container is made any more.
     closed: std::sync::atomic::AtomicBool,
@@ -205,8 +237,7 @@ impl WarmPool {
             pace: Mutex::new(HashMap::new()),
             ttl,
             budget,
-            idle: Mutex::new(HashMap::new()),
-            in_use: Mutex::new(HashSet::new()),
+            held: Arc::default(),
             filling: tokio::sync::Mutex::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
@@ -223,40 +254,38 @@ impl WarmPool {
     }
 
     /// A ready container for `language`, or None (use the cold path). The
-    /// caller owns it from now on and must `release` it after removal.
-    pub(crate) async fn take(&self, language: &str) -> Option<Running> {
+    /// pool owns it until the [`InUse`] is dropped, after its removal.
+    pub(crate) async fn take(&self, language: &str) -> Option<(Running, InUse)> {
         loop {
-            let mut warm = {
-                // Marked in use under the idle lock: never unowned (locks are
-                // always taken idle first, then in_use).
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                let warm = idle.get_mut(language)?.pop_front()?;
-                self.in_use.lock().unwrap_or_else(|e| e.into_inner()).insert(warm.running.id.clone());
-                warm
+            let (mut warm, in_use) = {
+                let mut held = lock(&self.held);
+                let warm = held.idle.get_mut(language)?.pop_front()?;
+                let in_use = InUse::mark(&self.held, &mut held, warm.running.id.clone());
+                (warm, in_use)
             };
             if warm.running.is_waiting() {
-                return Some(warm.running);
+                return Some((warm.running, in_use));
             }
             tracing::info!(container = %warm.running.id, "a warm container died while idle; removing it");
             let _ = self.engine.remove(&warm.running.id).await;
-            self.release(&warm.running.id);
         }
     }
 
     /// A container for a session that would get `spec` and whose launcher
     /// runs `launch`, made ready for it as [`fit`] says; None: the cold path
     /// (nothing fits or is idle, or making one ready failed, and that one is
-    /// removed).
+    /// removed). The pool owns the container until the [`InUse`] is
+    /// dropped, after its removal.
     pub(crate) async fn serve(
         self: &Arc<Self>,
         spec: &ContainerSpec,
         language: &str,
         launch: &Launch,
-    ) -> Option<Running> {
+    ) -> Option<(Running, InUse)> {
         let warm = self.spec(language)?;
         self.demanded(language);
         let fit = fit(warm, spec)?;
-        let mut r = self.take(language).await?;
+        let (mut r, in_use) = self.take(language).await?;
         // Replaced at once: the next session may come before this one ends.
         let pool = self.clone();
         tokio::spawn(async move { pool.fill().await });
@@ -271,43 +300,31 @@ impl WarmPool {
             Ok::<_, String>(())
         };
         match ready.await {
-            Ok(()) => Some(r),
+            Ok(()) => Some((r, in_use)),
             Err(e) => {
                 tracing::warn!(container = %r.id, error = %e, "cannot make a warm container ready; using a cold one");
-                let (pool, id) = (self.clone(), r.id.clone());
                 drop(r);
-                tokio::spawn(async move { pool.remove(&id).await });
+                let engine = self.engine.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = engine.remove(&in_use.id).await {
+                        tracing::warn!(container = %in_use.id, error = %crate::error_chain(&e), "cannot remove a warm container; the reaper will");
+                    }
+                    drop(in_use);
+                });
                 None
             }
         }
     }
 
-    /// Removes a container the pool gave out (logged when it fails: the
-    /// reaper retries).
-    pub(crate) async fn remove(&self, id: &str) {
-        if let Err(e) = self.engine.remove(id).await {
-            tracing::warn!(container = %id, error = %crate::error_chain(&e), "cannot remove a warm container; the reaper will");
-        }
-        self.release(id);
-    }
-
-    /// A taken container was removed.
-    pub(crate) fn release(&self, id: &str) {
-        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
-    }
-
     /// Whether the pool owns this container (idle or in use): the reaper
     /// leaves those alone.
     pub(crate) fn owns(&self, id: &str) -> bool {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.values().flatten().any(|w| w.running.id == id) {
-            return true;
-        }
-        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).contains(id)
+        let held = lock(&self.held);
+        held.idle.values().flatten().any(|w| w.running.id == id) || held.in_use.contains(id)
     }
 
     pub(crate) fn idle_count(&self, language: &str) -> usize {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).get(language).map(VecDeque::len).unwrap_or(0)
+        lock(&self.held).idle.get(language).map(VecDeque::len).unwrap_or(0)
     }
 
     /// Recycles expired or dead idle containers and tops every language up.
@@ -321,9 +338,9 @@ impl WarmPool {
         // restart kills them all) dropped so the pool rebuilds itself; both
         // are seen without an engine call.
         let stale: Vec<String> = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut held = lock(&self.held);
             let mut out = Vec::new();
-            for q in idle.values_mut() {
+            for q in held.idle.values_mut() {
                 q.retain_mut(|w| {
                     let keep = w.since.elapsed() <= self.ttl && w.running.is_waiting();
                     if !keep {
@@ -377,7 +394,7 @@ impl WarmPool {
 
     /// A session of `language` came (whether a warm container serves it or not).
     fn demanded(&self, language: &str) {
-        let mut pace = self.pace.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pace = lock(&self.pace);
         let p = pace.entry(language.to_string()).or_default();
         let now = Instant::now();
         if let Some(last) = p.last {
@@ -391,7 +408,7 @@ impl WarmPool {
         if !self.follow {
             return base;
         }
-        let pace = self.pace.lock().unwrap_or_else(|e| e.into_inner());
+        let pace = lock(&self.pace);
         let Some(p) = pace.get(language) else { return base };
         let quiet = p.last.map_or(Duration::MAX, |l| l.elapsed());
         keep(base, p.make, p.gap, quiet, MAX_FOLLOWING.max(base))
@@ -399,8 +416,7 @@ impl WarmPool {
 
     /// Memory (MB) and CPUs the idle containers hold.
     fn held(&self) -> (u64, f64) {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.iter().fold((0, 0.0), |sum, (language, q)| match self.wanted.get(language) {
+        lock(&self.held).idle.iter().fold((0, 0.0), |sum, (language, q)| match self.wanted.get(language) {
             Some((spec, _)) => add(sum, demand(spec, q.len())),
             None => sum,
         })
@@ -418,27 +434,23 @@ impl WarmPool {
         };
         // Owned from its creation on, so the reaper leaves it alone
         // while it starts.
-        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).insert(created.id.clone());
+        let in_use = InUse::mark(&self.held, &mut lock(&self.held), created.id.clone());
         let started = self.engine.start(&created).await;
-        // Listed as idle before it stops being pending: never unowned.
         match started {
             Ok(running) => {
-                let mut pace = self.pace.lock().unwrap_or_else(|e| e.into_inner());
+                let mut pace = lock(&self.pace);
                 let p = pace.entry(language.to_string()).or_default();
                 p.make = Some(average(p.make, t0.elapsed()));
                 drop(pace);
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .entry(language.to_string())
-                    .or_default()
-                    .push_back(Warm { running, since: Instant::now() });
-                self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(&created.id);
+                // Listed as idle before it stops being in use: never unowned.
+                let warm = Warm { running, since: Instant::now() };
+                lock(&self.held).idle.entry(language.to_string()).or_default().push_back(warm);
+                drop(in_use);
                 true
             }
             Err(e) => {
                 let _ = self.engine.remove(&created.id).await;
-                self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(&created.id);
+                drop(in_use);
                 tracing::warn!(language, error = %crate::error_chain(&e), "cannot warm a container");
                 false
             }
@@ -454,10 +466,8 @@ impl WarmPool {
     pub(crate) async fn drain(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let _guard = self.filling.lock().await;
-        let all: Vec<String> = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            idle.drain().flat_map(|(_, q)| q.into_iter().map(|w| w.running.id)).collect()
-        };
+        let all: Vec<String> =
+            lock(&self.held).idle.drain().flat_map(|(_, q)| q.into_iter().map(|w| w.running.id)).collect();
         for id in all {
             let _ = self.engine.remove(&id).await;
         }
