@@ -57,11 +57,10 @@ impl Api {
         if with_worker {
             // Its worker is live (and says which runtimes it has) before
             // the test's first request.
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while get(&api, "/health", None).await.0 != 200 {
-                assert!(std::time::Instant::now() < deadline, "the API's worker never became live");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            eventually("the API's worker live on /health", Duration::from_secs(30), || async {
+                (get(&api, "/health", None).await.0 == 200).then_some(())
+            })
+            .await;
         }
         api
     }
@@ -151,18 +150,14 @@ async fn health_reports_the_database_and_workers_with_docker() {
     assert_eq!(v["database"]["ok"], true);
     assert_eq!(v["docker"]["ok"], false);
     let w = db.worker();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let v = eventually("/health ok", Duration::from_secs(20), || async {
         let (status, v) = get(&api, "/health", None).await;
-        if status == 200 {
-            assert_eq!(v["status"], "ok");
-            assert!(v["uptime"].as_f64().unwrap() >= 0.0);
-            assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "health never became ok: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (status == 200).then_some(v)
+    })
+    .await;
+    assert_eq!(v["status"], "ok");
+    assert!(v["uptime"].as_f64().unwrap() >= 0.0);
+    assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
     w.stop().await.unwrap();
     api.stop().await;
     // With the database gone, health says so.
@@ -353,9 +348,8 @@ async fn token_checks_never_wait_for_a_jwks_refresh() {
             tokio::spawn(async move { post(&api, "/api/v2/execute", Some(&token), probe).await })
         })
         .collect();
-    while fetches.load(SeqCst) < 2 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("a second JWKS fetch", Duration::from_secs(30), || async { (fetches.load(SeqCst) >= 2).then_some(()) })
+        .await;
     // Meanwhile a known key is answered without waiting for the endpoint
     // (which answers nothing until the gate opens).
     let answered =
@@ -624,8 +618,11 @@ async fn piston_floods_end_on_time_at_default_settings() {
             req["run_timeout"] = json!(10_000);
             let ready =
                 if warm { wait_pool_of(&worker_id, 1, Some("execbox/python:3.11")).await } else { Default::default() };
-            let started = std::time::Instant::now();
-            let (status, v) = post(&api, "/api/v2/execute", Some(&token), req).await;
+            // Answered: once these wedged a session forever.
+            let (status, v) =
+                tokio::time::timeout(Duration::from_secs(120), post(&api, "/api/v2/execute", Some(&token), req))
+                    .await
+                    .expect("a flood is answered");
             assert_eq!(status, 200, "warm {warm}: {v}");
             // The path it took: a container the pool had ready, or a new one.
             let session: Uuid = db
@@ -640,25 +637,11 @@ async fn piston_floods_end_on_time_at_default_settings() {
                 .get(0);
             assert_eq!(ready.contains(&container_of(&db, session).await), warm, "warm {warm}: the path taken");
             // By the database's clock: within its limit and 5 s.
-            let ran: f64 = db
-                .client()
-                .await
-                .query_one(
-                    "select extract(epoch from finished_at - started_at)::float8 from backend_execution_sessions where id = $1",
-                    &[&session],
-                )
-                .await
-                .unwrap()
-                .get(0);
+            let ran = db.ran_secs(session).await;
             assert!(ran <= 10.0 + 5.0, "warm {warm}: ended {ran:.1} s after it started");
             let run = &v["run"];
             assert!(run["status"] == "OL" || run["status"] == "TO", "warm {warm}: {run}");
             assert_eq!(run["signal"], "SIGKILL");
-            assert!(
-                started.elapsed() < Duration::from_secs(10 + 5 + 5),
-                "warm {warm}: answered after {:?}",
-                started.elapsed()
-            );
             if run["status"] == "OL" {
                 assert!(run["stdout"].as_str().unwrap().len() > 1_000_000, "what fits is kept");
             }

@@ -46,11 +46,7 @@ async fn an_interactive_session_reads_what_the_owner_feeds_it() {
     let id = submit_full(&db, user, "python", code, &[], None, true).await;
     db.wait_output(id, T).await;
     feed(&db, user, id, "stdin", Some("hello\n")).await.unwrap();
-    let deadline = std::time::Instant::now() + T;
-    while db.stdout(id).await.len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "no echo");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    db.wait_stdout(id, 2, T).await;
     // Another user cannot feed it; bad input kinds are refused by the table.
     let err = feed(&db, other, id, "stdin", Some("intruder\n")).await.unwrap_err();
     assert!(err.contains("row-level security"), "{err}");
@@ -154,20 +150,12 @@ async fn workers_announce_themselves_and_leave() {
     let db = TestDb::new().await;
     let w = db.worker_with(|c| c.worker.id = "presence-test".into());
     let c = db.client().await;
-    let deadline = std::time::Instant::now() + T;
-    loop {
-        let row = c
-            .query_opt("select docker_ok, max_runs from execbox_workers where id = 'presence-test'", &[])
-            .await
-            .unwrap();
-        if let Some(r) = row {
-            assert!(r.get::<_, bool>(0), "docker is reachable");
-            assert_eq!(r.get::<_, i32>(1), 8);
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let r = eventually("the worker's presence row", T, || async {
+        c.query_opt("select docker_ok, max_runs from execbox_workers where id = 'presence-test'", &[]).await.unwrap()
+    })
+    .await;
+    assert!(r.get::<_, bool>(0), "docker is reachable");
+    assert_eq!(r.get::<_, i32>(1), 8);
     w.stop().await.unwrap();
     let n: i64 = c.query_one("select count(*) from execbox_workers", &[]).await.unwrap().get(0);
     assert_eq!(n, 0, "a worker that stops cleanly leaves");

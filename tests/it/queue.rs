@@ -2,7 +2,7 @@
 //! cancel, graceful shutdown.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -89,9 +89,11 @@ async fn a_worker_killed_mid_run_leaves_nothing_stuck() {
     assert_eq!(logs.iter().map(|l| l.seq).collect::<Vec<_>>(), (1..=logs.len() as i32).collect::<Vec<_>>());
     // The orphan container is reaped.
     wait_no_containers(id, Duration::from_secs(30)).await;
-    // Not retried: it stays as it ended.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(db.session(id).await.attempt, 1);
+    // Not retried: the worker looks again, finds nothing to claim, and it
+    // stays as it ended.
+    w.claim_pass(ClaimPass::NothingClaimable).await;
+    let s = db.session(id).await;
+    assert_eq!((s.status.as_str(), s.attempt), ("error", 1));
     w.stop().await.unwrap();
 }
 
@@ -99,10 +101,11 @@ async fn a_worker_killed_mid_run_leaves_nothing_stuck() {
 async fn cancel_kills_a_running_session_quickly() {
     let db = TestDb::new().await;
     let user = db.user().await;
-    // A slow heartbeat, so only the NOTIFY path can be fast enough.
+    // A heartbeat (which also sees cancel requests) a minute apart: only
+    // the NOTIFY path ends it within the wait below.
     let w = db.worker_with(|c| {
-        c.worker.heartbeat_interval_ms = 5_000;
-        c.worker.lease_ms = 15_000;
+        c.worker.heartbeat_interval_ms = 60_000;
+        c.worker.lease_ms = 180_000;
     });
     let id = db.submit(user, "python", "import time\nprint('waiting', flush=True)\ntime.sleep(600)").await;
     db.wait_output(id, T).await;
@@ -115,10 +118,7 @@ async fn cancel_kills_a_running_session_quickly() {
         .unwrap();
     assert_eq!(n, 1);
     tx.commit().await.unwrap();
-    let asked = Instant::now();
-    let s = db.wait_done(id, Duration::from_secs(10)).await;
-    // NOTIFY-driven: well inside one heartbeat interval (5 s).
-    assert!(asked.elapsed() < Duration::from_secs(3), "cancel took {:?}", asked.elapsed());
+    let s = db.wait_done(id, Duration::from_secs(30)).await;
     assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("cancelled", Some("cancelled")));
     assert!(s.error.unwrap().contains("cancelled by the owner"));
     wait_no_containers(id, Duration::from_secs(10)).await;
@@ -134,9 +134,9 @@ async fn cancel_of_a_pending_session_needs_no_worker() {
     let s = db.session(id).await;
     assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("cancelled", Some("cancelled")));
     assert!(s.finished && s.cancel_requested);
-    // A worker that starts now does not run it.
+    // A worker that starts now looks, and finds nothing to claim.
     let w = db.worker();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.claim_pass_since(0, ClaimPass::NothingClaimable).await;
     assert_eq!(db.session(id).await.status, "cancelled");
     assert!(db.logs(id).await.is_empty());
     w.stop().await.unwrap();
@@ -153,9 +153,7 @@ async fn graceful_shutdown_finishes_or_kills_within_the_grace_period() {
         db.wait_output(id, T).await;
     }
     let late = db.submit(user, "python", "print('late')").await;
-    let stopping = Instant::now();
-    w.stop().await.unwrap();
-    assert!(stopping.elapsed() < Duration::from_secs(10));
+    tokio::time::timeout(Duration::from_secs(60), w.stop()).await.expect("the worker stops").unwrap();
     let s = db.session(short).await;
     assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("completed", Some("exit")));
     assert_eq!(db.stdout(short).await, ["a", "b"]);

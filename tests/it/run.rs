@@ -26,18 +26,14 @@ async fn python_and_node_hello() {
         // The container was tracked and removed (removal happens right after
         // the outcome is recorded, off the user's critical path).
         let c = db.client().await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let row = loop {
+        let row = eventually("the container's row says removed", Duration::from_secs(10), || async {
             let row = c
                 .query_one("select status, exit_code, oom_killed, container_id, removed_at is not null, image from container_instances where session_id = $1", &[&id])
                 .await
                 .unwrap();
-            if row.get::<_, String>(0) == "removed" || std::time::Instant::now() > deadline {
-                break row;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        assert_eq!(row.get::<_, String>(0), "removed");
+            (row.get::<_, String>(0) == "removed").then_some(row)
+        })
+        .await;
         assert_eq!(row.get::<_, Option<i32>>(1), Some(0));
         assert_eq!(row.get::<_, Option<bool>>(2), Some(false));
         assert!(row.get::<_, bool>(4));
@@ -245,29 +241,19 @@ async fn a_missing_image_is_an_infrastructure_error() {
     // No second look at the images while the test runs.
     cfg.worker.reap_interval_ms = 600_000;
     let runtimes = execbox::runtimes::Runtimes::load(Some(&table)).unwrap();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let h = tokio::spawn(execbox::worker::run(
-        std::sync::Arc::new(cfg.finish().unwrap()),
-        std::sync::Arc::new(runtimes),
-        shutdown.clone(),
-    ));
+    let w = Worker::start_with(cfg.finish().unwrap(), runtimes);
     // The worker has seen the image...
     let c = db.client().await;
-    let deadline = std::time::Instant::now() + T;
-    loop {
-        let seen = c
-            .query_opt(
-                "select 1 from execbox_workers where id = 'worker-whose-image-vanishes' and 'python' = any(runtimes)",
-                &[],
-            )
-            .await
-            .unwrap();
-        if seen.is_some() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the worker never reported its runtimes");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the worker reports Python among its runtimes", T, || async {
+        c.query_opt(
+            "select 1 from execbox_workers where id = 'worker-whose-image-vanishes' and 'python' = any(runtimes)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .map(|_| ())
+    })
+    .await;
     // ...which is gone when the session comes.
     docker(&["rmi", &image]);
     let id = db.submit(user, "python", "print(1)").await;
@@ -275,14 +261,6 @@ async fn a_missing_image_is_an_infrastructure_error() {
     assert_eq!(s.status, "error");
     let err = s.error.unwrap();
     assert!(err.contains(&image) && err.contains("`execbox images build python`"), "{err}");
-    let reason: Option<String> = db
-        .client()
-        .await
-        .query_one("select end_reason from public.backend_execution_sessions where id = $1", &[&id])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(reason.as_deref(), Some("image_missing"));
-    shutdown.cancel();
-    h.await.unwrap().unwrap();
+    assert_eq!(s.end_reason.as_deref(), Some("image_missing"));
+    w.stop().await.unwrap();
 }

@@ -3,7 +3,7 @@
 //! needs other limits.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 use execbox::model::Isolation;
@@ -95,15 +95,11 @@ async fn idle_warm_containers_are_recycled() {
         c.worker.poll_interval_ms = 300;
     });
     let first = wait_pool(&worker_id, 1).await;
-    let deadline = Instant::now() + T;
-    loop {
+    eventually("the idle container replaced", T, || async {
         let now = pool_containers(&worker_id).await;
-        if !now.is_empty() && now.is_disjoint(&first) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the idle container was never replaced");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (!now.is_empty() && now.is_disjoint(&first)).then_some(())
+    })
+    .await;
     w.stop().await.unwrap();
     assert!(pool_containers(&worker_id).await.is_empty());
 }
@@ -211,9 +207,10 @@ async fn a_warm_container_that_died_idle_is_skipped() {
         c.worker.poll_interval_ms = 600_000;
     });
     let dead = kill_one(&worker_id).await;
-    while pool_ids(&worker_id, false).await.contains(&dead) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the killed container no longer running", T, || async {
+        (!pool_ids(&worker_id, false).await.contains(&dead)).then_some(())
+    })
+    .await;
     let id = db.submit(user, "python", "print('still served')").await;
     let s = db.wait_done(id, T).await;
     assert_eq!(s.status, "completed", "{s:?}");
@@ -251,8 +248,8 @@ async fn the_pool_stays_within_its_memory_budget() {
         c.worker.poll_interval_ms = 200;
     });
     wait_pool(&worker_id, 2).await;
-    // Several fill rounds later, still two.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // A refill that began with the two made ended without a third.
+    w.refilled().await;
     assert_eq!(pool_containers(&worker_id).await.len(), 2, "the pool exceeded its memory budget");
     w.stop().await.unwrap();
 }
@@ -497,7 +494,7 @@ async fn an_image_from_an_older_execbox_runs_no_session() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
-    let (w, shutdown) = worker_with_python_image(&db, image, |c| {
+    let w = worker_with_python_image(&db, image, |c| {
         c.worker.id = worker_id.clone();
         c.worker.warm_pool.insert("python".into(), 1);
         c.worker.unrunnable_after_ms = 1_000;
@@ -511,6 +508,5 @@ async fn an_image_from_an_older_execbox_runs_no_session() {
     assert!(pool_ids_of(&worker_id, true, Some(image)).await.is_empty());
     let sh = db.submit(user, "bash", "echo still here").await;
     assert_eq!(db.wait_done(sh, T).await.status, "completed");
-    shutdown.cancel();
-    w.await.unwrap().unwrap();
+    w.stop().await.unwrap();
 }
