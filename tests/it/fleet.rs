@@ -168,7 +168,7 @@ async fn workers_claim_only_the_runtimes_they_have_images_for() {
 
     let py = db.submit(user, "py", "print('from A')").await;
     let sh = db.submit(user, "bash", "echo from B").await;
-    assert_eq!(db.wait_done(sh, Duration::from_secs(60)).await.status, "completed");
+    assert_eq!(db.wait_done(sh, Duration::from_secs(60)).await.status, SessionStatus::Completed);
     let claimed_by = |id| {
         let db = &db;
         async move {
@@ -182,12 +182,12 @@ async fn workers_claim_only_the_runtimes_they_have_images_for() {
     // Python waits: B claimed the younger bash session past it, and looks
     // again and finds nothing it can take.
     b.claim_pass(ClaimPass::NothingClaimable).await;
-    assert_eq!(db.session(py).await.status, "pending");
+    assert_eq!(db.session(py).await.status, SessionStatus::Pending);
 
     // A worker with every image arrives and runs it.
     let a = db.worker_with(|c| c.worker.id = "worker-with-everything".into());
     let s = db.wait_done(py, Duration::from_secs(60)).await;
-    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
     assert_eq!(db.stdout(py).await, ["from A"]);
     assert_eq!(claimed_by(py).await.as_deref(), Some("worker-with-everything"));
     let (_, health) = crate::api::get(&api, "/health", None).await;
@@ -229,12 +229,12 @@ async fn a_session_no_live_worker_can_run_ends_with_the_build_command() {
         .await;
     for id in [py, checked] {
         let s = db.wait_done(id, Duration::from_secs(30)).await;
-        assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("image_missing")), "{s:?}");
+        assert_eq!((s.status, s.end_reason), (SessionStatus::Error, Some(EndReason::ImageMissing)), "{s:?}");
         let error = s.error.unwrap();
         assert!(error.contains("`execbox images build python`"), "{error}");
         let logs = db.logs(id).await;
         assert_eq!(logs.len(), 1, "{logs:?}");
-        assert_eq!((logs[0].seq, logs[0].stream.as_str()), (1, "system"));
+        assert_eq!((logs[0].seq, logs[0].stream), (1, Stream::System));
         assert!(logs[0].message.contains(&error), "{logs:?}");
         // Not before the wait, by the database's clock.
         let waited: bool = db
@@ -252,7 +252,7 @@ async fn a_session_no_live_worker_can_run_ends_with_the_build_command() {
     }
     // What it can run, it runs.
     let sh = db.submit(user, "bash", "echo still here").await;
-    assert_eq!(db.wait_done(sh, Duration::from_secs(60)).await.status, "completed");
+    assert_eq!(db.wait_done(sh, Duration::from_secs(60)).await.status, SessionStatus::Completed);
     b.stop().await.unwrap();
 }
 
@@ -323,7 +323,7 @@ async fn two_engines_share_the_sessions_and_survive_one_dying() {
     let mut by = std::collections::HashMap::<String, usize>::new();
     for (i, id) in ids.iter().enumerate() {
         let s = db.wait_done(*id, Duration::from_secs(120)).await;
-        assert_eq!(s.status, "completed", "{s:?}");
+        assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
         assert_eq!(db.stdout(*id).await, [i.to_string()]);
         *by.entry(claimed_by(&db, *id).await.unwrap()).or_default() += 1;
     }
@@ -331,7 +331,7 @@ async fn two_engines_share_the_sessions_and_survive_one_dying() {
     // Bash's image is on the first engine only: the second never claims it.
     for _ in 0..3 {
         let id = db.submit(user, "bash", "echo one").await;
-        assert_eq!(db.wait_done(id, Duration::from_secs(60)).await.status, "completed");
+        assert_eq!(db.wait_done(id, Duration::from_secs(60)).await.status, SessionStatus::Completed);
         assert_eq!(claimed_by(&db, id).await.as_deref(), Some("engine-one"));
     }
 
@@ -391,19 +391,19 @@ async fn two_engines_share_the_sessions_and_survive_one_dying() {
     let s = db.wait_done(long, Duration::from_secs(60)).await;
     // Ended by its own worker (the lease's rescue would say `worker_lost`).
     assert_eq!(
-        (s.status.as_str(), s.end_reason.as_deref()),
-        ("error", Some("infrastructure")),
+        (s.status, s.end_reason),
+        (SessionStatus::Error, Some(EndReason::Infrastructure)),
         "{s:?} {:?}",
         db.logs(long).await
     );
     // The first engine's worker finished its own and serves the next; the
     // second claims nothing.
     for id in &busy {
-        assert_eq!(db.wait_done(*id, Duration::from_secs(60)).await.status, "completed");
+        assert_eq!(db.wait_done(*id, Duration::from_secs(60)).await.status, SessionStatus::Completed);
         assert_eq!(db.stdout(*id).await, ["busy", "done"]);
     }
     let id = db.submit(user, "python", "print('still served')").await;
-    assert_eq!(db.wait_done(id, Duration::from_secs(60)).await.status, "completed");
+    assert_eq!(db.wait_done(id, Duration::from_secs(60)).await.status, SessionStatus::Completed);
     assert_eq!(claimed_by(&db, id).await.as_deref(), Some("engine-one"));
 
     a.stop().await.unwrap();
@@ -441,7 +441,7 @@ async fn a_stalled_engine_ends_its_session_within_the_call_limit() {
     };
     let w = db.worker_with(stalled);
     let first = db.submit(user, "python", "print('before')").await;
-    assert_eq!(db.wait_done(first, Duration::from_secs(60)).await.status, "completed");
+    assert_eq!(db.wait_done(first, Duration::from_secs(60)).await.status, SessionStatus::Completed);
 
     let resume = Resume(docker2_pid());
     let stopped = std::process::Command::new("kill").args(["-STOP", &resume.0]).status().unwrap();
@@ -449,7 +449,7 @@ async fn a_stalled_engine_ends_its_session_within_the_call_limit() {
     let before = w.claims_begun();
     let id = db.submit(user, "python", "print('never')").await;
     let s = db.wait_done(id, Duration::from_secs(30)).await;
-    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("infrastructure")), "{s:?}");
+    assert_eq!((s.status, s.end_reason), (SessionStatus::Error, Some(EndReason::Infrastructure)), "{s:?}");
     // Ended by the call limit set here (the default is longer).
     assert!(s.error.as_deref().unwrap_or("").contains("did not answer a"), "{s:?}");
     assert!(s.error.as_deref().unwrap_or("").contains("call within 2s"), "{s:?}");
@@ -460,7 +460,7 @@ async fn a_stalled_engine_ends_its_session_within_the_call_limit() {
     let seen = w.claims_begun();
     let waiting = db.submit(user, "python", "print('served later')").await;
     w.claim_pass_since(seen, ClaimPass::EngineNotOk).await;
-    assert_eq!(db.session(waiting).await.status, "pending");
+    assert_eq!(db.session(waiting).await.status, SessionStatus::Pending);
 
     drop(resume);
     w.stop().await.unwrap();
@@ -470,7 +470,7 @@ async fn a_stalled_engine_ends_its_session_within_the_call_limit() {
         c.docker_host = second_engine();
     });
     let s = db.wait_done(waiting, Duration::from_secs(60)).await;
-    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
     assert_eq!(db.stdout(waiting).await, ["served later"]);
     w.stop().await.unwrap();
 }

@@ -55,7 +55,7 @@ async fn an_interactive_session_reads_what_the_owner_feeds_it() {
     feed(&db, user, id, "stdin", Some("world\n")).await.unwrap();
     feed(&db, user, id, "eof", None).await.unwrap();
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
     assert_eq!(db.stdout(id).await, ["ready", "echo: HELLO", "echo: WORLD", "bye"]);
     // Finished: no more input accepted.
     assert!(feed(&db, user, id, "stdin", Some("late\n")).await.is_err());
@@ -74,7 +74,7 @@ async fn signals_reach_an_interactive_program() {
     db.wait_output(id, T).await;
     feed(&db, user, id, "signal", Some("SIGTERM")).await.unwrap();
     let s = db.wait_done(id, Duration::from_secs(15)).await;
-    assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(3)), "{s:?}");
+    assert_eq!((s.status, s.exit_code), (SessionStatus::Failed, Some(3)), "{s:?}");
     assert_eq!(db.stdout(id).await, ["waiting", "got SIGTERM"]);
     // SIGKILL cannot be caught.
     let id = submit_full(&db, user, "node", "console.log('up'); setInterval(() => {}, 1000)", &[], None, true).await;
@@ -107,7 +107,7 @@ async fn args_and_extra_files_reach_the_program() {
     let code =
         "import sys, util\nprint(sys.argv[1:])\nprint(util.shout('hi'))\nprint(list(open('data.bin', 'rb').read()))";
     let id = submit_full(&db, user, "python", code, &["one", "two words", "--flag"], Some(files), false).await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
     assert_eq!(db.stdout(id).await, ["['one', 'two words', '--flag']", "HI!", "[0, 1, 2, 255]"]);
     // Hostile or broken file lists end the session with a clear error.
     for (files, needle) in [
@@ -118,7 +118,7 @@ async fn args_and_extra_files_reach_the_program() {
     ] {
         let id = submit_full(&db, user, "python", "print(1)", &[], Some(files), false).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "failed");
+        assert_eq!(s.status, SessionStatus::Failed);
         assert!(s.error.as_deref().unwrap_or("").contains(needle), "{s:?}");
     }
     w.stop().await.unwrap();
@@ -130,7 +130,7 @@ async fn log_rows_rebuild_the_exact_output() {
     let user = db.user().await;
     let w = db.worker();
     let id = db.submit(user, "python", "import sys\nsys.stdout.write('a\\n\\nb')").await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
     let c = db.client().await;
     let text: String = c
         .query_one(

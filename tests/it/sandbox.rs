@@ -139,7 +139,7 @@ except OSError as e:
         let (id, _) = sb.submit("python", code, None).await;
         let s = db.wait_done(id, T).await;
         let out = db.stdout(id).await;
-        assert_eq!(s.status, "completed", "{path:?}: {s:?} {out:?}");
+        assert_eq!(s.status, SessionStatus::Completed, "{path:?}: {s:?} {out:?}");
         assert!(out.contains(&"uid 65534 65534".to_string()), "{path:?}: {out:?}");
         assert!(out.contains(&"0000000000000000 CapEff".to_string()), "{path:?}: {out:?}");
         assert!(out.contains(&"0000000000000000 CapPrm".to_string()), "{path:?}: {out:?}");
@@ -161,7 +161,7 @@ except OSError as e:
         assert!(out.contains(&"reopened /dev/stdout".to_string()), "{path:?}: {out:?}");
         assert!(out.contains(&"0 bytes on a reopened /dev/stdin".to_string()), "{path:?}: {out:?}");
         let err: Vec<String> =
-            db.logs(id).await.into_iter().filter(|l| l.stream == "stderr").map(|l| l.message).collect();
+            db.logs(id).await.into_iter().filter(|l| l.stream == Stream::Stderr).map(|l| l.message).collect();
         assert_eq!(err, ["reopened /dev/stderr"], "{path:?}");
         // /tmp is 64 MiB; RLIMIT_FSIZE would say EFBIG, the tmpfs ENOSPC.
         assert!(out.iter().any(|l| l.starts_with("tmp bounded")), "{path:?}: {out:?}");
@@ -185,7 +185,7 @@ for host in ("1.1.1.1", "172.17.0.1", "10.0.0.1"):
     for path in PATHS {
         let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
         let (id, _) = sb.submit("python", code, None).await;
-        assert_eq!(db.wait_done(id, T).await.status, "completed");
+        assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
         let out = db.stdout(id).await;
         assert_eq!(out, ["['lo']", "blocked 1.1.1.1", "blocked 172.17.0.1", "blocked 10.0.0.1"], "{path:?}");
         sb.stop().await;
@@ -202,13 +202,13 @@ async fn wall_clock_timeout_kills_the_program() {
         let code = "import time\nprint('start', flush=True)\nwhile True: time.sleep(0.1)";
         let (id, container) = sb.submit("python", code, Some(3_000)).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "timeout", "{path:?}: {s:?}");
+        assert_eq!(s.status, SessionStatus::Timeout, "{path:?}: {s:?}");
         assert!(s.error.unwrap().contains("time limit of 3000 ms"));
         assert_eq!(db.stdout(id).await, ["start"], "{path:?}: what was printed before the kill is kept");
         wait_container_gone(&container, Duration::from_secs(10)).await;
         // A busy loop (no sleeping) is killed the same way.
         let (spin, _) = sb.submit("node", "for(;;){}", Some(1_000)).await;
-        assert_eq!(db.wait_done(spin, T).await.status, "timeout", "{path:?}");
+        assert_eq!(db.wait_done(spin, T).await.status, SessionStatus::Timeout, "{path:?}");
         sb.stop().await;
     }
 }
@@ -222,7 +222,7 @@ async fn memory_bomb_is_killed() {
         let sb = Sandbox::start(&db, path, &["python"], |c| c.limits.default_memory_mb = 64).await;
         let (id, _) = sb.submit("python", code, Some(30_000)).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "failed", "{path:?}: {s:?}");
+        assert_eq!(s.status, SessionStatus::Failed, "{path:?}: {s:?}");
         assert_eq!(s.exit_code, Some(137));
         // The engine reports the OOM kill when its event arrives in time; when
         // the program dies faster than the engine watches, the kill is still
@@ -266,7 +266,7 @@ except OSError as e:
         let (id, container) = sb.submit("python", code, Some(20_000)).await;
         let s = db.wait_done(id, T).await;
         let out = db.stdout(id).await;
-        assert_eq!(s.status, "completed", "{path:?}: {s:?} {out:?}");
+        assert_eq!(s.status, SessionStatus::Completed, "{path:?}: {s:?} {out:?}");
         let n: usize = out[0].strip_prefix("fork refused after ").expect("fork must fail").parse().unwrap();
         assert!(n < 64, "{path:?}: {n} processes forked under a pids limit of 64");
         forked.push(n);
@@ -291,10 +291,10 @@ async fn output_flood_is_capped_keeping_what_was_printed() {
         let code = "i = 0\nwhile True:\n    print(f'line {i:08d}')\n    i += 1\n";
         let (id, container) = sb.submit("python", code, Some(30_000)).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "failed", "{path:?}: {s:?}");
+        assert_eq!(s.status, SessionStatus::Failed, "{path:?}: {s:?}");
         assert!(s.error.unwrap().contains("output limit of 100000 bytes"));
         let logs = db.logs(id).await;
-        let out: Vec<&Log> = logs.iter().filter(|l| l.stream == "stdout").collect();
+        let out: Vec<&Log> = logs.iter().filter(|l| l.stream == Stream::Stdout).collect();
         let bytes: usize = out.iter().map(|l| l.message.len() + 1).sum();
         assert!((99_000..=100_001).contains(&bytes), "{path:?}: {bytes} bytes kept");
         // Every kept line is the program's, in order.
@@ -303,7 +303,7 @@ async fn output_flood_is_capped_keeping_what_was_printed() {
         }
         assert!(logs
             .iter()
-            .any(|l| l.stream == "system" && l.message.contains("output limit of 100000 bytes reached")));
+            .any(|l| l.stream == Stream::System && l.message.contains("output limit of 100000 bytes reached")));
         wait_container_gone(&container, Duration::from_secs(10)).await;
         sb.stop().await;
     }
@@ -330,14 +330,14 @@ async fn cpu_time_limits_stop_burners_not_sleepers() {
             let (id, _) = sb.submit_request(limited(code, 500)).await;
             let s = db.wait_done(id, T).await;
             let what = format!("{path:?}: {what}");
-            assert_eq!(s.status, "timeout", "{what}: {s:?}");
+            assert_eq!(s.status, SessionStatus::Timeout, "{what}: {s:?}");
             let (_, reason) = ended_on_time(&db, id, Duration::from_secs(30), &what).await;
             assert_eq!(reason, "cpu_time", "{what}");
             assert!(s.error.unwrap().contains("CPU time limit of 500 ms"), "{what}");
         }
         let (id, _) = sb.submit_request(limited("import time\ntime.sleep(2)\nprint('slept')\n", 300)).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "completed", "{path:?}: a sleeper is not stopped: {s:?}");
+        assert_eq!(s.status, SessionStatus::Completed, "{path:?}: a sleeper is not stopped: {s:?}");
         let usage = db.usage(id).await;
         let run = &usage["run"];
         assert!(run["wallMs"].as_f64().unwrap() >= 2000.0, "{path:?}: {usage}");
@@ -379,7 +379,7 @@ async fn ended_on_time(db: &TestDb, id: Uuid, limit: Duration, what: &str) -> (S
     let reason = reason.unwrap_or_else(|| panic!("{what}: no end_reason"));
     if status != "completed" {
         let last = logs.last().unwrap_or_else(|| panic!("{what}: no log rows"));
-        assert_eq!(last.stream, "system", "{what}: {last:?}");
+        assert_eq!(last.stream, Stream::System, "{what}: {last:?}");
         assert!(last.message.contains(error.as_deref().unwrap_or("?")), "{what}: {last:?} vs {error:?}");
     }
     (status, reason)
@@ -428,7 +428,7 @@ async fn every_session_ends_on_time_whatever_the_program_does() {
                 // Cut at the limit: what fits is kept, to the byte but for
                 // the line the cut fell in.
                 let kept: usize =
-                    db.logs(id).await.iter().filter(|l| l.stream != "system").map(|l| l.message.len() + 1).sum();
+                    db.logs(id).await.iter().filter(|l| l.stream != Stream::System).map(|l| l.message.len() + 1).sum();
                 let cap = db.config().limits.output_limit_bytes as usize;
                 assert!(kept > cap * 9 / 10 && kept <= cap + 16 * 1024 + 1, "{what}: kept {kept} of {cap}");
             }
@@ -458,7 +458,7 @@ async fn every_session_ends_on_time_whatever_the_program_does() {
         assert!(["output_limit", "timeout"].contains(&reason.as_str()), "eight at once: {reason}");
     }
     let next = db.submit(user, "python", "print('next')").await;
-    assert_eq!(db.wait_done(next, Duration::from_secs(60)).await.status, "completed");
+    assert_eq!(db.wait_done(next, Duration::from_secs(60)).await.status, SessionStatus::Completed);
     w.stop().await.unwrap();
 }
 
@@ -528,9 +528,9 @@ async fn output_read_behind_a_held_up_writer_keeps_the_outcome() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         lock.rollback().await.unwrap();
         let s = db.wait_done(id, T).await;
-        assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("completed", Some("exit")), "{path:?}: {s:?}");
+        assert_eq!((s.status, s.end_reason), (SessionStatus::Completed, Some(EndReason::Exit)), "{path:?}: {s:?}");
         let logs = db.logs(id).await;
-        let out: Vec<&str> = logs.iter().filter(|l| l.stream == "stdout").map(|l| l.message.as_str()).collect();
+        let out: Vec<&str> = logs.iter().filter(|l| l.stream == Stream::Stdout).map(|l| l.message.as_str()).collect();
         assert_eq!(out.len(), lines + 1, "{path:?}");
         assert_eq!(out.last(), Some(&"end"), "{path:?}");
         sb.stop().await;
@@ -586,7 +586,7 @@ sys.exit(7)
         let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
         let (id, _) = sb.submit("python", code, Some(20_000)).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(7)), "{path:?}: {s:?}");
+        assert_eq!((s.status, s.exit_code), (SessionStatus::Failed, Some(7)), "{path:?}: {s:?}");
         let (_, reason) = ended_on_time(&db, id, Duration::from_secs(20), &format!("{path:?}")).await;
         assert_eq!(reason, "exit");
         let out = db.stdout(id).await;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use execbox::config::{Config, Secret};
 use execbox::model::Request;
+pub use execbox::model::{EndReason, Level, SessionStatus, Stream};
 use execbox::runtimes::Runtimes;
 pub use execbox::worker::ClaimPass;
 use execbox::worker::Steps;
@@ -44,6 +45,16 @@ pub async fn connect(url: &str) -> Client {
         let _ = conn.await;
     });
     client
+}
+
+/// A connection holding the lock under which the suite changes what is
+/// cluster-wide (roles, the template database): the fixture's and the
+/// migrations' role statements, run in two databases at once, fail with
+/// "tuple concurrently updated". Released when dropped.
+pub async fn cluster_lock() -> Client {
+    let admin = connect(admin_url()).await;
+    admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
+    admin
 }
 
 fn url_for(db: &str) -> String {
@@ -110,9 +121,8 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> TestDb {
         init_tracing();
-        let admin = connect(admin_url()).await;
+        let admin = cluster_lock().await;
         let tmpl = template_name();
-        admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
         let exists = admin.query_opt("select 1 from pg_database where datname = $1", &[&tmpl]).await.unwrap().is_some();
         if !exists {
             let building = format!("{tmpl}_building");
@@ -135,7 +145,8 @@ impl TestDb {
                 .await
                 .unwrap();
         }
-        admin.execute("select pg_advisory_unlock(4242)", &[]).await.unwrap();
+        drop(admin);
+        let admin = connect(admin_url()).await;
         let name = test_db_name();
         admin.batch_execute(&format!("create database {name} template {tmpl}")).await.unwrap();
         TestDb { url: url_for(&name) }
@@ -153,6 +164,7 @@ impl TestDb {
     /// a new Supabase project has).
     pub async fn with_fixture() -> TestDb {
         let db = TestDb::empty().await;
+        let _cluster = cluster_lock().await;
         execbox::db::migrate::apply_fixture(&db.client().await).await.unwrap();
         db
     }
@@ -263,7 +275,7 @@ impl TestDb {
 
     /// Waits until the session reaches a terminal status.
     pub async fn wait_done(&self, id: Uuid, within: Duration) -> Session {
-        self.wait_until(id, within, |s| !matches!(s.status.as_str(), "pending" | "running")).await
+        self.wait_until(id, within, |s| s.status.is_done()).await
     }
 
     pub async fn wait_until(&self, id: Uuid, within: Duration, pred: impl Fn(&Session) -> bool) -> Session {
@@ -321,7 +333,7 @@ impl TestDb {
 
     /// stdout lines only.
     pub async fn stdout(&self, id: Uuid) -> Vec<String> {
-        self.logs(id).await.into_iter().filter(|l| l.stream == "stdout").map(|l| l.message).collect()
+        self.logs(id).await.into_iter().filter(|l| l.stream == Stream::Stdout).map(|l| l.message).collect()
     }
 
     /// Seconds from the session's start to its end, by the database's clock.
@@ -400,9 +412,9 @@ pub async fn as_user(c: &mut Client, user: Option<Uuid>) -> tokio_postgres::Tran
 
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub status: String,
+    pub status: SessionStatus,
     /// Set with every terminal status, null before (a database check).
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
     pub attempt: i32,
@@ -414,8 +426,8 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Log {
     pub seq: i32,
-    pub stream: String,
-    pub level: String,
+    pub stream: Stream,
+    pub level: Level,
     pub message: String,
 }
 

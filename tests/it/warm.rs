@@ -50,11 +50,11 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
     let code = "import os, socket\nprint(os.getuid(), open('/proc/self/status').read().split('CapEff:')[1].split()[0])\nprint(sorted(i[1] for i in socket.if_nameindex()))";
     let warm_before = execbox::metrics::METRICS.containers_warm.load(std::sync::atomic::Ordering::Relaxed);
     let a = db.submit(user, "python", code).await;
-    assert_eq!(db.wait_done(a, T).await.status, "completed");
+    assert_eq!(db.wait_done(a, T).await.status, SessionStatus::Completed);
     // (Counters are per process and other tests run meanwhile: at least one more.)
     assert!(execbox::metrics::METRICS.containers_warm.load(std::sync::atomic::Ordering::Relaxed) > warm_before);
     let b = db.submit(user, "python", code).await;
-    assert_eq!(db.wait_done(b, T).await.status, "completed");
+    assert_eq!(db.wait_done(b, T).await.status, SessionStatus::Completed);
     let (ca, cb) = (container_of(&db, a).await, container_of(&db, b).await);
     assert!(before.contains(&ca), "the first session ran on a warm container");
     assert_ne!(ca, cb, "a container serves one session only");
@@ -72,12 +72,12 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
     let limit = "import os\nfor p in ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']:\n    if os.path.exists(p):\n        print(open(p).read().strip())\n        break";
     let c = db.submit_with(user, "python", limit, None, None, Some(128)).await;
     let s = db.wait_done(c, T).await;
-    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(c).await);
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?} {:?}", db.logs(c).await);
     assert!(refilled.contains(&container_of(&db, c).await), "a lower limit is served warm");
     assert_eq!(db.stdout(c).await, [(128u64 << 20).to_string()]);
     // A higher one: the cold path.
     let d = db.submit_with(user, "python", limit, None, None, Some(1024)).await;
-    assert_eq!(db.wait_done(d, T).await.status, "completed");
+    assert_eq!(db.wait_done(d, T).await.status, SessionStatus::Completed);
     assert!(!refilled.contains(&container_of(&db, d).await), "a higher limit is served cold");
     assert_eq!(db.stdout(d).await, [(1024u64 << 20).to_string()]);
 
@@ -167,13 +167,13 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
             };
             let id = db.insert(user, &req).await;
             let s = db.wait_done(id, T).await;
-            assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(1)), "{language}: {s:?}");
+            assert_eq!((s.status, s.exit_code), (SessionStatus::Failed, Some(1)), "{language}: {s:?}");
             let warm = pooled.contains(&container_of(&db, id).await);
             assert_eq!(warm, memory.is_none(), "{language}: warm first, then cold");
             let stdout = db.stdout(id).await;
             assert_eq!(stdout, expected, "{language}, warm {warm}");
             let stderr: Vec<String> =
-                db.logs(id).await.into_iter().filter(|l| l.stream == "stderr").map(|l| l.message).collect();
+                db.logs(id).await.into_iter().filter(|l| l.stream == Stream::Stderr).map(|l| l.message).collect();
             assert!(
                 stderr.iter().any(|l| l.contains(quoted[0])) && stderr.iter().any(|l| l.trim() == quoted[1]),
                 "{language}: the error report quotes the script: {stderr:?}"
@@ -213,7 +213,7 @@ async fn a_warm_container_that_died_idle_is_skipped() {
     .await;
     let id = db.submit(user, "python", "print('still served')").await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
     assert_eq!(db.stdout(id).await, ["still served"]);
     assert_ne!(container_of(&db, id).await, dead);
     wait_container_gone(&dead, Duration::from_secs(10)).await;
@@ -274,7 +274,7 @@ async fn a_package_json_is_seen_by_node_at_startup() {
     };
     let id = db.insert(user, &req).await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?} {:?}", db.logs(id).await);
     assert_eq!(db.stdout(id).await, ["esm function"]);
     assert!(pooled.contains(&container_of(&db, id).await), "a warm container, relaunched");
     w.stop().await.unwrap();
@@ -312,7 +312,7 @@ async fn warm_containers_serve_arguments_and_test_cases() {
         };
         let id = db.insert(user, &req).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+        assert_eq!(s.status, SessionStatus::Completed, "{s:?} {:?}", db.logs(id).await);
         assert_eq!(pooled.contains(&container_of(&db, id).await), memory.is_none(), "warm first, then cold");
         let stdout = db.stdout(id).await;
         assert_eq!(
@@ -344,7 +344,7 @@ async fn warm_containers_serve_arguments_and_test_cases() {
     };
     let id = db.insert(user, &req).await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?} {:?}", db.logs(id).await);
     assert!(pooled.contains(&container_of(&db, id).await), "the solution ran warm");
     let result: serde_json::Value = db
         .client()
@@ -431,7 +431,7 @@ async fn a_worker_with_no_setting_keeps_a_pool_sized_from_the_host() {
         let mut cold = Vec::new();
         for i in 0..12 {
             let id = db.submit(user, "python", &format!("print('warm by default', {i})")).await;
-            assert_eq!(db.wait_done(id, T).await.status, "completed");
+            assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
             if !made.made(&container_of(&db, id).await) {
                 cold.push(i);
             }
@@ -501,12 +501,12 @@ async fn an_image_from_an_older_execbox_runs_no_session() {
     });
     let id = db.submit(user, "python", "print('never')").await;
     let s = db.wait_done(id, T).await;
-    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("image_missing")), "{s:?}");
+    assert_eq!((s.status, s.end_reason), (SessionStatus::Error, Some(EndReason::ImageMissing)), "{s:?}");
     assert!(s.error.as_deref().unwrap_or("").contains("`execbox images build python`"), "{s:?}");
     // The worker was up and had said what it can run (the session ended
     // for that); its pool made nothing of the image.
     assert!(pool_ids_of(&worker_id, true, Some(image)).await.is_empty());
     let sh = db.submit(user, "bash", "echo still here").await;
-    assert_eq!(db.wait_done(sh, T).await.status, "completed");
+    assert_eq!(db.wait_done(sh, T).await.status, SessionStatus::Completed);
     w.stop().await.unwrap();
 }
