@@ -332,7 +332,7 @@ async fn cpu_time_limits_stop_burners_not_sleepers() {
             let what = format!("{path:?}: {what}");
             assert_eq!(s.status, SessionStatus::Timeout, "{what}: {s:?}");
             let (_, reason) = ended_on_time(&db, id, Duration::from_secs(30), &what).await;
-            assert_eq!(reason, "cpu_time", "{what}");
+            assert_eq!(reason, EndReason::CpuTime, "{what}");
             assert!(s.error.unwrap().contains("CPU time limit of 500 ms"), "{what}");
         }
         let (id, _) = sb.submit_request(limited("import time\ntime.sleep(2)\nprint('slept')\n", 300)).await;
@@ -354,7 +354,7 @@ const GRACE: Duration = Duration::from_secs(5);
 /// The session ended, by the database clock, within its time limit plus
 /// [`GRACE`]; its log rows are numbered 1..n without a gap; its last row
 /// is execbox's, saying why.
-async fn ended_on_time(db: &TestDb, id: Uuid, limit: Duration, what: &str) -> (String, String) {
+async fn ended_on_time(db: &TestDb, id: Uuid, limit: Duration, what: &str) -> (SessionStatus, EndReason) {
     let row = db
         .client()
         .await
@@ -366,7 +366,7 @@ async fn ended_on_time(db: &TestDb, id: Uuid, limit: Duration, what: &str) -> (S
         )
         .await
         .unwrap();
-    let (status, reason, error, ms): (String, Option<String>, Option<String>, f64) =
+    let (status, reason, error, ms): (SessionStatus, Option<EndReason>, Option<String>, f64) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
     assert!(
         Duration::from_secs_f64(ms / 1000.0) <= limit + GRACE,
@@ -377,7 +377,7 @@ async fn ended_on_time(db: &TestDb, id: Uuid, limit: Duration, what: &str) -> (S
         assert_eq!(l.seq, i as i32 + 1, "{what}: seq has a gap");
     }
     let reason = reason.unwrap_or_else(|| panic!("{what}: no end_reason"));
-    if status != "completed" {
+    if status != SessionStatus::Completed {
         let last = logs.last().unwrap_or_else(|| panic!("{what}: no log rows"));
         assert_eq!(last.stream, Stream::System, "{what}: {last:?}");
         assert!(last.message.contains(error.as_deref().unwrap_or("?")), "{what}: {last:?} vs {error:?}");
@@ -394,21 +394,21 @@ async fn every_session_ends_on_time_whatever_the_program_does() {
     let db = TestDb::new().await;
     let limit = Duration::from_secs(8);
     #[rustfmt::skip]
-    let programs: &[(&str, &str, &[&str])] = &[
-        ("short lines on stdout", "while True:\n    print(1)\n", &["output_limit", "timeout"]),
-        ("no newline ever", "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)\n", &["output_limit"]),
-        ("lines on stderr", "import sys\nwhile True:\n    print('e' * 60, file=sys.stderr)\n", &["output_limit"]),
+    let programs: &[(&str, &str, &[EndReason])] = &[
+        ("short lines on stdout", "while True:\n    print(1)\n", &[EndReason::OutputLimit, EndReason::Timeout]),
+        ("no newline ever", "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)\n", &[EndReason::OutputLimit]),
+        ("lines on stderr", "import sys\nwhile True:\n    print('e' * 60, file=sys.stderr)\n", &[EndReason::OutputLimit]),
         ("both streams at once",
          "import sys, threading\ndef err():\n    while True:\n        sys.stderr.write('e' * 100 + '\\n')\nthreading.Thread(target=err, daemon=True).start()\nwhile True:\n    sys.stdout.write('o' * 100 + '\\n')\n",
-         &["output_limit"]),
-        ("stdout closed, then sleeping", "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(600)\n", &["timeout"]),
+         &[EndReason::OutputLimit]),
+        ("stdout closed, then sleeping", "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(600)\n", &[EndReason::Timeout]),
         ("a child floods after its parent exited",
          "import os, sys\nif os.fork() == 0:\n    while True:\n        sys.stdout.write('child\\n')\nprint('parent done')\n",
-         &["exit", "output_limit"]),
+         &[EndReason::Exit, EndReason::OutputLimit]),
         ("a daemonized child holds the pipes open",
          "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(600)\n    os._exit(0)\nprint('bye')\n",
-         &["exit"]),
-        ("stdin read to its end, then sleeping", "import sys, time\nsys.stdin.read()\ntime.sleep(600)\n", &["timeout"]),
+         &[EndReason::Exit]),
+        ("stdin read to its end, then sleeping", "import sys, time\nsys.stdin.read()\ntime.sleep(600)\n", &[EndReason::Timeout]),
     ];
     for path in PATHS {
         let sb = Sandbox::start(&db, path, &["python"], |_| {}).await;
@@ -417,14 +417,14 @@ async fn every_session_ends_on_time_whatever_the_program_does() {
             db.wait_done(id, limit + GRACE + Duration::from_secs(10)).await;
             let what = format!("{path:?}: {what}");
             let (status, reason) = ended_on_time(&db, id, limit, &what).await;
-            assert!(reasons.contains(&reason.as_str()), "{what}: {status}/{reason}");
-            let want = match reason.as_str() {
-                "exit" => "completed",
-                "timeout" => "timeout",
-                _ => "failed",
+            assert!(reasons.contains(&reason), "{what}: {status}/{reason}");
+            let want = match reason {
+                EndReason::Exit => SessionStatus::Completed,
+                EndReason::Timeout => SessionStatus::Timeout,
+                _ => SessionStatus::Failed,
             };
             assert_eq!(status, want, "{what}");
-            if reason == "output_limit" {
+            if reason == EndReason::OutputLimit {
                 // Cut at the limit: what fits is kept, to the byte but for
                 // the line the cut fell in.
                 let kept: usize =
@@ -455,7 +455,7 @@ async fn every_session_ends_on_time_whatever_the_program_does() {
     for id in &ids {
         db.wait_done(*id, limit + GRACE + Duration::from_secs(30)).await;
         let (_, reason) = ended_on_time(&db, *id, limit, "eight at once").await;
-        assert!(["output_limit", "timeout"].contains(&reason.as_str()), "eight at once: {reason}");
+        assert!([EndReason::OutputLimit, EndReason::Timeout].contains(&reason), "eight at once: {reason}");
     }
     let next = db.submit(user, "python", "print('next')").await;
     assert_eq!(db.wait_done(next, Duration::from_secs(60)).await.status, SessionStatus::Completed);
@@ -588,7 +588,7 @@ sys.exit(7)
         let s = db.wait_done(id, T).await;
         assert_eq!((s.status, s.exit_code), (SessionStatus::Failed, Some(7)), "{path:?}: {s:?}");
         let (_, reason) = ended_on_time(&db, id, Duration::from_secs(20), &format!("{path:?}")).await;
-        assert_eq!(reason, "exit");
+        assert_eq!(reason, EndReason::Exit);
         let out = db.stdout(id).await;
         for fd in 0..3 {
             assert!(out.contains(&format!("refused {fd} PermissionError")), "{path:?}: {out:?}");
