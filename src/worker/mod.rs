@@ -47,8 +47,8 @@ struct Worker {
     polling: bool,
     /// What this worker's loop has done, for whoever watches.
     steps: Arc<watch::Sender<Steps>>,
-    /// A refill of the warm pool runs (one at a time).
-    filling: Arc<std::sync::atomic::AtomicBool>,
+    /// The last refill of the warm pool (one runs at a time).
+    refilling: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What a worker's loop has done so far, for whoever watches it (the
@@ -120,7 +120,7 @@ pub async fn run_reporting(
         runnable: None,
         polling: false,
         steps: Arc::new(steps),
-        filling: Default::default(),
+        refilling: None,
     };
     tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
 
@@ -328,20 +328,17 @@ async fn connect_with_retry(
 impl Worker {
     /// Tops the warm pool up in the background (never on the claim path),
     /// unless a refill of this worker's still runs.
-    fn refill(&self) {
-        use std::sync::atomic::Ordering::SeqCst;
-        if let (Some(pool), true) = (&self.ctx.warm, self.docker_ok) {
-            if self.filling.swap(true, SeqCst) {
-                return;
-            }
-            let (pool, steps, filling) = (pool.clone(), self.steps.clone(), self.filling.clone());
-            steps.send_modify(|s| s.fills_begun += 1);
-            tokio::spawn(async move {
-                pool.fill().await;
-                steps.send_modify(|s| s.fills_ended += 1);
-                filling.store(false, SeqCst);
-            });
+    fn refill(&mut self) {
+        let (Some(pool), true) = (&self.ctx.warm, self.docker_ok) else { return };
+        if self.refilling.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
         }
+        let (pool, steps) = (pool.clone(), self.steps.clone());
+        steps.send_modify(|s| s.fills_begun += 1);
+        self.refilling = Some(tokio::spawn(async move {
+            pool.fill().await;
+            steps.send_modify(|s| s.fills_ended += 1);
+        }));
     }
 
     fn free_slots(&self) -> usize {
