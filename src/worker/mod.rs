@@ -45,12 +45,59 @@ struct Worker {
     runnable: Option<Runnable>,
     /// Notifications do not arrive (a transaction pooler): poll quickly.
     polling: bool,
+    /// What this worker's loop has done, for whoever watches.
+    steps: Arc<watch::Sender<Steps>>,
+    /// The last refill of the warm pool (one runs at a time).
+    refilling: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What a worker's loop has done so far, for whoever watches it (the
+/// tests): a worker that looked for sessions and passed one over says so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Steps {
+    /// Claim passes begun, and ended (one at a time).
+    pub claims_begun: u64,
+    pub claims_ended: u64,
+    /// What the last ended claim pass did.
+    pub last_claim: ClaimPass,
+    /// Refills of the warm pool begun, and ended (one at a time).
+    pub fills_begun: u64,
+    pub fills_ended: u64,
+}
+
+/// What one claim pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClaimPass {
+    /// No pass has ended yet.
+    #[default]
+    None,
+    /// Claimed this many sessions (at least one).
+    Claimed(usize),
+    /// Asked the database with free slots; nothing was claimable.
+    NothingClaimable,
+    /// Did not ask: no free slot.
+    NoFreeSlot,
+    /// Did not ask: the engine does not answer, or its images are not
+    /// known yet.
+    EngineNotOk,
+    /// The database did not answer.
+    Failed,
 }
 
 /// Runs a worker until `shutdown` fires, then drains: no new claims, running
 /// sessions get `shutdown_grace` to finish, the rest are killed and recorded
 /// as `error`. Returns when no container of this worker is left running.
 pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_reporting(cfg, runtimes, shutdown, watch::channel(Steps::default()).0).await
+}
+
+/// [`run`], reporting the loop's [`Steps`] on `steps`.
+pub async fn run_reporting(
+    cfg: Arc<Config>,
+    runtimes: Arc<Runtimes>,
+    shutdown: CancellationToken,
+    steps: watch::Sender<Steps>,
+) -> anyhow::Result<()> {
     let wc = &cfg.worker;
     let database = crate::db::Database::of(&cfg)?.named("execbox worker");
     let pool = database.pool(wc.max_concurrent_runs * 2 + 4)?;
@@ -72,6 +119,8 @@ pub async fn run(cfg: Arc<Config>, runtimes: Arc<Runtimes>, shutdown: Cancellati
         docker_seen: false,
         runnable: None,
         polling: false,
+        steps: Arc::new(steps),
+        refilling: None,
     };
     tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
 
@@ -277,12 +326,19 @@ async fn connect_with_retry(
 }
 
 impl Worker {
-    /// Tops the warm pool up in the background (never on the claim path).
-    fn refill(&self) {
-        if let (Some(pool), true) = (&self.ctx.warm, self.docker_ok) {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.fill().await });
+    /// Tops the warm pool up in the background (never on the claim path),
+    /// unless a refill of this worker's still runs.
+    fn refill(&mut self) {
+        let (Some(pool), true) = (&self.ctx.warm, self.docker_ok) else { return };
+        if self.refilling.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
         }
+        let (pool, steps) = (pool.clone(), self.steps.clone());
+        steps.send_modify(|s| s.fills_begun += 1);
+        self.refilling = Some(tokio::spawn(async move {
+            pool.fill().await;
+            steps.send_modify(|s| s.fills_ended += 1);
+        }));
     }
 
     fn free_slots(&self) -> usize {
@@ -293,21 +349,37 @@ impl Worker {
     /// Without a working Docker engine nothing is claimed: the sessions stay
     /// pending for a worker that can run them.
     async fn claim(&mut self) {
+        self.steps.send_modify(|s| s.claims_begun += 1);
+        let pass = self.claim_pass().await;
+        self.steps.send_modify(|s| {
+            s.claims_ended += 1;
+            s.last_claim = pass;
+        });
+    }
+
+    async fn claim_pass(&mut self) -> ClaimPass {
         if self.ctx.engine_suspect.swap(false, std::sync::atomic::Ordering::Relaxed) {
             // A wall the engine cannot build stops the worker at its next
             // poll tick; nothing is claimed meanwhile (the engine is not ok).
             if let Err(e) = self.check_docker().await {
                 tracing::error!(error = %e, "not claiming");
-                return;
+                return ClaimPass::EngineNotOk;
             }
         }
         let free = self.free_slots();
-        let Some(runnable) = self.runnable.as_ref().filter(|_| free > 0 && self.docker_ok) else { return };
+        if free == 0 {
+            return ClaimPass::NoFreeSlot;
+        }
+        let Some(runnable) = self.runnable.as_ref().filter(|_| self.docker_ok) else { return ClaimPass::EngineNotOk };
         let (wc, refused) = (&self.ctx.cfg.worker, runnable.refused.as_slice());
         let claimed = on_db(&self.ctx.pool, "claim failed", |db| async move {
             queue::claim(&db, &wc.id, free, wc.lease(), refused).await
         });
-        let Some(claimed) = claimed.await else { return };
+        let Some(claimed) = claimed.await else { return ClaimPass::Failed };
+        let pass = match claimed.len() {
+            0 => ClaimPass::NothingClaimable,
+            n => ClaimPass::Claimed(n),
+        };
         for s in claimed {
             let (stop_tx, stop_rx) = watch::channel(None);
             let (id, attempt) = (s.id, s.attempt);
@@ -324,6 +396,7 @@ impl Worker {
                 .instrument(span),
             );
         }
+        pass
     }
 
     fn finished(&mut self, done: Result<Uuid, tokio::task::JoinError>) {

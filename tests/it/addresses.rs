@@ -136,7 +136,7 @@ async fn sessions_complete(db: &TestDb, user: Uuid, n: usize) {
     }
     for (i, id) in ids {
         let s = db.wait_done(id, T).await;
-        assert_eq!((s.status.as_str(), s.error.as_deref()), ("completed", None), "session {i}");
+        assert_eq!((s.status, s.error.as_deref()), (SessionStatus::Completed, None), "session {i}");
         assert_eq!(db.stdout(id).await, [format!("session {i}")], "session {i}");
     }
 }
@@ -250,7 +250,7 @@ async fn through_a_transaction_pooler_a_cancel_arrives_by_polling() {
     // The heartbeat (which also notices cancels) is 30 s away: only the
     // quick poll can end it within 20 s.
     let s = db.wait_done(id, Duration::from_secs(20)).await;
-    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("cancelled", Some("cancelled")));
+    assert_eq!((s.status, s.end_reason), (SessionStatus::Cancelled, Some(EndReason::Cancelled)));
     let log = worker.stop().await;
     assert_no_prepared_statement_error("the worker", &log);
 }

@@ -23,7 +23,11 @@ fn cases_request(language: &str, code: &str, cases: Value) -> Request {
 }
 
 /// The session's status, end reason, error and result.
-async fn finished(db: &TestDb, id: Uuid, within: Duration) -> (String, Option<String>, Option<String>, Value) {
+async fn finished(
+    db: &TestDb,
+    id: Uuid,
+    within: Duration,
+) -> (SessionStatus, Option<EndReason>, Option<String>, Value) {
     db.wait_done(id, within).await;
     let r = db
         .client()
@@ -81,7 +85,7 @@ async fn cpp_cases(db: &TestDb, user: Uuid, wall: execbox::model::Isolation) {
     req.memory_limit_mb = Some(256);
     let id = db.insert(user, &req).await;
     let (status, reason, error, result) = finished(db, id, Duration::from_secs(120)).await;
-    assert_eq!((status.as_str(), reason.as_deref()), ("completed", Some("exit")), "{wall:?}: {error:?} {result}");
+    assert_eq!((status, reason), (SessionStatus::Completed, Some(EndReason::Exit)), "{wall:?}: {error:?} {result}");
     assert_eq!((result["total"].as_u64(), result["passed"].as_u64()), (Some(20), Some(16)), "{result}");
     assert_eq!(result["verdict"], "wrong_answer");
     let got = statuses(&result);
@@ -144,7 +148,7 @@ async fn a_talkative_case_stops_at_its_output_limit_and_the_next_still_runs() {
     let cases = json!([{"stdin": "-4 0", "expected_output": "0"}, {"stdin": "1 2", "expected_output": "3"}]);
     let id = db.insert(user, &cases_request("cpp", SUM_CPP, cases)).await;
     let (status, _, error, result) = finished(&db, id, Duration::from_secs(120)).await;
-    assert_eq!(status, "completed", "{error:?}");
+    assert_eq!(status, SessionStatus::Completed, "{error:?}");
     assert_eq!(statuses(&result), ["output_limit", "accepted"], "{result}");
     let kept = result["cases"][0]["stdout"].as_str().unwrap().len();
     assert!(kept <= 64 * 1024, "{kept}");
@@ -187,7 +191,7 @@ async fn each_built_in_checker_judges_by_its_rule() {
         db.insert(user, &Request { checker: Some(Checker::Exact), ..cases_request("python", echo, exact) }).await;
     for ((checker, want), id) in table.iter().zip(ids) {
         let (status, _, error, result) = finished(&db, id, Duration::from_secs(60)).await;
-        assert_eq!(status, "completed", "{checker}: {error:?}");
+        assert_eq!(status, SessionStatus::Completed, "{checker}: {error:?}");
         let got: Vec<bool> = statuses(&result).iter().map(|s| s == "accepted").collect();
         assert_eq!(got, want, "{checker}: {result}");
         for c in result["cases"].as_array().unwrap().iter().filter(|c| c["status"] == "wrong_answer") {
@@ -251,7 +255,7 @@ async fn checked_by_a_program(db: &TestDb, user: Uuid, wall: execbox::model::Iso
     };
     let id = db.insert(user, &req).await;
     let (status, _, error, result) = finished(db, id, Duration::from_secs(120)).await;
-    assert_eq!(status, "completed", "{wall:?}: {error:?} {result}");
+    assert_eq!(status, SessionStatus::Completed, "{wall:?}: {error:?} {result}");
     assert_eq!(statuses(&result), ["accepted", "accepted", "wrong_answer"], "{result}");
     // The checker sees its own file and this case's three files only.
     assert_eq!(result["cases"][1]["message"], "ok: 2 + 2, saw answer input main.py output", "{result}");
@@ -283,7 +287,7 @@ async fn a_hostile_checker_program_fails_the_session_within_its_limits() {
     }
     for ((code, want), id) in hostile.iter().zip(ids) {
         let (status, reason, error, result) = finished(&db, id, Duration::from_secs(60)).await;
-        assert_eq!((status.as_str(), reason.as_deref()), ("error", Some("checker_failed")), "{code}: {error:?}");
+        assert_eq!((status, reason), (SessionStatus::Error, Some(EndReason::CheckerFailed)), "{code}: {error:?}");
         let error = error.unwrap();
         assert!(error.contains("the checker program failed on case 1") && error.contains(want), "{code}: {error}");
         assert_eq!(statuses(&result), ["skipped", "skipped"], "{code}: {result}");
@@ -308,7 +312,7 @@ async fn a_hostile_checker_program_fails_the_session_within_its_limits() {
     };
     let id = db.insert(user, &req).await;
     let (_, reason, error, _) = finished(&db, id, Duration::from_secs(90)).await;
-    assert_eq!(reason.as_deref(), Some("checker_failed"));
+    assert_eq!(reason, Some(EndReason::CheckerFailed));
     assert!(error.as_deref().unwrap_or("").contains("did not compile") && error.unwrap().contains("oops"));
     worker.stop().await.unwrap();
 }
@@ -374,7 +378,7 @@ async fn a_solution_cannot_find_the_answers_or_leave_anything_for_the_next_case(
         };
         let id = db.insert(user, &req).await;
         let (status, _, error, result) = finished(&db, id, Duration::from_secs(90)).await;
-        assert_eq!(status, "completed", "{name}: {error:?}");
+        assert_eq!(status, SessionStatus::Completed, "{name}: {error:?}");
         for c in result["cases"].as_array().unwrap() {
             assert_eq!(c["stdout"], "found [] left []\n", "{name}: {c}");
         }
@@ -402,7 +406,7 @@ async fn stop_on_failure_the_time_budget_and_cancel_end_cases_early() {
     let req = Request { stop_on_failure: true, ..cases_request("python", echo, three.clone()) };
     let id = db.insert(user, &req).await;
     let (status, _, _, result) = finished(&db, id, Duration::from_secs(60)).await;
-    assert_eq!(status, "completed");
+    assert_eq!(status, SessionStatus::Completed);
     assert_eq!(statuses(&result), ["accepted", "wrong_answer", "skipped"]);
     assert_eq!(result["cases"][2]["message"], "an earlier case failed");
     // Without it, every case runs.
@@ -416,7 +420,7 @@ async fn stop_on_failure_the_time_budget_and_cancel_end_cases_early() {
     let cases = json!([{"timeout_ms": 3000}, {"timeout_ms": 3000}, {"timeout_ms": 3000}]);
     let id = db.insert(user, &cases_request("python", sleepy, cases)).await;
     let (status, reason, error, result) = finished(&db, id, Duration::from_secs(60)).await;
-    assert_eq!((status.as_str(), reason.as_deref()), ("timeout", Some("timeout")), "{error:?} {result}");
+    assert_eq!((status, reason), (SessionStatus::Timeout, Some(EndReason::Timeout)), "{error:?} {result}");
     assert!(error.unwrap().contains("time budget of 5000 ms ran out after 2 of 3 cases"));
     assert_eq!(statuses(&result), ["accepted", "accepted", "skipped"]);
 
@@ -427,7 +431,7 @@ async fn stop_on_failure_the_time_budget_and_cancel_end_cases_early() {
     db.wait_output(id, Duration::from_secs(30)).await;
     db.cancel_as(user, id).await;
     let (status, reason, _, result) = finished(&db, id, Duration::from_secs(30)).await;
-    assert_eq!((status.as_str(), reason.as_deref()), ("cancelled", Some("cancelled")));
+    assert_eq!((status, reason), (SessionStatus::Cancelled, Some(EndReason::Cancelled)));
     let got = statuses(&result);
     assert!(got[0] == "accepted" && got[49] == "skipped", "{got:?}");
     wait_no_containers(id, Duration::from_secs(20)).await;
@@ -466,7 +470,7 @@ async fn bad_cases_are_refused_with_the_reason() {
     }
     for ((_, want), id) in table.iter().zip(ids) {
         let (status, reason, error, _) = finished(&db, id, Duration::from_secs(30)).await;
-        assert_eq!((status.as_str(), reason.as_deref()), ("failed", Some("invalid_request")));
+        assert_eq!((status, reason), (SessionStatus::Failed, Some(EndReason::InvalidRequest)));
         assert!(error.as_deref().unwrap_or("").contains(want), "{error:?} should say {want:?}");
     }
     // The table itself refuses what cannot be a cases session.

@@ -92,14 +92,9 @@ fn read_until(rx: &mpsc::Receiver<String>, needle: &str, within: Duration) -> Ve
 fn interrupt_and_wait(mut dev: Dev, rx: &mpsc::Receiver<String>) -> Vec<String> {
     let mut child = dev.0.take().unwrap();
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "execbox dev did not stop on Ctrl-C");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (tx, ended) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait()));
+    let status = ended.recv_timeout(Duration::from_secs(60)).expect("execbox dev stops on Ctrl-C").unwrap();
     assert!(status.success(), "execbox dev exited with {status}");
     rx.try_iter().collect()
 }

@@ -153,21 +153,18 @@ async fn postgrest(
         .expect("start PostgREST");
     pump(child.stdout.take().unwrap(), log.clone());
     pump(child.stderr.take().unwrap(), log.clone());
-    let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return None;
+    let (http, child) = (reqwest::Client::new(), std::cell::RefCell::new(child));
+    let exited = || child.borrow_mut().try_wait().unwrap().is_some();
+    let answers = poll_until(Duration::from_secs(30), || async {
+        if exited() {
+            return Some(false);
         }
-        if let Ok(r) = http.get(format!("{address}/")).send().await {
-            // Ours, not whoever took the port: ours is still running.
-            if r.status().is_success() && child.try_wait().unwrap().is_none() {
-                return Some((child, address));
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
+        let r = http.get(format!("{address}/")).send().await.ok()?;
+        // Ours, not whoever took the port: ours is still running.
+        (r.status().is_success() && !exited()).then_some(true)
+    })
+    .await;
+    answers.unwrap_or(false).then(|| (child.into_inner(), address))
 }
 
 /// Reads PostgREST's output (it would block on a full pipe) into `log`.

@@ -46,11 +46,7 @@ async fn an_interactive_session_reads_what_the_owner_feeds_it() {
     let id = submit_full(&db, user, "python", code, &[], None, true).await;
     db.wait_output(id, T).await;
     feed(&db, user, id, "stdin", Some("hello\n")).await.unwrap();
-    let deadline = std::time::Instant::now() + T;
-    while db.stdout(id).await.len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "no echo");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    db.wait_stdout(id, 2, T).await;
     // Another user cannot feed it; bad input kinds are refused by the table.
     let err = feed(&db, other, id, "stdin", Some("intruder\n")).await.unwrap_err();
     assert!(err.contains("row-level security"), "{err}");
@@ -59,7 +55,7 @@ async fn an_interactive_session_reads_what_the_owner_feeds_it() {
     feed(&db, user, id, "stdin", Some("world\n")).await.unwrap();
     feed(&db, user, id, "eof", None).await.unwrap();
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
     assert_eq!(db.stdout(id).await, ["ready", "echo: HELLO", "echo: WORLD", "bye"]);
     // Finished: no more input accepted.
     assert!(feed(&db, user, id, "stdin", Some("late\n")).await.is_err());
@@ -78,7 +74,7 @@ async fn signals_reach_an_interactive_program() {
     db.wait_output(id, T).await;
     feed(&db, user, id, "signal", Some("SIGTERM")).await.unwrap();
     let s = db.wait_done(id, Duration::from_secs(15)).await;
-    assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(3)), "{s:?}");
+    assert_eq!((s.status, s.exit_code), (SessionStatus::Failed, Some(3)), "{s:?}");
     assert_eq!(db.stdout(id).await, ["waiting", "got SIGTERM"]);
     // SIGKILL cannot be caught.
     let id = submit_full(&db, user, "node", "console.log('up'); setInterval(() => {}, 1000)", &[], None, true).await;
@@ -111,7 +107,7 @@ async fn args_and_extra_files_reach_the_program() {
     let code =
         "import sys, util\nprint(sys.argv[1:])\nprint(util.shout('hi'))\nprint(list(open('data.bin', 'rb').read()))";
     let id = submit_full(&db, user, "python", code, &["one", "two words", "--flag"], Some(files), false).await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
     assert_eq!(db.stdout(id).await, ["['one', 'two words', '--flag']", "HI!", "[0, 1, 2, 255]"]);
     // Hostile or broken file lists end the session with a clear error.
     for (files, needle) in [
@@ -122,7 +118,7 @@ async fn args_and_extra_files_reach_the_program() {
     ] {
         let id = submit_full(&db, user, "python", "print(1)", &[], Some(files), false).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "failed");
+        assert_eq!(s.status, SessionStatus::Failed);
         assert!(s.error.as_deref().unwrap_or("").contains(needle), "{s:?}");
     }
     w.stop().await.unwrap();
@@ -134,7 +130,7 @@ async fn log_rows_rebuild_the_exact_output() {
     let user = db.user().await;
     let w = db.worker();
     let id = db.submit(user, "python", "import sys\nsys.stdout.write('a\\n\\nb')").await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
     let c = db.client().await;
     let text: String = c
         .query_one(
@@ -154,20 +150,12 @@ async fn workers_announce_themselves_and_leave() {
     let db = TestDb::new().await;
     let w = db.worker_with(|c| c.worker.id = "presence-test".into());
     let c = db.client().await;
-    let deadline = std::time::Instant::now() + T;
-    loop {
-        let row = c
-            .query_opt("select docker_ok, max_runs from execbox_workers where id = 'presence-test'", &[])
-            .await
-            .unwrap();
-        if let Some(r) = row {
-            assert!(r.get::<_, bool>(0), "docker is reachable");
-            assert_eq!(r.get::<_, i32>(1), 8);
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let r = eventually("the worker's presence row", T, || async {
+        c.query_opt("select docker_ok, max_runs from execbox_workers where id = 'presence-test'", &[]).await.unwrap()
+    })
+    .await;
+    assert!(r.get::<_, bool>(0), "docker is reachable");
+    assert_eq!(r.get::<_, i32>(1), 8);
     w.stop().await.unwrap();
     let n: i64 = c.query_one("select count(*) from execbox_workers", &[]).await.unwrap().get(0);
     assert_eq!(n, 0, "a worker that stops cleanly leaves");

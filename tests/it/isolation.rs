@@ -25,7 +25,7 @@ async fn gvisor_serves_programs_from_its_own_kernel_and_runc_from_the_hosts() {
         let w = db.worker_with(|c| c.limits.isolation = wall);
         let id = db.submit(user, "python", RELEASE).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "completed", "{wall:?}: {s:?}");
+        assert_eq!(s.status, SessionStatus::Completed, "{wall:?}: {s:?}");
         assert_eq!(db.stdout(id).await, [kernel], "{wall:?}");
         // The session says which wall it ran behind: its column, its usage
         // and the dashboard's view.
@@ -58,7 +58,7 @@ async fn gvisor_serves_programs_from_its_own_kernel_and_runc_from_the_hosts() {
     };
     let id = db.insert(user, &req).await;
     let s = db.wait_done(id, T).await;
-    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("infrastructure")), "{s:?}");
+    assert_eq!((s.status, s.end_reason), (SessionStatus::Error, Some(EndReason::Infrastructure)), "{s:?}");
     assert!(s.error.as_deref().unwrap_or("").starts_with("c compiles before it runs"), "{s:?}");
     let wall: Option<String> = db
         .client()
@@ -88,7 +88,7 @@ async fn a_worker_told_to_use_a_wall_its_engine_lacks_refuses_to_start() {
     }
     // It claimed nothing: the session waits for a worker that can run it.
     let s = db.session(id).await;
-    assert_eq!((s.status.as_str(), s.attempt), ("pending", 0), "{s:?}");
+    assert_eq!((s.status, s.attempt), (SessionStatus::Pending, 0), "{s:?}");
 }
 
 /// Open Piston mode's anonymous callers get their own, stronger wall
@@ -140,7 +140,7 @@ async fn cpu_time_and_peak_memory_are_measured_behind_either_wall() {
         let w = db.worker_with(|c| c.limits.isolation = wall);
         let id = db.submit(user, "python", code).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "completed", "{wall:?}: {s:?}");
+        assert_eq!(s.status, SessionStatus::Completed, "{wall:?}: {s:?}");
         let own_ms: f64 = db.stdout(id).await[0].parse().unwrap();
         let usage = db.usage(id).await;
         let (cpu_ms, memory_kb) = (usage["run"]["cpuMs"].as_f64().unwrap(), usage["run"]["memoryKb"].as_f64().unwrap());

@@ -83,8 +83,8 @@ async fn judge0_sdk_runs_test_cases_and_sees_every_status() {
         .query_one("select user_id, status, mode from public.backend_execution_sessions where id = $1", &[&sessions[0]])
         .await
         .unwrap();
-    let (owner, status, mode): (Uuid, String, String) = (row.get(0), row.get(1), row.get(2));
-    assert_eq!((owner, status.as_str(), mode.as_str()), (user, "completed", "cases"));
+    let (owner, status, mode): (Uuid, SessionStatus, execbox::model::Mode) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((owner, status, mode), (user, SessionStatus::Completed, execbox::model::Mode::Cases));
 
     // A compiled language's cases: compiled once, in one session.
     let cpp = &out["cpp_cases"];
@@ -165,7 +165,7 @@ async fn judge0_wait_fields_encodings_errors_and_ownership() {
     let token = v["token"].as_str().unwrap().to_string();
     let path = format!("/judge0/submissions/{token}?fields=status_id,stdout,language,token");
     let done = db.wait_done(Uuid::parse_str(&token).unwrap(), Duration::from_secs(60)).await;
-    assert_eq!(done.status, "completed");
+    assert_eq!(done.status, SessionStatus::Completed);
     let (status, v) = get(&api, &path, Some(&alice_t)).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["stdout"], "42\n", "{v}");

@@ -593,7 +593,7 @@ async fn runs_fails_and_compiles(wall: Isolation) {
     }
     for (l, ok, fails, multi, echo, broken) in cases {
         let s = db.wait_done(ok, T).await;
-        assert_eq!(s.status, "completed", "{}: {s:?} {:?}", l.name, db.logs(ok).await);
+        assert_eq!(s.status, SessionStatus::Completed, "{}: {s:?} {:?}", l.name, db.logs(ok).await);
         assert_eq!(db.stdout(ok).await, ["Hello, world!"], "{}: its hello template", l.name);
         let usage = db.usage(ok).await;
         // Its own wall where its runtime names one (with the reason).
@@ -606,24 +606,24 @@ async fn runs_fails_and_compiles(wall: Isolation) {
         if let Some((fails, status)) = fails {
             let s = db.wait_done(fails, T).await;
             let logs = db.logs(fails).await;
-            assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(status)), "{}: {s:?} {logs:?}", l.name);
+            assert_eq!((s.status, s.exit_code), (SessionStatus::Failed, Some(status)), "{}: {s:?} {logs:?}", l.name);
         }
 
         if let Some(multi) = multi {
             let s = db.wait_done(multi, T).await;
-            assert_eq!(s.status, "completed", "{}: {s:?} {:?}", l.name, db.logs(multi).await);
+            assert_eq!(s.status, SessionStatus::Completed, "{}: {s:?} {:?}", l.name, db.logs(multi).await);
             assert_eq!(db.stdout(multi).await, ["OK from util"], "{}", l.name);
         }
 
         if let Some(echo) = echo {
             let s = db.wait_done(echo, T).await;
-            assert_eq!(s.status, "completed", "{}: {s:?} {:?}", l.name, db.logs(echo).await);
+            assert_eq!(s.status, SessionStatus::Completed, "{}: {s:?} {:?}", l.name, db.logs(echo).await);
             assert_eq!(db.stdout(echo).await, ["hello"], "{}", l.name);
         }
 
         if let Some(broken) = broken {
             let s = db.wait_done(broken, T).await;
-            assert_eq!(s.status, "failed", "{}: {s:?}", l.name);
+            assert_eq!(s.status, SessionStatus::Failed, "{}: {s:?}", l.name);
             let err = s.error.as_deref().unwrap_or("");
             assert!(err.contains("compilation failed"), "{}: {s:?}", l.name);
             // The error itself quotes the compiler, not just "see the log".
@@ -756,7 +756,7 @@ async fn python_has_the_scientific_libraries() {
         )
         .await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?} {:?}", db.logs(id).await);
     assert_eq!(db.stdout(id).await, ["6 3 2 2 (x - 1)*(x + 1)"]);
     w.stop().await.unwrap();
 }
@@ -790,7 +790,7 @@ async fn compiled_programs_run_under_the_run_stage_limits() {
             .get(0);
         tx.commit().await.unwrap();
         let s = db.wait_done(id, T).await;
-        assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("failed", Some("memory_limit")), "{wall:?}: {s:?}");
+        assert_eq!((s.status, s.end_reason), (SessionStatus::Failed, Some(EndReason::MemoryLimit)), "{wall:?}: {s:?}");
         let ran: String =
             c.query_one("select isolation from backend_execution_sessions where id = $1", &[&id]).await.unwrap().get(0);
         assert_eq!(ran, wall.as_str());
@@ -799,7 +799,7 @@ async fn compiled_programs_run_under_the_run_stage_limits() {
             "{wall:?}: {s:?}"
         );
         let s = db.wait_done(slow, T).await;
-        assert_eq!(s.status, "failed");
+        assert_eq!(s.status, SessionStatus::Failed);
         assert!(s.error.unwrap().contains("compile_timeout_ms 999999999 is above this server's maximum"));
         w.stop().await.unwrap();
     }

@@ -16,7 +16,7 @@ async fn migrate_twice_is_a_no_op() {
             .output()
             .unwrap()
     };
-    let lock = cluster_lock().await;
+    let cluster = cluster_lock().await;
     let first = run(&["migrate", "--supabase-fixture"]);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert!(String::from_utf8_lossy(&first.stdout)
@@ -24,7 +24,7 @@ async fn migrate_twice_is_a_no_op() {
     let second = run(&["migrate", "--supabase-fixture"]);
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
     assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "database is up to date");
-    drop(lock);
+    drop(cluster);
     let c = db.client().await;
     let versions: Vec<String> = c
         .query("select version from supabase_migrations.schema_migrations order by 1", &[])
@@ -105,13 +105,13 @@ async fn the_previous_schema_migrates_with_its_data_while_a_worker_runs() {
     let at = all.iter().position(|(stem, _)| *stem == LEAST_PRIVILEGE).expect("the least-privilege migration");
     let (previous, later) = all.split_at(at);
     let mut c = db.client().await;
+    let cluster = cluster_lock().await;
     c.batch_execute(
         "create schema supabase_migrations;
          create table supabase_migrations.schema_migrations (version text primary key, statements text[], name text);",
     )
     .await
     .unwrap();
-    let lock = cluster_lock().await;
     for (stem, sql) in previous {
         let tx = c.transaction().await.unwrap();
         tx.batch_execute(sql).await.unwrap();
@@ -124,7 +124,7 @@ async fn the_previous_schema_migrates_with_its_data_while_a_worker_runs() {
         .unwrap_or_else(|_| panic!("record {stem}"));
         tx.commit().await.unwrap();
     }
-    drop(lock);
+    drop(cluster);
     // What a deployment of the previous version holds.
     let user = db.user().await;
     let done = db.submit(user, "python", "print('before')").await;
@@ -141,17 +141,17 @@ async fn the_previous_schema_migrates_with_its_data_while_a_worker_runs() {
     db.wait_output(running, Duration::from_secs(120)).await;
 
     // The upgrade, while that session runs.
-    let lock = cluster_lock().await;
+    let cluster = cluster_lock().await;
     let applied = execbox::db::migrate::run(&mut c).await.unwrap();
-    drop(lock);
+    drop(cluster);
     let later: Vec<&str> = later.iter().map(|(stem, _)| stem.split_once('_').unwrap().0).collect();
     assert_eq!(applied, later);
-    assert_eq!(db.session(running).await.status, "running", "the upgrade came while the session ran");
+    assert_eq!(db.session(running).await.status, SessionStatus::Running, "the upgrade came while the session ran");
 
     // The running session ends with all its output, its status broadcast
     // by the moved trigger.
     let s = db.wait_done(running, Duration::from_secs(120)).await;
-    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
     assert_eq!(db.stdout(running).await, ["one", "two"]);
     old.stop().await.unwrap();
     let admin = db.client().await;

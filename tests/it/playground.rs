@@ -64,13 +64,13 @@ async fn the_callers_sessions_listed_read_and_cancelled() {
         let (status, _) = post(&api, &format!("{path}/cancel"), Some(token), json!(null)).await;
         assert_eq!(status, 404, "cancel {path}");
     }
-    assert_eq!(db.session(theirs).await.status, "pending", "bob's session is untouched");
+    assert_eq!(db.session(theirs).await.status, SessionStatus::Pending, "bob's session is untouched");
 
     let (status, v) = post(&api, &format!("/api/sessions/{}/cancel", mine[0]), Some(&ta), json!(null)).await;
     assert_eq!(status, 202, "{v}");
     assert_eq!((v["status"].as_str(), v["cancelRequested"].as_bool()), (Some("cancelled"), Some(true)));
     let s = db.session(mine[0]).await;
-    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("cancelled", Some("cancelled")));
+    assert_eq!((s.status, s.end_reason), (SessionStatus::Cancelled, Some(EndReason::Cancelled)));
     // Again: it stays as it ended.
     let (status, v) = post(&api, &format!("/api/sessions/{}/cancel", mine[0]), Some(&ta), json!(null)).await;
     assert_eq!((status, v["status"].as_str()), (202, Some("cancelled")));
@@ -177,12 +177,12 @@ async fn the_playground_in_headless_chromium() {
     };
     // The page's sessions are the user's, ended as the page showed.
     let streamed = db.wait_done(session("streamed"), T).await;
-    assert_eq!((streamed.status.as_str(), streamed.end_reason.as_deref()), ("completed", Some("exit")));
+    assert_eq!((streamed.status, streamed.end_reason), (SessionStatus::Completed, Some(EndReason::Exit)));
     assert_eq!(db.stdout(session("streamed")).await, ["first line", "second line"]);
     let cancelled = db.wait_done(session("cancelled"), T).await;
-    assert_eq!((cancelled.status.as_str(), cancelled.end_reason.as_deref()), ("cancelled", Some("cancelled")));
+    assert_eq!((cancelled.status, cancelled.end_reason), (SessionStatus::Cancelled, Some(EndReason::Cancelled)));
     let broken = db.wait_done(session("compile-error"), T).await;
-    assert_eq!((broken.status.as_str(), broken.end_reason.as_deref()), ("failed", Some("compile_error")));
+    assert_eq!((broken.status, broken.end_reason), (SessionStatus::Failed, Some(EndReason::CompileError)));
     for step in ["streamed", "cancelled", "compile-error"] {
         let owner: Uuid = db
             .client()
@@ -194,7 +194,7 @@ async fn the_playground_in_headless_chromium() {
         assert_eq!(owner, user, "{step}");
     }
     let keyboard = db.wait_done(session("keyboard"), T).await;
-    assert_eq!(keyboard.status, "completed");
+    assert_eq!(keyboard.status, SessionStatus::Completed);
     assert_eq!(db.stdout(session("keyboard")).await, ["hello"]);
     for shot in [
         "1-signed-in",

@@ -81,9 +81,9 @@ async fn output_and_status_are_broadcast_in_batches_to_the_owner_only() {
     let (owner, other) = (db.user().await, db.user().await);
     let w = db.worker();
     let id = db.submit(owner, "python", "for i in range(5000):\n    print(i)\n").await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
     let failing = db.submit(owner, "python", "import sys\nprint('bye')\nsys.exit(3)").await;
-    assert_eq!(db.wait_done(failing, T).await.status, "failed");
+    assert_eq!(db.wait_done(failing, T).await.status, SessionStatus::Failed);
     w.stop().await.unwrap();
 
     let mut c = db.client().await;
@@ -145,7 +145,7 @@ async fn without_a_realtime_schema_sessions_run_and_nothing_is_broadcast() {
     let w = db.worker();
     let id = db.submit(user, "python", "print('plain PostgreSQL')").await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
     assert_eq!(db.stdout(id).await, ["plain PostgreSQL"]);
     w.stop().await.unwrap();
 }

@@ -119,7 +119,7 @@ async fn rls_matrix() {
         .await,
         Ok(0)
     );
-    assert_eq!(db.session(sa).await.status, "pending");
+    assert_eq!(db.session(sa).await.status, SessionStatus::Pending);
     // Users never write logs or containers.
     let e = try_as(&mut c, Some(a), &format!("insert into execution_logs (session_id, user_id, seq, stream, level, message) values ('{sa}', '{a}', 2, 'stdout', 'info', 'forged')")).await;
     assert!(e.unwrap_err().contains("permission denied"));
@@ -138,7 +138,7 @@ async fn rls_matrix() {
         Ok(1)
     );
     let s = db.session(sa).await;
-    assert_eq!(s.status, "cancelled");
+    assert_eq!(s.status, SessionStatus::Cancelled);
     let stamped: bool = c
         .query_one(
             "select cancel_requested_at > now() - interval '1 minute' from backend_execution_sessions where id = $1",

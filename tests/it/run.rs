@@ -17,27 +17,23 @@ async fn python_and_node_hello() {
     let js = db.submit(user, "javascript", "console.log('hello from node')").await;
     for (id, want) in [(py, "hello from python"), (js, "hello from node")] {
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "completed", "{s:?}");
+        assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
         assert_eq!(s.exit_code, Some(0));
         assert_eq!(s.error, None);
         assert!(s.started && s.finished);
         let logs = db.logs(id).await;
-        assert_eq!(logs, vec![Log { seq: 1, stream: "stdout".into(), level: "info".into(), message: want.into() }]);
+        assert_eq!(logs, vec![Log { seq: 1, stream: Stream::Stdout, level: Level::Info, message: want.into() }]);
         // The container was tracked and removed (removal happens right after
         // the outcome is recorded, off the user's critical path).
         let c = db.client().await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let row = loop {
+        let row = eventually("the container's row says removed", Duration::from_secs(10), || async {
             let row = c
                 .query_one("select status, exit_code, oom_killed, container_id, removed_at is not null, image from container_instances where session_id = $1", &[&id])
                 .await
                 .unwrap();
-            if row.get::<_, String>(0) == "removed" || std::time::Instant::now() > deadline {
-                break row;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        assert_eq!(row.get::<_, String>(0), "removed");
+            (row.get::<_, String>(0) == "removed").then_some(row)
+        })
+        .await;
         assert_eq!(row.get::<_, Option<i32>>(1), Some(0));
         assert_eq!(row.get::<_, Option<bool>>(2), Some(false));
         assert!(row.get::<_, bool>(4));
@@ -60,14 +56,13 @@ async fn stdout_and_stderr_keep_their_order_and_levels() {
                 \x20   print(f'out {i}'); time.sleep(0.25)\n\
                 \x20   print(f'err {i}', file=sys.stderr); time.sleep(0.25)\n";
     let id = db.submit(user, "py", code).await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
     let logs = db.logs(id).await;
-    let got: Vec<(String, String, String)> =
-        logs.iter().map(|l| (l.stream.clone(), l.level.clone(), l.message.clone())).collect();
+    let got: Vec<(Stream, Level, String)> = logs.iter().map(|l| (l.stream, l.level, l.message.clone())).collect();
     let mut want = Vec::new();
     for i in 0..3 {
-        want.push(("stdout".to_string(), "info".to_string(), format!("out {i}")));
-        want.push(("stderr".to_string(), "error".to_string(), format!("err {i}")));
+        want.push((Stream::Stdout, Level::Info, format!("out {i}")));
+        want.push((Stream::Stderr, Level::Error, format!("err {i}")));
     }
     assert_eq!(got, want);
     assert_eq!(logs.iter().map(|l| l.seq).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
@@ -82,15 +77,15 @@ async fn nonzero_exit_fails_with_code_and_message() {
     let py = db.submit(user, "python", "import sys\nprint('bye')\nsys.exit(3)").await;
     let js = db.submit(user, "node", "throw new Error('boom')").await;
     let s = db.wait_done(py, T).await;
-    assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(3)));
+    assert_eq!((s.status, s.exit_code), (SessionStatus::Failed, Some(3)));
     assert!(s.error.unwrap().contains("exited with code 3"));
     assert_eq!(db.stdout(py).await, ["bye"]);
     let s = db.wait_done(js, T).await;
-    assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(1)));
+    assert_eq!((s.status, s.exit_code), (SessionStatus::Failed, Some(1)));
     let logs = db.logs(js).await;
-    assert!(logs.iter().any(|l| l.stream == "stderr" && l.message.contains("Error: boom")), "{logs:?}");
+    assert!(logs.iter().any(|l| l.stream == Stream::Stderr && l.message.contains("Error: boom")), "{logs:?}");
     // The last row tells the user what happened.
-    assert_eq!(logs.last().unwrap().stream, "system");
+    assert_eq!(logs.last().unwrap().stream, Stream::System);
     w.stop().await.unwrap();
 }
 
@@ -121,11 +116,11 @@ async fn stdin_is_delivered_then_closed() {
         )
         .await;
     let none = db.submit(user, "python", "import sys\nprint(len(sys.stdin.read()))").await;
-    assert_eq!(db.wait_done(py, T).await.status, "completed");
+    assert_eq!(db.wait_done(py, T).await.status, SessionStatus::Completed);
     assert_eq!(db.stdout(py).await, ["'line 1\\nline 2'"]);
-    assert_eq!(db.wait_done(js, T).await.status, "completed");
+    assert_eq!(db.wait_done(js, T).await.status, SessionStatus::Completed);
     assert_eq!(db.stdout(js).await, ["FROM STDIN"]);
-    assert_eq!(db.wait_done(none, T).await.status, "completed");
+    assert_eq!(db.wait_done(none, T).await.status, SessionStatus::Completed);
     assert_eq!(db.stdout(none).await, ["0"]);
     w.stop().await.unwrap();
 }
@@ -143,7 +138,7 @@ async fn unicode_invalid_utf8_nul_and_missing_newline() {
                 sys.stdout.buffer.write(b'crlf\\r\\n')\n\
                 sys.stdout.buffer.write(b'no newline at the end')\n";
     let id = db.submit(user, "python", code).await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
     assert_eq!(
         db.stdout(id).await,
         ["héllo wörld ✓ 🚀", "bad \u{FFFD}\u{FFFD} bytes", "nul\u{FFFD}byte", "crlf\r", "no newline at the end"]
@@ -157,7 +152,7 @@ async fn long_lines_are_split_and_nothing_is_lost() {
     let user = db.user().await;
     let w = db.worker_with(|c| c.limits.max_line_bytes = 1000);
     let id = db.submit(user, "python", "print('x' * 2500)\nprint('after')").await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
     let out = db.stdout(id).await;
     assert_eq!(out.iter().map(|l| l.len()).collect::<Vec<_>>(), [1000, 1000, 500, 5]);
     assert_eq!(out[..3].concat(), "x".repeat(2500));
@@ -170,7 +165,7 @@ async fn many_lines_arrive_complete_and_in_order() {
     let user = db.user().await;
     let w = db.worker();
     let id = db.submit(user, "python", "for i in range(20000): print(i)").await;
-    assert_eq!(db.wait_done(id, T).await.status, "completed");
+    assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
     let logs = db.logs(id).await;
     assert_eq!(logs.len(), 20_000);
     for (i, l) in logs.iter().enumerate() {
@@ -209,12 +204,12 @@ async fn bad_requests_fail_with_a_clear_error() {
         (tiny, "memory_limit_mb 1 is below this server's minimum"),
     ] {
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "failed", "{s:?}");
+        assert_eq!(s.status, SessionStatus::Failed, "{s:?}");
         assert_eq!(s.exit_code, None);
         assert!(s.error.as_deref().unwrap_or("").contains(needle), "{:?} lacks {needle:?}", s.error);
         wait_no_containers(id, Duration::from_secs(10)).await;
         // The user watching the logs sees the same explanation.
-        assert!(db.logs(id).await.iter().any(|l| l.stream == "system" && l.message.contains(needle)));
+        assert!(db.logs(id).await.iter().any(|l| l.stream == Stream::System && l.message.contains(needle)));
     }
     w.stop().await.unwrap();
 }
@@ -245,44 +240,26 @@ async fn a_missing_image_is_an_infrastructure_error() {
     // No second look at the images while the test runs.
     cfg.worker.reap_interval_ms = 600_000;
     let runtimes = execbox::runtimes::Runtimes::load(Some(&table)).unwrap();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let h = tokio::spawn(execbox::worker::run(
-        std::sync::Arc::new(cfg.finish().unwrap()),
-        std::sync::Arc::new(runtimes),
-        shutdown.clone(),
-    ));
+    let w = Worker::start_with(cfg.finish().unwrap(), runtimes);
     // The worker has seen the image...
     let c = db.client().await;
-    let deadline = std::time::Instant::now() + T;
-    loop {
-        let seen = c
-            .query_opt(
-                "select 1 from execbox_workers where id = 'worker-whose-image-vanishes' and 'python' = any(runtimes)",
-                &[],
-            )
-            .await
-            .unwrap();
-        if seen.is_some() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the worker never reported its runtimes");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the worker reports Python among its runtimes", T, || async {
+        c.query_opt(
+            "select 1 from execbox_workers where id = 'worker-whose-image-vanishes' and 'python' = any(runtimes)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .map(|_| ())
+    })
+    .await;
     // ...which is gone when the session comes.
     docker(&["rmi", &image]);
     let id = db.submit(user, "python", "print(1)").await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "error");
+    assert_eq!(s.status, SessionStatus::Error);
     let err = s.error.unwrap();
     assert!(err.contains(&image) && err.contains("`execbox images build python`"), "{err}");
-    let reason: Option<String> = db
-        .client()
-        .await
-        .query_one("select end_reason from public.backend_execution_sessions where id = $1", &[&id])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(reason.as_deref(), Some("image_missing"));
-    shutdown.cancel();
-    h.await.unwrap().unwrap();
+    assert_eq!(s.end_reason, Some(EndReason::ImageMissing));
+    w.stop().await.unwrap();
 }

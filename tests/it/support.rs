@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 
 use execbox::config::{Config, Secret};
 use execbox::model::Request;
+pub use execbox::model::{EndReason, Level, SessionStatus, Stream};
 use execbox::runtimes::Runtimes;
+pub use execbox::worker::ClaimPass;
+use execbox::worker::Steps;
+use tokio::sync::watch;
 use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -41,6 +45,16 @@ pub async fn connect(url: &str) -> Client {
         let _ = conn.await;
     });
     client
+}
+
+/// A connection holding the lock under which the suite changes what is
+/// cluster-wide (roles, the template database): the fixture's and the
+/// migrations' role statements, run in two databases at once, fail with
+/// "tuple concurrently updated". Released when dropped.
+pub async fn cluster_lock() -> Client {
+    let admin = connect(admin_url()).await;
+    admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
+    admin
 }
 
 fn url_for(db: &str) -> String {
@@ -99,18 +113,6 @@ fn drop_earlier_runs(run: &str) {
     });
 }
 
-/// The test cluster's setup lock, held while alive (released with its
-/// connection). The fixture's and the migrations' role statements are
-/// cluster-wide, and two databases running them at once fail ("tuple
-/// concurrently updated"): every test that runs them holds this.
-pub struct ClusterLock(Client);
-
-pub async fn cluster_lock() -> ClusterLock {
-    let admin = connect(admin_url()).await;
-    admin.execute("select pg_advisory_lock(4242)", &[]).await.unwrap();
-    ClusterLock(admin)
-}
-
 /// A fresh database with the Supabase fixture and all migrations.
 pub struct TestDb {
     pub url: String,
@@ -119,8 +121,7 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> TestDb {
         init_tracing();
-        let lock = cluster_lock().await;
-        let admin = &lock.0;
+        let admin = cluster_lock().await;
         let tmpl = template_name();
         let exists = admin.query_opt("select 1 from pg_database where datname = $1", &[&tmpl]).await.unwrap().is_some();
         if !exists {
@@ -144,6 +145,8 @@ impl TestDb {
                 .await
                 .unwrap();
         }
+        drop(admin);
+        let admin = connect(admin_url()).await;
         let name = test_db_name();
         admin.batch_execute(&format!("create database {name} template {tmpl}")).await.unwrap();
         TestDb { url: url_for(&name) }
@@ -161,7 +164,7 @@ impl TestDb {
     /// a new Supabase project has).
     pub async fn with_fixture() -> TestDb {
         let db = TestDb::empty().await;
-        let _lock = cluster_lock().await;
+        let _cluster = cluster_lock().await;
         execbox::db::migrate::apply_fixture(&db.client().await).await.unwrap();
         db
     }
@@ -272,19 +275,21 @@ impl TestDb {
 
     /// Waits until the session reaches a terminal status.
     pub async fn wait_done(&self, id: Uuid, within: Duration) -> Session {
-        self.wait_until(id, within, |s| !matches!(s.status.as_str(), "pending" | "running")).await
+        self.wait_until(id, within, |s| s.status.is_done()).await
     }
 
     pub async fn wait_until(&self, id: Uuid, within: Duration, pred: impl Fn(&Session) -> bool) -> Session {
-        let deadline = Instant::now() + within;
-        loop {
+        let (last, pred) = (std::cell::RefCell::new(None), &pred);
+        let found = poll_until(within, || async {
             let s = self.session(id).await;
             if pred(&s) {
-                return s;
+                return Some(s);
             }
-            assert!(Instant::now() < deadline, "session {id} still {:?} after {within:?}", s);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            *last.borrow_mut() = Some(s);
+            None
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("session {id} still {:?} after {within:?}", last.borrow()))
     }
 
     /// Asks for a cancel of session `id` as its owner `user`, as a frontend
@@ -314,16 +319,33 @@ impl TestDb {
 
     /// Waits until the program has printed (so it really runs in a container).
     pub async fn wait_output(&self, id: Uuid, within: Duration) {
-        let deadline = Instant::now() + within;
-        while self.stdout(id).await.is_empty() {
-            assert!(Instant::now() < deadline, "session {id} printed nothing within {within:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.wait_stdout(id, 1, within).await;
+    }
+
+    /// Waits until the program has printed at least `n` lines; returns them.
+    pub async fn wait_stdout(&self, id: Uuid, n: usize, within: Duration) -> Vec<String> {
+        eventually(&format!("session {id} prints {n} lines"), within, || async {
+            let out = self.stdout(id).await;
+            (out.len() >= n).then_some(out)
+        })
+        .await
     }
 
     /// stdout lines only.
     pub async fn stdout(&self, id: Uuid) -> Vec<String> {
-        self.logs(id).await.into_iter().filter(|l| l.stream == "stdout").map(|l| l.message).collect()
+        self.logs(id).await.into_iter().filter(|l| l.stream == Stream::Stdout).map(|l| l.message).collect()
+    }
+
+    /// Seconds from the session's start to its end, by the database's clock.
+    pub async fn ran_secs(&self, id: Uuid) -> f64 {
+        let c = self.client().await;
+        c.query_one(
+            "select extract(epoch from finished_at - started_at)::float8 from backend_execution_sessions where id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0)
     }
 
     /// The session's recorded `usage`.
@@ -390,9 +412,9 @@ pub async fn as_user(c: &mut Client, user: Option<Uuid>) -> tokio_postgres::Tran
 
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub status: String,
+    pub status: SessionStatus,
     /// Set with every terminal status, null before (a database check).
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
     pub attempt: i32,
@@ -404,8 +426,8 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Log {
     pub seq: i32,
-    pub stream: String,
-    pub level: String,
+    pub stream: Stream,
+    pub level: Level,
     pub message: String,
 }
 
@@ -413,13 +435,57 @@ pub struct Log {
 pub struct Worker {
     pub shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    steps: watch::Receiver<Steps>,
 }
+
+/// How long a worker may take to look again (its poll interval and more).
+const LOOK: Duration = Duration::from_secs(30);
 
 impl Worker {
     pub fn start(cfg: Config) -> Worker {
+        Worker::start_with(cfg, Runtimes::builtin())
+    }
+
+    /// A worker with its own runtime table.
+    pub fn start_with(cfg: Config, runtimes: Runtimes) -> Worker {
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(execbox::worker::run(Arc::new(cfg), Arc::new(Runtimes::builtin()), shutdown.clone()));
-        Worker { shutdown, handle: Some(handle) }
+        let (tx, steps) = watch::channel(Steps::default());
+        let handle =
+            tokio::spawn(execbox::worker::run_reporting(Arc::new(cfg), Arc::new(runtimes), shutdown.clone(), tx));
+        Worker { shutdown, handle: Some(handle), steps }
+    }
+
+    /// Waits until a claim pass of this worker that begins after this call
+    /// has ended as `want` (or a later pass has): the worker looked for
+    /// sessions after the caller's moment, and what it did is `want`.
+    pub async fn claim_pass(&self, want: ClaimPass) {
+        self.claim_pass_since(self.claims_begun(), want).await
+    }
+
+    /// The claim passes this worker has begun so far.
+    pub fn claims_begun(&self) -> u64 {
+        self.steps.borrow().claims_begun
+    }
+
+    /// Waits until a claim pass begun after the first `begun` has ended as
+    /// `want` (or a later pass has).
+    pub async fn claim_pass_since(&self, begun: u64, want: ClaimPass) {
+        eventually(&format!("a claim pass ending {want:?}"), LOOK, || {
+            let s = *self.steps.borrow();
+            async move { (s.claims_ended > begun && s.last_claim == want).then_some(()) }
+        })
+        .await
+    }
+
+    /// Waits until a refill of the warm pool that begins after this call
+    /// has ended.
+    pub async fn refilled(&self) {
+        let begun = self.steps.borrow().fills_begun;
+        eventually("a refill of the warm pool", LOOK, || {
+            let s = *self.steps.borrow();
+            async move { (s.fills_ended > begun).then_some(()) }
+        })
+        .await
     }
 
     /// The worker's result when it ends by itself (it refused to go on),
@@ -456,11 +522,10 @@ pub async fn containers_of(session: Uuid) -> Vec<String> {
 
 /// Waits until no container of this session is left.
 pub async fn wait_no_containers(session: Uuid, within: Duration) {
-    let deadline = Instant::now() + within;
-    while !containers_of(session).await.is_empty() {
-        assert!(Instant::now() < deadline, "container of {session} still there after {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(&format!("no container of {session} left"), within, || async {
+        containers_of(session).await.is_empty().then_some(())
+    })
+    .await
 }
 
 /// Tests that flood the machine with output (hundreds of thousands of log
@@ -528,16 +593,13 @@ pub async fn pool_containers(worker: &str) -> HashSet<String> {
 /// them running.
 pub async fn wait_pool_of(worker: &str, n: usize, image: Option<&str>) -> HashSet<String> {
     // Generous: while the suite compiles seven languages, the engine is slow.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
+    let ids = eventually(&format!("{n} warm containers of {worker}"), Duration::from_secs(180), || async {
         let ids = pool_ids_of(worker, false, image).await;
-        if ids.len() >= n {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            return ids;
-        }
-        assert!(Instant::now() < deadline, "the pool never reached {n} containers: {ids:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (ids.len() >= n).then_some(ids)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ids
 }
 
 pub async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
@@ -565,14 +627,9 @@ pub fn older_launcher_image() -> &'static str {
     IMAGE
 }
 
-/// A worker (in a task of its own, stopped by the token) whose runtime
-/// table names `image` for Python and PyPy instead of theirs: one the
-/// engine lacks, say, or a variant of it.
-pub fn worker_with_python_image(
-    db: &TestDb,
-    image: &str,
-    tweak: impl FnOnce(&mut Config),
-) -> (tokio::task::JoinHandle<anyhow::Result<()>>, CancellationToken) {
+/// A worker whose runtime table names `image` for Python and PyPy instead
+/// of theirs: one the engine lacks, say, or a variant of it.
+pub fn worker_with_python_image(db: &TestDb, image: &str, tweak: impl FnOnce(&mut Config)) -> Worker {
     let builtin = include_str!("../../runtimes.toml");
     assert!(builtin.contains("\"execbox/python:3.11\""));
     let table = builtin.replace("\"execbox/python:3.11\"", &format!("\"{image}\""));
@@ -581,10 +638,7 @@ pub fn worker_with_python_image(
     let runtimes = Runtimes::load(Some(&dir.path().join("runtimes.toml"))).unwrap();
     let mut cfg = db.config();
     tweak(&mut cfg);
-    let shutdown = CancellationToken::new();
-    let task =
-        tokio::spawn(execbox::worker::run(Arc::new(cfg.finish().unwrap()), Arc::new(runtimes), shutdown.clone()));
-    (task, shutdown)
+    Worker::start_with(cfg.finish().unwrap(), runtimes)
 }
 
 /// A worker with an id of its own (its pool's containers carry it) and the
@@ -602,35 +656,27 @@ pub fn pooled_worker(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> (Worker, S
 /// (written while the program runs).
 pub async fn container_of(db: &TestDb, session: Uuid) -> String {
     let c = db.client().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(row) = c
+    eventually(&format!("a container_instances row for {session}"), Duration::from_secs(30), || async {
+        let row = c
             .query_opt("select container_id from container_instances where session_id = $1", &[&session])
             .await
-            .unwrap()
-        {
-            return row.get(0);
-        }
-        assert!(Instant::now() < deadline, "no container_instances row for {session}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .unwrap();
+        row.map(|r| r.get(0))
+    })
+    .await
 }
 
 /// Waits until the container with this id is gone.
 pub async fn wait_container_gone(id: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
+    eventually(&format!("container {id} gone"), within, || async {
         let out = tokio::process::Command::new("docker")
             .args(["ps", "-aq", "--no-trunc", "--filter", &format!("id={id}")])
             .output()
             .await
             .expect("docker ps");
-        if out.stdout.iter().all(u8::is_ascii_whitespace) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "container {id} still there after {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        out.stdout.iter().all(u8::is_ascii_whitespace).then_some(())
+    })
+    .await
 }
 
 /// Runs one of the real clients the tests drive (an SDK, a browser driver,
@@ -653,8 +699,18 @@ pub async fn run_client(mut command: tokio::process::Command, within: Duration, 
 }
 
 /// Waits until `check` answers `Some`, asking again every 50 ms; panics
-/// naming `what` (and the last answer's absence) after `within`.
-pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+/// naming `what` after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    poll_until(within, check).await.unwrap_or_else(|| panic!("not within {within:?}: {what}"))
+}
+
+/// What [`eventually`] waits for, or None after `within` (for a caller
+/// with something better to say, or to do, than panic).
+pub async fn poll_until<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -662,9 +718,11 @@ where
     let deadline = Instant::now() + within;
     loop {
         if let Some(v) = check().await {
-            return v;
+            return Some(v);
         }
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        if Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -94,12 +94,15 @@ async fn tls_require_and_ca_verification() {
         admin.batch_execute(&setting).await.unwrap();
     }
     admin.execute("select pg_reload_conf()", &[]).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
     let url = format!("{}?sslmode=require", admin_url());
-    // Encrypted, server not authenticated (no CA given).
+    // Encrypted, server not authenticated (no CA given), once the server
+    // has read its new configuration.
     let db = Database::new(Secret::new(url.clone()), None).unwrap();
-    let c = db.connect().await.expect("sslmode=require without a CA connects");
+    let c = eventually("sslmode=require without a CA connects", std::time::Duration::from_secs(30), || async {
+        db.connect().await.ok()
+    })
+    .await;
     let ssl: bool = c.query_one("select ssl from pg_stat_ssl where pid = pg_backend_pid()", &[]).await.unwrap().get(0);
     assert!(ssl, "the connection is encrypted");
     // With the right CA: verified (the certificate names 127.0.0.1).

@@ -126,7 +126,7 @@ async fn validates_in_every_language(wall: Isolation) {
     for (lang, pass, mixed, broken) in ids {
         let s = db.wait_done(pass, T).await;
         let r = result(&db, pass).await;
-        assert_eq!(s.status, "completed", "{lang}: {s:?} {r} {:?}", db.logs(pass).await);
+        assert_eq!(s.status, SessionStatus::Completed, "{lang}: {s:?} {r} {:?}", db.logs(pass).await);
         assert_eq!(
             (r["passed"].clone(), r["testsPassed"].clone(), r["totalTests"].clone()),
             (Value::Bool(true), 2.into(), 2.into()),
@@ -135,7 +135,7 @@ async fn validates_in_every_language(wall: Isolation) {
 
         let s = db.wait_done(mixed, T).await;
         let r = result(&db, mixed).await;
-        assert_eq!(s.status, "completed", "{lang}: {s:?} {r} {:?}", db.logs(mixed).await);
+        assert_eq!(s.status, SessionStatus::Completed, "{lang}: {s:?} {r} {:?}", db.logs(mixed).await);
         assert_eq!(
             (r["passed"].clone(), r["testsPassed"].clone(), r["totalTests"].clone()),
             (Value::Bool(false), 1.into(), 3.into()),
@@ -148,7 +148,7 @@ async fn validates_in_every_language(wall: Isolation) {
         if let Some(broken) = broken {
             let s = db.wait_done(broken, T).await;
             let r = result(&db, broken).await;
-            assert_eq!(s.status, "failed", "{lang}: {s:?}");
+            assert_eq!(s.status, SessionStatus::Failed, "{lang}: {s:?}");
             assert!(s.error.as_deref().unwrap_or("").contains("compilation failed"), "{lang}: {s:?}");
             assert_eq!(
                 (r["totalTests"].clone(), r["testsPassed"].clone(), r["passed"].clone()),
@@ -183,7 +183,7 @@ async fn printed_summaries_and_forged_report_blocks_change_nothing() {
     let id = validate(&db, user, "python", &solution, tests).await;
     let s = db.wait_done(id, T).await;
     let r = result(&db, id).await;
-    assert_eq!(s.status, "completed", "{s:?} {r}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?} {r}");
     assert_eq!(
         (r["testsPassed"].clone(), r["totalTests"].clone(), r["passed"].clone()),
         (0.into(), 2.into(), Value::Bool(false)),
@@ -222,7 +222,7 @@ async fn benchmarks_time_validated_solutions_in_every_language() {
     for (lang, good, wrong) in ids {
         let s = db.wait_done(good, T).await;
         let r = result(&db, good).await;
-        assert_eq!(s.status, "completed", "{lang}: {s:?} {r} {:?}", db.logs(good).await);
+        assert_eq!(s.status, SessionStatus::Completed, "{lang}: {s:?} {r} {:?}", db.logs(good).await);
         assert_eq!(r["passed"], true, "{lang}: {r}");
         assert_eq!(r["n"], 25, "{lang}: {r}");
         let (mean, sd, min, max, median, p95) = (
@@ -240,7 +240,7 @@ async fn benchmarks_time_validated_solutions_in_every_language() {
 
         let s = db.wait_done(wrong, T).await;
         let r = result(&db, wrong).await;
-        assert_eq!(s.status, "completed", "{lang}: {s:?} {r}");
+        assert_eq!(s.status, SessionStatus::Completed, "{lang}: {s:?} {r}");
         assert_eq!(r["passed"], false, "{lang}: {r}");
         assert!(r.get("meanExecutionTime").is_none(), "{lang}: wrong code is not timed: {r}");
     }
@@ -259,7 +259,7 @@ async fn benchmark_statistics_measure_what_the_code_costs() {
     let id = benchmark(&db, user, "python", solution, tests, 20).await;
     let s = db.wait_done(id, T).await;
     let r = result(&db, id).await;
-    assert_eq!(s.status, "completed", "{s:?} {r}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?} {r}");
     assert_eq!(r["n"], 20);
     let mean = r["meanExecutionTime"].as_f64().unwrap();
     assert!((20.0..60.0).contains(&mean), "{r}");
@@ -267,7 +267,7 @@ async fn benchmark_statistics_measure_what_the_code_costs() {
     // Above the server's cap: refused.
     let id = benchmark(&db, user, "python", solution, tests, 1_000_000).await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "failed");
+    assert_eq!(s.status, SessionStatus::Failed);
     assert!(s.error.unwrap().contains("runs 1000000 is above this server's maximum of 1000 runs"));
     w.stop().await.unwrap();
 }
@@ -302,7 +302,7 @@ async fn forged_summaries_change_no_count_in_any_language() {
     for (lang, id) in ids {
         let s = db.wait_done(id, T).await;
         let r = result(&db, id).await;
-        assert_eq!(s.status, "completed", "{lang}: {s:?} {r} {:?}", db.logs(id).await);
+        assert_eq!(s.status, SessionStatus::Completed, "{lang}: {s:?} {r} {:?}", db.logs(id).await);
         assert_eq!(
             (r["testsPassed"].clone(), r["totalTests"].clone(), r["passed"].clone()),
             (1.into(), 3.into(), Value::Bool(false)),

@@ -3,7 +3,7 @@
 //! needs other limits.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 use execbox::model::Isolation;
@@ -50,11 +50,11 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
     let code = "import os, socket\nprint(os.getuid(), open('/proc/self/status').read().split('CapEff:')[1].split()[0])\nprint(sorted(i[1] for i in socket.if_nameindex()))";
     let warm_before = execbox::metrics::METRICS.containers_warm.load(std::sync::atomic::Ordering::Relaxed);
     let a = db.submit(user, "python", code).await;
-    assert_eq!(db.wait_done(a, T).await.status, "completed");
+    assert_eq!(db.wait_done(a, T).await.status, SessionStatus::Completed);
     // (Counters are per process and other tests run meanwhile: at least one more.)
     assert!(execbox::metrics::METRICS.containers_warm.load(std::sync::atomic::Ordering::Relaxed) > warm_before);
     let b = db.submit(user, "python", code).await;
-    assert_eq!(db.wait_done(b, T).await.status, "completed");
+    assert_eq!(db.wait_done(b, T).await.status, SessionStatus::Completed);
     let (ca, cb) = (container_of(&db, a).await, container_of(&db, b).await);
     assert!(before.contains(&ca), "the first session ran on a warm container");
     assert_ne!(ca, cb, "a container serves one session only");
@@ -72,12 +72,12 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
     let limit = "import os\nfor p in ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']:\n    if os.path.exists(p):\n        print(open(p).read().strip())\n        break";
     let c = db.submit_with(user, "python", limit, None, None, Some(128)).await;
     let s = db.wait_done(c, T).await;
-    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(c).await);
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?} {:?}", db.logs(c).await);
     assert!(refilled.contains(&container_of(&db, c).await), "a lower limit is served warm");
     assert_eq!(db.stdout(c).await, [(128u64 << 20).to_string()]);
     // A higher one: the cold path.
     let d = db.submit_with(user, "python", limit, None, None, Some(1024)).await;
-    assert_eq!(db.wait_done(d, T).await.status, "completed");
+    assert_eq!(db.wait_done(d, T).await.status, SessionStatus::Completed);
     assert!(!refilled.contains(&container_of(&db, d).await), "a higher limit is served cold");
     assert_eq!(db.stdout(d).await, [(1024u64 << 20).to_string()]);
 
@@ -95,15 +95,11 @@ async fn idle_warm_containers_are_recycled() {
         c.worker.poll_interval_ms = 300;
     });
     let first = wait_pool(&worker_id, 1).await;
-    let deadline = Instant::now() + T;
-    loop {
+    eventually("the idle container replaced", T, || async {
         let now = pool_containers(&worker_id).await;
-        if !now.is_empty() && now.is_disjoint(&first) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the idle container was never replaced");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (!now.is_empty() && now.is_disjoint(&first)).then_some(())
+    })
+    .await;
     w.stop().await.unwrap();
     assert!(pool_containers(&worker_id).await.is_empty());
 }
@@ -171,13 +167,13 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
             };
             let id = db.insert(user, &req).await;
             let s = db.wait_done(id, T).await;
-            assert_eq!((s.status.as_str(), s.exit_code), ("failed", Some(1)), "{language}: {s:?}");
+            assert_eq!((s.status, s.exit_code), (SessionStatus::Failed, Some(1)), "{language}: {s:?}");
             let warm = pooled.contains(&container_of(&db, id).await);
             assert_eq!(warm, memory.is_none(), "{language}: warm first, then cold");
             let stdout = db.stdout(id).await;
             assert_eq!(stdout, expected, "{language}, warm {warm}");
             let stderr: Vec<String> =
-                db.logs(id).await.into_iter().filter(|l| l.stream == "stderr").map(|l| l.message).collect();
+                db.logs(id).await.into_iter().filter(|l| l.stream == Stream::Stderr).map(|l| l.message).collect();
             assert!(
                 stderr.iter().any(|l| l.contains(quoted[0])) && stderr.iter().any(|l| l.trim() == quoted[1]),
                 "{language}: the error report quotes the script: {stderr:?}"
@@ -211,12 +207,13 @@ async fn a_warm_container_that_died_idle_is_skipped() {
         c.worker.poll_interval_ms = 600_000;
     });
     let dead = kill_one(&worker_id).await;
-    while pool_ids(&worker_id, false).await.contains(&dead) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the killed container no longer running", T, || async {
+        (!pool_ids(&worker_id, false).await.contains(&dead)).then_some(())
+    })
+    .await;
     let id = db.submit(user, "python", "print('still served')").await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?}");
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?}");
     assert_eq!(db.stdout(id).await, ["still served"]);
     assert_ne!(container_of(&db, id).await, dead);
     wait_container_gone(&dead, Duration::from_secs(10)).await;
@@ -251,8 +248,8 @@ async fn the_pool_stays_within_its_memory_budget() {
         c.worker.poll_interval_ms = 200;
     });
     wait_pool(&worker_id, 2).await;
-    // Several fill rounds later, still two.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // A refill that began with the two made ended without a third.
+    w.refilled().await;
     assert_eq!(pool_containers(&worker_id).await.len(), 2, "the pool exceeded its memory budget");
     w.stop().await.unwrap();
 }
@@ -277,7 +274,7 @@ async fn a_package_json_is_seen_by_node_at_startup() {
     };
     let id = db.insert(user, &req).await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?} {:?}", db.logs(id).await);
     assert_eq!(db.stdout(id).await, ["esm function"]);
     assert!(pooled.contains(&container_of(&db, id).await), "a warm container, relaunched");
     w.stop().await.unwrap();
@@ -315,7 +312,7 @@ async fn warm_containers_serve_arguments_and_test_cases() {
         };
         let id = db.insert(user, &req).await;
         let s = db.wait_done(id, T).await;
-        assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+        assert_eq!(s.status, SessionStatus::Completed, "{s:?} {:?}", db.logs(id).await);
         assert_eq!(pooled.contains(&container_of(&db, id).await), memory.is_none(), "warm first, then cold");
         let stdout = db.stdout(id).await;
         assert_eq!(
@@ -347,7 +344,7 @@ async fn warm_containers_serve_arguments_and_test_cases() {
     };
     let id = db.insert(user, &req).await;
     let s = db.wait_done(id, T).await;
-    assert_eq!(s.status, "completed", "{s:?} {:?}", db.logs(id).await);
+    assert_eq!(s.status, SessionStatus::Completed, "{s:?} {:?}", db.logs(id).await);
     assert!(pooled.contains(&container_of(&db, id).await), "the solution ran warm");
     let result: serde_json::Value = db
         .client()
@@ -434,7 +431,7 @@ async fn a_worker_with_no_setting_keeps_a_pool_sized_from_the_host() {
         let mut cold = Vec::new();
         for i in 0..12 {
             let id = db.submit(user, "python", &format!("print('warm by default', {i})")).await;
-            assert_eq!(db.wait_done(id, T).await.status, "completed");
+            assert_eq!(db.wait_done(id, T).await.status, SessionStatus::Completed);
             if !made.made(&container_of(&db, id).await) {
                 cold.push(i);
             }
@@ -497,20 +494,19 @@ async fn an_image_from_an_older_execbox_runs_no_session() {
     let db = TestDb::new().await;
     let user = db.user().await;
     let worker_id = format!("warm-{}", uuid::Uuid::new_v4().simple());
-    let (w, shutdown) = worker_with_python_image(&db, image, |c| {
+    let w = worker_with_python_image(&db, image, |c| {
         c.worker.id = worker_id.clone();
         c.worker.warm_pool.insert("python".into(), 1);
         c.worker.unrunnable_after_ms = 1_000;
     });
     let id = db.submit(user, "python", "print('never')").await;
     let s = db.wait_done(id, T).await;
-    assert_eq!((s.status.as_str(), s.end_reason.as_deref()), ("error", Some("image_missing")), "{s:?}");
+    assert_eq!((s.status, s.end_reason), (SessionStatus::Error, Some(EndReason::ImageMissing)), "{s:?}");
     assert!(s.error.as_deref().unwrap_or("").contains("`execbox images build python`"), "{s:?}");
     // The worker was up and had said what it can run (the session ended
     // for that); its pool made nothing of the image.
     assert!(pool_ids_of(&worker_id, true, Some(image)).await.is_empty());
     let sh = db.submit(user, "bash", "echo still here").await;
-    assert_eq!(db.wait_done(sh, T).await.status, "completed");
-    shutdown.cancel();
-    w.await.unwrap().unwrap();
+    assert_eq!(db.wait_done(sh, T).await.status, SessionStatus::Completed);
+    w.stop().await.unwrap();
 }
