@@ -62,12 +62,20 @@ pub(crate) struct ExecuteRequest {
     pub run_memory_limit: Option<i64>,
 }
 
+/// The largest integer every JSON reader holds exactly (2^53 - 1); larger
+/// limits are refused as over the server's anyway.
+const MAX_EXACT: i64 = 9_007_199_254_740_991;
+
 /// A Piston limit's schema: -1 (the server's default), a positive integer,
 /// or null.
 fn limit() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
     let default = ObjectBuilder::new().schema_type(Type::Integer).enum_values(Some([-1]));
-    let positive = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
+    let positive = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(MAX_EXACT));
     let null = ObjectBuilder::new().schema_type(Type::Null);
     Schema::OneOf(OneOfBuilder::new().item(default).item(positive).item(null).build())
 }
