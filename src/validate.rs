@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::quantile;
 use crate::model::{ReportFormat, TestStatus};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TestCase {
     pub name: String,
@@ -21,7 +21,7 @@ pub(crate) struct TestCase {
 
 /// A validation's `result`: the counts seed 004's API returns, per-test
 /// results, and (benchmark mode) the timing statistics.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ValidationResult {
     pub passed: bool,
@@ -37,7 +37,7 @@ pub(crate) struct ValidationResult {
 /// Benchmark timings in milliseconds: the seed's `meanExecutionTime` and
 /// `standardDeviation` (sample), plus `median`, `p95`, `min`, `max`, `n` and
 /// `outliers` (outside Tukey's fences, 1.5 IQR beyond the quartiles).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Statistics {
     pub mean_execution_time: f64,

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::Principal;
 use super::error::ApiError;
@@ -21,15 +22,60 @@ pub(crate) fn fresh(st: &ApiState) -> Duration {
 }
 
 /// The runtimes no live worker can run (`live`: what they can, None: any).
-fn without_worker<'a>(st: &'a ApiState, live: Option<&[String]>) -> Vec<&'a str> {
+fn without_worker(st: &ApiState, live: Option<&[String]>) -> Vec<String> {
     let Some(live) = live else { return Vec::new() };
-    st.runtimes.all().iter().map(|rt| rt.language.as_str()).filter(|l| !live.iter().any(|r| r == l)).collect()
+    st.runtimes.all().iter().map(|rt| &rt.language).filter(|l| !live.contains(l)).cloned().collect()
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    pub timestamp: String,
+    /// Seconds since the API started.
+    pub uptime: f64,
+    pub database: DatabaseHealth,
+    pub docker: DockerHealth,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DatabaseHealth {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// How this node learns of new rows: `listen` (LISTEN/NOTIFY, verified
+    /// by a round trip), `polling` (notifications do not arrive: a
+    /// transaction pooler) or `unknown` (connecting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wakeups: Option<&'static str>,
+    /// How its pool sends statements now: `unnamed` (safe through any
+    /// pooler) or `prepared`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements: Option<&'static str>,
+    /// `unreachable` when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DockerHealth {
+    /// Some live worker has a working Docker engine.
+    pub ok: bool,
+    /// Live workers (null when the database cannot say).
+    pub workers: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers_with_docker: Option<i64>,
+    /// Runtimes no live worker has the image for: their sessions wait
+    /// until one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtimes_without_worker: Option<Vec<String>>,
 }
 
 /// Liveness of the database and of workers with Docker.
 #[utoipa::path(get, path = "/health", tag = "health", responses(
-    (status = 200, description = "All parts answer", body = super::schemas::Health),
-    (status = 503, description = "The database or every worker's Docker is down", body = super::schemas::Health),
+    (status = 200, description = "All parts answer", body = Health),
+    (status = 503, description = "The database or every worker's Docker is down", body = Health),
 ))]
 pub(crate) async fn health(State(st): State<ApiState>) -> Response {
     let t0 = Instant::now();
@@ -41,43 +87,46 @@ pub(crate) async fn health(State(st): State<ApiState>) -> Response {
     };
     let result = tokio::time::timeout(Duration::from_secs(3), db).await.unwrap_or_else(|_| Err("timed out".into()));
     let latency_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let (database, docker, ok) = match &result {
+    let (database, docker) = match result {
         Ok(((alive, docker_ok), live)) => (
-            json!({
-                "ok": true,
-                "latency_ms": latency_ms,
-                // How this node learns of new rows: "listen" (LISTEN/NOTIFY,
-                // verified by a round trip), "polling" (notifications do not
-                // arrive: a transaction pooler) or "unknown" (connecting).
-                "wakeups": st.hub.wakeups().as_str(),
-                // How its pool sends statements now: "unnamed" (safe
-                // through any pooler) or "prepared".
-                "statements": st.pool.sending().as_str(),
-            }),
-            json!({
-                "ok": *docker_ok > 0,
-                "workers": alive,
-                "workers_with_docker": docker_ok,
-                // Runtimes no live worker has the image for: their sessions
-                // wait until one does.
-                "runtimes_without_worker": without_worker(&st, live.as_deref()),
-            }),
-            *docker_ok > 0,
+            DatabaseHealth {
+                ok: true,
+                latency_ms: Some(latency_ms),
+                wakeups: Some(st.hub.wakeups().as_str()),
+                statements: Some(st.pool.sending().as_str()),
+                error: None,
+            },
+            DockerHealth {
+                ok: docker_ok > 0,
+                workers: Some(alive),
+                workers_with_docker: Some(docker_ok),
+                runtimes_without_worker: Some(without_worker(&st, live.as_deref())),
+            },
         ),
         Err(e) => {
             // The cause (hosts, driver details) goes to the log, not to
             // this public endpoint.
             tracing::warn!(error = %e, "health: database unreachable");
-            (json!({"ok": false, "error": "unreachable"}), json!({"ok": false, "workers": null}), false)
+            let database = DatabaseHealth {
+                ok: false,
+                latency_ms: None,
+                wakeups: None,
+                statements: None,
+                error: Some("unreachable"),
+            };
+            let docker =
+                DockerHealth { ok: false, workers: None, workers_with_docker: None, runtimes_without_worker: None };
+            (database, docker)
         }
     };
-    let body = json!({
-        "status": if ok { "ok" } else { "unavailable" },
-        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "uptime": st.started.elapsed().as_secs_f64(),
-        "database": database,
-        "docker": docker,
-    });
+    let ok = docker.ok;
+    let body = Health {
+        status: if ok { "ok" } else { "unavailable" },
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        uptime: st.started.elapsed().as_secs_f64(),
+        database,
+        docker,
+    };
     if ok {
         (StatusCode::OK, axum::Json(body)).into_response()
     } else {
@@ -89,8 +138,8 @@ pub(crate) async fn health(State(st): State<ApiState>) -> Response {
 /// Prometheus metrics (service role).
 #[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])), responses(
     (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
-    (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
-    (status = 403, description = "Not the service role", body = super::schemas::ErrorBody),
+    (status = 401, description = "Missing or refused credentials", body = super::error::ErrorBody),
+    (status = 403, description = "Not the service role", body = super::error::ErrorBody),
 ))]
 pub(crate) async fn metrics(State(st): State<ApiState>, Authed(p): Authed) -> Result<Response, ApiError> {
     if p != Principal::Service {

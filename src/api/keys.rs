@@ -5,14 +5,13 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::Principal;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
-use super::schemas::{CreatedKey, KeyEntry};
 use super::{ApiState, Authed};
 use crate::db::keys;
 
@@ -24,6 +23,26 @@ pub(crate) struct NewKey {
     /// control characters.
     #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     name: String,
+}
+
+/// `POST /api/keys`' answer: the key, shown only in this answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CreatedKey {
+    pub key: String,
+    pub name: String,
+    /// Its first characters, which listings show.
+    pub prefix: String,
+}
+
+/// One of the caller's keys (never the key itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct KeyEntry {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Keys belong to users: the service role has none to manage.
@@ -39,12 +58,12 @@ fn owner(p: Principal) -> Result<Uuid, ApiError> {
     request_body = NewKey,
     responses(
         (status = 201, description = "The key, shown only now", body = CreatedKey),
-        (status = 400, description = "Not valid JSON", body = super::schemas::ErrorBody),
-        (status = 413, description = "Too large", body = super::schemas::ErrorBody),
-        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
-        (status = 403, description = "Not a user", body = super::schemas::ErrorBody),
-        (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
-        (status = 422, description = "A name of 1 to 100 characters, no control characters, is needed", body = super::schemas::ErrorBody),
+        (status = 400, description = "Not valid JSON", body = ErrorBody),
+        (status = 413, description = "Too large", body = ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = ErrorBody),
+        (status = 403, description = "Not a user", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A name of 1 to 100 characters, no control characters, is needed", body = ErrorBody),
     ))]
 pub(crate) async fn create(
     State(st): State<ApiState>,
@@ -68,8 +87,8 @@ pub(crate) async fn create(
     security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
     responses(
         (status = 200, description = "The caller's keys, newest first", body = Vec<KeyEntry>),
-        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
-        (status = 403, description = "Not a user", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = ErrorBody),
+        (status = 403, description = "Not a user", body = ErrorBody),
     ))]
 pub(crate) async fn list(State(st): State<ApiState>, Authed(p): Authed) -> Result<Json<Vec<KeyEntry>>, ApiError> {
     let user = owner(p)?;
@@ -94,9 +113,9 @@ pub(crate) async fn list(State(st): State<ApiState>, Authed(p): Authed) -> Resul
     params(("id" = String, Path, description = "The key's id (from the listing)")),
     responses(
         (status = 204, description = "Revoked; requests with it are refused from now on"),
-        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
-        (status = 403, description = "Not a user", body = super::schemas::ErrorBody),
-        (status = 404, description = "No live key of the caller's with that id", body = super::schemas::ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = ErrorBody),
+        (status = 403, description = "Not a user", body = ErrorBody),
+        (status = 404, description = "No live key of the caller's with that id", body = ErrorBody),
     ))]
 pub(crate) async fn revoke(
     State(st): State<ApiState>,

@@ -8,7 +8,6 @@ pub(crate) mod anonymous;
 pub(crate) mod auth;
 pub(crate) mod door;
 pub(crate) mod error;
-pub(crate) mod execute;
 pub(crate) mod health;
 pub(crate) mod json;
 pub(crate) mod judge0;
@@ -19,8 +18,8 @@ pub(crate) mod my_sessions;
 pub mod openapi;
 pub(crate) mod piston;
 pub(crate) mod playground;
-pub(crate) mod run_backend;
 pub(crate) mod schemas;
+pub(crate) mod seed;
 pub(crate) mod sessions;
 
 use std::future::Future;
@@ -126,10 +125,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/health", get(health::health)),
         ("/metrics", get(health::metrics)),
         ("/api/openapi.json", get(openapi::serve)),
-        ("/api/run-backend", post(run_backend::create)),
-        ("/api/run-backend/ws/{session_id}", get(run_backend::socket)),
-        ("/api/execute/validate", post(execute::validate)),
-        ("/api/execute/run", post(execute::run)),
+        ("/api/run-backend", post(seed::run_backend::create)),
+        ("/api/run-backend/ws/{session_id}", get(seed::run_backend::socket)),
+        ("/api/execute/validate", post(seed::execute::validate)),
+        ("/api/execute/run", post(seed::execute::run)),
         ("/api/v2/runtimes", get(piston::runtimes)),
         ("/api/v2/execute", post(piston::execute)),
         ("/api/v2/connect", get(piston::connect)),
@@ -185,7 +184,7 @@ impl ApiError {
 }
 
 /// A plain HTTP request to a WebSocket endpoint.
-fn not_a_websocket(e: axum::extract::ws::rejection::WebSocketUpgradeRejection) -> ApiError {
+pub(crate) fn not_a_websocket(e: axum::extract::ws::rejection::WebSocketUpgradeRejection) -> ApiError {
     ApiError::BadRequest(format!("this endpoint speaks WebSocket: {}", e.body_text()))
 }
 

@@ -6,15 +6,26 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::Principal;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::json::query;
 use super::{ApiState, Authed};
 use crate::db::sessions::{self, SessionSummary, SessionView};
+use crate::model::SessionStatus;
+
+/// `POST /api/sessions/{id}/cancel`'s answer: the session after the request
+/// (a pending one is cancelled at once; a running one when its worker stops
+/// it).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CancelRequested {
+    pub id: Uuid,
+    pub status: SessionStatus,
+    pub cancel_requested: bool,
+}
 
 /// The most a listing returns.
 const MAX_LIMIT: i64 = 100;
@@ -44,9 +55,9 @@ fn session_id(raw: &str) -> Result<Uuid, ApiError> {
     security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
     params(ListParams),
     responses(
-        (status = 200, description = "The caller's sessions, newest first", body = Vec<super::schemas::SessionSummary>),
-        (status = 400, description = "A limit outside 1 to 100, or an unknown parameter", body = super::schemas::ErrorBody),
-        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
+        (status = 200, description = "The caller's sessions, newest first", body = Vec<SessionSummary>),
+        (status = 400, description = "A limit outside 1 to 100, or an unknown parameter", body = ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = ErrorBody),
     ))]
 pub(crate) async fn list(
     State(st): State<ApiState>,
@@ -68,9 +79,9 @@ pub(crate) async fn list(
     security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
     params(("id" = String, Path, description = "The session's id")),
     responses(
-        (status = 200, description = "The session", body = super::schemas::SessionView),
-        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
-        (status = 404, description = "No session of the caller's with that id", body = super::schemas::ErrorBody),
+        (status = 200, description = "The session", body = SessionView),
+        (status = 401, description = "Missing or refused credentials", body = ErrorBody),
+        (status = 404, description = "No session of the caller's with that id", body = ErrorBody),
     ))]
 pub(crate) async fn read(
     State(st): State<ApiState>,
@@ -89,16 +100,16 @@ pub(crate) async fn read(
     security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
     params(("id" = String, Path, description = "The session's id")),
     responses(
-        (status = 202, description = "Asked: a pending session is cancelled now, a running one as soon as its worker stops it, an ended one stays as it ended", body = super::schemas::CancelRequested),
-        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
-        (status = 403, description = "Not a user (a cancel is the owner's)", body = super::schemas::ErrorBody),
-        (status = 404, description = "No session of the caller's with that id", body = super::schemas::ErrorBody),
+        (status = 202, description = "Asked: a pending session is cancelled now, a running one as soon as its worker stops it, an ended one stays as it ended", body = CancelRequested),
+        (status = 401, description = "Missing or refused credentials", body = ErrorBody),
+        (status = 403, description = "Not a user (a cancel is the owner's)", body = ErrorBody),
+        (status = 404, description = "No session of the caller's with that id", body = ErrorBody),
     ))]
 pub(crate) async fn cancel(
     State(st): State<ApiState>,
     Authed(p): Authed,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CancelRequested>), ApiError> {
     let id = session_id(&id)?;
     let Principal::User(user) = p else {
         return Err(ApiError::Forbidden("a cancel is the owner's: call as the user".into()));
@@ -108,5 +119,5 @@ pub(crate) async fn cancel(
     // an ended one stays as it ended (and is still answered).
     crate::db::user::cancel(&mut db, user, id).await?;
     let s = sessions::one(&db, Some(user), id).await?.ok_or_else(|| ApiError::NotFound(format!("no session {id}")))?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "status": s.status, "cancelRequested": s.cancel_requested}))))
+    Ok((StatusCode::ACCEPTED, Json(CancelRequested { id, status: s.status, cancel_requested: s.cancel_requested })))
 }

@@ -14,8 +14,8 @@ use crate::model::{EndReason, Mode, SessionStatus, Usage};
 /// How much of a session's code a listing shows.
 pub(crate) const PREVIEW_CHARS: i32 = 200;
 
-/// A session as a listing shows it.
-#[derive(Debug, Clone, Serialize)]
+/// A session as a listing shows it (`GET /api/sessions`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SessionSummary {
     pub id: Uuid,
@@ -23,6 +23,7 @@ pub(crate) struct SessionSummary {
     pub mode: Mode,
     pub session_name: Option<String>,
     pub status: SessionStatus,
+    /// Why it ended (see the README's end_reason table); null until then.
     pub end_reason: Option<EndReason>,
     pub exit_code: Option<i32>,
     /// The code's first characters.
@@ -31,8 +32,9 @@ pub(crate) struct SessionSummary {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// A session in full: what was asked and how it ended.
-#[derive(Debug, Clone, Serialize)]
+/// A session in full: what was asked and how it ended (`GET
+/// /api/sessions/{id}`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SessionView {
     pub id: Uuid,
@@ -45,6 +47,7 @@ pub(crate) struct SessionView {
     pub status: SessionStatus,
     pub end_reason: Option<EndReason>,
     pub exit_code: Option<i32>,
+    /// Why it did not complete, for people.
     pub error: Option<String>,
     /// CPU time, wall time and peak memory per stage.
     pub usage: Usage,

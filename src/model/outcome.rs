@@ -116,7 +116,7 @@ pub fn signal_name(n: i32) -> String {
 /// What the kernel measured for one stage: CPU time (user + system) of the
 /// process and everything it waited for, wall time, peak resident memory of
 /// the largest of them.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StageUsage {
     pub cpu_ms: f64,
@@ -126,7 +126,7 @@ pub struct StageUsage {
 
 /// A session's `usage`: per stage, where the stage ran to its end, and the
 /// wall its sandbox was built in (once one was).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Usage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compile: Option<StageUsage>,

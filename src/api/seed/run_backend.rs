@@ -1,4 +1,4 @@
-//! The seed's API: `POST /api/run-backend` and its log WebSocket
+//! `POST /api/run-backend` and its log WebSocket
 //! `/api/run-backend/ws/{sessionId}` (`connected`, `log`, `execution_complete`).
 
 use std::time::Duration;
@@ -7,42 +7,15 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{Path, State, WebSocketUpgrade};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::error::ApiError;
-use super::json::JsonBody;
-use super::schemas::RunBackendCreated;
-use super::sessions;
-use super::{ApiState, Authed};
+use super::wire::{RunBackendCreated, RunRequest, SocketMessage};
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::json::JsonBody;
+use crate::api::sessions;
+use crate::api::{ApiState, Authed};
 use crate::db::follow::{Event, Events, Follower};
-use crate::model::{EndReason, Level, Request, SessionStatus, Stage, Stream};
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(as = RunBackendRequest)]
-pub(crate) struct RunRequest {
-    #[schema(pattern = r"^[^\x00]*$")]
-    pub code: String,
-    pub language: String,
-    #[serde(default, deserialize_with = "super::json::object::optional")]
-    pub user_context: Option<UserContext>,
-    #[serde(default)]
-    #[schema(pattern = r"^[^\x00]*$")]
-    pub stdin: Option<String>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct UserContext {
-    #[serde(default)]
-    pub user_id: Option<Uuid>,
-    #[serde(default)]
-    pub room_id: Option<Uuid>,
-    #[serde(default)]
-    #[schema(pattern = r"^[^\x00]*$")]
-    pub session_name: Option<String>,
-}
+use crate::model::{Request, SessionStatus};
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -54,13 +27,13 @@ fn now() -> String {
     request_body = RunRequest,
     responses(
         (status = 200, description = "The session", body = RunBackendCreated),
-        (status = 400, description = "Invalid request", body = super::schemas::ErrorBody),
-        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
-        (status = 403, description = "userId is not the caller", body = super::schemas::ErrorBody),
-        (status = 413, description = "Too large", body = super::schemas::ErrorBody),
-        (status = 415, description = "Not JSON", body = super::schemas::ErrorBody),
-        (status = 422, description = "Wrong shape", body = super::schemas::ErrorBody),
-        (status = 429, description = "Rate or concurrency limit; see Retry-After", body = super::schemas::ErrorBody),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = ErrorBody),
+        (status = 403, description = "userId is not the caller", body = ErrorBody),
+        (status = 413, description = "Too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Wrong shape", body = ErrorBody),
+        (status = 429, description = "Rate or concurrency limit; see Retry-After", body = ErrorBody),
     ))]
 pub(crate) async fn create(
     State(st): State<ApiState>,
@@ -110,9 +83,9 @@ const CONTAINER_WAIT: Duration = Duration::from_secs(2);
     params(("session_id" = String, Path, description = "The session's id")),
     responses(
         (status = 101, description = "WebSocket: connected, log..., execution_complete"),
-        (status = 400, description = "Not a WebSocket request", body = super::schemas::ErrorBody),
-        (status = 401, description = "Missing or refused credentials", body = super::schemas::ErrorBody),
-        (status = 404, description = "No such session of the caller's", body = super::schemas::ErrorBody),
+        (status = 400, description = "Not a WebSocket request", body = ErrorBody),
+        (status = 401, description = "Missing or refused credentials", body = ErrorBody),
+        (status = 404, description = "No such session of the caller's", body = ErrorBody),
     ))]
 pub(crate) async fn socket(
     State(st): State<ApiState>,
@@ -122,44 +95,12 @@ pub(crate) async fn socket(
 ) -> Result<Response, ApiError> {
     let id = Uuid::parse_str(&session_id).map_err(|_| ApiError::NotFound(format!("no session {session_id}")))?;
     let owner = sessions::owner_of(&st, p, id).await?;
-    let ws = ws.map_err(super::not_a_websocket)?;
+    let ws = ws.map_err(crate::api::not_a_websocket)?;
     Ok(ws.on_upgrade(move |socket| async move {
         if let Err(e) = stream_logs(st, socket, id, owner).await {
             tracing::debug!(session_id = %id, error = %format!("{e:#}"), "log socket ended");
         }
     }))
-}
-
-/// The seed's log socket, server to client.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
-enum SocketMessage<'a> {
-    Connected {
-        session_id: Uuid,
-        timestamp: String,
-    },
-    Log {
-        message: &'a str,
-        level: Level,
-        stream: Stream,
-        stage: Stage,
-        newline: bool,
-        seq: i32,
-        timestamp: String,
-    },
-    ExecutionComplete {
-        status: SessionStatus,
-        end_reason: Option<EndReason>,
-        exit_code: Option<i32>,
-        error: Option<&'a str>,
-        timestamp: String,
-    },
-}
-
-impl SocketMessage<'_> {
-    fn frame(&self) -> Message {
-        Message::Text(serde_json::to_string(self).expect("a socket message serializes").into())
-    }
 }
 
 async fn stream_logs(st: ApiState, mut socket: WebSocket, id: Uuid, owner: Uuid) -> anyhow::Result<()> {
