@@ -153,7 +153,7 @@ async fn languages(State(st): State<ApiState>, Authed(_): Authed) -> Json<Vec<La
 }
 
 #[utoipa::path(get, path = "/judge0/languages/{id}", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
-    params(("id" = String, Path, description = "A Judge0 language id")),
+    params(("id" = i64, Path, description = "A Judge0 language id (another text is no language: 404)")),
     responses(
         (status = 200, description = "The language", body = LanguageDetail), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody),
         (status = 404, description = "No such language", body = crate::api::schemas::ErrorBody)))]
@@ -354,7 +354,7 @@ async fn create(
 }
 
 #[utoipa::path(get, path = "/judge0/submissions/{token}", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
-    params(("token" = String, Path, description = "The submission's token"), ViewParams),
+    params(("token" = Uuid, Path, description = "The submission's token (another text is no submission: 404)"), ViewParams),
     responses(
         (status = 200, description = "The submission", body = SubmissionView),
         (status = 400, description = "A bad query", body = crate::api::schemas::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody),
