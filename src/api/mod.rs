@@ -18,7 +18,6 @@ pub(crate) mod my_sessions;
 pub mod openapi;
 pub(crate) mod piston;
 pub(crate) mod playground;
-pub(crate) mod schemas;
 pub(crate) mod seed;
 pub(crate) mod sessions;
 

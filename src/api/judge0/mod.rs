@@ -11,6 +11,7 @@
 mod status;
 mod submission;
 mod view;
+mod wire;
 
 pub(crate) use view::fields_pattern;
 
@@ -21,9 +22,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, MethodRouter};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Principal;
@@ -32,12 +30,15 @@ use super::json::query;
 use super::json::JsonBody;
 use super::sessions::{self, Quota};
 use super::{ApiState, Authed};
-use crate::api::schemas::{Judge0BatchItem, Judge0Token};
 use crate::db::judge0::{NewToken, TokenRow};
 use crate::model::{Checker, Mode, Request};
 use status::Status;
-use submission::{Submission, SubmissionBody};
+use submission::Submission;
 use view::{Extras, Fields};
+use wire::{
+    About, BatchBody, BatchItem, BatchParams, ConfigInfo, CreateParams, EncodingParams, Language, LanguageDetail,
+    StatusEntry, SubmissionBody, SubmissionView, Submissions, ViewParams,
+};
 
 /// Judge0's version this API answers as (the Python SDK picks its language
 /// ids by it).
@@ -59,61 +60,6 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
     ]
 }
 
-/// `POST /submissions`' query.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct CreateParams {
-    /// Texts in the body and the answer are base64.
-    #[param(value_type = Option<bool>)]
-    base64_encoded: Option<String>,
-    /// Answer once the submission finished, not with its token at once.
-    #[param(value_type = Option<bool>)]
-    wait: Option<String>,
-    /// With `wait`: the fields to show (`*` for all), comma-separated (the
-    /// document's pattern is `view::fields_pattern`).
-    fields: Option<String>,
-}
-
-/// `GET /submissions/{token}`' query.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ViewParams {
-    /// Texts in the answer are base64.
-    #[param(value_type = Option<bool>)]
-    base64_encoded: Option<String>,
-    /// The fields to show (`*` for all), comma-separated.
-    fields: Option<String>,
-}
-
-/// `POST /submissions/batch`' query.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct EncodingParams {
-    /// Texts in the body are base64.
-    #[param(value_type = Option<bool>)]
-    base64_encoded: Option<String>,
-}
-
-/// `GET /submissions/batch`' query.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct BatchParams {
-    /// The submissions' tokens, comma-separated (at most 20).
-    #[param(
-        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(,[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}){0,19}$"
-    )]
-    tokens: String,
-    /// Texts in the answer are base64.
-    #[param(value_type = Option<bool>)]
-    base64_encoded: Option<String>,
-    /// The fields to show (`*` for all), comma-separated.
-    fields: Option<String>,
-}
-
 /// A token as Judge0 writes it: a hyphenated UUID.
 fn token(s: &str) -> Option<Uuid> {
     (s.len() == 36).then(|| Uuid::parse_str(s).ok()).flatten()
@@ -131,111 +77,110 @@ fn flag(name: &str, v: Option<&str>) -> Result<bool, ApiError> {
 
 /// Judge0's version this API answers as, and what it is.
 #[utoipa::path(get, path = "/judge0/about", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])), responses(
-    (status = 200, description = "`version` is 1.13.1", body = Object), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody)))]
-async fn about(Authed(_): Authed) -> Json<Value> {
-    Json(json!({
-        "version": VERSION,
-        "homepage": "https://github.com/execbox",
-        "source_code": "https://github.com/execbox",
-        "maintainer": "execbox (a Judge0 CE-compatible API; not Judge0)",
-        "execbox": env!("CARGO_PKG_VERSION"),
-    }))
+    (status = 200, description = "`version` is 1.13.1", body = About), (status = 401, description = "Missing or refused credentials", body = crate::api::error::ErrorBody)))]
+async fn about(Authed(_): Authed) -> Json<About> {
+    Json(About {
+        version: VERSION,
+        homepage: "https://github.com/execbox",
+        source_code: "https://github.com/execbox",
+        maintainer: "execbox (a Judge0 CE-compatible API; not Judge0)",
+        execbox: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// Judge0's configuration fields, as this server's limits make them.
 #[utoipa::path(get, path = "/judge0/config_info", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])), responses(
-    (status = 200, description = "Judge0's configuration object", body = Object), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody)))]
-async fn config_info(State(st): State<ApiState>, Authed(_): Authed) -> Json<Value> {
+    (status = 200, description = "Judge0's configuration object", body = ConfigInfo), (status = 401, description = "Missing or refused credentials", body = crate::api::error::ErrorBody)))]
+async fn config_info(State(st): State<ApiState>, Authed(_): Authed) -> Json<ConfigInfo> {
     let l = &st.cfg.limits;
     let secs = |ms: u64| ms as f64 / 1000.0;
-    Json(json!({
-        "maintenance_mode": false,
-        "enable_wait_result": true,
-        "enable_compiler_options": false,
-        "allowed_languages_for_compile_options": [],
-        "enable_command_line_arguments": true,
-        "enable_submission_delete": false,
-        "enable_callbacks": false,
-        "callbacks_max_tries": 0,
-        "callbacks_timeout": 0.0,
-        "enable_additional_files": false,
-        "max_queue_size": 10000,
-        "cpu_time_limit": submission::DEFAULT_CPU_TIME_LIMIT.min(secs(l.max_cpu_time_ms)),
-        "max_cpu_time_limit": secs(l.max_cpu_time_ms),
-        "cpu_extra_time": 0.0,
-        "max_cpu_extra_time": 0.0,
-        "wall_time_limit": submission::DEFAULT_WALL_TIME_LIMIT.min(secs(l.max_timeout_ms)),
-        "max_wall_time_limit": secs(l.max_timeout_ms),
-        "memory_limit": submission::DEFAULT_MEMORY_LIMIT_KB.min(l.max_memory_mb * 1024),
-        "max_memory_limit": l.max_memory_mb * 1024,
-        "stack_limit": l.max_memory_mb * 1024,
-        "max_stack_limit": l.max_memory_mb * 1024,
-        "max_processes_and_or_threads": l.pids_limit,
-        "max_max_processes_and_or_threads": l.pids_limit,
-        "enable_per_process_and_thread_time_limit": false,
-        "allow_enable_per_process_and_thread_time_limit": false,
-        "enable_per_process_and_thread_memory_limit": false,
-        "allow_enable_per_process_and_thread_memory_limit": false,
-        "max_file_size": l.case_output_bytes / 1024,
-        "max_max_file_size": l.case_output_bytes / 1024,
-        "number_of_runs": 1,
-        "max_number_of_runs": submission::MAX_NUMBER_OF_RUNS,
-        "redirect_stderr_to_stdout": false,
-        "max_extract_size": 0,
-        "enable_batched_submissions": true,
-        "max_submission_batch_size": MAX_BATCH,
-        "submission_cache_duration": 0.0,
-        "use_docs_as_homepage": false,
-        "enable_network": false,
-        "allow_enable_network": false,
-    }))
+    Json(ConfigInfo {
+        maintenance_mode: false,
+        enable_wait_result: true,
+        enable_compiler_options: false,
+        allowed_languages_for_compile_options: Vec::new(),
+        enable_command_line_arguments: true,
+        enable_submission_delete: false,
+        enable_callbacks: false,
+        callbacks_max_tries: 0,
+        callbacks_timeout: 0.0,
+        enable_additional_files: false,
+        max_queue_size: 10000,
+        cpu_time_limit: submission::DEFAULT_CPU_TIME_LIMIT.min(secs(l.max_cpu_time_ms)),
+        max_cpu_time_limit: secs(l.max_cpu_time_ms),
+        cpu_extra_time: 0.0,
+        max_cpu_extra_time: 0.0,
+        wall_time_limit: submission::DEFAULT_WALL_TIME_LIMIT.min(secs(l.max_timeout_ms)),
+        max_wall_time_limit: secs(l.max_timeout_ms),
+        memory_limit: submission::DEFAULT_MEMORY_LIMIT_KB.min(l.max_memory_mb * 1024),
+        max_memory_limit: l.max_memory_mb * 1024,
+        stack_limit: l.max_memory_mb * 1024,
+        max_stack_limit: l.max_memory_mb * 1024,
+        max_processes_and_or_threads: l.pids_limit,
+        max_max_processes_and_or_threads: l.pids_limit,
+        enable_per_process_and_thread_time_limit: false,
+        allow_enable_per_process_and_thread_time_limit: false,
+        enable_per_process_and_thread_memory_limit: false,
+        allow_enable_per_process_and_thread_memory_limit: false,
+        max_file_size: l.case_output_bytes / 1024,
+        max_max_file_size: l.case_output_bytes / 1024,
+        number_of_runs: 1,
+        max_number_of_runs: submission::MAX_NUMBER_OF_RUNS,
+        redirect_stderr_to_stdout: false,
+        max_extract_size: 0,
+        enable_batched_submissions: true,
+        max_submission_batch_size: MAX_BATCH,
+        submission_cache_duration: 0.0,
+        use_docs_as_homepage: false,
+        enable_network: false,
+        allow_enable_network: false,
+    })
 }
 
 /// `[{id, name}]`, one per Judge0 id execbox runs.
 #[utoipa::path(get, path = "/judge0/languages", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])), responses(
-    (status = 200, description = "The languages", body = Vec<crate::api::schemas::Judge0Language>), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody)))]
-async fn languages(State(st): State<ApiState>, Authed(_): Authed) -> Json<Value> {
-    let mut list: Vec<(u32, String)> = st
+    (status = 200, description = "The languages", body = Vec<Language>), (status = 401, description = "Missing or refused credentials", body = crate::api::error::ErrorBody)))]
+async fn languages(State(st): State<ApiState>, Authed(_): Authed) -> Json<Vec<Language>> {
+    let mut list: Vec<Language> = st
         .runtimes
         .all()
         .iter()
         .filter_map(|rt| rt.judge0.as_ref())
-        .flat_map(|j| j.ids.iter().map(move |id| (*id, j.name.clone())))
+        .flat_map(|j| j.ids.iter().map(move |id| Language { id: i64::from(*id), name: j.name.clone() }))
         .collect();
-    list.sort();
-    Json(Value::Array(list.into_iter().map(|(id, name)| json!({"id": id, "name": name})).collect()))
+    list.sort_by(|a, b| (a.id, &a.name).cmp(&(b.id, &b.name)));
+    Json(list)
 }
 
 #[utoipa::path(get, path = "/judge0/languages/{id}", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
-    params(("id" = String, Path, description = "A Judge0 language id")),
+    params(("id" = i64, Path, description = "A Judge0 language id (another text is no language: 404)")),
     responses(
-        (status = 200, description = "The language", body = crate::api::schemas::Judge0LanguageDetail), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody),
-        (status = 404, description = "No such language", body = crate::api::schemas::ErrorBody)))]
+        (status = 200, description = "The language", body = LanguageDetail), (status = 401, description = "Missing or refused credentials", body = crate::api::error::ErrorBody),
+        (status = 404, description = "No such language", body = crate::api::error::ErrorBody)))]
 async fn language(
     State(st): State<ApiState>,
     Authed(_): Authed,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let rt = id
+) -> Result<Json<LanguageDetail>, ApiError> {
+    let (id, rt) = id
         .parse::<i64>()
         .ok()
-        .and_then(|id| st.runtimes.by_judge0_id(id))
+        .and_then(|n| Some((n, st.runtimes.by_judge0_id(n)?)))
         .ok_or_else(|| ApiError::NotFound(format!("no language with id {id}")))?;
-    let name = rt.judge0.as_ref().map(|j| j.name.clone()).unwrap_or_default();
-    Ok(Json(json!({
-        "id": id.parse::<i64>().unwrap_or_default(),
-        "name": name,
-        "is_archived": false,
-        "source_file": rt.entry("").file,
-        "compile_cmd": rt.compile.as_ref().map(shell_words::join),
-        "run_cmd": shell_words::join(&rt.run),
-    })))
+    Ok(Json(LanguageDetail {
+        id,
+        name: rt.judge0.as_ref().map(|j| j.name.clone()).unwrap_or_default(),
+        is_archived: false,
+        source_file: rt.entry("").file,
+        compile_cmd: rt.compile.as_ref().map(shell_words::join),
+        run_cmd: shell_words::join(&rt.run),
+    }))
 }
 
 #[utoipa::path(get, path = "/judge0/statuses", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])), responses(
-    (status = 200, description = "Judge0's 14 statuses", body = Vec<crate::api::schemas::Judge0Status>), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody)))]
-async fn statuses(Authed(_): Authed) -> Json<Value> {
-    Json(Value::Array(Status::ALL.iter().map(|s| s.json()).collect()))
+    (status = 200, description = "Judge0's 14 statuses", body = Vec<StatusEntry>), (status = 401, description = "Missing or refused credentials", body = crate::api::error::ErrorBody)))]
+async fn statuses(Authed(_): Authed) -> Json<Vec<StatusEntry>> {
+    Json(Status::ALL.into_iter().map(StatusEntry::from).collect())
 }
 
 /// Creates the sessions for `subs` (grouped by source and language, each
@@ -293,7 +238,7 @@ async fn submit_group(
         language: lead.runtime.language.clone(),
         code: lead.source.clone(),
         mode: Mode::Cases,
-        cases: Some(Value::Array(cases)),
+        cases: Some(serde_json::to_value(cases).map_err(ApiError::internal)?),
         checker: Some(Checker::Lines),
         session_name: Some("judge0".into()),
         ..Default::default()
@@ -334,7 +279,7 @@ async fn views(
     who: Option<Uuid>,
     fields: &Fields,
     base64: bool,
-) -> Result<Vec<Option<Value>>, ApiError> {
+) -> Result<Vec<Option<SubmissionView>>, ApiError> {
     let db = st.pool.get().await?;
     let rows = crate::db::judge0::lookup(&db, tokens, who).await?;
     let by_token: HashMap<Uuid, TokenRow> = rows.into_iter().map(|r| (r.token, r)).collect();
@@ -373,20 +318,20 @@ async fn views(
     params(CreateParams), request_body = SubmissionBody,
     responses(
         (status = 201, description = "`{token}`, or with `wait=true` the finished submission",
-            body = crate::api::schemas::Judge0Submission),
-        (status = 400, description = "A bad query", body = crate::api::schemas::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody),
-        (status = 413, description = "Too large", body = crate::api::schemas::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::api::schemas::ErrorBody),
-        (status = 422, description = "A submission execbox cannot run (the message says why)", body = crate::api::schemas::ErrorBody),
-        (status = 429, description = "Rate or concurrency limit", body = crate::api::schemas::ErrorBody),
-        (status = 503, description = "With wait: too much work queued to run it in time (see Retry-After), or no worker ran it in time", body = crate::api::schemas::ErrorBody)))]
+            body = SubmissionView),
+        (status = 400, description = "A bad query", body = crate::api::error::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::error::ErrorBody),
+        (status = 413, description = "Too large", body = crate::api::error::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::api::error::ErrorBody),
+        (status = 422, description = "A submission execbox cannot run (the message says why)", body = crate::api::error::ErrorBody),
+        (status = 429, description = "Rate or concurrency limit", body = crate::api::error::ErrorBody),
+        (status = 503, description = "With wait: too much work queued to run it in time (see Retry-After), or no worker ran it in time", body = crate::api::error::ErrorBody)))]
 async fn create(
     State(st): State<ApiState>,
     Authed(p): Authed,
     headers: HeaderMap,
     q: Result<Query<CreateParams>, axum::extract::rejection::QueryRejection>,
     JsonBody(body): JsonBody<SubmissionBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
     let q = query(q)?;
     let user = sessions::acting_user(p, sessions::named_user(&headers)?)?;
     let (base64, wait) = (flag("base64_encoded", q.base64_encoded.as_deref())?, flag("wait", q.wait.as_deref())?);
@@ -397,7 +342,8 @@ async fn create(
     }
     let token = submit_group(&st, user, Quota::PerUser, std::slice::from_ref(&sub), 0, &[0]).await?.remove(0);
     if !wait {
-        return Ok((StatusCode::CREATED, Json(json!(Judge0Token { token }))));
+        let token = SubmissionView { token: Some(token), ..Default::default() };
+        return Ok((StatusCode::CREATED, Json(token)));
     }
     let l = &st.cfg.limits;
     let limit = Duration::from_millis(l.max_cases_time_ms + l.max_compile_timeout_ms);
@@ -408,18 +354,18 @@ async fn create(
 }
 
 #[utoipa::path(get, path = "/judge0/submissions/{token}", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
-    params(("token" = String, Path, description = "The submission's token"), ViewParams),
+    params(("token" = Uuid, Path, description = "The submission's token (another text is no submission: 404)"), ViewParams),
     responses(
-        (status = 200, description = "The submission", body = crate::api::schemas::Judge0Submission),
-        (status = 400, description = "A bad query", body = crate::api::schemas::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody),
-        (status = 404, description = "No such submission of the caller's", body = crate::api::schemas::ErrorBody),
-        (status = 422, description = "Unknown fields", body = crate::api::schemas::ErrorBody)))]
+        (status = 200, description = "The submission", body = SubmissionView),
+        (status = 400, description = "A bad query", body = crate::api::error::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::error::ErrorBody),
+        (status = 404, description = "No such submission of the caller's", body = crate::api::error::ErrorBody),
+        (status = 422, description = "Unknown fields", body = crate::api::error::ErrorBody)))]
 async fn get_one(
     State(st): State<ApiState>,
     Authed(p): Authed,
     Path(token): Path<String>,
     q: Result<Query<ViewParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SubmissionView>, ApiError> {
     let q = query(q)?;
     let base64 = flag("base64_encoded", q.base64_encoded.as_deref())?;
     let fields = Fields::parse(q.fields.as_deref()).map_err(ApiError::Unprocessable)?;
@@ -428,34 +374,25 @@ async fn get_one(
     views(&st, &[id], owner(p), &fields, base64).await?.remove(0).map(Json).ok_or_else(not_found)
 }
 
-/// `{"submissions": [...]}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BatchBody {
-    #[schema(min_items = 1, max_items = 20)]
-    #[serde(deserialize_with = "crate::api::json::object::list")]
-    submissions: Vec<SubmissionBody>,
-}
-
 /// Up to 20 submissions; those sharing source and language run as one
 /// session, compiled once.
 #[utoipa::path(post, path = "/judge0/submissions/batch", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
     params(EncodingParams), request_body = BatchBody,
     responses(
         (status = 201, description = "A token per submission, in order (or why its session could not be made)",
-            body = Vec<Judge0BatchItem>),
-        (status = 400, description = "A bad query", body = crate::api::schemas::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody),
-        (status = 413, description = "Too large", body = crate::api::schemas::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::api::schemas::ErrorBody),
-        (status = 422, description = "Not 1 to 20 submissions, or one execbox cannot run (its index says which)", body = crate::api::schemas::ErrorBody),
-        (status = 429, description = "Rate or concurrency limit", body = crate::api::schemas::ErrorBody)))]
+            body = Vec<BatchItem>),
+        (status = 400, description = "A bad query", body = crate::api::error::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::error::ErrorBody),
+        (status = 413, description = "Too large", body = crate::api::error::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::api::error::ErrorBody),
+        (status = 422, description = "Not 1 to 20 submissions, or one execbox cannot run (its index says which)", body = crate::api::error::ErrorBody),
+        (status = 429, description = "Rate or concurrency limit", body = crate::api::error::ErrorBody)))]
 async fn create_batch(
     State(st): State<ApiState>,
     Authed(p): Authed,
     headers: HeaderMap,
     q: Result<Query<EncodingParams>, axum::extract::rejection::QueryRejection>,
     JsonBody(body): JsonBody<BatchBody>,
-) -> Result<(StatusCode, Json<Vec<Judge0BatchItem>>), ApiError> {
+) -> Result<(StatusCode, Json<Vec<BatchItem>>), ApiError> {
     let q = query(q)?;
     let user = sessions::acting_user(p, sessions::named_user(&headers)?)?;
     let base64 = flag("base64_encoded", q.base64_encoded.as_deref())?;
@@ -472,12 +409,12 @@ async fn create_batch(
         .collect::<Result<_, _>>()
         .map_err(ApiError::Unprocessable)?;
     sessions::admit(&st, &st.pool.get().await?, user).await?;
-    let out: Vec<Judge0BatchItem> = submit(&st, user, &valid)
+    let out: Vec<BatchItem> = submit(&st, user, &valid)
         .await
         .into_iter()
         .map(|t| match t {
-            Ok(token) => Judge0BatchItem::Token { token },
-            Err(error) => Judge0BatchItem::Error { error },
+            Ok(token) => BatchItem::Token { token },
+            Err(error) => BatchItem::Error { error },
         })
         .collect();
     Ok((StatusCode::CREATED, Json(out)))
@@ -486,14 +423,14 @@ async fn create_batch(
 #[utoipa::path(get, path = "/judge0/submissions/batch", tag = "judge0", security(("bearer" = []), ("api_key" = []), ("auth_token" = [])),
     params(BatchParams),
     responses(
-        (status = 200, description = "The submissions, in the tokens' order", body = crate::api::schemas::Judge0Submissions),
-        (status = 400, description = "A bad query", body = crate::api::schemas::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::schemas::ErrorBody),
-        (status = 422, description = "Unknown fields", body = crate::api::schemas::ErrorBody)))]
+        (status = 200, description = "The submissions, in the tokens' order", body = Submissions),
+        (status = 400, description = "A bad query", body = crate::api::error::ErrorBody), (status = 401, description = "Missing or refused credentials", body = crate::api::error::ErrorBody),
+        (status = 422, description = "Unknown fields", body = crate::api::error::ErrorBody)))]
 async fn get_batch(
     State(st): State<ApiState>,
     Authed(p): Authed,
     q: Result<Query<BatchParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Submissions>, ApiError> {
     let q = query(q)?;
     let base64 = flag("base64_encoded", q.base64_encoded.as_deref())?;
     let fields = Fields::parse(q.fields.as_deref()).map_err(ApiError::Unprocessable)?;
@@ -505,6 +442,5 @@ async fn get_batch(
     if tokens.len() > MAX_BATCH {
         return Err(ApiError::BadRequest(format!("at most {MAX_BATCH} tokens at once")));
     }
-    let views = views(&st, &tokens, owner(p), &fields, base64).await?;
-    Ok(Json(json!({"submissions": views})))
+    Ok(Json(Submissions { submissions: views(&st, &tokens, owner(p), &fields, base64).await? }))
 }

@@ -1,8 +1,6 @@
 //! Judge0's submission statuses, and which one a submission has: from its
 //! session's status and end reason and its runs' case results. Pure.
 
-use serde_json::{json, Value};
-
 use crate::model::{CaseStatus, EndReason, SessionStatus};
 
 /// Judge0 CE 1.13.1's statuses.
@@ -63,11 +61,6 @@ impl Status {
             Status::InternalError => "Internal Error",
             Status::ExecFormatError => "Exec Format Error",
         }
-    }
-
-    /// `{id, description}`, as Judge0 sends it.
-    pub(crate) fn json(self) -> Value {
-        json!({"id": self.id(), "description": self.description()})
     }
 }
 
@@ -156,6 +149,6 @@ mod tests {
     fn the_table_is_judge0s() {
         let ids: Vec<u8> = Status::ALL.iter().map(|s| s.id()).collect();
         assert_eq!(ids, (1..=14).collect::<Vec<u8>>());
-        assert_eq!(Status::Nzec.json(), json!({"id": 11, "description": "Runtime Error (NZEC)"}));
+        assert_eq!(Status::Nzec.description(), "Runtime Error (NZEC)");
     }
 }

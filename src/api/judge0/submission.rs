@@ -3,10 +3,9 @@
 //! arguments, limits) each of its runs is.
 
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
 
+use super::wire::SubmissionBody;
 use crate::config::Limits;
 use crate::runtimes::{Runtime, Runtimes};
 
@@ -17,70 +16,17 @@ pub(crate) const DEFAULT_MEMORY_LIMIT_KB: u64 = 128_000;
 /// Most runs (`number_of_runs`) of one submission.
 pub(crate) const MAX_NUMBER_OF_RUNS: i64 = 20;
 
-/// The body of `POST /submissions` (and each of a batch's). Limits the
-/// server's settings bound (`language_id`'s ids, the time and memory
-/// maxima) are filled into the OpenAPI document by `openapi::document`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = Judge0SubmissionRequest)]
-pub(crate) struct SubmissionBody {
-    /// The program (base64 with `base64_encoded=true`).
-    #[schema(pattern = r"^[^\x00]*$")]
-    pub source_code: String,
-    /// A Judge0 language id (see `GET /languages`).
-    #[serde(deserialize_with = "crate::api::json::integer::required")]
-    pub language_id: i64,
-    /// Not supported: absent, null or empty.
-    #[schema(max_length = 0)]
-    pub compiler_options: Option<String>,
-    /// Split into arguments as a POSIX shell would; text a shell could not
-    /// split (an unmatched quote) is split at whitespace.
-    #[schema(pattern = r"^[^\x00]*$")]
-    pub command_line_arguments: Option<String>,
-    #[schema(pattern = r"^[^\x00]*$")]
-    pub stdin: Option<String>,
-    /// With it, each run is judged (`lines`: trailing whitespace ignored).
-    #[schema(pattern = r"^[^\x00]*$")]
+/// One run of a submission as a `cases` element (see `model::cases`),
+/// written into its session's request and read back by the view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Case {
+    pub stdin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_output: Option<String>,
-    /// CPU seconds per run.
-    #[schema(exclusive_minimum = 0.0)]
-    pub cpu_time_limit: Option<f64>,
-    /// Accepted, not applied: the CPU limit is exact.
-    #[schema(minimum = 0.0)]
-    pub cpu_extra_time: Option<f64>,
-    /// Wall-clock seconds per run.
-    #[schema(exclusive_minimum = 0.0)]
-    pub wall_time_limit: Option<f64>,
-    /// KB per run.
-    pub memory_limit: Option<f64>,
-    /// Accepted, not applied: the sandbox's memory limit covers the stack.
-    #[serde(default, deserialize_with = "crate::api::json::integer::optional")]
-    #[schema(minimum = 1)]
-    pub stack_limit: Option<i64>,
-    /// Accepted, not applied: the sandbox's process limit holds.
-    #[serde(default, deserialize_with = "crate::api::json::integer::optional")]
-    #[schema(minimum = 1)]
-    pub max_processes_and_or_threads: Option<i64>,
-    /// Only false: limits hold for the whole sandbox.
-    pub enable_per_process_and_thread_time_limit: Option<bool>,
-    /// Only false: limits hold for the whole sandbox.
-    pub enable_per_process_and_thread_memory_limit: Option<bool>,
-    /// Accepted, not applied: each run's output is capped by the server.
-    #[serde(default, deserialize_with = "crate::api::json::integer::optional")]
-    #[schema(minimum = 1)]
-    pub max_file_size: Option<i64>,
-    pub redirect_stderr_to_stdout: Option<bool>,
-    /// Only false: sandboxes have no network.
-    pub enable_network: Option<bool>,
-    #[serde(default, deserialize_with = "crate::api::json::integer::optional")]
-    #[schema(minimum = 1, maximum = 20)]
-    pub number_of_runs: Option<i64>,
-    /// Not supported (poll, or send `wait=true`): absent, null or empty.
-    #[schema(max_length = 0)]
-    pub callback_url: Option<String>,
-    /// Not supported: absent, null or empty.
-    #[schema(max_length = 0)]
-    pub additional_files: Option<String>,
+    pub args: Vec<String>,
+    pub timeout_ms: i64,
+    pub cpu_time_limit_ms: i64,
+    pub memory_limit_mb: u64,
 }
 
 /// A submission execbox can run.
@@ -89,8 +35,8 @@ pub(crate) struct Submission<'a> {
     pub runtime: &'a Runtime,
     pub language_id: i64,
     pub source: String,
-    /// One run's case (a `cases` element).
-    pub case: Value,
+    /// Each of its runs.
+    pub case: Case,
     pub runs: i32,
     pub redirect_stderr_to_stdout: bool,
 }
@@ -178,17 +124,14 @@ impl SubmissionBody {
         if !kb.is_finite() || kb < min_kb as f64 || kb > max_kb as f64 {
             return Err(format!("memory_limit must be between {min_kb} and {max_kb} KB"));
         }
-        let memory_mb = (kb / 1024.0).ceil() as i64;
-        let mut case = json!({
-            "stdin": stdin.unwrap_or_default(),
-            "args": args,
-            "timeout_ms": wall_ms,
-            "cpu_time_limit_ms": cpu_ms,
-            "memory_limit_mb": memory_mb,
-        });
-        if let Some(e) = expected {
-            case["expected_output"] = json!(e);
-        }
+        let case = Case {
+            stdin: stdin.unwrap_or_default(),
+            expected_output: expected,
+            args,
+            timeout_ms: wall_ms,
+            cpu_time_limit_ms: cpu_ms,
+            memory_limit_mb: (kb / 1024.0).ceil() as u64,
+        };
         Ok(Submission {
             runtime,
             language_id,
@@ -202,6 +145,8 @@ impl SubmissionBody {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
 
     fn body(v: Value) -> SubmissionBody {
@@ -218,18 +163,25 @@ mod tests {
         }));
         let s = b.parse(true, &runtimes, &l).unwrap();
         assert_eq!((s.runtime.language.as_str(), s.source.as_str(), s.runs), ("python", "print(1)", 3));
-        assert_eq!(
-            s.case,
-            json!({"stdin": "5", "expected_output": "1\n", "args": ["a", "b c"], "timeout_ms": 10000,
-                   "cpu_time_limit_ms": 1500, "memory_limit_mb": 64})
-        );
+        let case = Case {
+            stdin: "5".into(),
+            expected_output: Some("1\n".into()),
+            args: vec!["a".into(), "b c".into()],
+            timeout_ms: 10000,
+            cpu_time_limit_ms: 1500,
+            memory_limit_mb: 64,
+        };
+        assert_eq!(s.case, case);
         let plain = body(json!({"source_code": "print(1)", "language_id": 54, "command_line_arguments": "'open x"}))
             .parse(false, &runtimes, &l)
             .unwrap();
-        assert_eq!(plain.case["args"], json!(["'open", "x"]));
         assert_eq!(plain.runtime.language, "cpp");
-        assert_eq!(plain.case["memory_limit_mb"], 125);
-        assert!(plain.case.get("expected_output").is_none());
+        // As the `cases` column holds it: unquoted words, the memory limit
+        // rounded up to MB, no expected output (not judged).
+        assert_eq!(
+            serde_json::to_value(&plain.case).unwrap(),
+            json!({"stdin": "", "args": ["'open", "x"], "timeout_ms": 10000, "cpu_time_limit_ms": 5000, "memory_limit_mb": 125})
+        );
     }
 
     #[test]

@@ -4,9 +4,10 @@
 
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
 
 use super::status::{status, Run, Status};
+use super::submission::Case;
+use super::wire::{Language, StatusEntry, SubmissionView};
 use crate::db::judge0::TokenRow;
 use crate::model::CaseStatus;
 
@@ -117,28 +118,24 @@ pub(crate) struct Extras {
     pub interleaved: Option<String>,
 }
 
-fn seconds(ms: f64) -> Value {
-    json!(format!("{:.3}", ms / 1000.0))
+/// Milliseconds as Judge0 writes seconds: text with three decimals.
+fn seconds(ms: f64) -> String {
+    format!("{:.3}", ms / 1000.0)
 }
 
-fn when(t: chrono::DateTime<chrono::Utc>) -> Value {
-    json!(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// The submission's fields.
-pub(crate) fn view(row: &TokenRow, extras: &Extras, fields: &Fields, base64: bool) -> Value {
-    let text = |s: Option<&str>| match s {
-        None => Value::Null,
-        Some(s) if base64 => json!(base64::engine::general_purpose::STANDARD.encode(s)),
-        Some(s) => json!(s),
-    };
+pub(crate) fn view(row: &TokenRow, extras: &Extras, fields: &Fields, base64: bool) -> SubmissionView {
+    let text = |s: &str| if base64 { base64::engine::general_purpose::STANDARD.encode(s) } else { s.to_string() };
     let runs: Vec<RunResult> =
         row.results.as_ref().and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or_default();
     let decided: Vec<Run<'_>> = runs.iter().map(|r| Run { status: r.status, signal: r.signal.as_deref() }).collect();
     let st = status(row.status, row.end_reason, &decided);
     let first = runs.first();
-    let done = row.status.is_done();
-    let case = row.case.as_ref();
+    let case: Option<Case> = row.case.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok());
     let n = runs.len().max(1) as f64;
     let average = |f: fn(&RunResult) -> Option<f64>| {
         let v: Vec<f64> = runs.iter().filter_map(f).collect();
@@ -159,63 +156,69 @@ pub(crate) fn view(row: &TokenRow, extras: &Extras, fields: &Fields, base64: boo
         .and_then(|r| r.signal.as_deref())
         .and_then(|s| s.parse::<nix::sys::signal::Signal>().ok())
         .map(|s| s as i32);
-    let limit = |key: &str| case.and_then(|c| c.get(key)).and_then(Value::as_f64);
-    let mut all = Map::new();
-    let mut put = |k: &str, v: Value| {
-        if fields.wants(k) {
-            all.insert(k.to_string(), v);
-        }
-    };
-    put("token", json!(row.token));
-    put("source_code", text(Some(&row.code)));
-    put("language_id", json!(row.language_id));
-    put("language", json!({"id": row.language_id, "name": extras.language_name}));
-    put("stdin", text(case.and_then(|c| c["stdin"].as_str())));
-    put("expected_output", text(case.and_then(|c| c.get("expected_output")).and_then(Value::as_str)));
-    put("stdout", text(stdout));
-    put("stderr", text(stderr));
-    put("compile_output", text(extras.compile_output.as_deref().filter(|c| !c.is_empty())));
-    put("message", json!(message));
-    put("status", st.json());
-    put("status_id", json!(st.id()));
-    put("exit_code", json!(decisive.and_then(|r| r.exit_code)));
-    put("exit_signal", json!(signal_number));
-    put("time", average(|r| r.time_ms).map_or(Value::Null, seconds));
-    put("wall_time", average(|r| r.wall_ms).map_or(Value::Null, seconds));
-    put("memory", json!(runs.iter().filter_map(|r| r.memory_kb).max()));
-    put("created_at", when(row.created_at));
-    put("finished_at", if done { row.finished_at.map_or(Value::Null, when) } else { Value::Null });
-    put("number_of_runs", json!(row.runs));
-    put("cpu_time_limit", limit("cpu_time_limit_ms").map_or(Value::Null, |ms| json!(ms / 1000.0)));
-    put("cpu_extra_time", json!(0.0));
-    put("wall_time_limit", limit("timeout_ms").map_or(Value::Null, |ms| json!(ms / 1000.0)));
-    put("memory_limit", limit("memory_limit_mb").map_or(Value::Null, |mb| json!((mb * 1024.0) as u64)));
-    put("stack_limit", Value::Null);
-    put("max_processes_and_or_threads", Value::Null);
-    put("enable_per_process_and_thread_time_limit", json!(false));
-    put("enable_per_process_and_thread_memory_limit", json!(false));
-    put("max_file_size", Value::Null);
-    put("compiler_options", Value::Null);
-    put(
-        "command_line_arguments",
-        case.and_then(|c| c["args"].as_array()).filter(|a| !a.is_empty()).map_or(Value::Null, |a| {
-            let words: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
-            json!(shell_words::join(words))
-        }),
-    );
-    put("redirect_stderr_to_stdout", json!(row.redirect));
-    put("callback_url", Value::Null);
-    put("additional_files", Value::Null);
-    put("enable_network", json!(false));
-    Value::Object(all)
+    // Each field is computed only when asked for; one not asked for is
+    // absent (None), one without a value null (Some(None)).
+    macro_rules! asked {
+        ($($field:ident: $value:expr,)*) => {
+            SubmissionView { $($field: fields.wants(stringify!($field)).then(|| $value),)* }
+        };
+    }
+    asked! {
+        token: row.token,
+        source_code: text(&row.code),
+        language_id: i64::from(row.language_id),
+        language: Language { id: i64::from(row.language_id), name: extras.language_name.clone() },
+        stdin: case.as_ref().map(|c| text(&c.stdin)),
+        expected_output: case.as_ref().and_then(|c| c.expected_output.as_deref()).map(text),
+        stdout: stdout.map(text),
+        stderr: stderr.map(text),
+        compile_output: extras.compile_output.as_deref().filter(|c| !c.is_empty()).map(text),
+        message: message,
+        status: StatusEntry::from(st),
+        status_id: st.id(),
+        exit_code: decisive.and_then(|r| r.exit_code),
+        exit_signal: signal_number,
+        time: average(|r| r.time_ms).map(seconds),
+        wall_time: average(|r| r.wall_ms).map(seconds),
+        memory: runs.iter().filter_map(|r| r.memory_kb).max(),
+        created_at: when(row.created_at),
+        finished_at: row.finished_at.filter(|_| row.status.is_done()).map(when),
+        number_of_runs: row.runs,
+        cpu_time_limit: case.as_ref().map(|c| c.cpu_time_limit_ms as f64 / 1000.0),
+        cpu_extra_time: 0.0,
+        wall_time_limit: case.as_ref().map(|c| c.timeout_ms as f64 / 1000.0),
+        memory_limit: case.as_ref().map(|c| c.memory_limit_mb * 1024),
+        stack_limit: None,
+        max_processes_and_or_threads: None,
+        enable_per_process_and_thread_time_limit: false,
+        enable_per_process_and_thread_memory_limit: false,
+        max_file_size: None,
+        compiler_options: None,
+        command_line_arguments: case.as_ref().filter(|c| !c.args.is_empty()).map(|c| shell_words::join(&c.args)),
+        redirect_stderr_to_stdout: row.redirect,
+        callback_url: None,
+        additional_files: None,
+        enable_network: false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
+    use crate::model::cases::CaseResult;
     use crate::model::{EndReason, SessionStatus};
 
     fn row(status: SessionStatus, results: Option<Value>) -> TokenRow {
+        let case = Case {
+            stdin: "5".into(),
+            expected_output: None,
+            args: vec!["a b".into()],
+            timeout_ms: 2000,
+            cpu_time_limit_ms: 1500,
+            memory_limit_mb: 64,
+        };
         TokenRow {
             token: uuid::Uuid::nil(),
             session_id: uuid::Uuid::nil(),
@@ -227,13 +230,37 @@ mod tests {
             end_reason: status.is_done().then_some(EndReason::Exit),
             error: None,
             code: "print(1)".into(),
-            case: Some(
-                json!({"stdin": "5", "args": ["a b"], "timeout_ms": 2000, "cpu_time_limit_ms": 1500, "memory_limit_mb": 64}),
-            ),
+            case: Some(serde_json::to_value(case).unwrap()),
             results,
             created_at: chrono::DateTime::from_timestamp(1_700_000_000, 123_000_000).unwrap(),
             finished_at: None,
         }
+    }
+
+    /// A run's result, printing `1`.
+    fn result(status: CaseStatus, signal: Option<&str>, (time_ms, wall_ms, memory_kb): (f64, f64, u64)) -> CaseResult {
+        CaseResult {
+            name: "c".into(),
+            status,
+            exit_code: signal.is_none().then_some(0),
+            signal: signal.map(String::from),
+            time_ms: Some(time_ms),
+            wall_ms: Some(wall_ms),
+            memory_kb: Some(memory_kb),
+            stdout: "1\n".into(),
+            stderr: String::new(),
+            message: signal.map(|s| format!("the program ended with killed by {s}")),
+            truncated: false,
+        }
+    }
+
+    /// The runs' results as the session records them.
+    fn recorded(runs: &[CaseResult]) -> Option<Value> {
+        Some(serde_json::to_value(runs).unwrap())
+    }
+
+    fn text(s: &str) -> Option<Option<String>> {
+        Some(Some(s.into()))
     }
 
     #[test]
@@ -254,56 +281,56 @@ mod tests {
 
     #[test]
     fn a_finished_submission_as_judge0_shows_it() {
-        let results = json!([
-            {"name": "case 1", "status": "accepted", "exitCode": 0, "signal": null, "timeMs": 10.0, "wallMs": 20.0, "memoryKb": 900, "stdout": "1\n", "stderr": "", "message": null},
-            {"name": "case 2", "status": "accepted", "exitCode": 0, "signal": null, "timeMs": 30.0, "wallMs": 40.0, "memoryKb": 1000, "stdout": "1\n", "stderr": "", "message": null}
+        let results = recorded(&[
+            result(CaseStatus::Accepted, None, (10.0, 20.0, 900)),
+            result(CaseStatus::Accepted, None, (30.0, 40.0, 1000)),
         ]);
-        let v = view(
-            &row(SessionStatus::Completed, Some(results)),
-            &Extras::default(),
-            &Fields::parse(Some("*")).unwrap(),
-            true,
-        );
-        assert_eq!(v["status"], json!({"id": 3, "description": "Accepted"}));
-        assert_eq!(v["stdout"], "MQo=");
-        assert_eq!(v["stderr"], Value::Null);
+        let all = Fields::parse(Some("*")).unwrap();
+        let v = view(&row(SessionStatus::Completed, results), &Extras::default(), &all, true);
+        assert_eq!(v.status, Some(StatusEntry { id: 3, description: "Accepted" }));
+        assert_eq!((v.stdout, v.stderr), (text("MQo="), Some(None)));
+        assert_eq!((v.time, v.wall_time, v.memory), (text("0.020"), text("0.030"), Some(Some(1000))));
+        assert_eq!((v.source_code, v.stdin), (Some("cHJpbnQoMSk=".into()), text("NQ==")));
+        assert_eq!(v.command_line_arguments, text("'a b'"));
         assert_eq!(
-            (v["time"].as_str(), v["wall_time"].as_str(), v["memory"].as_u64()),
-            (Some("0.020"), Some("0.030"), Some(1000))
+            (v.cpu_time_limit, v.wall_time_limit, v.memory_limit),
+            (Some(Some(1.5)), Some(Some(2.0)), Some(Some(65536)))
         );
-        assert_eq!(v["source_code"], "cHJpbnQoMSk=");
-        assert_eq!(v["stdin"], "NQ==");
-        assert_eq!(v["command_line_arguments"], "'a b'");
-        assert_eq!(
-            (v["cpu_time_limit"].as_f64(), v["wall_time_limit"].as_f64(), v["memory_limit"].as_u64()),
-            (Some(1.5), Some(2.0), Some(65536))
-        );
-        assert_eq!(v["created_at"], "2023-11-14T22:13:20.123Z");
-        assert_eq!(v.as_object().unwrap().len(), ALL_FIELDS.len());
+        assert_eq!(v.created_at.as_deref(), Some("2023-11-14T22:13:20.123Z"));
+    }
+
+    #[test]
+    fn every_field_is_shown_when_all_are_asked_for() {
+        let all = Fields::parse(Some("*")).unwrap();
+        let v = view(&row(SessionStatus::Pending, None), &Extras::default(), &all, false);
+        let shown = serde_json::to_value(v).unwrap();
+        let mut names: Vec<&str> = shown.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = ALL_FIELDS.to_vec();
+        names.sort();
+        want.sort();
+        assert_eq!(names, want);
     }
 
     #[test]
     fn runtime_errors_carry_the_signal_number_and_message() {
-        let results = json!([{"name": "c", "status": "runtime_error", "exitCode": null, "signal": "SIGSEGV", "timeMs": 1.0, "wallMs": 1.0, "memoryKb": 5, "stdout": "", "stderr": "boom", "message": "the program ended with killed by SIGSEGV"}]);
-        let v = view(
-            &row(SessionStatus::Completed, Some(results)),
-            &Extras::default(),
-            &Fields::parse(None).unwrap(),
-            false,
-        );
-        assert_eq!(v["status"]["id"], 7);
-        assert_eq!(v["stderr"], "boom");
-        assert!(v.get("exit_signal").is_none(), "not asked for");
-        let all = Fields::parse(Some("exit_signal,exit_code")).unwrap();
-        let results = json!([{"name": "c", "status": "runtime_error", "exitCode": null, "signal": "SIGSEGV", "timeMs": 1.0, "wallMs": 1.0, "memoryKb": 5, "stdout": "", "stderr": "", "message": null}]);
-        let v = view(&row(SessionStatus::Completed, Some(results)), &Extras::default(), &all, false);
-        assert_eq!(v, json!({"exit_signal": 11, "exit_code": null}));
+        let crashed =
+            CaseResult { stderr: "boom".into(), ..result(CaseStatus::RuntimeError, Some("SIGSEGV"), (1.0, 1.0, 5)) };
+        let results = recorded(&[crashed]);
+        let row = row(SessionStatus::Completed, results);
+        let v = view(&row, &Extras::default(), &Fields::parse(None).unwrap(), false);
+        assert_eq!(v.status.map(|s| s.id), Some(7));
+        assert_eq!(v.stderr, text("boom"));
+        assert_eq!(v.message, text("the program ended with killed by SIGSEGV"));
+        assert_eq!(v.exit_signal, None, "not asked for");
+        let two = Fields::parse(Some("exit_signal,exit_code")).unwrap();
+        let v = view(&row, &Extras::default(), &two, false);
+        assert_eq!(v, SubmissionView { exit_signal: Some(Some(11)), exit_code: Some(None), ..Default::default() });
     }
 
     #[test]
     fn a_waiting_submission_is_in_queue() {
         let v = view(&row(SessionStatus::Pending, None), &Extras::default(), &Fields::parse(None).unwrap(), false);
-        assert_eq!(v["status"]["id"], 1);
-        assert_eq!((v["stdout"].clone(), v["time"].clone()), (Value::Null, Value::Null));
+        assert_eq!(v.status.map(|s| s.id), Some(1));
+        assert_eq!((v.stdout, v.time), (Some(None), Some(None)));
     }
 }
