@@ -87,8 +87,12 @@ impl Modify for Credentials {
 #[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses(
     (status = 200, description = "OpenAPI 3.1", body = Object),
 ))]
-pub(crate) async fn serve(State(st): State<ApiState>) -> Json<Value> {
-    Json(document(&st.runtimes, &st.cfg.limits))
+pub(crate) async fn serve(
+    State(st): State<ApiState>,
+) -> Result<Json<utoipa::openapi::OpenApi>, super::error::ApiError> {
+    let doc = serde_json::from_value(document(&st.runtimes, &st.cfg.limits))
+        .map_err(|e| super::error::ApiError::internal(format!("the filled-in document is not OpenAPI: {e}")))?;
+    Ok(Json(doc))
 }
 
 /// The document for a server with these runtimes and limits.
@@ -105,7 +109,8 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
     let mut judge0_ids: Vec<u32> =
         runtimes.all().iter().filter_map(|rt| rt.judge0.as_ref()).flat_map(|j| j.ids.iter().copied()).collect();
     judge0_ids.sort();
-    let secs = |ms: u64| ms as f64 / 1000.0;
+    // Whole seconds as integers: the same number as OpenAPI's reader keeps it.
+    let secs = |ms: u64| if ms.is_multiple_of(1000) { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) };
     let only_false = json!({"type": ["boolean", "null"], "enum": [false, null]});
     let patches = [
         ("RunBackendRequest", "language", json!({"enum": languages})),
@@ -157,6 +162,9 @@ mod tests {
     fn the_servers_languages_and_limits_are_filled_in() {
         let l = Limits::default();
         let doc = document(&Runtimes::builtin(), &l);
+        // What is served: the filled-in document read back as OpenAPI, nothing lost.
+        let served: utoipa::openapi::OpenApi = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(serde_json::to_value(served).unwrap(), doc);
         let schemas = &doc["components"]["schemas"];
         let languages = schemas["PistonExecuteRequest"]["properties"]["language"]["enum"].as_array().unwrap();
         assert!(languages.contains(&json!("python")) && languages.contains(&json!("py")), "{languages:?}");
