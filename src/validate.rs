@@ -31,7 +31,19 @@ pub(crate) struct ValidationResult {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub compile_error: Option<String>,
     #[serde(flatten, skip_serializing_if = "Option::is_none", default)]
+    #[schema(schema_with = statistics_when_timed)]
     pub statistics: Option<Statistics>,
+}
+
+/// The statistics' fields, present only for a benchmark: flattened into the
+/// result, so absent (never null) otherwise.
+fn statistics_when_timed() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::{schema::Schema, RefOr};
+    let mut schema = <Statistics as utoipa::PartialSchema>::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        object.required.clear();
+    }
+    schema
 }
 
 /// Benchmark timings in milliseconds: the seed's `meanExecutionTime` and
