@@ -5,7 +5,6 @@
 //! answer checked; the node's peak database connections (its pool and its
 //! one LISTEN, from `pg_stat_activity`) and resident memory.
 
-use crate::db::Sql;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,15 +57,8 @@ pub(super) async fn measure(database: &Database) -> anyhow::Result<Value> {
         let c = database.connect().await?;
         tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
             loop {
-                if let Ok(row) = c
-                    .fetch_one(
-                        "select count(*) from pg_stat_activity
-                         where datname = current_database() and application_name = 'execbox api'",
-                        &[],
-                    )
-                    .await
-                {
-                    conns.fetch_max(row.get(0), Ordering::Relaxed);
+                if let Ok(n) = crate::db::bench::api_connections(&c).await {
+                    conns.fetch_max(n, Ordering::Relaxed);
                 }
                 if let Some(k) = super::rss_kb(pid) {
                     kb.fetch_max(k, Ordering::Relaxed);

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::cli::target::Target;
 use crate::config::{Config, Statements};
-use crate::db::{Database, Sql};
+use crate::db::Database;
 use crate::model::Request;
 
 mod api;
@@ -102,7 +102,7 @@ struct Done {
 impl Done {
     async fn open(db: &Database) -> anyhow::Result<Done> {
         let (client, mut rx) = db.connect_listening().await?;
-        client.batch("LISTEN execbox_done").await?;
+        crate::db::bench::listen(&client, "execbox_done").await?;
         let ended = std::sync::Arc::new((std::sync::Mutex::new(HashMap::new()), tokio::sync::Notify::new()));
         let e = ended.clone();
         tokio::spawn(async move {
@@ -232,7 +232,7 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
     let database = target.db.clone();
     let mut db = database.connect().await?;
     let user = Uuid::new_v4();
-    db.exec("insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', 'bench@execbox.local')", &[&user])
+    crate::db::user::ensure_user(&db, user, "bench@execbox.local")
         .await
         .context("creating the bench user (the database needs the Supabase auth schema)")?;
     let done = Done::open(&database).await?;
@@ -382,13 +382,11 @@ async fn statement_round_trip(database: &Database, mode: Statements) -> anyhow::
     let pool = database.clone().with_statements(mode).pool(1)?;
     let db = pool.get().await?;
     let (id, user) = (Uuid::new_v4(), Option::<Uuid>::None);
-    let sql = "select status, end_reason, exit_code, error, usage from public.backend_execution_sessions
-               where id = $1 and ($2::uuid is null or user_id = $2)";
-    db.fetch(sql, &[&id, &user]).await?;
+    crate::db::bench::state_read(&db, id, user).await?;
     let mut us = Vec::with_capacity(STATEMENTS_N);
     for _ in 0..STATEMENTS_N {
         let t = Instant::now();
-        db.fetch(sql, &[&id, &user]).await?;
+        crate::db::bench::state_read(&db, id, user).await?;
         us.push(t.elapsed().as_secs_f64() * 1e6);
     }
     us.sort_by(f64::total_cmp);
@@ -424,9 +422,7 @@ async fn cases_session(
     let t0 = Instant::now();
     let id = crate::db::user::submit(db, user, &req).await?;
     let t1 = done.wait_for(id, Duration::from_secs(600)).await?;
-    let row =
-        db.fetch_one("select status, result from public.backend_execution_sessions where id = $1", &[&id]).await?;
-    let (status, result): (String, Option<Value>) = (row.get(0), row.get(1));
+    let (status, result) = crate::db::bench::status_and_result(db, id).await?;
     let passed = result.as_ref().and_then(|r| r["passed"].as_u64()).unwrap_or(0);
     anyhow::ensure!(
         status == "completed" && passed == n as u64,
@@ -539,10 +535,7 @@ async fn claim_path(db: &mut Client, done: &Done, user: Uuid, n: usize) -> anyho
         let id = submit(db, user, "import time\nprint(repr(time.time()))").await?;
         let committed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
         done.wait_for(id, Duration::from_secs(60)).await?;
-        let printed: String = db
-            .fetch_one("select message from public.execution_logs where session_id = $1 and seq = 1", &[&id])
-            .await?
-            .get(0);
+        let printed = crate::db::bench::first_line(db, id).await?;
         let printed: f64 = printed.trim().parse().context("the program's clock")?;
         ms.push((printed - committed) * 1000.0);
     }
@@ -562,40 +555,23 @@ async fn ingestion(
     let t0 = Instant::now();
     let id = submit(db, user, &code).await?;
     done.wait_for(id, Duration::from_secs(600)).await?;
-    let row = db
-        .fetch_one(
-            "select count(*), extract(epoch from max(created_at) - min(created_at))::float8 from public.execution_logs where session_id = $1",
-            &[&id],
-        )
-        .await?;
-    let (rows, span): (i64, f64) = (row.get(0), row.get(1));
+    let (rows, span) = crate::db::bench::rows_and_span(db, id).await?;
     let total_s = t0.elapsed().as_secs_f64();
     // Realtime messages the output cost: Postgres Changes sends one per row
     // (per listening client); Broadcast from Database one per batch chunk.
-    let broadcasts: Option<i64> = db
-        .fetch_one(
-            "select case when to_regclass('realtime.messages') is null then null
-                    else (select count(*) from realtime.messages where topic = 'session:' || $1::text and event = 'logs') end",
-            &[&id.to_string()],
-        )
-        .await?
-        .get(0);
+    let broadcasts = crate::db::bench::broadcasts(db, id).await?;
     let batched = rows as f64 / span.max(1e-3);
     // The baseline: one INSERT per line, as a naive worker does.
     let baseline_rows = 3000usize;
     let t = Instant::now();
     for i in 0..baseline_rows {
-        db.exec(
-            "insert into public.execution_logs (session_id, user_id, seq, stream, level, message) values ($1, $2, $3, 'stdout', 'info', $4)",
-            &[&id, &user, &(rows as i32 + 1 + i as i32), &i.to_string()],
-        )
-        .await?;
+        crate::db::bench::insert_line(db, id, user, rows as i32 + 1 + i as i32, &i.to_string()).await?;
     }
     let per_line = baseline_rows as f64 / t.elapsed().as_secs_f64();
     // First print to visible row: the program prints its clock, we note ours
     // when the row arrives (same machine, same clock).
     let (listener, mut rx) = database.connect_listening().await?;
-    listener.batch("LISTEN execbox_logs").await?;
+    crate::db::bench::listen(&listener, "execbox_logs").await?;
     let (mut delays, mut to_broadcast) = (Vec::new(), Vec::new());
     for _ in 0..10 {
         let id = submit(db, user, "import time\nprint(repr(time.time()), flush=True)\ntime.sleep(0.3)").await?;
@@ -605,24 +581,14 @@ async fn ingestion(
                 break std::time::SystemTime::now();
             }
         };
-        let printed: String = db
-            .fetch_one("select message from public.execution_logs where session_id = $1 and seq = 1", &[&id])
-            .await?
-            .get(0);
+        let printed = crate::db::bench::first_line(db, id).await?;
         let printed: f64 = printed.trim().parse().context("the program's clock")?;
         let seen = seen.duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
         delays.push((seen - printed) * 1000.0);
         // The broadcast is written with the rows, in the same transaction:
         // its database timestamp against the program's clock.
         if broadcasts.is_some() {
-            let written: Option<f64> = db
-                .fetch_one(
-                    "select extract(epoch from min(inserted_at) at time zone current_setting('TimeZone'))::float8
-                     from realtime.messages where topic = 'session:' || $1::text and event = 'logs'",
-                    &[&id.to_string()],
-                )
-                .await?
-                .get(0);
+            let written = crate::db::bench::first_broadcast_at(db, id).await?;
             if let Some(w) = written {
                 to_broadcast.push(((w - printed) * 1000.0).max(0.0));
             }

@@ -1,7 +1,7 @@
 //! One node's view of sessions in progress: a single dedicated connection
-//! LISTENs on `execbox_logs` and `execbox_done` (NOTIFY at the claim, when
-//! the container is recorded, per log batch and at the end; payload the
-//! session id) and wakes whoever follows that session,
+//! LISTENs on `execbox_started` (NOTIFY at the claim and when the container
+//! is recorded), `execbox_logs` (per log batch) and `execbox_done` (at the
+//! end); payload the session id and wakes whoever follows that session,
 //! however many requests and sockets wait on it; reads go through a bounded
 //! pool and hold a connection only while they run.
 //!
@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::wakeups::{self, Listening, Wakeups};
 use super::Database;
 
+const STARTED_CHANNEL: &str = "execbox_started";
 const LOGS_CHANNEL: &str = "execbox_logs";
 const DONE_CHANNEL: &str = "execbox_done";
 
@@ -186,7 +187,7 @@ async fn listen_once(
     channels: &Channels,
     listening: &watch::Sender<Wakeups>,
 ) -> anyhow::Result<()> {
-    let listened = wakeups::listen(db, &[LOGS_CHANNEL, DONE_CHANNEL]).await?;
+    let listened = wakeups::listen(db, &[STARTED_CHANNEL, LOGS_CHANNEL, DONE_CHANNEL]).await?;
     pool.notifications_arrive(listened.is_some());
     let Some(Listening { client, mut notifications, meanwhile }) = listened else { return Ok(()) };
     listening.send_replace(Wakeups::Listen);

@@ -18,6 +18,7 @@
 //! * [`sql`]: how statements are sent (unnamed, so any pooler works), the
 //!   pool, its connections and transactions.
 
+pub(crate) mod bench;
 pub(crate) mod containers;
 pub(crate) mod follow;
 pub(crate) mod hub;
