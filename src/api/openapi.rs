@@ -95,6 +95,8 @@ pub(crate) async fn serve(
     Ok(Json(doc))
 }
 
+const MIB: u64 = 1024 * 1024;
+
 /// The document for a server with these runtimes and limits.
 pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
@@ -117,6 +119,7 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
         ("SeedExecuteRequest", "language", json!({"enum": validating})),
         ("SeedExecuteRequest", "runs", json!({"minimum": 1, "maximum": l.max_benchmark_runs})),
         ("PistonExecuteRequest", "language", json!({"enum": languages})),
+
         ("Judge0SubmissionRequest", "language_id", json!({"enum": judge0_ids})),
         ("Judge0SubmissionRequest", "cpu_time_limit", json!({"maximum": secs(l.max_cpu_time_ms)})),
         ("Judge0SubmissionRequest", "wall_time_limit", json!({"maximum": secs(l.max_timeout_ms)})),
@@ -143,7 +146,22 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
             }
         }
     }
+    // Piston's limits: the server's bounds on the positive branch (the
+    // other is -1, the default).
+    let piston_limits = [
+        ("run_timeout", l.max_timeout_ms),
+        ("compile_timeout", l.max_compile_timeout_ms),
+        ("run_cpu_time", l.max_cpu_time_ms),
+        ("compile_cpu_time", l.max_compile_cpu_time_ms),
+        ("run_memory_limit", l.max_memory_mb * MIB),
+        ("compile_memory_limit", l.max_compile_memory_mb * MIB),
+    ];
     let schemas = &mut doc["components"]["schemas"];
+    for (property, max) in piston_limits {
+        let positive = &mut schemas["PistonExecuteRequest"]["properties"][property]["oneOf"][1];
+        assert_eq!(positive["minimum"], json!(1), "PistonExecuteRequest.{property} is a Piston limit");
+        positive["maximum"] = json!(max);
+    }
     for (schema, property, patch) in patches {
         let target = &mut schemas[schema]["properties"][property];
         assert!(target.is_object(), "{schema}.{property} is not in the document");
@@ -173,6 +191,8 @@ mod tests {
             seed.contains(&json!("cpp")) && !seed.contains(&json!("c")),
             "only languages with a test framework: {seed:?}"
         );
+        let run_timeout = &schemas["PistonExecuteRequest"]["properties"]["run_timeout"]["oneOf"];
+        assert_eq!(run_timeout[1]["maximum"], json!(l.max_timeout_ms), "{run_timeout}");
         let judge0 = &schemas["Judge0SubmissionRequest"]["properties"];
         assert!(judge0["language_id"]["enum"].as_array().unwrap().contains(&json!(71)));
         assert_eq!(judge0["memory_limit"]["maximum"], json!(l.max_memory_mb * 1024));
