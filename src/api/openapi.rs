@@ -119,7 +119,6 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
         ("SeedExecuteRequest", "language", json!({"enum": validating})),
         ("SeedExecuteRequest", "runs", json!({"minimum": 1, "maximum": l.max_benchmark_runs})),
         ("PistonExecuteRequest", "language", json!({"enum": languages})),
-
         ("Judge0SubmissionRequest", "language_id", json!({"enum": judge0_ids})),
         ("Judge0SubmissionRequest", "cpu_time_limit", json!({"maximum": secs(l.max_cpu_time_ms)})),
         ("Judge0SubmissionRequest", "wall_time_limit", json!({"maximum": secs(l.max_timeout_ms)})),
