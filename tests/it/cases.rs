@@ -267,8 +267,11 @@ async fn checked_by_a_program(db: &TestDb, user: Uuid, wall: execbox::model::Iso
 async fn a_hostile_checker_program_fails_the_session_within_its_limits() {
     let db = TestDb::new().await;
     let user = db.user().await;
+    // The checker's time limit is the server's case default, a second; the
+    // solution's cases have their own, long enough for a loaded machine.
     let worker = db.worker_with(|c| c.limits.default_case_timeout_ms = 1000);
     let solution = "print(input())";
+    let two_cases = json!([{"stdin": "1", "timeout_ms": 10_000}, {"stdin": "2", "timeout_ms": 10_000}]);
     let hostile = [
         ("while True: pass", "ran over its time limit"),
         ("import sys\nprint('no idea'); sys.exit(7)", "exit code 7"),
@@ -281,7 +284,7 @@ async fn a_hostile_checker_program_fails_the_session_within_its_limits() {
             checker: Some(Checker::Program),
             checker_code: Some(code.into()),
             checker_language: Some("python".into()),
-            ..cases_request("python", solution, json!([{"stdin": "1"}, {"stdin": "2"}]))
+            ..cases_request("python", solution, two_cases.clone())
         };
         ids.push(db.insert(user, &req).await);
     }
@@ -297,7 +300,7 @@ async fn a_hostile_checker_program_fails_the_session_within_its_limits() {
         checker: Some(Checker::Program),
         checker_code: Some("print(undefined_name)".into()),
         checker_language: Some("python".into()),
-        ..cases_request("python", solution, json!([{"stdin": "1"}]))
+        ..cases_request("python", solution, json!([{"stdin": "1", "timeout_ms": 10_000}]))
     };
     let id = db.insert(user, &req).await;
     let (_, _, _, result) = finished(&db, id, Duration::from_secs(60)).await;
@@ -308,7 +311,7 @@ async fn a_hostile_checker_program_fails_the_session_within_its_limits() {
         checker: Some(Checker::Program),
         checker_code: Some("int main() { return oops; }".into()),
         checker_language: Some("cpp".into()),
-        ..cases_request("python", solution, json!([{"stdin": "1"}]))
+        ..cases_request("python", solution, json!([{"stdin": "1", "timeout_ms": 10_000}]))
     };
     let id = db.insert(user, &req).await;
     let (_, reason, error, _) = finished(&db, id, Duration::from_secs(90)).await;
