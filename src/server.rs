@@ -17,6 +17,8 @@ pub enum Worker {
     None,
     /// A worker with its own settings (its own database role, say).
     With(Arc<Config>),
+    /// The same, reporting what its loop does (see [`crate::worker::Steps`]).
+    Reporting(Arc<Config>, tokio::sync::watch::Sender<crate::worker::Steps>),
 }
 
 /// Serves the API on `listener` with `cfg` (and the worker) until
@@ -38,6 +40,9 @@ pub async fn run(
     let mut worker = match worker {
         Worker::None => None,
         Worker::With(cfg) => Some(tokio::spawn(crate::worker::run(cfg, runtimes, worker_stop.clone()))),
+        Worker::Reporting(cfg, steps) => {
+            Some(tokio::spawn(crate::worker::run_reporting(cfg, runtimes, worker_stop.clone(), steps)))
+        }
     };
     let worker_ended = async {
         match worker.as_mut() {

@@ -207,6 +207,8 @@ pub(crate) struct WarmPool {
     filling: tokio::sync::Mutex<()>,
     /// Set by `drain`: no container is made any more.
     closed: std::sync::atomic::AtomicBool,
+    /// Containers being made now (created, not yet listed idle or given up).
+    making: tokio::sync::watch::Sender<usize>,
 }
 
 impl WarmPool {
@@ -240,7 +242,14 @@ impl WarmPool {
             held: Arc::default(),
             filling: tokio::sync::Mutex::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
+            making: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// How many containers are being made, as it changes: at 0, every
+    /// container this pool started is listed (idle or taken) or gone.
+    pub(crate) fn making(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.making.subscribe()
     }
 
     /// Whether no language is pooled.
@@ -424,6 +433,14 @@ impl WarmPool {
 
     /// Creates and starts one warm container; false when the engine refused.
     async fn warm_one(&self, language: &str, spec: &ContainerSpec) -> bool {
+        self.making.send_modify(|n| *n += 1);
+        let made = self.make_one(language, spec).await;
+        self.making.send_modify(|n| *n -= 1);
+        made
+    }
+
+    /// One container made and listed idle; whether it was.
+    async fn make_one(&self, language: &str, spec: &ContainerSpec) -> bool {
         let t0 = Instant::now();
         let created = match self.engine.create(spec).await {
             Ok(c) => c,

@@ -63,6 +63,9 @@ pub struct Steps {
     /// Refills of the warm pool begun, and ended (one at a time).
     pub fills_begun: u64,
     pub fills_ended: u64,
+    /// Warm containers being made now (by a refill, or to replace one
+    /// taken): at 0, every one this worker started is listed.
+    pub warm_making: usize,
 }
 
 /// What one claim pass did.
@@ -110,6 +113,10 @@ pub async fn run_reporting(
         .context("cannot set up the Docker client")?
         .with_call_limit(Duration::from_millis(wc.docker_call_timeout_ms));
     let warm = warm_pool(&cfg, &runtimes, &engine, &scope).await?;
+    let steps = Arc::new(steps);
+    if let Some(pool) = &warm {
+        tokio::spawn(report_making(pool.making(), steps.clone()));
+    }
     let ctx = Ctx { pool, engine, runtimes, cfg: cfg.clone(), scope, warm, engine_suspect: Default::default() };
     let mut w = Worker {
         ctx,
@@ -119,7 +126,7 @@ pub async fn run_reporting(
         docker_seen: false,
         runnable: None,
         polling: false,
-        steps: Arc::new(steps),
+        steps,
         refilling: None,
     };
     tracing::info!(worker_id = %wc.id, max_concurrent_runs = wc.max_concurrent_runs, "worker starting");
@@ -275,6 +282,15 @@ async fn warm_pool(
     }
     let pool = WarmPool::new(engine.clone(), wanted, sized_here, wc.warm_ttl(), budget);
     Ok((!pool.is_empty()).then(|| Arc::new(pool)))
+}
+
+/// Copies the pool's count of containers being made into the steps, until
+/// the pool is gone.
+async fn report_making(mut making: watch::Receiver<usize>, steps: Arc<watch::Sender<Steps>>) {
+    while making.changed().await.is_ok() {
+        let n = *making.borrow_and_update();
+        steps.send_modify(|s| s.warm_making = n);
+    }
 }
 
 /// The host's available memory (MB), from /proc/meminfo where there is one.

@@ -20,6 +20,8 @@ pub(crate) const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!!";
 /// A running API (and its optional worker) on 127.0.0.1:<random>.
 pub struct Api {
     pub base: String,
+    /// What its worker's loop reports (nothing without one).
+    pub steps: tokio::sync::watch::Receiver<execbox::worker::Steps>,
     stop: tokio_util::sync::CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -35,15 +37,16 @@ impl Api {
         let cfg = Arc::new(cfg.finish().unwrap());
         let runtimes = Arc::new(execbox::runtimes::Runtimes::builtin());
         let stop = tokio_util::sync::CancellationToken::new();
+        let (report, steps) = tokio::sync::watch::channel(execbox::worker::Steps::default());
         let worker = if with_worker {
             let mut wcfg = (*cfg).clone();
             wcfg.database_url = Secret::new(as_role(cfg.database_url.expose(), WORKER_ROLE));
-            execbox::server::Worker::With(Arc::new(wcfg))
+            execbox::server::Worker::Reporting(Arc::new(wcfg), report)
         } else {
             execbox::server::Worker::None
         };
         let task = tokio::spawn(execbox::server::run(listener, cfg, worker, runtimes, stop.clone().cancelled_owned()));
-        let api = Api { base, stop, task: Some(task) };
+        let api = Api { base, steps, stop, task: Some(task) };
         if with_worker {
             // Its worker is live (and says which runtimes it has) before
             // the test's first request.

@@ -321,8 +321,11 @@ async fn piston_floods_end_on_time_at_default_settings() {
         for code in ["while True:\n    print(1)\n", "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)\n"] {
             let mut req = piston(code);
             req["run_timeout"] = json!(10_000);
-            let ready =
-                if warm { wait_pool_of(&worker_id, 1, Some("execbox/python:3.11")).await } else { Default::default() };
+            let ready = if warm {
+                wait_pool_of(&api.steps, &worker_id, 1, Some("execbox/python:3.11")).await
+            } else {
+                Default::default()
+            };
             // Answered: once these wedged a session forever.
             let (status, v) =
                 tokio::time::timeout(Duration::from_secs(120), post(&api, "/api/v2/execute", Some(&token), req))

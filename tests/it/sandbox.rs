@@ -74,7 +74,7 @@ impl<'a> Sandbox<'a> {
     async fn submit_request(&self, req: execbox::model::Request) -> (Uuid, String) {
         let image = execbox::runtimes::Runtimes::builtin().resolve(&req.language).unwrap().image.clone();
         let ready = match self.path.warm() {
-            true => wait_pool_of(&self.worker_id, 1, Some(&image)).await,
+            true => wait_pool_of(self.worker.steps(), &self.worker_id, 1, Some(&image)).await,
             false => HashSet::new(),
         };
         let id = self.db.insert(self.user, &req).await;

@@ -455,6 +455,11 @@ impl Worker {
         Worker { shutdown, handle: Some(handle), steps }
     }
 
+    /// What its loop reports.
+    pub fn steps(&self) -> &watch::Receiver<Steps> {
+        &self.steps
+    }
+
     /// Waits until a claim pass of this worker that begins after this call
     /// has ended as `want` (or a later pass has): the worker looked for
     /// sessions after the caller's moment, and what it did is `want`.
@@ -588,22 +593,32 @@ pub async fn pool_containers(worker: &str) -> HashSet<String> {
     pool_ids(worker, true).await
 }
 
-/// Waits until `n` warm containers (of `image`, if given) run — started, so
-/// ready to be taken: the pool lists them a moment after the engine reports
-/// them running.
-pub async fn wait_pool_of(worker: &str, n: usize, image: Option<&str>) -> HashSet<String> {
+/// Waits until `n` warm containers (of `image`, if given) of the worker
+/// whose loop reports on `steps` run and are listed in its pool, ready to be
+/// taken: the engine reports them running, and then the pool is making
+/// none (it lists each one it made before it stops making it).
+pub async fn wait_pool_of(
+    steps: &watch::Receiver<Steps>,
+    worker: &str,
+    n: usize,
+    image: Option<&str>,
+) -> HashSet<String> {
     // Generous: while the suite compiles seven languages, the engine is slow.
     let ids = eventually(&format!("{n} warm containers of {worker}"), Duration::from_secs(180), || async {
         let ids = pool_ids_of(worker, false, image).await;
         (ids.len() >= n).then_some(ids)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(&format!("{worker}'s pool listing what it made"), Duration::from_secs(180), || {
+        let making = steps.borrow().warm_making;
+        async move { (making == 0).then_some(()) }
+    })
+    .await;
     ids
 }
 
-pub async fn wait_pool(worker: &str, n: usize) -> HashSet<String> {
-    wait_pool_of(worker, n, None).await
+pub async fn wait_pool(steps: &watch::Receiver<Steps>, worker: &str, n: usize) -> HashSet<String> {
+    wait_pool_of(steps, worker, n, None).await
 }
 
 /// An image like Python's whose label says an older launcher protocol, as

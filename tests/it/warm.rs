@@ -19,7 +19,7 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
         // A limit above the default is served cold.
         c.limits.max_memory_mb = 1024;
     });
-    let before = wait_pool(&worker_id, 2).await;
+    let before = wait_pool(w.steps(), &worker_id, 2).await;
 
     // The same policy, checked on real containers: a warm one against one
     // the cold path builds for the same request.
@@ -65,7 +65,7 @@ async fn warm_containers_serve_one_session_each_with_the_cold_policy() {
     wait_container_gone(&ca, Duration::from_secs(10)).await;
     wait_container_gone(&cb, Duration::from_secs(10)).await;
     // The pool refills.
-    let refilled = wait_pool(&worker_id, 2).await;
+    let refilled = wait_pool(w.steps(), &worker_id, 2).await;
 
     // A lower memory limit: a warm container, its limit lowered to the
     // session's before the code arrives.
@@ -94,7 +94,7 @@ async fn idle_warm_containers_are_recycled() {
         c.worker.warm_ttl_ms = 1_000;
         c.worker.poll_interval_ms = 300;
     });
-    let first = wait_pool(&worker_id, 1).await;
+    let first = wait_pool(w.steps(), &worker_id, 1).await;
     eventually("the idle container replaced", T, || async {
         let now = pool_containers(&worker_id).await;
         (!now.is_empty() && now.is_disjoint(&first)).then_some(())
@@ -156,7 +156,7 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
         let mut seen = Vec::new();
         // Default memory: a warm container; other limits: the cold path.
         for memory in [None, Some(1024)] {
-            let pooled = wait_pool_of(&worker_id, 1, Some(image)).await;
+            let pooled = wait_pool_of(w.steps(), &worker_id, 1, Some(image)).await;
             let req = execbox::model::Request {
                 language: language.into(),
                 code: code.into(),
@@ -187,8 +187,8 @@ async fn a_prestarted_interpreter_is_indistinguishable_from_a_fresh_one() {
 
 /// Kills one of the worker's ready warm containers (as a Docker restart
 /// does) and returns its id.
-async fn kill_one(worker_id: &str) -> String {
-    let dead = wait_pool(worker_id, 1).await.into_iter().next().unwrap();
+async fn kill_one(w: &Worker, worker_id: &str) -> String {
+    let dead = wait_pool(w.steps(), worker_id, 1).await.into_iter().next().unwrap();
     let st = tokio::process::Command::new("docker").args(["kill", &dead]).output().await.unwrap();
     assert!(st.status.success(), "{st:?}");
     dead
@@ -206,7 +206,7 @@ async fn a_warm_container_that_died_idle_is_skipped() {
         // No refill tick in the way: only the session finds it dead.
         c.worker.poll_interval_ms = 600_000;
     });
-    let dead = kill_one(&worker_id).await;
+    let dead = kill_one(&w, &worker_id).await;
     eventually("the killed container no longer running", T, || async {
         (!pool_ids(&worker_id, false).await.contains(&dead)).then_some(())
     })
@@ -229,9 +229,9 @@ async fn the_pool_rebuilds_itself_after_its_containers_die() {
         c.worker.warm_pool.insert("python".into(), 1);
         c.worker.poll_interval_ms = 200;
     });
-    let dead = kill_one(&worker_id).await;
+    let dead = kill_one(&w, &worker_id).await;
     wait_container_gone(&dead, Duration::from_secs(30)).await;
-    let now = wait_pool(&worker_id, 1).await;
+    let now = wait_pool(w.steps(), &worker_id, 1).await;
     assert!(!now.contains(&dead), "{now:?}");
     w.stop().await.unwrap();
 }
@@ -247,7 +247,7 @@ async fn the_pool_stays_within_its_memory_budget() {
         c.worker.warm_memory_mb = memory * 2 + memory / 2;
         c.worker.poll_interval_ms = 200;
     });
-    wait_pool(&worker_id, 2).await;
+    wait_pool(w.steps(), &worker_id, 2).await;
     // A refill that began with the two made ended without a third.
     w.refilled().await;
     assert_eq!(pool_containers(&worker_id).await.len(), 2, "the pool exceeded its memory budget");
@@ -265,7 +265,7 @@ async fn a_package_json_is_seen_by_node_at_startup() {
     let (w, worker_id) = pooled_worker(&db, move |c| {
         c.worker.warm_pool.insert("node".into(), 1);
     });
-    let pooled = wait_pool(&worker_id, 1).await;
+    let pooled = wait_pool(w.steps(), &worker_id, 1).await;
     let req = execbox::model::Request {
         language: "node".into(),
         code: "import { readFileSync } from 'fs';\nconsole.log('esm', typeof readFileSync);\n".into(),
@@ -301,7 +301,7 @@ async fn warm_containers_serve_arguments_and_test_cases() {
                 print(sorted(os.listdir('.')), sorted(open(f'/proc/{p}/cmdline').read().split('\\0')[0] for p in os.listdir('/proc') if p.isdigit()))";
     let mut seen = Vec::new();
     for memory in [None, Some(1024)] {
-        let pooled = wait_pool(&worker_id, 2).await;
+        let pooled = wait_pool(w.steps(), &worker_id, 2).await;
         let req = Request {
             language: "python".into(),
             code: code.into(),
@@ -326,7 +326,7 @@ async fn warm_containers_serve_arguments_and_test_cases() {
 
     // Test cases, judged by a checker program: the solution in a warm
     // container, and the checker in the other.
-    let pooled = wait_pool(&worker_id, 2).await;
+    let pooled = wait_pool(w.steps(), &worker_id, 2).await;
     let checker = "import sys\nout = open(sys.argv[2]).read().split()\nans = open(sys.argv[3]).read().split()\nsys.exit(0 if out == ans else 1)";
     let req = Request {
         language: "python".into(),
@@ -422,8 +422,8 @@ async fn a_worker_with_no_setting_keeps_a_pool_sized_from_the_host() {
             c.limits.isolation = wall;
         });
         let made = PoolMade::watch(&worker_id);
-        wait_pool_of(&worker_id, 1, Some("execbox/python:3.11")).await;
-        wait_pool_of(&worker_id, 1, Some("execbox/node:18")).await;
+        wait_pool_of(w.steps(), &worker_id, 1, Some("execbox/python:3.11")).await;
+        wait_pool_of(w.steps(), &worker_id, 1, Some("execbox/node:18")).await;
         // A sequence of hellos, each sent a moment after the last ended (a
         // user at a keyboard, or a script): each is served warm, the taken
         // container replaced meanwhile, and as many kept as come while one
