@@ -435,7 +435,9 @@ pub fn decode_content(content: &str, encoding: Option<&str>) -> Result<Vec<u8>, 
         "base64" => {
             base64::engine::general_purpose::STANDARD.decode(content).map_err(|e| format!("invalid base64: {e}"))
         }
-        "hex" if content.len().is_multiple_of(2) => (0..content.len())
+        // Digits only: `from_str_radix` alone would take a sign ("+1").
+        "hex" if content.len().is_multiple_of(2) && content.bytes().all(|b| b.is_ascii_hexdigit()) => (0..content
+            .len())
             .step_by(2)
             .map(|i| content.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
             .collect::<Option<Vec<u8>>>()
@@ -478,6 +480,22 @@ impl InputEvent {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn hex_content_is_pairs_of_hex_digits() {
+        let table: &[(&str, Option<&[u8]>)] = &[
+            ("", Some(b"")),
+            ("0a", Some(b"\n")),
+            ("4A4b", Some(b"JK")),
+            ("+1", None),
+            ("0", None),
+            ("zz", None),
+            (" 0a", None),
+        ];
+        for (content, want) in table {
+            assert_eq!(decode_content(content, Some("hex")).ok().as_deref(), *want, "{content:?}");
+        }
+    }
 
     #[test]
     fn input_events_are_their_rows() {
