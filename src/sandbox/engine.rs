@@ -41,6 +41,14 @@ pub enum SandboxError {
     SwitchLimits(#[source] DockerError),
 }
 
+impl SandboxError {
+    /// The engine itself did not answer (as opposed to refusing a call):
+    /// nothing else should be asked of it until a ping says it is back.
+    pub(crate) fn engine_down(&self) -> bool {
+        matches!(self, SandboxError::Unreachable(_) | SandboxError::Stalled(..))
+    }
+}
+
 /// How long one engine call may take by default (the worker's is
 /// `EXECBOX_DOCKER_CALL_TIMEOUT_MS`).
 const CALL_LIMIT: Duration = Duration::from_secs(10);

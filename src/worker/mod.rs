@@ -152,8 +152,20 @@ pub async fn run_reporting(
     reap.reset();
 
     let fatal = loop {
+        // Biased, in this order: events first (a shutdown, the heartbeat
+        // that keeps the leases, a run that ended, a wake-up), periodic
+        // work last. A maintenance branch that takes longer than its
+        // interval (an engine that stalls each call) is always ready, and
+        // chosen at random it would starve the rest.
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => break None,
+            _ = heartbeat.tick() => w.heartbeat().await,
+            Some(done) = w.tasks.join_next() => {
+                w.finished(done);
+                w.claim().await;
+                w.refill();
+            }
             Some(wake) = wake_rx.recv() => match wake {
                 Wake::Listening => {
                     w.polling = false;
@@ -185,15 +197,9 @@ pub async fn run_reporting(
                 w.claim().await;
                 w.cancels().await;
             }
-            _ = heartbeat.tick() => w.heartbeat().await,
             _ = reap.tick() => {
                 w.check_images().await;
                 w.reap().await;
-            }
-            Some(done) = w.tasks.join_next() => {
-                w.finished(done);
-                w.claim().await;
-                w.refill();
             }
         }
     };
@@ -557,6 +563,7 @@ impl Worker {
                 Ok(false) => {}
                 Err(e) => {
                     tracing::debug!(image, error = %crate::error_chain(&e), "cannot check an image; keeping the last answer");
+                    self.suspect_if_down(&e);
                     return;
                 }
             }
@@ -580,6 +587,16 @@ impl Worker {
                 );
             }
             self.runnable = Some(runnable);
+        }
+    }
+
+    /// An engine that did not answer a maintenance call is pinged at the
+    /// next claim pass (and, still down, asked nothing more until a poll
+    /// finds it back): a stalled daemon must not hold the loop call after
+    /// call.
+    fn suspect_if_down(&self, e: &crate::sandbox::SandboxError) {
+        if e.engine_down() {
+            self.ctx.engine_suspect.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -607,13 +624,16 @@ impl Worker {
     /// live (its worker died, or it finished and removal failed), and warm
     /// containers nobody owns. What cannot be known (a failed query) is kept.
     async fn reap(&self) {
-        if !self.docker_ok {
+        // Not while the engine is suspect (`check_images` just found it
+        // not answering): another call would only stall as long again.
+        if !self.docker_ok || self.ctx.engine_suspect.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         let containers = match self.ctx.engine.list_managed(&self.ctx.scope).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(error = %crate::error_chain(&e), "reap skipped: cannot list containers");
+                self.suspect_if_down(&e);
                 return;
             }
         };
