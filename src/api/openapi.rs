@@ -118,7 +118,6 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
         ("RunBackendRequest", "language", json!({"enum": languages})),
         ("SeedExecuteRequest", "language", json!({"enum": validating})),
         ("SeedExecuteRequest", "runs", json!({"minimum": 1, "maximum": l.max_benchmark_runs})),
-        ("PistonExecuteRequest", "language", json!({"enum": languages})),
         ("Judge0SubmissionRequest", "language_id", json!({"enum": judge0_ids})),
         ("Judge0SubmissionRequest", "cpu_time_limit", json!({"maximum": secs(l.max_cpu_time_ms)})),
         ("Judge0SubmissionRequest", "wall_time_limit", json!({"maximum": secs(l.max_timeout_ms)})),
@@ -168,7 +167,30 @@ pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
             target[k] = v.clone();
         }
     }
+    let piston = &mut schemas["PistonExecuteRequest"];
+    *piston = piston_by_runtime(piston.take(), runtimes);
     doc
+}
+
+/// Piston's request, one branch per runtime: the same object, but for the
+/// runtime's names as `language` and the versions that select it (as
+/// [`super::piston::versions`] says) as `version`.
+fn piston_by_runtime(mut request: Value, runtimes: &Runtimes) -> Value {
+    let description = request.as_object_mut().and_then(|o| o.remove("description"));
+    let branches: Vec<Value> = runtimes
+        .all()
+        .iter()
+        .map(|rt| {
+            let mut branch = request.clone();
+            let names: Vec<&str> = std::iter::once(&rt.language).chain(&rt.aliases).map(String::as_str).collect();
+            let mut versions: Vec<Value> = super::piston::versions(rt).into_iter().map(Value::from).collect();
+            versions.push(Value::Null);
+            branch["properties"]["language"] = json!({"type": "string", "enum": names});
+            branch["properties"]["version"] = json!({"type": ["string", "null"], "enum": versions});
+            branch
+        })
+        .collect();
+    json!({"description": description, "anyOf": branches})
 }
 
 #[cfg(test)]
@@ -183,14 +205,22 @@ mod tests {
         let served: utoipa::openapi::OpenApi = serde_json::from_value(doc.clone()).unwrap();
         assert_eq!(serde_json::to_value(served).unwrap(), doc);
         let schemas = &doc["components"]["schemas"];
-        let languages = schemas["PistonExecuteRequest"]["properties"]["language"]["enum"].as_array().unwrap();
-        assert!(languages.contains(&json!("python")) && languages.contains(&json!("py")), "{languages:?}");
+        let piston = schemas["PistonExecuteRequest"]["anyOf"].as_array().unwrap();
+        assert_eq!(piston.len(), Runtimes::builtin().all().len());
+        let python = piston.iter().find(|b| b["properties"]["language"]["enum"][0] == "python").unwrap();
+        let languages = python["properties"]["language"]["enum"].as_array().unwrap();
+        assert!(languages.contains(&json!("py")) && !languages.contains(&json!("node")), "{languages:?}");
+        let python_version = Runtimes::builtin().resolve("python").unwrap().version.clone();
+        let versions = python["properties"]["version"]["enum"].as_array().unwrap();
+        for v in [json!("*"), json!(python_version), json!("3"), Value::Null] {
+            assert!(versions.contains(&v), "{v} in {versions:?}");
+        }
         let seed = schemas["SeedExecuteRequest"]["properties"]["language"]["enum"].as_array().unwrap();
         assert!(
             seed.contains(&json!("cpp")) && !seed.contains(&json!("c")),
             "only languages with a test framework: {seed:?}"
         );
-        let run_timeout = &schemas["PistonExecuteRequest"]["properties"]["run_timeout"]["oneOf"];
+        let run_timeout = &python["properties"]["run_timeout"]["oneOf"];
         assert_eq!(run_timeout[1]["maximum"], json!(l.max_timeout_ms), "{run_timeout}");
         let judge0 = &schemas["Judge0SubmissionRequest"]["properties"];
         assert!(judge0["language_id"]["enum"].as_array().unwrap().contains(&json!(71)));

@@ -375,6 +375,15 @@ pub fn is_safe_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// What [`is_safe_name`] accepts, as a JSON Schema pattern (the OpenAPI
+/// document says it; a test keeps the two in step).
+pub const SAFE_NAME_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$";
+/// What [`decode_content`] accepts as `base64`: padded, and the last
+/// character's unused bits zero (the decoder refuses them otherwise).
+pub const BASE64_PATTERN: &str = "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
+/// What [`decode_content`] accepts as `hex`.
+pub const HEX_PATTERN: &str = "^([0-9A-Fa-f]{2})*$";
+
 /// Decodes a session's extra files (`[{name, content, encoding?}]`, encoding
 /// `utf8` (default), `base64` or `hex`) and checks them: plain names, none of
 /// `written` (execbox's own) and no duplicates, bounded count and size.
@@ -415,8 +424,6 @@ fn decode_files(files: &serde_json::Value, written: &[&str], taken: usize) -> Re
     Ok(out)
 }
 
-/// A file's content in its declared encoding: `utf8` (the default),
-/// `base64` or `hex` (Piston's set).
 /// Whether a JSON value holds a NUL character in a string or a key.
 fn json_has_nul(v: &serde_json::Value) -> bool {
     use serde_json::Value;
@@ -428,6 +435,8 @@ fn json_has_nul(v: &serde_json::Value) -> bool {
     }
 }
 
+/// A file's content in its declared encoding: `utf8` (the default),
+/// `base64` or `hex` (Piston's set).
 pub fn decode_content(content: &str, encoding: Option<&str>) -> Result<Vec<u8>, String> {
     use base64::Engine as _;
     match encoding.unwrap_or("utf8") {
@@ -624,6 +633,30 @@ mod tests {
         assert_eq!(v.files[0], File { name: "util.py".into(), content: b"x = 1".to_vec() });
         assert_eq!(v.files[1].content, vec![0, 1, 2]);
         assert_eq!(v.files[2].content, b"hi".to_vec());
+    }
+
+    #[test]
+    fn the_patterns_accept_what_the_checks_accept() {
+        let matches = |pattern: &str, s: &str| regex::Regex::new(pattern).unwrap().is_match(s);
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut base64 =
+            vec!["", "AAEC", "aGk=", "aGk", "aGk==", "====", "QR==", "QQ==", "A===", "aGVsbG8=", "+/+/", "-_-_"];
+        let pairs: Vec<String> = ALPHABET.chars().flat_map(|a| ["A", "z"].map(|b| format!("{b}{a}=="))).collect();
+        let triples: Vec<String> = ALPHABET.chars().map(|c| format!("aG{c}=")).collect();
+        base64.extend(pairs.iter().chain(&triples).map(String::as_str));
+        for s in base64 {
+            let decodes = decode_content(s, Some("base64")).is_ok();
+            assert_eq!(matches(BASE64_PATTERN, s), decodes, "base64 {s:?}: decodes {decodes}");
+        }
+        for s in ["", "00", "ff", "FfA0", "0", "+1", "-1", "0g", "0 ", "é0", "0x00"] {
+            let decodes = decode_content(s, Some("hex")).is_ok();
+            assert_eq!(matches(HEX_PATTERN, s), decodes, "hex {s:?}: decodes {decodes}");
+        }
+        let long = "a".repeat(128);
+        let longer = "a".repeat(129);
+        for s in ["main.py", "_x", "9", "a.", "a-b", "", ".", "-a", ".a", "a/b", "a b", "é", "a\nb", &long, &longer] {
+            assert_eq!(matches(SAFE_NAME_PATTERN, s), is_safe_name(s), "name {s:?}");
+        }
     }
 
     #[test]

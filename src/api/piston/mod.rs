@@ -48,14 +48,17 @@ pub(crate) async fn runtimes(State(st): State<ApiState>) -> Result<Json<Vec<wire
     Ok(Json(list))
 }
 
-/// "*" or absent, the exact version, or a prefix of it by whole components.
+/// The `version`s that select `rt` (as does none): any (`*`, `x` or
+/// empty), its version, or a prefix of it by whole components (`3`,
+/// `3.11`, `3.11.4`). The OpenAPI document lists the same.
+pub(crate) fn versions(rt: &Runtime) -> Vec<String> {
+    let parts: Vec<&str> = rt.version.split('.').collect();
+    let any = ["*", "x", ""].map(String::from);
+    any.into_iter().chain((1..=parts.len()).map(|n| parts[..n].join("."))).collect()
+}
+
 fn version_matches(rt: &Runtime, wanted: Option<&str>) -> bool {
-    match wanted.map(str::trim) {
-        None | Some("") | Some("*") | Some("x") => true,
-        Some(v) => {
-            rt.version == v || rt.version.starts_with(&format!("{v}.")) || v.starts_with(&format!("{}.", rt.version))
-        }
-    }
+    wanted.is_none_or(|wanted| versions(rt).iter().any(|v| v == wanted))
 }
 
 /// A Piston limit: absent or -1 is the server's default; anything else
@@ -321,6 +324,29 @@ pub(crate) async fn exec(
 mod tests {
     use super::*;
     use EndReason as R;
+
+    #[test]
+    fn a_version_selects_its_runtime_by_whole_components() {
+        let rt = Runtime { version: "3.11.4".into(), ..crate::runtimes::Runtimes::builtin().all()[0].clone() };
+        let table = [
+            (None, true),
+            (Some("*"), true),
+            (Some("x"), true),
+            (Some(""), true),
+            (Some("3"), true),
+            (Some("3.11"), true),
+            (Some("3.11.4"), true),
+            (Some("3.1"), false),
+            (Some("3.11.4.1"), false),
+            (Some(" 3.11"), false),
+            (Some("3."), false),
+            (Some("2"), false),
+            (Some("3.11.x"), false),
+        ];
+        for (wanted, selects) in table {
+            assert_eq!(version_matches(&rt, wanted), selects, "{wanted:?}");
+        }
+    }
 
     #[test]
     fn stdin_ends_with_one_newline_as_under_piston() {

@@ -7,15 +7,14 @@ use utoipa::ToSchema;
 
 use crate::model::{EndReason, SessionStatus, Stage, Stream};
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// One file of a request (its schema is [`files`]'s).
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct PistonFile {
     #[serde(default)]
     pub name: Option<String>,
-    #[schema(pattern = r"^[^\x00]*$")]
     pub content: String,
     /// `utf8` (the default), `base64` or `hex`.
     #[serde(default)]
-    #[schema(pattern = "^(utf8|utf-8|base64|hex)$")]
     pub encoding: Option<String>,
 }
 
@@ -27,8 +26,7 @@ pub(crate) struct ExecuteRequest {
     pub language: String,
     #[serde(default)]
     pub version: Option<String>,
-    /// The main file first.
-    #[schema(min_items = 1)]
+    #[schema(schema_with = files)]
     #[serde(deserialize_with = "crate::api::json::object::list")]
     pub files: Vec<PistonFile>,
     #[serde(default)]
@@ -60,6 +58,57 @@ pub(crate) struct ExecuteRequest {
     #[serde(default, deserialize_with = "crate::api::json::integer::optional")]
     #[schema(schema_with = limit)]
     pub run_memory_limit: Option<i64>,
+}
+
+/// `files`: the main file, then extra files for `/work`, each with a name
+/// `/work` allows; every file's content as its encoding decodes it. (That
+/// a base64 or hex main file decodes to UTF-8 text, and that no two files
+/// share a name, no schema can say.)
+fn files() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, Schema};
+    let array = ArrayBuilder::new()
+        .description(Some("The main file first, then extra files for the program's directory."))
+        .min_items(Some(1))
+        .max_items(Some(crate::model::request::MAX_FILES))
+        .prefix_items([file(false)])
+        .items(utoipa::openapi::schema::ArrayItems::RefOrSchema(Box::new(file(true).into())));
+    Schema::Array(array.build())
+}
+
+/// One file, in each encoding's shape: `utf8` (the default), `base64` or
+/// `hex`. An extra file (not the main one) needs a name.
+fn file(extra: bool) -> utoipa::openapi::schema::Schema {
+    use crate::model::request::{BASE64_PATTERN, HEX_PATTERN, SAFE_NAME_PATTERN};
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let name = || match extra {
+        true => string().pattern(Some(SAFE_NAME_PATTERN)),
+        false => ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])),
+    };
+    let shape = |encodings: &[Option<&str>], content: &str| {
+        let named = encodings.contains(&None);
+        let encoding = ObjectBuilder::new()
+            .schema_type(match named {
+                true => SchemaType::from_iter([Type::String, Type::Null]),
+                false => SchemaType::new(Type::String),
+            })
+            .enum_values(Some(encodings.iter().copied()));
+        let required = std::iter::once("content").chain(extra.then_some("name")).chain((!named).then_some("encoding"));
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("name", name())
+            .property("content", string().pattern(Some(content)))
+            .property("encoding", encoding);
+        for field in required {
+            object = object.required(field);
+        }
+        object
+    };
+    let shapes = AnyOfBuilder::new()
+        .item(shape(&[Some("utf8"), Some("utf-8"), None], r"^[^\x00]*$"))
+        .item(shape(&[Some("base64")], BASE64_PATTERN))
+        .item(shape(&[Some("hex")], HEX_PATTERN));
+    Schema::AnyOf(shapes.build())
 }
 
 /// The largest integer every JSON reader holds exactly (2^53 - 1); larger
