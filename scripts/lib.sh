@@ -105,12 +105,12 @@ ensure_chromium() {
 }
 
 # A Python virtualenv in tests/py/.venv with the Python tools the tests
-# drive (Judge0's SDK, schemathesis), pinned by tests/py/requirements.txt.
+# drive (Judge0's SDK, schemathesis, the MCP SDK), pinned by tests/py/requirements.txt.
 ensure_py_tools() {
   python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv python3-pip
   local venv="$EXECBOX_ROOT/tests/py/.venv" req="$EXECBOX_ROOT/tests/py/requirements.txt"
   if [ ! -f "$venv/.installed" ] || [ "$req" -nt "$venv/.installed" ]; then
-    log "pip install (tests/py: the Judge0 SDK, schemathesis)"
+    log "pip install (tests/py: the Judge0 SDK, schemathesis, the MCP SDK)"
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"

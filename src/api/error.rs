@@ -126,28 +126,38 @@ fn is_unavailable(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let body = ErrorBody {
+impl ApiError {
+    /// What the client is told (also an MCP tool error's content).
+    pub(crate) fn body(&self) -> ErrorBody {
+        ErrorBody {
             message: self.to_string(),
             code: self.code(),
-            check: match &self {
+            check: match self {
                 ApiError::Unauthorized(e) => Some(e.code()),
                 _ => None,
             },
-            request_id: match &self {
+            request_id: match self {
                 ApiError::Internal { request_id } => Some(*request_id),
                 _ => None,
             },
-        };
-        let retry_after = match self {
+        }
+    }
+
+    /// When to ask again, for a refusal that passes (`Retry-After`).
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        match self {
             ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Overloaded { retry_after_secs, .. } => {
-                Some(retry_after_secs.max(1))
+                Some((*retry_after_secs).max(1))
             }
             ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_S),
             _ => None,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body, retry_after) = (self.status(), self.body(), self.retry_after());
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(secs) = retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

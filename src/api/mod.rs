@@ -14,6 +14,7 @@ pub(crate) mod judge0;
 mod jwks;
 pub(crate) mod keys;
 pub(crate) mod limits;
+pub(crate) mod mcp;
 pub(crate) mod my_sessions;
 pub mod openapi;
 pub(crate) mod piston;
@@ -68,6 +69,12 @@ impl std::ops::Deref for ApiState {
 impl ApiState {
     pub fn new(cfg: Arc<Config>, runtimes: Arc<Runtimes>) -> anyhow::Result<ApiState> {
         let database = Database::of(&cfg)?.named("execbox api");
+        ApiState::on(cfg, runtimes, database)
+    }
+
+    /// A node's state on `database` (`execbox mcp`'s, chosen as the other
+    /// client commands choose theirs).
+    pub(crate) fn on(cfg: Arc<Config>, runtimes: Arc<Runtimes>, database: Database) -> anyhow::Result<ApiState> {
         let pool = database.pool(cfg.api.db_pool_size)?;
         let hub = Hub::start(&database, pool.clone());
         Ok(ApiState(Arc::new(Inner {
@@ -155,6 +162,7 @@ pub(crate) fn router(st: ApiState) -> Router {
         }
     }
     let mut r = r
+        .merge(mcp::router(st.clone()))
         .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/openapi.json".into()) })
         .method_not_allowed_fallback(|| async {
             let body = error::ErrorBody {

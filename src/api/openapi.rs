@@ -17,7 +17,7 @@ use crate::runtimes::Runtimes;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "execbox", description = "Runs untrusted code in hardened containers. Every request becomes a row of backend_execution_sessions."),
+    info(title = "execbox", description = "Runs untrusted code in hardened containers. Every request becomes a row of backend_execution_sessions.\n\nAI agents reach the same engine at `/mcp`: a Model Context Protocol server (Streamable HTTP, stateless; `execbox mcp` serves it over stdio) with the tools `run_code`, `run_tests`, `list_languages`, `get_session` and `cancel_session`, authenticated as the routes here are (a 401 with `WWW-Authenticate: Bearer` without credentials). Its protocol is MCP's, JSON-RPC, so it is not described here as operations; `tools/list` gives each tool's input schema."),
     paths(
         super::health::health,
         super::health::metrics,

@@ -200,6 +200,17 @@ pub(crate) async fn wait(
     user: Uuid,
     run_limit: Duration,
 ) -> Result<(SessionState, Output), ApiError> {
+    wait_seeing(st, id, user, run_limit, |_| {}).await
+}
+
+/// [`wait`], showing `seen` each log row as it arrives.
+pub(crate) async fn wait_seeing(
+    st: &ApiState,
+    id: Uuid,
+    user: Uuid,
+    run_limit: Duration,
+    mut seen: impl FnMut(&LogRow),
+) -> Result<(SessionState, Output), ApiError> {
     let mut events = Events::new(Follower::open(&st.hub, id, Some(user)));
     let started = Instant::now();
     let queue_wait = Duration::from_millis(st.cfg.api.queue_wait_ms);
@@ -215,7 +226,10 @@ pub(crate) async fn wait(
                 deadline = started + queue_wait + run_limit + Duration::from_secs(30);
             }
             Some(Event::Changed(_)) => {}
-            Some(Event::Row(row)) => out.push(&row),
+            Some(Event::Row(row)) => {
+                seen(&row);
+                out.push(&row)
+            }
             Some(Event::End(state)) => return Ok((state, out)),
             None => return Err(ApiError::internal("a followed session gave no end")),
         }

@@ -161,6 +161,14 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// Speak MCP (the Model Context Protocol) on stdin and stdout, for a
+    /// desktop agent: its tools run code as a user, on DATABASE_URL or
+    /// `execbox dev`'s database, by the workers serving it.
+    Mcp {
+        /// Act as this user (default: EXECBOX_USER_ID, else the dev user).
+        #[arg(long)]
+        user: Option<Uuid>,
+    },
     /// API keys (for clients that cannot hold a Supabase session), as a user.
     Keys {
         #[command(subcommand)]
@@ -293,6 +301,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Images { command: ImagesCommand::List } => {
             let engine = crate::sandbox::Engine::connect(&cfg.docker_host, cfg.limits.clone())?;
             crate::images::list(&engine, &runtimes).await?;
+            Ok(0)
+        }
+        Command::Mcp { user } => {
+            let target = target::Target::resolve(&cfg, user)?;
+            let user = target.require_user()?;
+            let st = crate::api::ApiState::on(Arc::new(cfg), runtimes, target.db.named("execbox mcp"))?;
+            crate::api::mcp::stdio(st, user).await?;
             Ok(0)
         }
         Command::Keys { command, user } => {

@@ -253,7 +253,7 @@ pub(crate) fn parse_checker<'a>(
 }
 
 /// One case's result, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CaseResult {
     pub name: String,
@@ -271,7 +271,7 @@ pub struct CaseResult {
     /// Why it was not accepted (or the checker's first line).
     pub message: Option<String>,
     /// `stdout`/`stderr` were cut to keep the result small.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }
 
@@ -294,7 +294,7 @@ impl CaseResult {
 }
 
 /// A cases session's `result`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CasesResult {
     /// The first case's status that is not `accepted` (skipped cases
     /// aside), else `accepted`.

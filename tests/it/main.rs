@@ -25,6 +25,7 @@ mod isolation;
 mod judge0;
 mod keys;
 mod languages;
+mod mcp;
 mod migrate;
 mod overload;
 mod pgtap;
