@@ -186,7 +186,11 @@ fn piston_by_runtime(mut request: Value, runtimes: &Runtimes) -> Value {
             let mut versions: Vec<Value> = super::piston::versions(rt).into_iter().map(Value::from).collect();
             versions.push(Value::Null);
             branch["properties"]["language"] = json!({"type": "string", "enum": names});
-            branch["properties"]["version"] = json!({"type": ["string", "null"], "enum": versions});
+            let longer = super::piston::longer_versions(rt);
+            branch["properties"]["version"] = json!({"anyOf": [
+                {"type": ["string", "null"], "enum": versions},
+                {"type": "string", "pattern": longer},
+            ]});
             branch
         })
         .collect();
@@ -211,7 +215,7 @@ mod tests {
         let languages = python["properties"]["language"]["enum"].as_array().unwrap();
         assert!(languages.contains(&json!("py")) && !languages.contains(&json!("node")), "{languages:?}");
         let python_version = Runtimes::builtin().resolve("python").unwrap().version.clone();
-        let versions = python["properties"]["version"]["enum"].as_array().unwrap();
+        let versions = python["properties"]["version"]["anyOf"][0]["enum"].as_array().unwrap();
         for v in [json!("*"), json!(python_version), json!("3"), Value::Null] {
             assert!(versions.contains(&v), "{v} in {versions:?}");
         }

@@ -48,17 +48,29 @@ pub(crate) async fn runtimes(State(st): State<ApiState>) -> Result<Json<Vec<wire
     Ok(Json(list))
 }
 
-/// The `version`s that select `rt` (as does none): any (`*`, `x` or
-/// empty), its version, or a prefix of it by whole components (`3`,
-/// `3.11`, `3.11.4`). The OpenAPI document lists the same.
+/// The `version`s that select `rt` (as does none) besides the longer ones
+/// of [`longer_versions`]: any (`*`, `x` or empty), its version, or a
+/// prefix of it by whole components (`3`, `3.11` for `3.11.4`). The
+/// OpenAPI document lists the same.
 pub(crate) fn versions(rt: &Runtime) -> Vec<String> {
     let parts: Vec<&str> = rt.version.split('.').collect();
     let any = ["*", "x", ""].map(String::from);
     any.into_iter().chain((1..=parts.len()).map(|n| parts[..n].join("."))).collect()
 }
 
+/// The pattern of the more precise versions that also select `rt`: its
+/// version and more components of letters and digits (`17.0.2` for `17`).
+pub(crate) fn longer_versions(rt: &Runtime) -> String {
+    format!("^{}(\\.[0-9A-Za-z]+)+$", regex::escape(&rt.version))
+}
+
 fn version_matches(rt: &Runtime, wanted: Option<&str>) -> bool {
-    wanted.is_none_or(|wanted| versions(rt).iter().any(|v| v == wanted))
+    let Some(wanted) = wanted else { return true };
+    let longer = wanted
+        .strip_prefix(&rt.version)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|rest| rest.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric())));
+    longer || versions(rt).iter().any(|v| v == wanted)
 }
 
 /// A Piston limit: absent or -1 is the server's default; anything else
@@ -337,14 +349,23 @@ mod tests {
             (Some("3.11"), true),
             (Some("3.11.4"), true),
             (Some("3.1"), false),
-            (Some("3.11.4.1"), false),
+            (Some("3.11.4.1"), true),
+            (Some("3.11.4.1b.2"), true),
+            (Some("3.11.4."), false),
+            (Some("3.11.4..1"), false),
+            (Some("3.11.4.1 "), false),
+            (Some("3.11.45"), false),
             (Some(" 3.11"), false),
             (Some("3."), false),
             (Some("2"), false),
             (Some("3.11.x"), false),
         ];
+        let longer = regex::Regex::new(&longer_versions(&rt)).unwrap();
         for (wanted, selects) in table {
             assert_eq!(version_matches(&rt, wanted), selects, "{wanted:?}");
+            // The document says the same: the listed ones, or the pattern.
+            let said = wanted.is_none_or(|w| versions(&rt).iter().any(|v| v == w) || longer.is_match(w));
+            assert_eq!(said, selects, "the document on {wanted:?}");
         }
     }
 
