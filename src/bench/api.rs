@@ -3,7 +3,9 @@
 //! token), its limits out of the way. Sessions per second through
 //! `POST /api/v2/execute` at concurrency 8 and 1,000 (all at once), every
 //! answer checked; the node's peak database connections (its pool and its
-//! one LISTEN, from `pg_stat_activity`) and resident memory.
+//! one LISTEN, from `pg_stat_activity`) and resident memory. Before
+//! those, MCP's overhead: the same hello through `POST /api/v2/execute`
+//! and through `/mcp`'s `run_code`, alternately, one at a time.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -27,7 +29,7 @@ impl Drop for Node {
     }
 }
 
-pub(super) async fn measure(database: &Database) -> anyhow::Result<Value> {
+pub(super) async fn measure(database: &Database, iterations: usize) -> anyhow::Result<Value> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let base = format!("http://127.0.0.1:{port}");
     let node = Node(
@@ -79,8 +81,26 @@ pub(super) async fn measure(database: &Database) -> anyhow::Result<Value> {
     };
     for i in 0..5 {
         execute(i).await?;
+        run_code(&http, &base, i).await?;
     }
     let mut out = json!({});
+    eprintln!("==> (i) a hello through /api/v2/execute and through MCP's run_code, alternately, x{iterations}");
+    let (mut through_api, mut through_mcp) = (Vec::new(), Vec::new());
+    for i in 0..iterations {
+        // Either goes first every other time (A B B A ...): neither always
+        // finds the warm pool just refilled.
+        for mcp in [i % 2 == 1, i % 2 == 0] {
+            let t0 = Instant::now();
+            match mcp {
+                true => run_code(&http, &base, i).await?,
+                false => execute(i).await?,
+            }
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            if mcp { &mut through_mcp } else { &mut through_api }.push(ms);
+        }
+    }
+    out["hello_execute"] = super::summary(through_api);
+    out["hello_mcp"] = super::summary(through_mcp);
     for (total, concurrency) in [(200, 8), (1000, 1000)] {
         eprintln!("==> (i) {total} executes through the API at concurrency {concurrency}");
         let t0 = Instant::now();
@@ -97,4 +117,29 @@ pub(super) async fn measure(database: &Database) -> anyhow::Result<Value> {
     out["node_peak_rss_kb"] = json!(peak_kb.load(Ordering::Relaxed));
     drop(node);
     Ok(out)
+}
+
+/// One `tools/call` of `run_code` as an MCP client sends it (stateless:
+/// no session to open first), its answer read from the event stream.
+async fn run_code(http: &reqwest::Client, base: &str, i: usize) -> anyhow::Result<()> {
+    let call = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {
+        "name": "run_code", "arguments": {"language": "python", "code": format!("print({i})")}}});
+    let answer = http
+        .post(format!("{base}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&call)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let result = answer
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|m| m["id"] == json!(i))
+        .with_context(|| format!("run_code {i}: no answer in {answer:?}"))?;
+    let stdout = &result["result"]["structuredContent"]["stdout"];
+    anyhow::ensure!(*stdout == format!("{i}\n"), "run_code {i} answered {result}");
+    Ok(())
 }

@@ -213,8 +213,9 @@ pub(crate) enum Part {
     Ingestion,
     /// (h): test cases per second.
     Cases,
-    /// (i): through the API: sessions per second at concurrency 8 and
-    /// 1,000, the node's database connections and memory.
+    /// (i): through the API: a hello through `/api/v2/execute` against
+    /// MCP's `run_code`, sessions per second at concurrency 8 and 1,000,
+    /// the node's database connections and memory.
     Api,
     /// (j): unnamed statements (the default) against prepared ones: one
     /// statement's round trip, and a worker with no other setting's hello
@@ -316,7 +317,7 @@ pub(crate) async fn run(cfg: &Config, opts: BenchOptions) -> anyhow::Result<()> 
     if want(Part::Api) {
         let worker = WorkerProc::start(&database, None, &[])?;
         warm_up(&mut db, &done, user).await?;
-        results["api"] = api::measure(&database).await?;
+        results["api"] = api::measure(&database, n).await?;
         drop(worker);
     }
 

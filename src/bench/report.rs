@@ -43,6 +43,10 @@ pub(super) fn results_markdown(r: &Value) -> String {
         ("(g) print → broadcast row written, p50 / p95".into(), p50_p95(&ing["print_to_broadcast_written"])),
         ("(f) worker resident memory, idle / busy".into(), format!("{idle_mb:.1} / {busy_mb:.1} MB")),
         (
+            "(i) a hello through `/api/v2/execute` / through MCP's `run_code`, p50".into(),
+            format!("{:.1} / {:.1} ms", f(&api["hello_execute"]["p50_ms"]), f(&api["hello_mcp"]["p50_ms"])),
+        ),
+        (
             format!("(i) sessions per second through the API, concurrency 8 ({} executes)", api["c8"]["total"]),
             format!("{:.1}", f(&api["c8"]["sessions_per_s"])),
         ),
@@ -108,6 +112,7 @@ pub(super) fn results_markdown(r: &Value) -> String {
         ("(k) `docker run --rm --runtime runsc`, p50 / p95".into(), p50_p95(&iso["docker_run_gvisor"])),
     ]);
     let py_case = f(&r["cases"]["python"]["per_case_ms"]);
+    let (execute, mcp) = (f(&api["hello_execute"]["p50_ms"]), f(&api["hello_mcp"]["p50_ms"]));
     let targets: Vec<(&str, String, bool)> = vec![
         ("warm p50 ≤ 2× bare process", format!("{:.2}×", warm / bare), warm <= 2.0 * bare),
         ("gVisor warm p50 ≤ 3× bare process", format!("{:.2}×", gvisor_warm / iso_bare), gvisor_warm <= 3.0 * iso_bare),
@@ -129,6 +134,11 @@ pub(super) fn results_markdown(r: &Value) -> String {
         ("claim path a handful of ms (p50 ≤ 10 ms)", format!("{claim:.1} ms"), claim <= 10.0),
         ("idle worker under 30 MB resident", format!("{idle_mb:.1} MB"), idle_mb < 30.0),
         ("a few dozen broadcasts per 5,000 lines (≤ 10 per 1,000)", format!("{broadcast:.1}"), broadcast <= 10.0),
+        (
+            "MCP's `run_code` adds a few ms to `/api/v2/execute` (p50 ≤ +5 ms)",
+            format!("{:+.1} ms", mcp - execute),
+            mcp - execute <= 5.0,
+        ),
         (
             "a Python test case costs about a process start (≤ 3× bare)",
             format!("{:.2}×", py_case / bare),
