@@ -229,16 +229,38 @@ async fn execbox_mcp_serves_the_python_sdk_over_stdio() {
     let worker = db.worker();
     let stdio = json!({"command": BIN, "args": ["mcp"], "env": {
         "DATABASE_URL": db.url, "EXECBOX_USER_ID": user.to_string(), "PATH": std::env::var("PATH").unwrap()}});
-    let plan = json!({"stdio": stdio, "calls": [
+    let plan = json!({"stdio": stdio.clone(), "calls": [
         with_progress("run_code", json!({"language": "python", "code": TICKS})),
         call("list_languages", json!({})),
+        call("run_tests", json!({"language": "python", "code": "print(input()[::-1])",
+            "cases": [{"stdin": "abc", "expected_output": "cba"}]})),
+        call("run_code", json!({"language": "python", "code": "raise SystemExit(3)"})),
     ]});
     let out = drive(Sdk::Python, plan).await;
     let calls = out["calls"].as_array().unwrap();
+    assert_eq!(out["tools"].as_array().unwrap().len(), 5, "{out}");
     assert_eq!(calls[0]["structured"]["stdout"], "tick 0\ntick 1\ntick 2\n", "{out}");
     assert_eq!(calls[0]["progress"].as_array().unwrap().len(), 3, "{out}");
     let id = Uuid::parse_str(calls[0]["structured"]["session_id"].as_str().unwrap()).unwrap();
     assert_eq!(owner(&db, id).await, user);
     assert!(calls[1]["structured"]["languages"].as_array().unwrap().len() > 10, "{out}");
+    assert_eq!(
+        (calls[2]["isError"].clone(), calls[2]["structured"]["verdict"].clone()),
+        (json!(false), json!("accepted"))
+    );
+    assert_eq!((calls[3]["isError"].clone(), calls[3]["structured"]["exit_code"].clone()), (json!(true), json!(3)));
+    // A second client, later: the first's sessions by id.
+    let plan = json!({"stdio": stdio, "calls": [
+        call("get_session", json!({"id": id})),
+        call("cancel_session", json!({"id": id})),
+    ]});
+    let out = drive(Sdk::Python, plan).await;
+    for c in out["calls"].as_array().unwrap() {
+        assert_eq!(
+            (c["isError"].clone(), c["structured"]["status"].clone()),
+            (json!(false), json!("completed")),
+            "{c}"
+        );
+    }
     worker.stop().await.unwrap();
 }
