@@ -87,9 +87,11 @@ pub(super) async fn measure(database: &Database, iterations: usize) -> anyhow::R
     eprintln!("==> (i) a hello through /api/v2/execute and through MCP's run_code, alternately, x{iterations}");
     let (mut through_api, mut through_mcp) = (Vec::new(), Vec::new());
     for i in 0..iterations {
-        // Either goes first every other time (A B B A ...): neither always
-        // finds the warm pool just refilled.
+        // Either goes first every other time (A B B A ...), each after a
+        // pause that lets the warm pool refill (as (a) measures): the
+        // difference is the protocol's, not which found a warm container.
         for mcp in [i % 2 == 1, i % 2 == 0] {
+            tokio::time::sleep(Duration::from_millis(300)).await;
             let t0 = Instant::now();
             match mcp {
                 true => run_code(&http, &base, i).await?,

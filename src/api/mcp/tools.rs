@@ -78,29 +78,19 @@ pub(super) async fn call(
     args: Value,
     ctx: &RequestContext<RoleServer>,
 ) -> CallToolResult {
-    let answered = match name {
-        ToolName::RunCode => match parse::<RunCode>(args) {
-            Ok(a) => run_code(st, caller, &a, ctx).await,
-            Err(e) => Err(e),
-        },
-        ToolName::RunTests => match parse::<RunTests>(args) {
-            Ok(a) => run_tests(st, caller, &a, ctx).await,
-            Err(e) => Err(e),
-        },
-        ToolName::ListLanguages => match parse::<NoArgs>(args) {
-            Ok(_) => languages(st).await,
-            Err(e) => Err(e),
-        },
-        ToolName::GetSession => match parse::<SessionArg>(args) {
-            Ok(a) => session(st, caller, a.id, false).await,
-            Err(e) => Err(e),
-        },
-        ToolName::CancelSession => match parse::<SessionArg>(args) {
-            Ok(a) => session(st, caller, a.id, true).await,
-            Err(e) => Err(e),
-        },
+    let answered = async {
+        match name {
+            ToolName::RunCode => run_code(st, caller, &parse(args)?, ctx).await,
+            ToolName::RunTests => run_tests(st, caller, &parse(args)?, ctx).await,
+            ToolName::ListLanguages => {
+                parse::<NoArgs>(args)?;
+                languages(st).await
+            }
+            ToolName::GetSession => session(st, caller, parse::<SessionArg>(args)?.id, false).await,
+            ToolName::CancelSession => session(st, caller, parse::<SessionArg>(args)?.id, true).await,
+        }
     };
-    answered.unwrap_or_else(refused)
+    answered.await.unwrap_or_else(refused)
 }
 
 /// A tool's arguments, or the field that is wrong.
