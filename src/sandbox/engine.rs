@@ -57,6 +57,11 @@ const CALL_LIMIT: Duration = Duration::from_secs(10);
 /// no longer than this.
 const PING_LIMIT: Duration = Duration::from_secs(3);
 
+/// How long an unexplained SIGKILL waits for Docker's word on an OOM kill
+/// (its event passes through the shim and containerd, and can land after
+/// the exit).
+const OOM_WORD_WAIT: Duration = Duration::from_secs(1);
+
 /// `f`, the engine call named `call`, if it answers within `limit`.
 async fn within<T>(
     call: &'static str,
@@ -274,18 +279,21 @@ impl Engine {
 
     /// Whether the kernel's OOM killer ended something in the container, as
     /// Docker knows. Docker learns it from an event that can land after the
-    /// exit: with `retry` (an unexplained SIGKILL), it is asked again
-    /// briefly before the answer is no.
+    /// exit: with `retry` (an unexplained SIGKILL), it is asked again for up
+    /// to [`OOM_WORD_WAIT`] before the answer is no.
     pub(super) async fn oom_killed(&self, id: &str, retry: bool) -> Result<bool, SandboxError> {
-        for _ in 0..if retry { 10 } else { 1 } {
+        let deadline = Instant::now() + if retry { OOM_WORD_WAIT } else { Duration::ZERO };
+        loop {
             let inspect = self.docker.inspect_container(id, None::<InspectContainerOptions>);
             let state = self.bounded("inspect", inspect).await??.state.unwrap_or_default();
             if state.oom_killed == Some(true) {
                 return Ok(true);
             }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(false)
     }
 
     /// Sends a signal to the container's processes (through its init).

@@ -3,6 +3,8 @@
 //! or each test case's frame as it comes.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -26,6 +28,9 @@ pub(super) struct Feeder {
     pub gate: Option<oneshot::Sender<()>>,
     /// Test cases: the capture of the cases whose frames it forwards.
     pub cases: Option<CaseCapture>,
+    /// Set once the user sent the container a signal (an interactive
+    /// session's): a SIGKILL that ends it may be theirs.
+    pub signalled: Arc<AtomicBool>,
 }
 
 impl Feeder {
@@ -50,8 +55,10 @@ impl Feeder {
         let Input { tree, files, stdin, events, cases } = input;
         let (cases, frames) = cases.map(CaseCapture::new).unzip();
         let feeding = Feed { tree, files, stdin, events, frames, cpu };
-        let task = AbortOnDropHandle::new(tokio::spawn(feed(engine.clone(), id.to_string(), pipe, feeding, gate_rx)));
-        Feeder { task, gate, cases }
+        let signalled = Arc::new(AtomicBool::new(false));
+        let feeding = feed(engine.clone(), id.to_string(), pipe, feeding, gate_rx, signalled.clone());
+        let task = AbortOnDropHandle::new(tokio::spawn(feeding));
+        Feeder { task, gate, cases, signalled }
     }
 }
 
@@ -75,6 +82,7 @@ async fn feed(
     mut pipe: Pin<Box<dyn AsyncWrite + Send>>,
     input: Feed,
     gate: Option<oneshot::Receiver<()>>,
+    signalled: Arc<AtomicBool>,
 ) {
     let mut first = input.tree.as_deref().map(launcher::tree).unwrap_or_default();
     first.extend(launcher::files(&input.files, &input.cpu));
@@ -110,6 +118,7 @@ async fn feed(
             InputEvent::Stdin(bytes) => launcher::stdin(&bytes),
             InputEvent::Eof => launcher::eof(),
             InputEvent::Signal(sig) => {
+                signalled.store(true, Ordering::Relaxed);
                 engine.signal(&id, &sig).await;
                 continue;
             }

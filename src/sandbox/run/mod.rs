@@ -84,8 +84,10 @@ pub(crate) struct Finished {
     pub compiled: Option<Status>,
     /// Named files the launcher sent (validation: `report`, `bench`).
     pub blocks: HashMap<String, Bytes>,
-    /// Docker's word on an OOM kill, asked only when the launcher could
-    /// not tell (it was killed itself, or the cgroup was unreadable).
+    /// An OOM kill the launcher could not count: the container was
+    /// SIGKILLed whole with no signal from its user, or Docker says so (it
+    /// is asked when the launcher was signalled, or the cgroup was
+    /// unreadable).
     pub oom_killed: bool,
     /// From the start of the run to its end, as seen by the worker.
     pub wall_time: Duration,
@@ -107,10 +109,11 @@ pub(crate) async fn run(
     // still returns its status: a fast exit cannot be missed.
     let wait = engine.docker().wait_container(&id, None::<WaitContainerOptions>).boxed();
     let started = Instant::now();
-    let Feeder { task: _feeder, gate, cases } = Feeder::start(engine, &id, stdin, input, stages);
+    let Feeder { task: _feeder, gate, cases, signalled } = Feeder::start(engine, &id, stdin, input, stages);
     let mut driver = Driver::new(engine, &id, stages, io.pipe, io.logs, Reader::new(cases), gate);
     let ending = driver.drive(output, wait, io.stop).await?;
-    driver.finish(ending, started.elapsed()).await
+    let signalled = signalled.load(std::sync::atomic::Ordering::Relaxed);
+    driver.finish(ending, started.elapsed(), signalled).await
 }
 
 /// The attach stream's output half.
@@ -265,11 +268,16 @@ impl<'a> Driver<'a> {
     }
 
     /// The run ended: the last line flushed, Docker asked about an OOM kill
-    /// when the launcher could not tell.
-    async fn finish(self, ending: Ending, wall_time: Duration) -> Result<Finished, SandboxError> {
+    /// when the launcher could not tell. A container SIGKILLed whole while
+    /// nobody signalled it (execbox's own kills end a run as `Stopped`) was
+    /// killed by the kernel: under gVisor the memory cgroup's OOM killer
+    /// takes the whole sandbox, and Docker's flag for it can be lost on a
+    /// loaded host (seen: the kernel logged the kill, Docker never said it).
+    async fn finish(self, ending: Ending, wall_time: Duration, signalled: bool) -> Result<Finished, SandboxError> {
         self.pipe.flush();
         self.reader.end(matches!(ending, Ending::Vanished(_)));
         let oom_killed = match ending {
+            Ending::Vanished(Some(137)) if !signalled => true,
             Ending::Vanished(code) => self.engine.oom_killed(self.id, code == Some(137)).await?,
             Ending::Exited(s) | Ending::CompileFailed(s) if s.exit.signal() == Some(9) && s.oom_kills.is_none() => {
                 self.engine.oom_killed(self.id, true).await?
