@@ -86,10 +86,10 @@ npm_ci_when_stale() {
 
 # The JavaScript tools the tests drive (supabase-js, the Supabase CLI,
 # PostgREST 12 as a static binary,
-# postgres-meta, Piston's CLI's libraries, playwright-core), pinned by
+# postgres-meta, Piston's CLI's libraries, playwright-core, the MCP SDK), pinned by
 # tests/js/package-lock.json.
 ensure_js_tools() {
-  npm_ci_when_stale tests/js "supabase-js, the Supabase CLI, PostgREST, postgres-meta, playwright-core"
+  npm_ci_when_stale tests/js "supabase-js, the Supabase CLI, PostgREST, postgres-meta, playwright-core, the MCP SDK"
 }
 
 # The playground's build tools (esbuild, the editor's packages), pinned by
