@@ -238,15 +238,21 @@ pub(crate) async fn wait_seeing(
 
 /// A session nobody finished in time: cancelled, and said so.
 async fn gave_up(st: &ApiState, user: Uuid, id: Uuid) -> ApiError {
+    cancel_abandoned(st, user, id, "nobody finished it").await;
+    ApiError::Unavailable("no worker finished the session in time; it was cancelled".into())
+}
+
+/// Cancels `user`'s session `id`, which nobody waits for any more (`why`);
+/// a failure is only logged (the session ends by its own limits anyway).
+pub(crate) async fn cancel_abandoned(st: &ApiState, user: Uuid, id: Uuid, why: &str) {
     let cancelled = async {
         let mut db = st.pool.get().await?;
         crate::db::user::cancel(&mut db, user, id).await?;
         anyhow::Ok(())
     };
     if let Err(e) = cancelled.await {
-        tracing::warn!(session_id = %id, error = %format!("{e:#}"), "cannot cancel a session nobody finished");
+        tracing::warn!(session_id = %id, error = %format!("{e:#}"), why, "cannot cancel an abandoned session");
     }
-    ApiError::Unavailable("no worker finished the session in time; it was cancelled".into())
 }
 
 /// A session that cannot be followed: not found (or not the caller's), or

@@ -181,6 +181,33 @@ async fn both_sdks_run_every_tool_over_streamable_http() {
     api.stop().await;
 }
 
+/// An agent that cancels its call (the TypeScript SDK's abort, once the
+/// program has printed) cancels the session the call made.
+#[tokio::test]
+async fn a_cancelled_call_cancels_its_session() {
+    let db = TestDb::new().await;
+    let user = db.user().await;
+    let api = Api::start(api_config(&db), true).await;
+    let forever = "import time\nwhile True:\n    print('still here', flush=True)\n    time.sleep(0.2)\n";
+    let call =
+        json!({"tool": "run_code", "arguments": {"language": "python", "code": forever}, "abortAfterProgress": true});
+    let out =
+        drive(Sdk::TypeScript, json!({"url": format!("{}/mcp", api.base), "token": user_token(user), "calls": [call]}))
+            .await;
+    let seen = &out["calls"][0];
+    assert!(seen["thrown"].is_string() && !seen["progress"].as_array().unwrap().is_empty(), "{out}");
+    let id: Uuid = db
+        .client()
+        .await
+        .query_one("select id from backend_execution_sessions where user_id = $1", &[&user])
+        .await
+        .unwrap()
+        .get(0);
+    let s = db.wait_done(id, Duration::from_secs(60)).await;
+    assert_eq!((s.status, s.end_reason), (SessionStatus::Cancelled, Some(EndReason::Cancelled)), "{s:?}");
+    api.stop().await;
+}
+
 #[tokio::test]
 async fn mcp_needs_credentials_and_holds_callers_to_their_limits() {
     let db = TestDb::new().await;

@@ -2,7 +2,8 @@
 // (Streamable HTTP). Reads a plan on stdin and prints what the client
 // saw, for tests/it/mcp.rs to check:
 //
-//   in:  {"url", "token"?, "concurrent"?, "calls": [{"tool", "arguments", "progress"?}]}
+//   in:  {"url", "token"?, "concurrent"?, "calls": [{"tool", "arguments", "progress"?,
+//         "abortAfterProgress"? (cancel the call at its first progress)}]}
 //   out: {"tools": [{"name", "inputSchema"}], "calls": [{"isError", "structured",
 //         "text", "progress": [message...], "thrown"?}]} or {"connectError"}
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -25,10 +26,17 @@ try {
   process.exit(0);
 }
 
-const call = async ({ tool, arguments: args, progress }) => {
+const call = async ({ tool, arguments: args, progress, abortAfterProgress }) => {
   const seen = [];
-  const options = { timeout: 300_000 };
-  if (progress) options.onprogress = (p) => seen.push({ progress: p.progress, message: p.message ?? null });
+  const abort = new AbortController();
+  const options = { timeout: 300_000, signal: abort.signal };
+  if (progress || abortAfterProgress) {
+    options.onprogress = (p) => {
+      seen.push({ progress: p.progress, message: p.message ?? null });
+      // The agent gives up on the call once it has seen the program run.
+      if (abortAfterProgress) abort.abort('enough');
+    };
+  }
   try {
     const r = await client.callTool({ name: tool, arguments: args }, undefined, options);
     const text = (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('');

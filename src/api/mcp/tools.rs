@@ -222,7 +222,7 @@ async fn run(
     let ended = tokio::select! {
         ended = sessions::wait_seeing(st, id, caller.user, run_limit, seen) => ended,
         () = ctx.ct.cancelled() => {
-            cancel(st, caller.user, id).await;
+            sessions::cancel_abandoned(st, caller.user, id, "its MCP call was cancelled").await;
             Err(ApiError::BadRequest(format!("the call was cancelled; so was session {id}")))
         }
     };
@@ -245,17 +245,6 @@ async fn progress(peer: Peer<RoleServer>, token: ProgressToken, mut lines: mpsc:
         if peer.notify_progress(note).await.is_err() {
             return;
         }
-    }
-}
-
-async fn cancel(st: &ApiState, user: Uuid, id: Uuid) {
-    let cancelled = async {
-        let mut db = st.pool.get().await?;
-        crate::db::user::cancel(&mut db, user, id).await?;
-        anyhow::Ok(())
-    };
-    if let Err(e) = cancelled.await {
-        tracing::warn!(session_id = %id, error = %format!("{e:#}"), "cannot cancel the session of a cancelled call");
     }
 }
 
