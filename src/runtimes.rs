@@ -94,6 +94,11 @@ pub struct Judge0Language {
 }
 
 impl Runtime {
+    /// Its language's name, then its aliases: every name a request may use.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.language).chain(&self.aliases)
+    }
+
     /// The `--prestart` file of a plain run that brings these extra files,
     /// when this runtime has one.
     /// The main file's name and the commands for `code` (see [`MainRule`]).
@@ -346,7 +351,7 @@ impl Runtimes {
             {
                 bail!("runtime {}: benchmark file name {:?} is not a plain relative name", rt.language, f.name);
             }
-            for name in std::iter::once(&rt.language).chain(&rt.aliases) {
+            for name in rt.names() {
                 if !seen.insert(name.to_ascii_lowercase()) {
                     bail!("language name or alias {name:?} is used twice");
                 }
@@ -386,7 +391,7 @@ impl Runtimes {
             if has_image(&rt.image) {
                 r.languages.push(rt.language.clone());
             } else {
-                for name in std::iter::once(&rt.language).chain(&rt.aliases) {
+                for name in rt.names() {
                     r.refused.push(name.to_lowercase());
                     r.refused_runtime.push(rt.language.clone());
                 }

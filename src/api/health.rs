@@ -21,6 +21,14 @@ pub(crate) fn fresh(st: &ApiState) -> Duration {
     st.cfg.worker.heartbeat_interval() * 3
 }
 
+/// The runtimes some live worker can run (all of them while no worker
+/// says which it has): what `/api/v2/runtimes` and MCP's `list_languages`
+/// offer.
+pub(crate) async fn served_runtimes(st: &ApiState) -> Result<Vec<&crate::runtimes::Runtime>, ApiError> {
+    let live = workers::live_runtimes(&st.pool.get().await?, fresh(st)).await?;
+    Ok(st.runtimes.all().iter().filter(|rt| live.as_ref().is_none_or(|l| l.contains(&rt.language))).collect())
+}
+
 /// The runtimes no live worker can run (`live`: what they can, None: any).
 fn without_worker(st: &ApiState, live: Option<&[String]>) -> Vec<String> {
     let Some(live) = live else { return Vec::new() };

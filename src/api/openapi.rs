@@ -101,9 +101,7 @@ const MIB: u64 = 1024 * 1024;
 pub fn document(runtimes: &Runtimes, l: &Limits) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
     doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
-    let names = |rt: &'_ crate::runtimes::Runtime| -> Vec<String> {
-        std::iter::once(&rt.language).chain(&rt.aliases).cloned().collect()
-    };
+    let names = |rt: &'_ crate::runtimes::Runtime| -> Vec<String> { rt.names().cloned().collect() };
     let languages: Vec<String> = runtimes.all().iter().flat_map(names).collect();
     // The seed's validate and run need a test framework (and a harness).
     let validating: Vec<String> =
@@ -182,7 +180,7 @@ fn piston_by_runtime(mut request: Value, runtimes: &Runtimes) -> Value {
         .iter()
         .map(|rt| {
             let mut branch = request.clone();
-            let names: Vec<&str> = std::iter::once(&rt.language).chain(&rt.aliases).map(String::as_str).collect();
+            let names: Vec<&String> = rt.names().collect();
             let mut versions: Vec<Value> = super::piston::versions(rt).into_iter().map(Value::from).collect();
             versions.push(Value::Null);
             branch["properties"]["language"] = json!({"type": "string", "enum": names});

@@ -138,10 +138,7 @@ async fn run_code(
         status: state.status,
         end_reason: state.end_reason,
         exit_code: state.exit_code,
-        signal: match exit {
-            Some(Exit::Signal(n)) => Some(signal_name(n)),
-            _ => None,
-        },
+        signal: exit.and_then(Exit::signal).map(signal_name),
         compile_output: compiled.then(|| out.compile.output.clone()),
         stdout: out.run.stdout,
         stderr: out.run.stderr,
@@ -250,13 +247,9 @@ async fn progress(peer: Peer<RoleServer>, token: ProgressToken, mut lines: mpsc:
 
 /// What the live workers run, as `/api/v2/runtimes` says.
 async fn languages(st: &ApiState) -> Result<CallToolResult, ApiError> {
-    let db = st.pool.get().await?;
-    let live = crate::db::workers::live_runtimes(&db, crate::api::health::fresh(st)).await?;
-    let languages = st
-        .runtimes
-        .all()
-        .iter()
-        .filter(|rt| live.as_ref().is_none_or(|l| l.contains(&rt.language)))
+    let languages = crate::api::health::served_runtimes(st)
+        .await?
+        .into_iter()
         .map(|rt| Language {
             language: rt.language.clone(),
             version: rt.version.clone(),

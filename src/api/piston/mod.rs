@@ -32,12 +32,9 @@ use wire::{ExecuteRequest, ExecuteResult, StageResult, StageStatus, Verdict};
     (status = 503, description = "The database is unreachable", body = ErrorBody),
 ))]
 pub(crate) async fn runtimes(State(st): State<ApiState>) -> Result<Json<Vec<wire::Runtime>>, ApiError> {
-    let live = crate::db::workers::live_runtimes(&st.pool.get().await?, super::health::fresh(&st)).await?;
-    let list = st
-        .runtimes
-        .all()
-        .iter()
-        .filter(|rt| live.as_ref().is_none_or(|l| l.contains(&rt.language)))
+    let list = super::health::served_runtimes(&st)
+        .await?
+        .into_iter()
         .map(|rt| wire::Runtime {
             language: rt.language.clone(),
             version: rt.version.clone(),
